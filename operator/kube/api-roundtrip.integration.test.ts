@@ -26,6 +26,29 @@ interface Widget { apiVersion: string; kind: string; metadata: { name: string; n
 const kc = new KubeConfig();
 const namespace = `roundtrip-${process.pid}`;
 
+/**
+ * Opens a watch and resolves once the server accepted it. A new resource's watch cache answers 429
+ * until it is initialized, and client-node reports a refused watch through `done` rather than by
+ * rejecting; like client-go, retry then.
+ */
+async function openWatch(path: string, onEvent: (type: string, obj: Widget) => void, onError: (err: Error) => void): Promise<AbortController> {
+  for (let attempt = 0; ; attempt++) {
+    let refused: (Error & { statusCode?: number }) | undefined;
+    let opened = false;
+    const controller = await new Watch(kc).watch(path, {}, onEvent, (err) => {
+      if (!err) return;
+      if (opened) onError(err as Error);
+      else refused = err as Error;
+    });
+    if (!refused) {
+      opened = true;
+      return controller;
+    }
+    if (refused.statusCode !== 429 || attempt >= 50) throw refused;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 beforeAll(async () => {
   kc.loadFromFile(inject('metaCluster').kubeconfig);
   const ext = kc.makeApiClient(ApiextensionsV1Api);
@@ -62,10 +85,10 @@ describe('kube-apiserver of the meta-cluster', () => {
     let rejectWatch!: (err: Error) => void;
     const deleted = new Promise<void>((resolve, reject) => { resolveDeleted = resolve; rejectWatch = reject; });
     // resolves once the watch is established, so no event of the steps below can be missed
-    const watch = await new Watch(kc).watch(`/apis/${group}/v1/namespaces/${namespace}/widgets`, {}, (type, obj: Widget) => {
+    const watch = await openWatch(`/apis/${group}/v1/namespaces/${namespace}/widgets`, (type, obj) => {
       events.push(`${type} ${obj.metadata.name} ${obj.spec.size}`);
       if (type === 'DELETED') resolveDeleted();
-    }, (err) => { if (err) rejectWatch(err as Error); });
+    }, rejectWatch);
 
     const created = (await objects.createNamespacedCustomObject({
       ...ref, body: { apiVersion: `${group}/v1`, kind: 'Widget', metadata: { name: 'w1' }, spec: { size: 3 } },

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the machine packages the project needs (Debian bookworm, as root) and checks for Go.
+# Safe to run again: apt-get skips what is installed.
+set -euo pipefail
+
+packages=(
+  ca-certificates openssl git
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  [ "$(id -u)" -eq 0 ] || { echo "install-prerequisites: missing packages ${missing[*]}; run as root to install them" >&2; exit 1; }
+  echo "install-prerequisites: installing ${missing[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+command -v go >/dev/null || { echo "install-prerequisites: Go 1.24 or newer is needed (the Kubernetes binaries are built from Go modules)" >&2; exit 1; }
+go_minor=$(go env GOVERSION | sed -E 's/^go1\.([0-9]+).*/\1/')
+[ "$go_minor" -ge 24 ] || { echo "install-prerequisites: Go $(go env GOVERSION) is too old; 1.24 or newer is needed" >&2; exit 1; }
+command -v npm >/dev/null || { echo "install-prerequisites: npm is needed to install Node.js 24 and the dependencies" >&2; exit 1; }
+echo "install-prerequisites: ok" >&2
