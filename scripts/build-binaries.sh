@@ -4,8 +4,10 @@
 #   ${KUBEONKUBE_CACHE:-~/.cache/kubeonkube}/bin/<module>-<version>/
 # and a binary already there is never built again, so a second run is instant.
 #
-# usage: scripts/build-binaries.sh [group ...]     groups: kubernetes etcd node (default: all)
+# usage: scripts/build-binaries.sh [group ...]     groups: kubernetes etcd coredns local-path-provisioner pause
+#                                                   (default: kubernetes etcd)
 #        scripts/build-binaries.sh --print-dir GROUP  prints where GROUP's binaries live
+#        scripts/build-binaries.sh --print-version GROUP  prints the version GROUP is pinned to
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -17,14 +19,16 @@ declare -A module_dir=(
   [etcd]=etcd
   [coredns]=coredns
   [local-path-provisioner]=local-path-provisioner
+  [pause]=pause
 )
 declare -A packages=(
   [kubernetes]="k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy"
   [etcd]="go.etcd.io/etcd/server/v3 go.etcd.io/etcd/etcdctl/v3"
   [coredns]="github.com/coredns/coredns"
   [local-path-provisioner]="github.com/rancher/local-path-provisioner"
+  [pause]="kubeonkube.local/pause"
 )
-# the module whose version names the cache folder
+# the module whose version names the cache folder (the project's own programs: their source hash)
 declare -A pinned=(
   [kubernetes]=k8s.io/kubernetes
   [etcd]=go.etcd.io/etcd/server/v3
@@ -37,6 +41,10 @@ die() { echo "build-binaries: $*" >&2; exit 1; }
 # version of the pinned module, read from the helper module's go.mod (no network)
 pinned_version() {
   local group=$1
+  if [ -z "${pinned[$group]:-}" ]; then
+    echo "src-$(cat "$here/go/${module_dir[$group]}"/*.go "$here/go/${module_dir[$group]}/go.mod" | sha256sum | cut -c1-12)"
+    return
+  fi
   awk -v m="${pinned[$group]}" '$1 == m && $2 ~ /^v/ { print $2; exit }
     $1 == "require" && $2 == m { print $3; exit }' "$here/go/${module_dir[$group]}/go.mod"
 }
@@ -54,6 +62,7 @@ binary_name() {
   case "$1" in
     go.etcd.io/etcd/server/v3) echo etcd ;;
     go.etcd.io/etcd/etcdctl/v3) echo etcdctl ;;
+    kubeonkube.local/pause) echo pause ;;
     *) basename "$1" ;;
   esac
 }
@@ -111,6 +120,11 @@ mkdir -p "$cache"
 if [ "${1:-}" = "--print-dir" ]; then
   [ -n "${2:-}" ] || die "usage: --print-dir GROUP"
   bin_dir "$2"
+  exit 0
+fi
+if [ "${1:-}" = "--print-version" ]; then
+  [ -n "${2:-}" ] || die "usage: --print-version GROUP"
+  pinned_version "$2"
   exit 0
 fi
 groups=("$@")

@@ -2,13 +2,19 @@
 import { existsSync } from 'node:fs';
 import { loadConfig, statePaths } from './config.ts';
 import { down, status, TestbedError, up } from './meta-cluster.ts';
+import { NodeSetupError } from './node.ts';
 import { ComponentFailed } from './probes.ts';
 
-const usage = 'usage: scripts/meta-cluster up | down | env | status';
+const usage = 'usage: scripts/meta-cluster up [--with-node] | down | env | status';
 const say = (line: string) => process.stderr.write(`meta-cluster: ${line}\n`);
 
-async function main(command: string | undefined): Promise<number> {
-  const config = loadConfig();
+async function main(command: string | undefined, flags: string[]): Promise<number> {
+  const unknown = flags.filter((f) => !(command === 'up' && f === '--with-node'));
+  if (unknown.length > 0) {
+    say(`unknown argument ${unknown[0]}; ${usage}`);
+    return 2;
+  }
+  const config = loadConfig({ withNode: flags.includes('--with-node') });
   const paths = statePaths(config.stateDir);
   switch (command) {
     case 'up': {
@@ -46,9 +52,9 @@ async function main(command: string | undefined): Promise<number> {
 }
 
 try {
-  process.exitCode = await main(process.argv[2]);
+  process.exitCode = await main(process.argv[2], process.argv.slice(3));
 } catch (err) {
-  if (err instanceof TestbedError || err instanceof ComponentFailed) {
+  if (err instanceof TestbedError || err instanceof ComponentFailed || err instanceof NodeSetupError) {
     say(`error: ${err.message}`);
     process.exitCode = 1;
   } else {

@@ -52,8 +52,8 @@ export function componentCommands(config: TestbedConfig): ComponentCommand[] {
       ports: [ports.apiserver],
       args: [
         `--etcd-servers=${etcdClientURL}`,
-        `--bind-address=${host}`,
-        `--advertise-address=${host}`,
+        `--bind-address=${config.apiserverAddress}`,
+        `--advertise-address=${config.apiserverAddress}`,
         `--secure-port=${ports.apiserver}`,
         `--tls-cert-file=${pki('apiserver.crt')}`,
         `--tls-private-key-file=${pki('apiserver.key')}`,

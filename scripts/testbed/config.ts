@@ -5,10 +5,26 @@ import { join, resolve } from 'node:path';
 
 export const repoRoot = resolve(import.meta.dirname, '../..');
 
+export interface NodeConfig {
+  name: string;
+  /** The node's address: the gateway of its pod bridge, where the apiserver is reached from pods. */
+  ip: string;
+  bridge: string;
+  podSubnet: string;
+}
+
 export interface TestbedConfig {
   stateDir: string;
-  /** Address the components listen on (loopback for tier 1). */
+  /** Sockets and runtime state of the node (tier 2), short paths under /run. */
+  runDir: string;
+  /** Address etcd, controller-manager and scheduler listen on. */
   bindAddress: string;
+  /** Address of the apiserver: loopback for tier 1, the node's address for tier 2 so pods reach it. */
+  apiserverAddress: string;
+  /** Tier 2: a real node (containerd, kubelet, kube-proxy, CoreDNS, PV provisioner). */
+  withNode: boolean;
+  node: NodeConfig;
+  dnsServiceIP: string;
   ports: { etcdClient: number; etcdPeer: number; apiserver: number; controllerManager: number; scheduler: number };
   serviceCIDR: string;
   /** First address of serviceCIDR: the `kubernetes` Service's ClusterIP, a SAN of the apiserver. */
@@ -31,10 +47,17 @@ function binDir(group: string): string {
   return execFileSync(script, ['--print-dir', group], { encoding: 'utf8' }).trim();
 }
 
-export function loadConfig(): TestbedConfig {
+export function loadConfig(options: { withNode?: boolean } = {}): TestbedConfig {
+  const withNode = options.withNode ?? false;
+  const node = { name: 'meta-node', ip: '10.113.0.1', bridge: 'kok0', podSubnet: '10.113.0.0/24' };
   return {
     stateDir: resolve(process.env.KUBEONKUBE_STATE ?? join(repoRoot, '.meta-cluster')),
+    runDir: '/run/kubeonkube',
     bindAddress: '127.0.0.1',
+    apiserverAddress: withNode ? node.ip : '127.0.0.1',
+    withNode,
+    node,
+    dnsServiceIP: '10.112.0.10',
     ports: {
       etcdClient: port('KUBEONKUBE_ETCD_PORT', 2379),
       etcdPeer: port('KUBEONKUBE_ETCD_PEER_PORT', 2380),
@@ -58,6 +81,8 @@ export function statePaths(stateDir: string) {
     logs: join(stateDir, 'logs'),
     etcdData: join(stateDir, 'etcd'),
     processes: join(stateDir, 'processes.json'),
+    /** What `up` was asked for (tier), so a later `up` knows what is running. */
+    manifest: join(stateDir, 'meta-cluster.json'),
     adminKubeconfig: join(stateDir, 'admin.kubeconfig'),
     kubeconfig: (component: string) => join(stateDir, `${component}.kubeconfig`),
   };

@@ -2,7 +2,7 @@
 // a front-proxy CA, the apiserver's serving certificate, client certificates for the admin, the
 // controller-manager, the scheduler and the apiserver's kubelet client, and the service-account
 // signing key. Files are written 0600 under <state>/pki.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { createCertificateAuthority, issueCertificate, type CertificateAndKey } from '../../operator/pki/certificates.ts';
@@ -33,6 +33,36 @@ function writePair(dir: string, name: string, pair: CertificateAndKey): void {
   writeFileSync(join(dir, `${name}.key`), pair.privateKey, { mode: 0o600 });
 }
 
+function writeKubeconfig(config: TestbedConfig, file: string, ca: CertificateAndKey, client: CertificateAndKey): void {
+  const kubeconfig = renderKubeconfig({
+    name: 'kubeonkube-meta',
+    server: `https://${config.apiserverAddress}:${config.ports.apiserver}`,
+    caCertificate: ca.certificate,
+    clientCertificate: client.certificate,
+    clientKey: client.privateKey,
+  });
+  writeFileSync(file, kubeconfig, { mode: 0o600 });
+}
+
+function readPair(dir: string, name: string): CertificateAndKey {
+  return { certificate: readFileSync(join(dir, `${name}.crt`), 'utf8'), privateKey: readFileSync(join(dir, `${name}.key`), 'utf8') };
+}
+
+/** The node's credentials: kubelet serving certificate, kubelet and kube-proxy kubeconfigs. */
+export async function writeNodePki(config: TestbedConfig): Promise<void> {
+  const paths = statePaths(config.stateDir);
+  const ca = readPair(paths.pki, 'ca');
+  writePair(paths.pki, 'kubelet', await issueCertificate(ca, {
+    commonName: config.node.name, dnsNames: [config.node.name, 'localhost'], ipAddresses: [config.node.ip, '127.0.0.1'], usage: 'server', validityMs: year,
+  }));
+  writeKubeconfig(config, paths.kubeconfig('kubelet'), ca, await issueCertificate(ca, {
+    commonName: `system:node:${config.node.name}`, organizations: ['system:nodes'], usage: 'client', validityMs: year,
+  }));
+  writeKubeconfig(config, paths.kubeconfig('kube-proxy'), ca, await issueCertificate(ca, {
+    commonName: 'system:kube-proxy', usage: 'client', validityMs: year,
+  }));
+}
+
 export async function writeTestbedPki(config: TestbedConfig): Promise<void> {
   const paths = statePaths(config.stateDir);
   mkdirSync(paths.pki, { recursive: true, mode: 0o700 });
@@ -45,7 +75,7 @@ export async function writeTestbedPki(config: TestbedConfig): Promise<void> {
   writePair(paths.pki, 'apiserver', await issueCertificate(ca, {
     commonName: 'kube-apiserver',
     dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', `kubernetes.default.svc.${domain}`],
-    ipAddresses: [...hostAddresses(), config.kubernetesServiceIP],
+    ipAddresses: [...new Set([...hostAddresses(), config.node.ip, config.kubernetesServiceIP])],
     usage: 'server',
     validityMs: year,
   }));
@@ -60,13 +90,8 @@ export async function writeTestbedPki(config: TestbedConfig): Promise<void> {
   writeFileSync(join(paths.pki, 'sa.key'), await privateKeyToPem(sa.privateKey), { mode: 0o600 });
   writeFileSync(join(paths.pki, 'sa.pub'), await publicKeyToPem(sa.publicKey), { mode: 0o644 });
 
-  const server = `https://${config.bindAddress}:${config.ports.apiserver}`;
   for (const [name, identity] of Object.entries(clientIdentities)) {
     const client = await issueCertificate(ca, { ...identity, organizations: [...identity.organizations], usage: 'client', validityMs: year });
-    const file = name === 'admin' ? paths.adminKubeconfig : paths.kubeconfig(name);
-    const kubeconfig = renderKubeconfig({
-      name: 'kubeonkube-meta', server, caCertificate: ca.certificate, clientCertificate: client.certificate, clientKey: client.privateKey,
-    });
-    writeFileSync(file, kubeconfig, { mode: 0o600 });
+    writeKubeconfig(config, name === 'admin' ? paths.adminKubeconfig : paths.kubeconfig(name), ca, client);
   }
 }

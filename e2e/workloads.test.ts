@@ -1,0 +1,95 @@
+// Pods really run on the meta-cluster's node: a Deployment of the project's own image becomes
+// Ready, and another pod reaches it by its Service's DNS name, through CoreDNS and kube-proxy.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { busyboxImage, projectImage } from './images.ts';
+import { apply, eventually, kubectl, namespaceObject, podFinished } from './kubectl.ts';
+
+const ns = 'e2e-workloads';
+const server = `require('node:http').createServer((q, s) => s.end('hello from ' + require('node:os').hostname())).listen(8080)`;
+
+beforeAll(async () => {
+  await apply(namespaceObject(ns));
+});
+afterAll(async () => {
+  await kubectl(['delete', 'namespace', ns, '--wait=false']);
+});
+
+describe('workloads on the node', () => {
+  it('runs a Deployment of a locally built image and serves it through a Service DNS name', async () => {
+    await apply(
+      {
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name: 'web', namespace: ns },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: { app: 'web' } },
+          template: {
+            metadata: { labels: { app: 'web' } },
+            spec: {
+              containers: [{
+                name: 'web',
+                image: projectImage,
+                imagePullPolicy: 'IfNotPresent',
+                command: ['node', '-e', server],
+                ports: [{ containerPort: 8080 }],
+                readinessProbe: { httpGet: { path: '/', port: 8080 }, periodSeconds: 1 },
+              }],
+            },
+          },
+        },
+      },
+      { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: ns }, spec: { selector: { app: 'web' }, ports: [{ port: 80, targetPort: 8080 }] } },
+    );
+    await kubectl(['-n', ns, 'rollout', 'status', 'deployment/web', '--timeout=120s']);
+    const podName = (await kubectl(['-n', ns, 'get', 'pods', '-l', 'app=web', '-o', 'jsonpath={.items[0].metadata.name}'])).trim();
+
+    await apply({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'client', namespace: ns },
+      spec: {
+        restartPolicy: 'Never',
+        containers: [{
+          name: 'client',
+          image: busyboxImage,
+          imagePullPolicy: 'IfNotPresent',
+          // retried: the Service's endpoints may reach kube-proxy a moment after the pod is Ready
+          command: ['sh', '-c', `for i in $(seq 1 30); do wget -qO- -T 2 http://web.${ns}.svc.cluster.local/ && exit 0; sleep 1; done; exit 1`],
+        }],
+      },
+    });
+    const logs = await podFinished(ns, 'client');
+    expect(logs).toContain(`hello from ${podName}`);
+  });
+
+  it('resolves the kubernetes Service and reaches the apiserver from a pod', async () => {
+    await apply({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'apiserver-client', namespace: ns },
+      spec: {
+        restartPolicy: 'Never',
+        containers: [{
+          name: 'client',
+          image: projectImage,
+          imagePullPolicy: 'IfNotPresent',
+          // an unauthenticated request: reaching the apiserver's TLS port is what is tested
+          command: ['node', '-e', `require('node:https').get('https://kubernetes.default.svc.cluster.local/readyz', { rejectUnauthorized: false }, (r) => { console.log('status', r.statusCode); }).on('error', (e) => { console.error(e.message); process.exit(1); })`],
+        }],
+      },
+    });
+    const logs = await podFinished(ns, 'apiserver-client');
+    expect(logs).toMatch(/^status (401|403)$/m);
+  });
+
+  it('reports the node Ready with the pinned kubelet version', async () => {
+    const node = await eventually('a node', async () => {
+      const out = await kubectl(['get', 'nodes', '-o', 'json']);
+      const list = JSON.parse(out) as { items: { status: { nodeInfo: { kubeletVersion: string; containerRuntimeVersion: string } } }[] };
+      return list.items[0];
+    });
+    expect(node.status.nodeInfo.kubeletVersion).toMatch(/^v1\.34\.\d+$/);
+    expect(node.status.nodeInfo.containerRuntimeVersion).toMatch(/^containerd:\/\//);
+  });
+});

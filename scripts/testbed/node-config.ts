@@ -1,0 +1,145 @@
+// Configuration files of the tier-2 node: containerd, CNI, kubelet and kube-proxy. Pure functions
+// of the test bed's configuration, so each can be read and tested without starting anything.
+import { join } from 'node:path';
+import { pauseImage } from '../images/catalog.ts';
+import type { TestbedConfig } from './config.ts';
+import { statePaths } from './config.ts';
+
+export interface NodePaths {
+  containerdRoot: string;
+  containerdState: string;
+  containerdSocket: string;
+  containerdConfig: string;
+  cniConfDir: string;
+  cniDataDir: string;
+  kubeletRoot: string;
+  kubeletConfig: string;
+  podLogs: string;
+  kubeProxyConfig: string;
+  resolvConf: string;
+  storage: string;
+}
+
+export function nodePaths(config: TestbedConfig): NodePaths {
+  const root = config.stateDir;
+  return {
+    containerdRoot: join(root, 'containerd/root'),
+    containerdState: join(config.runDir, 'containerd'),
+    // sockets live under /run: a unix socket path must stay under 108 bytes, whatever the clone's path
+    containerdSocket: join(config.runDir, 'containerd.sock'),
+    containerdConfig: join(root, 'containerd/config.toml'),
+    cniConfDir: join(root, 'cni/net.d'),
+    cniDataDir: join(root, 'cni/ipam'),
+    kubeletRoot: join(root, 'kubelet'),
+    kubeletConfig: join(root, 'kubelet/config.yaml'),
+    podLogs: join(root, 'pod-logs'),
+    kubeProxyConfig: join(root, 'kube-proxy.yaml'),
+    resolvConf: join(root, 'resolv.conf'),
+    storage: join(root, 'storage'),
+  };
+}
+
+export function containerdConfig(config: TestbedConfig): string {
+  const p = nodePaths(config);
+  const q = JSON.stringify; // TOML basic strings accept JSON string syntax
+  return `version = 2
+root = ${q(p.containerdRoot)}
+state = ${q(p.containerdState)}
+disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]
+
+[grpc]
+  address = ${q(p.containerdSocket)}
+
+[ttrpc]
+  address = ${q(p.containerdSocket + '.ttrpc')}
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = ${q(join(config.stateDir, 'containerd/opt'))}
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = ${q(pauseImage)}
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = ${q(p.cniConfDir)}
+`;
+}
+
+export function cniConfig(config: TestbedConfig): object {
+  return {
+    cniVersion: '0.4.0',
+    name: 'kubeonkube',
+    plugins: [
+      {
+        type: 'bridge',
+        bridge: config.node.bridge,
+        isGateway: true,
+        // pods talk to each other and to the node only; nothing is masqueraded out of the machine
+        ipMasq: false,
+        hairpinMode: true,
+        ipam: {
+          type: 'host-local',
+          ranges: [[{ subnet: config.node.podSubnet, gateway: config.node.ip }]],
+          dataDir: nodePaths(config).cniDataDir,
+        },
+      },
+      { type: 'portmap', capabilities: { portMappings: true } },
+    ],
+  };
+}
+
+export function kubeletConfig(config: TestbedConfig): object {
+  const p = nodePaths(config);
+  const pki = statePaths(config.stateDir).pki;
+  return {
+    apiVersion: 'kubelet.config.k8s.io/v1beta1',
+    kind: 'KubeletConfiguration',
+    address: config.node.ip,
+    port: 10250,
+    readOnlyPort: 0,
+    healthzBindAddress: '127.0.0.1',
+    healthzPort: 10248,
+    authentication: { anonymous: { enabled: false }, webhook: { enabled: true }, x509: { clientCAFile: join(pki, 'ca.crt') } },
+    authorization: { mode: 'Webhook' },
+    tlsCertFile: join(pki, 'kubelet.crt'),
+    tlsPrivateKeyFile: join(pki, 'kubelet.key'),
+    // this host is cgroup v1, which Kubernetes 1.34 still runs on when told so
+    cgroupDriver: 'cgroupfs',
+    failCgroupV1: false,
+    failSwapOn: false,
+    containerRuntimeEndpoint: `unix://${p.containerdSocket}`,
+    clusterDNS: [config.dnsServiceIP],
+    clusterDomain: config.dnsDomain,
+    resolvConf: p.resolvConf,
+    podLogsDir: p.podLogs,
+    // images are pre-loaded and cannot be pulled again: never collect them, never evict for disk
+    imageGCHighThresholdPercent: 100,
+    imageGCLowThresholdPercent: 99,
+    evictionHard: { 'memory.available': '100Mi', 'nodefs.available': '1%', 'imagefs.available': '1%', 'nodefs.inodesFree': '1%' },
+    serializeImagePulls: false,
+    registerNode: true,
+    rotateCertificates: false,
+    maxPods: 110,
+  };
+}
+
+export function kubeProxyConfig(config: TestbedConfig): object {
+  return {
+    apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
+    kind: 'KubeProxyConfiguration',
+    clientConnection: { kubeconfig: statePaths(config.stateDir).kubeconfig('kube-proxy') },
+    mode: 'iptables',
+    clusterCIDR: config.podCIDR,
+    hostnameOverride: config.node.name,
+    healthzBindAddress: '127.0.0.1:10256',
+    metricsBindAddress: '127.0.0.1:10249',
+    // leave the host's conntrack table size alone
+    conntrack: { maxPerCore: 0, min: 0 },
+  };
+}
