@@ -3,9 +3,9 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { busyboxImage } from './images.ts';
-import { apply, eventually, kubectl, kubectlBackground, namespaceObject } from './kubectl.ts';
+import { apply, eventually, kubectl, kubectlBackground, namespaceObject, uniqueNamespace } from './kubectl.ts';
 
-const ns = 'e2e-streaming';
+const ns = uniqueNamespace('e2e-streaming');
 
 function httpGet(url: string): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -58,6 +58,11 @@ export async function podFinished(namespace: string, pod: string, phase = 'Succe
   return kubectl(['-n', namespace, 'logs', pod]);
 }
 
+/** A namespace name of its own for each run: the previous run's may still be terminating. */
+export function uniqueNamespace(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}`;
+}
+
 export function namespaceObject(name: string): object {
   return { apiVersion: 'v1', kind: 'Namespace', metadata: { name } };
 }

@@ -2,9 +2,9 @@
 // is still there for the next pod after the first is deleted.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { busyboxImage } from './images.ts';
-import { apply, kubectl, namespaceObject, podFinished } from './kubectl.ts';
+import { apply, kubectl, namespaceObject, podFinished, uniqueNamespace } from './kubectl.ts';
 
-const ns = 'e2e-storage';
+const ns = uniqueNamespace('e2e-storage');
 
 function podWithClaim(name: string, script: string): object {
   return {

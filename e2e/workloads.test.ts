@@ -1,10 +1,17 @@
 // Pods really run on the meta-cluster's node: a Deployment of the project's own image becomes
 // Ready, and another pod reaches it by its Service's DNS name, through CoreDNS and kube-proxy.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { busyboxImage, projectImage } from './images.ts';
-import { apply, eventually, kubectl, namespaceObject, podFinished } from './kubectl.ts';
+import { projectImage } from './images.ts';
+import { apply, eventually, kubectl, namespaceObject, podFinished, uniqueNamespace } from './kubectl.ts';
 
-const ns = 'e2e-workloads';
+const ns = uniqueNamespace('e2e-workloads');
+/** A script that GETs `url` until it answers (30 tries, 1 s apart) and prints the body. */
+function client(url: string): string {
+  return `const get = (n) => require('node:http').get(${JSON.stringify(url)}, { timeout: 2000 }, (r) => { let b = ''; r.on('data', (c) => b += c); r.on('end', () => console.log(b)); })
+    .on('error', (e) => { if (n <= 1) { console.error(e.message); process.exit(1); } setTimeout(() => get(n - 1), 1000); });
+  get(30);`;
+}
+
 const server = `require('node:http').createServer((q, s) => s.end('hello from ' + require('node:os').hostname())).listen(8080)`;
 
 beforeAll(async () => {
@@ -52,10 +59,11 @@ describe('workloads on the node', () => {
         restartPolicy: 'Never',
         containers: [{
           name: 'client',
-          image: busyboxImage,
+          // the project's image: Debian's static busybox cannot resolve names (static glibc has no NSS)
+          image: projectImage,
           imagePullPolicy: 'IfNotPresent',
           // retried: the Service's endpoints may reach kube-proxy a moment after the pod is Ready
-          command: ['sh', '-c', `for i in $(seq 1 30); do wget -qO- -T 2 http://web.${ns}.svc.cluster.local/ && exit 0; sleep 1; done; exit 1`],
+          command: ['node', '-e', client(`http://web.${ns}.svc.cluster.local/`)],
         }],
       },
     });
@@ -75,7 +83,7 @@ describe('workloads on the node', () => {
           image: projectImage,
           imagePullPolicy: 'IfNotPresent',
           // an unauthenticated request: reaching the apiserver's TLS port is what is tested
-          command: ['node', '-e', `require('node:https').get('https://kubernetes.default.svc.cluster.local/readyz', { rejectUnauthorized: false }, (r) => { console.log('status', r.statusCode); }).on('error', (e) => { console.error(e.message); process.exit(1); })`],
+          command: ['node', '-e', `require('node:https').get('https://kubernetes.default.svc.cluster.local/readyz', { rejectUnauthorized: false }, (r) => { console.log('status', r.statusCode); process.exit(0); }).on('error', (e) => { console.error(e.message); process.exit(1); })`],
         }],
       },
     });

@@ -1,5 +1,6 @@
 // Configuration files of the tier-2 node: containerd, CNI, kubelet and kube-proxy. Pure functions
 // of the test bed's configuration, so each can be read and tested without starting anything.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pauseImage } from '../images/catalog.ts';
 import type { TestbedConfig } from './config.ts';
@@ -39,8 +40,18 @@ export function nodePaths(config: TestbedConfig): NodePaths {
   };
 }
 
-export function containerdConfig(config: TestbedConfig): string {
+/** CAP_SYS_RESOURCE (bit 24) in this process's effective set: needed to lower oom_score_adj. */
+export function canLowerOomScore(): boolean {
+  const capEff = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '0';
+  return (BigInt(`0x${capEff}`) & (1n << 24n)) !== 0n;
+}
+
+export const runcWrapper = join(import.meta.dirname, 'runc-keep-oom-score.sh');
+
+export function containerdConfig(config: TestbedConfig, lowerOomScore = canLowerOomScore()): string {
   const p = nodePaths(config);
+  // see runc-keep-oom-score.sh
+  const binaryName = lowerOomScore ? '' : `\n        BinaryName = ${JSON.stringify(runcWrapper)}`;
   const q = JSON.stringify; // TOML basic strings accept JSON string syntax
   return `version = 2
 root = ${q(p.containerdRoot)}
@@ -64,7 +75,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        SystemdCgroup = false
+        SystemdCgroup = false${binaryName}
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = ${q(p.cniConfDir)}
@@ -80,6 +91,7 @@ export function cniConfig(config: TestbedConfig): object {
         type: 'bridge',
         bridge: config.node.bridge,
         isGateway: true,
+        isDefaultGateway: true,
         // pods talk to each other and to the node only; nothing is masqueraded out of the machine
         ipMasq: false,
         hairpinMode: true,

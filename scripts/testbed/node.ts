@@ -53,6 +53,40 @@ interface NodeState {
   ipForward: string;
   /** Network namespaces that existed before the node, never touched by `down`. */
   netnsBefore: string[];
+  /** KUBE-* iptables chains that existed before the node ("iptables:table:chain"), kept by `down`. */
+  chainsBefore: string[];
+}
+
+const iptablesTables = ['filter', 'nat', 'mangle'];
+
+/** The kubelet's and kube-proxy's chains, as "command:table:chain". */
+function kubeChains(): string[] {
+  const chains: string[] = [];
+  for (const command of ['iptables', 'ip6tables']) {
+    for (const table of iptablesTables) {
+      const out = spawnSync(command, ['-t', table, '-S'], { encoding: 'utf8' });
+      for (const m of (out.stdout ?? '').matchAll(/^-N (KUBE-\S+)$/gm)) chains.push(`${command}:${table}:${m[1]}`);
+    }
+  }
+  return chains;
+}
+
+/** Removes the KUBE-* chains made since `before` (kube-proxy --cleanup leaves the kubelet's). */
+function removeKubeChains(before: string[]): void {
+  const made = kubeChains().filter((c) => !before.includes(c));
+  for (const entry of made) {
+    const [command, table, chain] = entry.split(':') as [string, string, string];
+    // drop the jumps into the chain from the built-in chains first, then flush and delete it
+    const rules = spawnSync(command, ['-t', table, '-S'], { encoding: 'utf8' }).stdout ?? '';
+    for (const rule of rules.split('\n').filter((r) => r.startsWith('-A ') && r.endsWith(`-j ${chain}`))) {
+      tryRun(command, ['-t', table, '-D', ...rule.slice(3).split(' ')]);
+    }
+    tryRun(command, ['-t', table, '-F', chain]);
+  }
+  for (const entry of made) {
+    const [command, table, chain] = entry.split(':') as [string, string, string];
+    tryRun(command, ['-t', table, '-X', chain]);
+  }
 }
 
 function nodeStateFile(config: TestbedConfig): string {
@@ -67,6 +101,7 @@ export function setupNodeNetwork(config: TestbedConfig): void {
   const state: NodeState = {
     ipForward: readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim(),
     netnsBefore: listNetns(),
+    chainsBefore: kubeChains(),
   };
   writeFileSync(nodeStateFile(config), JSON.stringify(state));
   const { bridge, ip, podSubnet } = config.node;
@@ -90,7 +125,10 @@ function teardownNetwork(config: TestbedConfig): void {
     }
   }
   tryRun('ip', ['link', 'delete', config.node.bridge]);
-  if (state) writeFileSync('/proc/sys/net/ipv4/ip_forward', state.ipForward);
+  if (state) {
+    removeKubeChains(state.chainsBefore);
+    writeFileSync('/proc/sys/net/ipv4/ip_forward', state.ipForward);
+  }
 }
 
 function writeNodeFiles(config: TestbedConfig): void {
