@@ -7,7 +7,7 @@ import { apply, eventually, kubectl, namespaceObject, podFinished, uniqueNamespa
 const ns = uniqueNamespace('e2e-workloads');
 /** A script that GETs `url` until it answers (30 tries, 1 s apart) and prints the body. */
 function client(url: string): string {
-  return `const get = (n) => require('node:http').get(${JSON.stringify(url)}, { timeout: 2000 }, (r) => { let b = ''; r.on('data', (c) => b += c); r.on('end', () => console.log(b)); })
+  return `const get = (n) => require('node:http').get(${JSON.stringify(url)}, { timeout: 2000 }, (r) => { let b = ''; r.on('data', (c) => b += c); r.on('end', () => { console.log(b); process.exit(0); }); })
     .on('error', (e) => { if (n <= 1) { console.error(e.message); process.exit(1); } setTimeout(() => get(n - 1), 1000); });
   get(30);`;
 }
