@@ -1,0 +1,122 @@
+// The PKI of one business cluster, as a plan: which CAs exist, which leaf certificates each
+// component needs (subject, SANs, usage, lifetime), and in which Secret each lives. Pure, so the
+// operator can compare every live certificate against what it should say (see renewal.ts).
+import { firstAddress } from './addresses.ts';
+import type { CertificateSpec } from './certificates.ts';
+
+export type Authority = 'ca' | 'etcd-ca' | 'front-proxy-ca';
+
+export interface ClusterPkiInput {
+  name: string;
+  namespace: string;
+  /** DNS domain of the meta-cluster, where the control plane's Services live. */
+  metaDnsDomain: string;
+  /** Service range and DNS domain of the business cluster. */
+  serviceCIDR: string;
+  dnsDomain: string;
+  /** Optional extra name of the endpoint (DNS round robin). */
+  endpointHost?: string;
+  /** Addresses of the apiserver Service in the meta-cluster (ClusterIP, load-balancer ingress), once known. */
+  apiserverAddresses: string[];
+  etcdMembers: number;
+  users: { name: string; groups: string[]; validityMs: number }[];
+  validityMs: number;
+}
+
+export interface PlannedCertificate {
+  /** Secret that holds it: tls.crt, tls.key and ca.crt, or a kubeconfig under `value`. */
+  secretName: string;
+  issuer: Authority;
+  spec: CertificateSpec;
+  /** Kubeconfig Secrets carry a kubeconfig for this server instead of a bare TLS pair. */
+  kubeconfigServer?: string;
+}
+
+export const authorities: { authority: Authority; secretSuffix: string; commonName: string }[] = [
+  { authority: 'ca', secretSuffix: 'ca', commonName: 'kubernetes' },
+  { authority: 'etcd-ca', secretSuffix: 'etcd-ca', commonName: 'etcd-ca' },
+  { authority: 'front-proxy-ca', secretSuffix: 'front-proxy-ca', commonName: 'front-proxy-ca' },
+];
+
+export const authoritySecret = (cluster: string, authority: Authority) => `${cluster}-${authority}`;
+export const serviceAccountSecret = (cluster: string) => `${cluster}-sa`;
+export const adminKubeconfigSecret = (cluster: string) => `${cluster}-kubeconfig`;
+export const userKubeconfigSecret = (cluster: string, user: string) => `${cluster}-user-${user}-kubeconfig`;
+export const etcdMemberName = (cluster: string, index: number) => `${cluster}-etcd-${index}`;
+export const apiserverServiceName = (cluster: string) => `${cluster}-apiserver`;
+
+/** Every DNS name a Service answers to, from the short name to the fully qualified one. */
+export function serviceDnsNames(service: string, namespace: string, domain: string): string[] {
+  return [service, `${service}.${namespace}`, `${service}.${namespace}.svc`, `${service}.${namespace}.svc.${domain}`];
+}
+
+/** Where the control plane's own clients (controller-manager, scheduler) reach the apiserver. */
+export function inClusterServer(input: Pick<ClusterPkiInput, 'name' | 'namespace' | 'metaDnsDomain'>): string {
+  return `https://${apiserverServiceName(input.name)}.${input.namespace}.svc.${input.metaDnsDomain}:6443`;
+}
+
+/** Where users reach the apiserver: the endpoint host, else the Service's first address. */
+export function externalServer(input: Pick<ClusterPkiInput, 'endpointHost' | 'apiserverAddresses' | 'name' | 'namespace' | 'metaDnsDomain'>): string {
+  if (input.endpointHost) return `https://${input.endpointHost}:6443`;
+  const address = input.apiserverAddresses[0];
+  if (address) return `https://${address.includes(':') ? `[${address}]` : address}:6443`;
+  return inClusterServer(input);
+}
+
+export function plannedCertificates(input: ClusterPkiInput): PlannedCertificate[] {
+  const { name, namespace, metaDnsDomain, validityMs } = input;
+  const apiserverService = apiserverServiceName(name);
+  const leaf = (secret: string, issuer: Authority, spec: Omit<CertificateSpec, 'validityMs'>, kubeconfigServer?: string): PlannedCertificate => ({
+    secretName: `${name}-${secret}`,
+    issuer,
+    spec: { validityMs, ...spec },
+    ...(kubeconfigServer ? { kubeconfigServer } : {}),
+  });
+
+  const plan: PlannedCertificate[] = [
+    leaf('apiserver-tls', 'ca', {
+      commonName: 'kube-apiserver',
+      usage: 'server',
+      dnsNames: [
+        ...serviceDnsNames(apiserverService, namespace, metaDnsDomain),
+        ...serviceDnsNames('kubernetes', 'default', input.dnsDomain),
+        ...(input.endpointHost ? [input.endpointHost] : []),
+        'localhost',
+      ],
+      ipAddresses: [firstAddress(input.serviceCIDR), ...input.apiserverAddresses, '127.0.0.1'],
+    }),
+    leaf('apiserver-etcd-client', 'etcd-ca', { commonName: 'kube-apiserver-etcd-client', usage: 'client' }),
+    // kubelets authorize the apiserver's calls (logs, exec) through the business cluster's RBAC
+    leaf('apiserver-kubelet-client', 'ca', { commonName: 'kube-apiserver-kubelet-client', organizations: ['system:masters'], usage: 'client' }),
+    leaf('front-proxy-client', 'front-proxy-ca', { commonName: 'front-proxy-client', usage: 'client' }),
+    // the operator's own identity towards etcd, for member management
+    leaf('etcd-operator-client', 'etcd-ca', { commonName: 'kubeonkube-operator', usage: 'client' }),
+    leaf('controller-manager-kubeconfig', 'ca', { commonName: 'system:kube-controller-manager', usage: 'client' }, inClusterServer(input)),
+    leaf('scheduler-kubeconfig', 'ca', { commonName: 'system:kube-scheduler', usage: 'client' }, inClusterServer(input)),
+    {
+      secretName: adminKubeconfigSecret(name),
+      issuer: 'ca',
+      spec: { commonName: 'kubeonkube-admin', organizations: ['system:masters'], usage: 'client', validityMs },
+      kubeconfigServer: externalServer(input),
+    },
+  ];
+  for (let i = 0; i < input.etcdMembers; i++) {
+    const member = etcdMemberName(name, i);
+    // one certificate serves clients and peers, and authenticates the member to its peers
+    plan.push(leaf(`etcd-${i}-tls`, 'etcd-ca', {
+      commonName: member,
+      usage: 'server-client',
+      dnsNames: [...serviceDnsNames(member, namespace, metaDnsDomain), ...serviceDnsNames(`${name}-etcd`, namespace, metaDnsDomain), 'localhost'],
+      ipAddresses: ['127.0.0.1'],
+    }));
+  }
+  for (const user of input.users) {
+    plan.push({
+      secretName: userKubeconfigSecret(name, user.name),
+      issuer: 'ca',
+      spec: { commonName: user.name, organizations: user.groups, usage: 'client', validityMs: user.validityMs },
+      kubeconfigServer: externalServer(input),
+    });
+  }
+  return plan;
+}
