@@ -1,7 +1,7 @@
 // Kubeconfig documents, as every Kubernetes client reads them: one cluster, one user with a client
 // certificate, one context. Certificates and keys are embedded (base64 "-data" fields) so the
 // file is self-contained; it therefore must only ever be written to a Secret or a 0600 file.
-import { dumpYaml } from '@kubernetes/client-node';
+import { dump } from 'js-yaml';
 
 export interface KubeconfigInput {
   /** Name of the cluster, user and context entries. */
@@ -26,5 +26,5 @@ export function renderKubeconfig(input: KubeconfigInput): string {
     'current-context': input.name,
     preferences: {},
   };
-  return dumpYaml(doc);
+  return dump(doc);
 }

@@ -1,0 +1,255 @@
+// Pure builders of what the templates render for one Cluster: names, images, replicas, flags,
+// volumes and the hashes that roll pods when their inputs change. A function of the spec and of
+// a few facts read from the meta-cluster (the apiserver Service's address, Secret hashes).
+import { clusterLabels, etcdMemberLabel, inputsHashAnnotation, names, selectorLabels, type Component } from './names.ts';
+
+export interface ComponentSpec {
+  replicas?: number;
+  extraArgs?: Record<string, string>;
+  resources?: Record<string, unknown>;
+  image?: string;
+}
+
+/** The part of a Cluster's spec (defaults applied) the control plane is built from. */
+export interface ControlPlaneSpec {
+  version: string;
+  mode: 'minimal' | 'standard';
+  controlPlane?: {
+    nodeSelector?: Record<string, string>;
+    tolerations?: Record<string, unknown>[];
+    apiServer?: ComponentSpec;
+    controllerManager?: ComponentSpec;
+    scheduler?: ComponentSpec;
+  };
+  network: { serviceCIDR: string; podCIDR: string; dnsDomain: string };
+  endpoint?: { service?: { type?: string; annotations?: Record<string, string> }; host?: string };
+  etcd: {
+    version: string;
+    storage: { claimTemplate?: { storageClassName?: string; resources: { requests: { storage: string } } }; volumeSource?: Record<string, unknown> };
+  };
+}
+
+export interface ControlPlaneFacts {
+  name: string;
+  namespace: string;
+  /** Cluster UID: makes the etcd cluster token unique to this Cluster object. */
+  uid: string;
+  metaDnsDomain: string;
+  /** ClusterIP of the apiserver Service, advertised to the business cluster as its `kubernetes` endpoint. */
+  apiserverAddress?: string;
+  /** Content hashes of each component's mounted Secrets; a change rolls its pods. */
+  inputHashes: { apiserver: string; controllerManager: string; scheduler: string; etcd: string[] };
+  /** Members that join an existing etcd cluster rather than bootstrapping a new one. */
+  etcdJoining?: number[];
+}
+
+const defaultReplicas = {
+  minimal: { apiServer: 1, controllerManager: 1, scheduler: 1, etcd: 1 },
+  standard: { apiServer: 3, controllerManager: 2, scheduler: 2, etcd: 3 },
+} as const;
+
+export function etcdMembers(spec: ControlPlaneSpec): number {
+  return defaultReplicas[spec.mode].etcd;
+}
+
+export function replicas(spec: ControlPlaneSpec, component: 'apiServer' | 'controllerManager' | 'scheduler'): number {
+  return spec.controlPlane?.[component]?.replicas ?? defaultReplicas[spec.mode][component];
+}
+
+export function images(spec: ControlPlaneSpec) {
+  const cp = spec.controlPlane ?? {};
+  return {
+    apiServer: cp.apiServer?.image ?? `registry.k8s.io/kube-apiserver:${spec.version}`,
+    controllerManager: cp.controllerManager?.image ?? `registry.k8s.io/kube-controller-manager:${spec.version}`,
+    scheduler: cp.scheduler?.image ?? `registry.k8s.io/kube-scheduler:${spec.version}`,
+    // upstream tags etcd <version>-<build>
+    etcd: `registry.k8s.io/etcd:${spec.etcd.version.replace(/^v/, '')}-0`,
+  };
+}
+
+/** `--flag=value` list: the base flags in order, each replaced in place by a user's extraArgs entry. */
+export function flags(binary: string, base: Record<string, string>, extra: Record<string, string> = {}): string[] {
+  const merged = { ...base, ...extra };
+  return [binary, ...Object.entries(merged).map(([k, v]) => `--${k}=${v}`)];
+}
+
+function placement(spec: ControlPlaneSpec) {
+  return { nodeSelector: spec.controlPlane?.nodeSelector ?? {}, tolerations: spec.controlPlane?.tolerations ?? [] };
+}
+
+function metadata(facts: ControlPlaneFacts, component: Component, name: string, extraLabels: Record<string, string> = {}) {
+  return { name, namespace: facts.namespace, labels: { ...clusterLabels(facts.name, component), ...extraLabels } };
+}
+
+const pki = '/etc/kubernetes/pki';
+
+export function etcdMemberContext(spec: ControlPlaneSpec, facts: ControlPlaneFacts, index: number) {
+  const { name: cluster, namespace, metaDnsDomain } = facts;
+  const count = etcdMembers(spec);
+  const member = names.etcdMember(cluster, index);
+  const host = (i: number) => `${names.etcdMember(cluster, i)}.${namespace}.svc.${metaDnsDomain}`;
+  const peers = Array.from({ length: count }, (_, i) => `${names.etcdMember(cluster, i)}=https://${host(i)}:2380`);
+  const joining = facts.etcdJoining?.includes(index) ?? false;
+  const storage = spec.etcd.storage;
+  return {
+    member: metadata(facts, 'etcd', member, { [etcdMemberLabel]: member }),
+    selector: { ...selectorLabels(cluster, 'etcd'), [etcdMemberLabel]: member },
+    annotations: { [inputsHashAnnotation]: facts.inputHashes.etcd[index] ?? '' },
+    image: images(spec).etcd,
+    placement: placement(spec),
+    tlsSecret: `${cluster}-etcd-${index}-tls`,
+    claim: storage.claimTemplate
+      ? { name: member, spec: { accessModes: ['ReadWriteOnce'], resources: storage.claimTemplate.resources, ...(storage.claimTemplate.storageClassName ? { storageClassName: storage.claimTemplate.storageClassName } : {}) } }
+      : undefined,
+    dataVolume: storage.claimTemplate ? { name: 'data', persistentVolumeClaim: { claimName: member } } : { name: 'data', ...storage.volumeSource },
+    command: flags('etcd', {
+      name: member,
+      'data-dir': '/var/lib/etcd/data',
+      'listen-client-urls': 'https://0.0.0.0:2379',
+      'advertise-client-urls': `https://${host(index)}:2379`,
+      'listen-peer-urls': 'https://0.0.0.0:2380',
+      'initial-advertise-peer-urls': `https://${host(index)}:2380`,
+      'initial-cluster': peers.join(','),
+      'initial-cluster-state': joining ? 'existing' : 'new',
+      'initial-cluster-token': `${cluster}-${facts.uid}`,
+      'listen-metrics-urls': 'http://0.0.0.0:2381',
+      'cert-file': '/etc/etcd/pki/tls.crt',
+      'key-file': '/etc/etcd/pki/tls.key',
+      'trusted-ca-file': '/etc/etcd/pki/ca.crt',
+      'client-cert-auth': 'true',
+      'peer-cert-file': '/etc/etcd/pki/tls.crt',
+      'peer-key-file': '/etc/etcd/pki/tls.key',
+      'peer-trusted-ca-file': '/etc/etcd/pki/ca.crt',
+      'peer-client-cert-auth': 'true',
+      'auto-compaction-mode': 'periodic',
+      'auto-compaction-retention': '1h',
+      'snapshot-count': '10000',
+    }),
+  };
+}
+
+export function etcdClientServiceContext(facts: ControlPlaneFacts) {
+  return { service: metadata(facts, 'etcd', names.etcdClient(facts.name)), selector: selectorLabels(facts.name, 'etcd') };
+}
+
+export function apiserverServiceContext(spec: ControlPlaneSpec, facts: ControlPlaneFacts) {
+  return {
+    service: { ...metadata(facts, 'kube-apiserver', names.apiserver(facts.name)), annotations: spec.endpoint?.service?.annotations ?? {} },
+    type: spec.endpoint?.service?.type ?? 'ClusterIP',
+    selector: selectorLabels(facts.name, 'kube-apiserver'),
+  };
+}
+
+export function etcdServers(spec: ControlPlaneSpec, facts: ControlPlaneFacts): string {
+  return Array.from({ length: etcdMembers(spec) }, (_, i) => `https://${names.etcdMember(facts.name, i)}.${facts.namespace}.svc.${facts.metaDnsDomain}:2379`).join(',');
+}
+
+export function apiserverContext(spec: ControlPlaneSpec, facts: ControlPlaneFacts) {
+  const c = facts.name;
+  return {
+    deployment: metadata(facts, 'kube-apiserver', names.apiserver(c)),
+    selector: selectorLabels(c, 'kube-apiserver'),
+    podLabels: clusterLabels(c, 'kube-apiserver'),
+    annotations: { [inputsHashAnnotation]: facts.inputHashes.apiserver },
+    replicas: replicas(spec, 'apiServer'),
+    image: images(spec).apiServer,
+    placement: placement(spec),
+    resources: spec.controlPlane?.apiServer?.resources ?? { requests: { cpu: '100m', memory: '256Mi' } },
+    secrets: {
+      tls: `${c}-apiserver-tls`,
+      etcdClient: `${c}-apiserver-etcd-client`,
+      kubeletClient: `${c}-apiserver-kubelet-client`,
+      frontProxyClient: `${c}-front-proxy-client`,
+      serviceAccount: `${c}-sa`,
+    },
+    command: flags('kube-apiserver', {
+      ...(facts.apiserverAddress ? { 'advertise-address': facts.apiserverAddress } : {}),
+      'bind-address': '0.0.0.0',
+      'secure-port': '6443',
+      'etcd-servers': etcdServers(spec, facts),
+      'etcd-cafile': `${pki}/etcd-ca.crt`,
+      'etcd-certfile': `${pki}/etcd-client.crt`,
+      'etcd-keyfile': `${pki}/etcd-client.key`,
+      'client-ca-file': `${pki}/ca.crt`,
+      'tls-cert-file': `${pki}/apiserver.crt`,
+      'tls-private-key-file': `${pki}/apiserver.key`,
+      'kubelet-client-certificate': `${pki}/kubelet-client.crt`,
+      'kubelet-client-key': `${pki}/kubelet-client.key`,
+      'kubelet-preferred-address-types': 'InternalIP,ExternalIP,Hostname',
+      'proxy-client-cert-file': `${pki}/front-proxy-client.crt`,
+      'proxy-client-key-file': `${pki}/front-proxy-client.key`,
+      'requestheader-client-ca-file': `${pki}/front-proxy-ca.crt`,
+      'requestheader-allowed-names': 'front-proxy-client',
+      'requestheader-extra-headers-prefix': 'X-Remote-Extra-',
+      'requestheader-group-headers': 'X-Remote-Group',
+      'requestheader-username-headers': 'X-Remote-User',
+      'service-account-issuer': `https://kubernetes.default.svc.${spec.network.dnsDomain}`,
+      'service-account-key-file': `${pki}/sa.pub`,
+      'service-account-signing-key-file': `${pki}/sa.key`,
+      'service-cluster-ip-range': spec.network.serviceCIDR,
+      'authorization-mode': 'Node,RBAC',
+      'enable-admission-plugins': 'NodeRestriction',
+      'allow-privileged': 'true',
+      'profiling': 'false',
+    }, spec.controlPlane?.apiServer?.extraArgs),
+  };
+}
+
+function componentKubeconfigFlags(): Record<string, string> {
+  const kubeconfig = '/etc/kubernetes/kubeconfig/value';
+  return { kubeconfig, 'authentication-kubeconfig': kubeconfig, 'authorization-kubeconfig': kubeconfig };
+}
+
+export function controllerManagerContext(spec: ControlPlaneSpec, facts: ControlPlaneFacts) {
+  const c = facts.name;
+  return {
+    deployment: metadata(facts, 'kube-controller-manager', names.controllerManager(c)),
+    selector: selectorLabels(c, 'kube-controller-manager'),
+    podLabels: clusterLabels(c, 'kube-controller-manager'),
+    annotations: { [inputsHashAnnotation]: facts.inputHashes.controllerManager },
+    replicas: replicas(spec, 'controllerManager'),
+    image: images(spec).controllerManager,
+    placement: placement(spec),
+    resources: spec.controlPlane?.controllerManager?.resources ?? { requests: { cpu: '50m', memory: '128Mi' } },
+    secrets: { kubeconfig: `${c}-controller-manager-kubeconfig`, ca: `${c}-ca`, serviceAccount: `${c}-sa` },
+    command: flags('kube-controller-manager', {
+      ...componentKubeconfigFlags(),
+      'bind-address': '0.0.0.0',
+      'secure-port': '10257',
+      'leader-elect': 'true',
+      'cluster-name': c,
+      'service-account-private-key-file': `${pki}/sa.key`,
+      'root-ca-file': `${pki}/ca.crt`,
+      'cluster-signing-cert-file': `${pki}/ca.crt`,
+      'cluster-signing-key-file': `${pki}/ca.key`,
+      'use-service-account-credentials': 'true',
+      'controllers': '*,bootstrapsigner,tokencleaner',
+      'service-cluster-ip-range': spec.network.serviceCIDR,
+      'cluster-cidr': spec.network.podCIDR,
+      'allocate-node-cidrs': 'true',
+      'profiling': 'false',
+    }, spec.controlPlane?.controllerManager?.extraArgs),
+  };
+}
+
+export function schedulerContext(spec: ControlPlaneSpec, facts: ControlPlaneFacts) {
+  const c = facts.name;
+  return {
+    deployment: metadata(facts, 'kube-scheduler', names.scheduler(c)),
+    selector: selectorLabels(c, 'kube-scheduler'),
+    podLabels: clusterLabels(c, 'kube-scheduler'),
+    annotations: { [inputsHashAnnotation]: facts.inputHashes.scheduler },
+    replicas: replicas(spec, 'scheduler'),
+    image: images(spec).scheduler,
+    placement: placement(spec),
+    resources: spec.controlPlane?.scheduler?.resources ?? { requests: { cpu: '50m', memory: '64Mi' } },
+    secrets: { kubeconfig: `${c}-scheduler-kubeconfig` },
+    command: flags('kube-scheduler', {
+      ...componentKubeconfigFlags(),
+      'bind-address': '0.0.0.0',
+      'secure-port': '10259',
+      'leader-elect': 'true',
+      'profiling': 'false',
+    }, spec.controlPlane?.scheduler?.extraArgs),
+  };
+}

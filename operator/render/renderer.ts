@@ -1,0 +1,86 @@
+// Renders the Handlebars templates in templates/ into Kubernetes objects, safely: an isolated
+// Handlebars instance, strict mode (a missing value is an error, not an empty string), no HTML
+// escaping, and every value through the `json` helper — JSON is valid YAML, so no value can
+// break quoting or indentation. The output is parsed at once and checked before anyone uses it.
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import Handlebars from 'handlebars';
+import { loadAll } from 'js-yaml';
+
+/** templates/ of the package this module belongs to, from the sources or from the built dist/. */
+function findTemplatesDir(): string {
+  for (let dir = import.meta.dirname; dir !== dirname(dir); dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'templates'))) return join(dir, 'templates');
+  }
+  throw new Error(`no templates folder above ${import.meta.dirname}`);
+}
+
+export const templatesDir = process.env.KUBEONKUBE_TEMPLATES ?? findTemplatesDir();
+
+export interface RenderedObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  [field: string]: unknown;
+}
+
+export class TemplateError extends Error {}
+
+function createInstance(): typeof Handlebars {
+  const hb = Handlebars.create();
+  hb.registerHelper('json', (value: unknown, options: Handlebars.HelperOptions & { loc?: { start: { line: number; column: number } } }) => {
+    // strict mode does not reach helper arguments: a missing value must not render as nothing
+    if (value === undefined) throw new TemplateError(`a value given to json is missing (line ${options.loc?.start.line ?? '?'})`);
+    return JSON.stringify(value);
+  });
+  return hb;
+}
+
+function checkObject(template: string, doc: unknown, index: number): RenderedObject {
+  const where = `template ${template}, document ${index + 1}`;
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new TemplateError(`${where}: not an object`);
+  const obj = doc as Partial<RenderedObject>;
+  if (typeof obj.apiVersion !== 'string' || obj.apiVersion === '') throw new TemplateError(`${where}: apiVersion missing`);
+  if (typeof obj.kind !== 'string' || obj.kind === '') throw new TemplateError(`${where}: kind missing`);
+  if (typeof obj.metadata !== 'object' || obj.metadata === null || typeof obj.metadata.name !== 'string' || obj.metadata.name === '') {
+    throw new TemplateError(`${where}: metadata.name missing`);
+  }
+  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(obj.metadata.name) || obj.metadata.name.length > 253) {
+    throw new TemplateError(`${where}: metadata.name "${obj.metadata.name}" is not a valid object name`);
+  }
+  return obj as RenderedObject;
+}
+
+/** A set of compiled templates, by file name (e.g. "etcd-member.yaml.hbs"). */
+export class Renderer {
+  readonly #templates = new Map<string, Handlebars.TemplateDelegate>();
+
+  constructor(dir: string = templatesDir) {
+    const hb = createInstance();
+    for (const file of readdirSync(dir).filter((f) => f.endsWith('.yaml.hbs')).sort()) {
+      this.#templates.set(file, hb.compile(readFileSync(join(dir, file), 'utf8'), { strict: true, noEscape: true }));
+    }
+  }
+
+  names(): string[] {
+    return [...this.#templates.keys()];
+  }
+
+  render(template: string, context: object): RenderedObject[] {
+    const compiled = this.#templates.get(template);
+    if (!compiled) throw new TemplateError(`no template named ${template}`);
+    let text: string;
+    try {
+      text = compiled(context);
+    } catch (err) {
+      throw new TemplateError(`template ${template}: ${(err as Error).message}`);
+    }
+    let docs: unknown[];
+    try {
+      docs = loadAll(text).filter((d) => d !== null && d !== undefined);
+    } catch (err) {
+      throw new TemplateError(`template ${template} rendered invalid YAML: ${(err as Error).message}`);
+    }
+    return docs.map((doc, i) => checkObject(template, doc, i));
+  }
+}

@@ -1,0 +1,83 @@
+// Golden files: every template, rendered for a minimal and a standard cluster, must equal the
+// committed file in templates/golden/. `npm run golden:update` rewrites them; CI refuses to.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { dump } from 'js-yaml';
+import { describe, expect, it } from 'vitest';
+import type { ControlPlaneFacts, ControlPlaneSpec } from '../model/control-plane.ts';
+import { renderControlPlane } from './control-plane-objects.ts';
+import { Renderer, templatesDir } from './renderer.ts';
+
+const goldenDir = join(templatesDir, 'golden');
+const update = process.env.UPDATE_GOLDEN === '1';
+if (update && process.env.CI) throw new Error('golden files are never regenerated in CI: run npm run golden:update locally and commit');
+
+const minimal: ControlPlaneSpec = {
+  version: 'v1.34.4',
+  mode: 'minimal',
+  network: { serviceCIDR: '10.96.0.0/12', podCIDR: '10.244.0.0/16', dnsDomain: 'cluster.local' },
+  etcd: { version: 'v3.6.16', storage: { claimTemplate: { resources: { requests: { storage: '1Gi' } } } } },
+};
+const standard: ControlPlaneSpec = {
+  ...minimal,
+  mode: 'standard',
+  controlPlane: {
+    nodeSelector: { 'node-role.kubernetes.io/control-plane': '' },
+    tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'control-plane', effect: 'NoSchedule' }],
+    apiServer: { extraArgs: { 'audit-log-maxage': '7', 'profiling': 'true' }, resources: { requests: { cpu: '1', memory: '2Gi' } } },
+  },
+  endpoint: { service: { type: 'LoadBalancer', annotations: { 'example.com/lb': 'internal' } }, host: 'api.prod.example.com' },
+  etcd: { version: 'v3.6.16', storage: { volumeSource: { hostPath: { path: '/var/lib/prod-etcd', type: 'DirectoryOrCreate' } } } },
+};
+const facts = (name: string, members: number): ControlPlaneFacts => ({
+  name,
+  namespace: 'tenants',
+  uid: '0b9f1c2e-0000-4000-8000-000000000001',
+  metaDnsDomain: 'cluster.local',
+  apiserverAddress: '10.112.0.42',
+  inputHashes: { apiserver: 'a1', controllerManager: 'c1', scheduler: 's1', etcd: Array.from({ length: members }, (_, i) => `e${i}`) },
+});
+
+const renderer = new Renderer();
+
+describe('templates', () => {
+  for (const [fixture, spec, f] of [['minimal', minimal, facts('dev', 1)], ['standard', standard, facts('prod', 3)]] as const) {
+    const objects = renderControlPlane(renderer, spec, f);
+    for (const [part, rendered] of Object.entries(objects)) {
+      it(`${fixture}: ${part} matches its golden file`, () => {
+        const text = dump(rendered, { lineWidth: 160 });
+        const file = join(goldenDir, `${fixture}.${part}.yaml`);
+        if (update || !existsSync(file)) {
+          if (process.env.CI) throw new Error(`${file} is missing: run npm run golden:update locally and commit`);
+          mkdirSync(goldenDir, { recursive: true });
+          writeFileSync(file, text);
+        }
+        expect(text).toBe(readFileSync(file, 'utf8'));
+      });
+    }
+  }
+
+  it('renders every template it knows', () => {
+    expect(renderer.names()).toEqual([
+      'apiserver-deployment.yaml.hbs', 'apiserver-service.yaml.hbs', 'controller-manager-deployment.yaml.hbs',
+      'etcd-client-service.yaml.hbs', 'etcd-member.yaml.hbs', 'scheduler-deployment.yaml.hbs',
+    ]);
+  });
+
+  it('refuses a context that lacks a value the template uses', () => {
+    expect(() => renderer.render('etcd-client-service.yaml.hbs', { service: { name: 'x', namespace: 'y' } })).toThrow('template etcd-client-service.yaml.hbs: a value given to json is missing (line 7)');
+  });
+
+  it('keeps user values from breaking the YAML', () => {
+    const hostile = { ...standard, endpoint: { service: { type: 'ClusterIP', annotations: { a: 'x"\n  evil: true\n---\nkind: Secret' } } } };
+    const [service] = renderControlPlane(renderer, hostile, facts('prod', 3)).apiserverService;
+    expect(service?.metadata.annotations).toEqual({ a: 'x"\n  evil: true\n---\nkind: Secret' });
+  });
+
+  it('lets extraArgs replace a default flag in place and add new ones', () => {
+    const [deployment] = renderControlPlane(renderer, standard, facts('prod', 3)).apiserver;
+    const command = (deployment as unknown as { spec: { template: { spec: { containers: { command: string[] }[] } } } }).spec.template.spec.containers[0]!.command;
+    expect(command.filter((f) => f.startsWith('--profiling='))).toEqual(['--profiling=true']);
+    expect(command.at(-1)).toBe('--audit-log-maxage=7');
+  });
+});
