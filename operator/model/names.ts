@@ -14,7 +14,7 @@ export const names = {
   etcdClient: (c: string) => `${c}-etcd`,
 };
 
-export type Component = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler';
+export type Component = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'pki' | 'kubeconfig';
 
 /** The labels every object of a cluster carries; `kubeonkube.io/cluster` is what informers filter on. */
 export function clusterLabels(cluster: string, component: Component): Record<string, string> {

@@ -1,0 +1,77 @@
+// The heart of the product, end to end: a minimal Cluster applied to the meta-cluster becomes a
+// running business cluster; its admin kubeconfig works with the real kubectl.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { loadConfig, repoRoot } from '../scripts/testbed/config.ts';
+import { apply, eventually, kubectl, namespaceObject, uniqueNamespace } from './kubectl.ts';
+import { operatorLogTail, startOperator, type OperatorProcess } from './operator-process.ts';
+
+const ns = uniqueNamespace('e2e-cluster');
+const scratch = mkdtempSync(join(tmpdir(), 'kok-e2e-'));
+const kubectlBinary = join(loadConfig().binDirs.kubernetes, 'kubectl');
+let operator: OperatorProcess;
+
+beforeAll(async () => {
+  await kubectl(['apply', '--server-side', '-f', join(repoRoot, 'crds/kubeonkube.io_clusters.yaml')]);
+  await kubectl(['wait', '--for=condition=Established', 'crd/clusters.kubeonkube.io', '--timeout=60s']);
+  await apply(namespaceObject(ns));
+  operator = startOperator(ns, 18080);
+});
+afterAll(async () => {
+  await operator?.stop();
+  await kubectl(['delete', 'namespace', ns, '--wait=false']);
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+describe('a minimal Cluster', () => {
+  it('becomes Ready, and its kubeconfig drives the business cluster', async () => {
+    onTestFailed(() => console.error(`operator log:\n${operatorLogTail(operator)}`));
+    await kubectl(['-n', ns, 'apply', '-f', join(repoRoot, 'examples/minimal.yaml')]);
+    await kubectl(['-n', ns, 'wait', '--for=condition=Ready', 'cluster/dev', '--timeout=480s']);
+
+    const cluster = JSON.parse(await kubectl(['-n', ns, 'get', 'cluster', 'dev', '-o', 'json'])) as {
+      metadata: { generation: number };
+      status: { version: string; endpoint: string; observedGeneration: number; kubeconfigSecretRef: { name: string; key: string } };
+    };
+    expect(cluster.status.version).toBe('v1.34.4');
+    expect(cluster.status.observedGeneration).toBe(cluster.metadata.generation);
+    expect(cluster.status.kubeconfigSecretRef).toEqual({ name: 'dev-kubeconfig', key: 'value' });
+
+    const encoded = await kubectl(['-n', ns, 'get', 'secret', 'dev-kubeconfig', '-o', 'jsonpath={.data.value}']);
+    const kubeconfig = join(scratch, 'dev.kubeconfig');
+    writeFileSync(kubeconfig, Buffer.from(encoded, 'base64'), { mode: 0o600 });
+    const business = (...args: string[]) => execFileSync(kubectlBinary, ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+    expect((JSON.parse(business('version', '-o', 'json')) as { serverVersion: { gitVersion: string } }).serverVersion.gitVersion).toBe('v1.34.4');
+    business('create', 'namespace', 'hello');
+    business('-n', 'hello', 'create', 'configmap', 'greeting', '--from-literal=text=from the business cluster');
+    expect(business('-n', 'hello', 'get', 'configmap', 'greeting', '-o', 'jsonpath={.data.text}')).toBe('from the business cluster');
+    // the controller-manager runs: it gives every new namespace its root CA ConfigMap
+    await eventually('kube-root-ca.crt in the new namespace', () => {
+      try {
+        return Promise.resolve(business('-n', 'hello', 'get', 'configmap', 'kube-root-ca.crt', '-o', 'name').trim() || undefined);
+      } catch {
+        return Promise.resolve(undefined);
+      }
+    }, 60_000);
+  });
+
+  it('runs one started etcd member', async () => {
+    const out = await kubectl(['-n', ns, 'exec', 'dev-etcd-0', '--', 'etcdctl', '--endpoints=https://127.0.0.1:2379',
+      '--cacert=/etc/etcd/pki/ca.crt', '--cert=/etc/etcd/pki/tls.crt', '--key=/etc/etcd/pki/tls.key', 'member', 'list', '-w', 'json']);
+    const members = (JSON.parse(out) as { members: { name: string; clientURLs?: string[] }[] }).members;
+    expect(members.map((m) => m.name)).toEqual(['dev-etcd-0']);
+    expect(members[0]?.clientURLs?.length).toBeGreaterThan(0);
+  });
+
+  it('makes no write request in steady state', async () => {
+    const before = await operator.writes();
+    // two resync periods of the operator (10 s each here)
+    await new Promise((r) => setTimeout(r, 25_000));
+    const after = await operator.writes();
+    expect(after).toEqual(before);
+  });
+});

@@ -1,0 +1,55 @@
+// The operator as the e2e tests run it: a real process outside the meta-cluster, with the admin
+// kubeconfig, its log in a file that is printed when a test fails.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, openSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { inject } from 'vitest';
+import { repoRoot } from '../scripts/testbed/config.ts';
+
+export interface OperatorProcess {
+  child: ChildProcess;
+  logFile: string;
+  metricsUrl: string;
+  /** Write requests by verb, from the operator's /metrics. */
+  writes(): Promise<Record<string, number>>;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export function startOperator(name: string, port: number, extraEnv: Record<string, string> = {}): OperatorProcess {
+  const logDir = join(inject('metaCluster').logDir, 'operator');
+  mkdirSync(logDir, { recursive: true });
+  const logFile = join(logDir, `${name}.log`);
+  const fd = openSync(logFile, 'a');
+  const child = spawn(process.execPath, [join(repoRoot, 'operator/main.ts')], {
+    stdio: ['ignore', fd, fd],
+    env: {
+      ...process.env,
+      KUBECONFIG: inject('metaCluster').kubeconfig,
+      KUBEONKUBE_METRICS_ADDRESS: `127.0.0.1:${port}`,
+      KUBEONKUBE_LEASE_NAMESPACE: 'default',
+      KUBEONKUBE_RESYNC_SECONDS: '10',
+      ...extraEnv,
+    },
+  });
+  const metricsUrl = `http://127.0.0.1:${port}/metrics`;
+  return {
+    child,
+    logFile,
+    metricsUrl,
+    writes: async () => {
+      const text = await (await fetch(metricsUrl)).text();
+      const writes: Record<string, number> = {};
+      for (const m of text.matchAll(/^kubeonkube_write_requests_total\{verb="([^"]+)"\} (\d+)$/gm)) writes[m[1]!] = Number(m[2]);
+      return writes;
+    },
+    stop: (signal = 'SIGTERM') => new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill(signal);
+    }),
+  };
+}
+
+export function operatorLogTail(op: OperatorProcess, lines = 60): string {
+  return readFileSync(op.logFile, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+}

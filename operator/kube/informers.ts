@@ -1,0 +1,102 @@
+// Watches of the Clusters and of every kind a Cluster owns, each a client-node informer that is
+// restarted (with backoff) after any watch or list error. Events only say which Cluster to look
+// at again: an owned object maps to its Cluster through the kubeonkube.io/cluster label.
+import {
+  AppsV1Api, CoreV1Api, CustomObjectsApi, makeInformer, type Informer, type KubeConfig, type KubernetesListObject,
+  type KubernetesObject, type ObjectCache,
+} from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { clusterLabel } from '../model/names.ts';
+
+export const clusterGroup = 'kubeonkube.io';
+export const clusterVersion = 'v1alpha1';
+export const clusterPlural = 'clusters';
+
+export type OwnedKind = 'Pod' | 'Service' | 'PersistentVolumeClaim' | 'Secret' | 'Deployment';
+export const ownedKinds: OwnedKind[] = ['Secret', 'Service', 'PersistentVolumeClaim', 'Pod', 'Deployment'];
+
+type Cache = Informer<KubernetesObject> & ObjectCache<KubernetesObject>;
+
+export interface InformerSet {
+  clusters: ObjectCache<KubernetesObject>;
+  owned: Record<OwnedKind, ObjectCache<KubernetesObject>>;
+  /** Resolves once every informer has listed once. */
+  synced: Promise<void>;
+  stop(): Promise<void>;
+}
+
+const key = (namespace: string | undefined, name: string | undefined) => `${namespace ?? ''}/${name ?? ''}`;
+
+/** What of a Cluster, when it changes, calls for a reconcile: not its status, which we write. */
+function specFingerprint(obj: KubernetesObject): string {
+  const m = obj.metadata ?? {};
+  return JSON.stringify([m.generation, m.annotations ?? {}, m.labels ?? {}, m.deletionTimestamp ?? null, m.finalizers ?? []]);
+}
+
+export function startInformers(kc: KubeConfig, log: Logger, enqueue: (clusterKey: string) => void): InformerSet {
+  const core = kc.makeApiClient(CoreV1Api);
+  const apps = kc.makeApiClient(AppsV1Api);
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const labelSelector = clusterLabel;
+  const list = <T>(fn: () => Promise<T>) => fn as unknown as () => Promise<KubernetesListObject<KubernetesObject>>;
+
+  const clusters = makeInformer(kc, `/apis/${clusterGroup}/${clusterVersion}/${clusterPlural}`,
+    list(() => custom.listClusterCustomObject({ group: clusterGroup, version: clusterVersion, plural: clusterPlural })));
+  const owned: Record<OwnedKind, Cache> = {
+    Pod: makeInformer(kc, '/api/v1/pods', list(() => core.listPodForAllNamespaces({ labelSelector })), labelSelector),
+    Service: makeInformer(kc, '/api/v1/services', list(() => core.listServiceForAllNamespaces({ labelSelector })), labelSelector),
+    PersistentVolumeClaim: makeInformer(kc, '/api/v1/persistentvolumeclaims', list(() => core.listPersistentVolumeClaimForAllNamespaces({ labelSelector })), labelSelector),
+    Secret: makeInformer(kc, '/api/v1/secrets', list(() => core.listSecretForAllNamespaces({ labelSelector })), labelSelector),
+    Deployment: makeInformer(kc, '/apis/apps/v1/deployments', list(() => apps.listDeploymentForAllNamespaces({ labelSelector })), labelSelector),
+  };
+
+  const seen = new Map<string, string>();
+  const onCluster = (obj: KubernetesObject) => {
+    const k = key(obj.metadata?.namespace, obj.metadata?.name);
+    const fingerprint = specFingerprint(obj);
+    if (seen.get(k) === fingerprint) return; // a status-only update, most likely our own
+    seen.set(k, fingerprint);
+    enqueue(k);
+  };
+  clusters.on('add', onCluster);
+  clusters.on('update', onCluster);
+  clusters.on('delete', (obj) => {
+    const k = key(obj.metadata?.namespace, obj.metadata?.name);
+    seen.delete(k);
+    enqueue(k);
+  });
+  const onOwned = (obj: KubernetesObject) => {
+    const cluster = obj.metadata?.labels?.[clusterLabel];
+    if (cluster) enqueue(key(obj.metadata?.namespace, cluster));
+  };
+  for (const informer of Object.values(owned)) {
+    informer.on('add', onOwned);
+    informer.on('update', onOwned);
+    informer.on('delete', onOwned);
+  }
+
+  const all: [string, Cache][] = [['Cluster', clusters], ...Object.entries(owned)];
+  let stopped = false;
+  const synced = Promise.all(all.map(([kind, informer]) => {
+    let delayMs = 1000;
+    informer.on('connect', () => { delayMs = 1000; });
+    informer.on('error', (err) => {
+      if (stopped) return;
+      // a new resource answers 429 until its watch cache is ready; anything else is logged
+      log.warn({ kind, err: (err as Error)?.message ?? String(err) }, 'watch failed; restarting');
+      setTimeout(() => { if (!stopped) informer.start().catch((e: unknown) => log.error({ kind, err: (e as Error).message }, 'informer restart failed')); }, delayMs).unref();
+      delayMs = Math.min(delayMs * 2, 30_000);
+    });
+    return informer.start();
+  })).then(() => undefined);
+
+  return {
+    clusters,
+    owned,
+    synced,
+    stop: async () => {
+      stopped = true;
+      await Promise.all(all.map(([, i]) => i.stop()));
+    },
+  };
+}

@@ -1,0 +1,102 @@
+// The kubeonkube operator: turns each Cluster of the meta-cluster into a running control plane.
+// Runs in the meta-cluster (in-cluster credentials) or outside it (KUBECONFIG).
+//
+// Environment: KUBECONFIG, KUBEONKUBE_METRICS_ADDRESS (default 0.0.0.0:8080), KUBEONKUBE_WORKERS
+// (default 4), KUBEONKUBE_RESYNC_SECONDS (default 300), KUBEONKUBE_LEADER_ELECT (default true),
+// POD_NAMESPACE / KUBEONKUBE_LEASE_NAMESPACE (where the Lease lives), KUBEONKUBE_META_DNS_DOMAIN
+// (default cluster.local), LOG_LEVEL (default info).
+import { hostname } from 'node:os';
+import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { pino } from 'pino';
+import { Writer } from './kube/apply.ts';
+import { eventRecorder } from './kube/events.ts';
+import { startInformers } from './kube/informers.ts';
+import { LeaderElector } from './kube/leader-election.ts';
+import { formatMetrics, startHttpServer } from './observability/http-server.ts';
+import { WorkQueue } from './queue/work-queue.ts';
+import { ClusterReconciler } from './reconcile/cluster-reconciler.ts';
+import { validateCluster } from './reconcile/validation.ts';
+import { Renderer } from './render/renderer.ts';
+
+const log = pino({
+  level: process.env.LOG_LEVEL ?? 'info',
+  base: { component: 'kubeonkube-operator' },
+  // Secret payloads and keys never reach a log line, whatever object is logged
+  redact: { paths: ['data', '*.data', '*.*.data', 'stringData', '*.stringData', 'privateKey', '*.privateKey', 'clientKey', '*.clientKey', '*.body.data'], censor: '[redacted]' },
+});
+
+const env = (name: string, fallback: string) => process.env[name] ?? fallback;
+
+async function main(): Promise<void> {
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+  const workers = Number(env('KUBEONKUBE_WORKERS', '4'));
+  const resyncMs = Number(env('KUBEONKUBE_RESYNC_SECONDS', '300')) * 1000;
+  const [metricsHost = '0.0.0.0', metricsPort = '8080'] = env('KUBEONKUBE_METRICS_ADDRESS', '0.0.0.0:8080').split(':');
+
+  const writer = new Writer(kc);
+  const queue = new WorkQueue({ onError: (key, err) => log.warn({ key, err: (err as Error).message }, 'reconcile failed; retrying with backoff') });
+  const informers = startInformers(kc, log, (key) => queue.add(key));
+  const reconciler = new ClusterReconciler({
+    caches: informers,
+    writer,
+    renderer: new Renderer(),
+    settings: { metaDnsDomain: env('KUBEONKUBE_META_DNS_DOMAIN', 'cluster.local') },
+    log,
+    events: eventRecorder(kc, writer, log),
+    validate: validateCluster,
+    custom: kc.makeApiClient(CustomObjectsApi),
+  });
+
+  let synced = false;
+  const elector = env('KUBEONKUBE_LEADER_ELECT', 'true') === 'true'
+    ? new LeaderElector(kc, {
+      namespace: process.env.KUBEONKUBE_LEASE_NAMESPACE ?? process.env.POD_NAMESPACE ?? 'kube-system',
+      name: 'kubeonkube-operator',
+      identity: `${hostname()}-${process.pid}`,
+    }, log)
+    : undefined;
+
+  const server = await startHttpServer(Number(metricsPort), metricsHost, {
+    healthy: () => true,
+    ready: () => synced,
+    metrics: () => formatMetrics([
+      { name: 'kubeonkube_reconcile_total', help: 'Reconciles run.', type: 'counter', samples: [{ value: reconciler.stats.reconciles }] },
+      { name: 'kubeonkube_reconcile_errors_total', help: 'Reconciles that failed.', type: 'counter', samples: [{ value: reconciler.stats.errors }] },
+      { name: 'kubeonkube_reconcile_duration_seconds_total', help: 'Time spent reconciling.', type: 'counter', samples: [{ value: reconciler.stats.durationSeconds }] },
+      { name: 'kubeonkube_queue_depth', help: 'Keys waiting in the work queue.', type: 'gauge', samples: [{ value: queue.len() }] },
+      { name: 'kubeonkube_write_requests_total', help: 'Write requests sent to the meta-cluster, by verb.', type: 'counter',
+        samples: Object.entries(writer.counts()).map(([verb, value]) => ({ labels: { verb }, value })) },
+      { name: 'kubeonkube_certificate_expiry_seconds', help: 'Unix time at which the earliest leaf certificate of a cluster expires.', type: 'gauge',
+        samples: [...reconciler.stats.certificateExpiry].map(([cluster, value]) => ({ labels: { cluster }, value })) },
+      { name: 'kubeonkube_leader', help: '1 while this process holds the lease.', type: 'gauge', samples: [{ value: elector ? Number(elector.isLeader) : 1 }] },
+    ]),
+  });
+  log.info({ address: `${metricsHost}:${metricsPort}` }, 'serving health and metrics');
+
+  const shutdown = async (signal: string) => {
+    log.info({ signal }, 'shutting down');
+    await queue.shutdown();
+    await informers.stop();
+    await elector?.release();
+    server.close();
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+
+  await informers.synced;
+  synced = true;
+  await elector?.acquire(() => process.exit(1));
+  queue.start(workers, (key) => reconciler.reconcile(key));
+  for (const c of informers.clusters.list()) queue.add(`${c.metadata?.namespace}/${c.metadata?.name}`);
+  // a periodic pass over everything catches whatever a watch missed
+  setInterval(() => {
+    for (const c of informers.clusters.list()) queue.add(`${c.metadata?.namespace}/${c.metadata?.name}`);
+  }, resyncMs).unref();
+  log.info({ workers, resyncSeconds: resyncMs / 1000 }, 'reconciling');
+}
+
+main().catch((err: unknown) => {
+  log.fatal({ err: (err as Error).message }, 'operator failed to start');
+  process.exit(1);
+});

@@ -1,0 +1,41 @@
+// /healthz, /readyz and /metrics (Prometheus text format) on one port.
+import { createServer, type Server } from 'node:http';
+
+export interface Probe {
+  healthy: () => boolean;
+  ready: () => boolean;
+  metrics: () => string;
+}
+
+export function startHttpServer(port: number, host: string, probe: Probe): Promise<Server> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const reply = (status: number, body: string, type = 'text/plain; charset=utf-8') => {
+      res.writeHead(status, { 'content-type': type });
+      res.end(body);
+    };
+    if (path === '/healthz' || path === '/livez') reply(probe.healthy() ? 200 : 500, probe.healthy() ? 'ok' : 'unhealthy');
+    else if (path === '/readyz') reply(probe.ready() ? 200 : 503, probe.ready() ? 'ok' : 'not ready');
+    else if (path === '/metrics') reply(200, probe.metrics(), 'text/plain; version=0.0.4; charset=utf-8');
+    else reply(404, 'not found');
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve(server));
+  });
+}
+
+type Labels = Record<string, string>;
+const labelText = (labels: Labels) => {
+  const entries = Object.entries(labels);
+  return entries.length === 0 ? '' : `{${entries.map(([k, v]) => `${k}="${v.replace(/["\\\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`))}"`).join(',')}}`;
+};
+
+/** Prometheus exposition text of a few metric families. */
+export function formatMetrics(families: { name: string; help: string; type: 'counter' | 'gauge'; samples: { labels?: Labels; value: number }[] }[]): string {
+  return families.map((f) => [
+    `# HELP ${f.name} ${f.help}`,
+    `# TYPE ${f.name} ${f.type}`,
+    ...f.samples.map((s) => `${f.name}${labelText(s.labels ?? {})} ${s.value}`),
+  ].join('\n')).join('\n') + '\n';
+}

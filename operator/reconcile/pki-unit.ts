@@ -1,0 +1,170 @@
+// The PKI of a Cluster in Secrets. A CA or service-account key that exists is never replaced:
+// doing so would invalidate every kubeconfig and token. If one is unreadable the unit stops and
+// says so. Leaves are re-issued when they no longer match their spec or enter their renew window,
+// and the unit asks to be run again at the earliest renew deadline.
+import { createHash } from 'node:crypto';
+import type { V1Secret } from '@kubernetes/client-node';
+import { ownedBy } from '../kube/apply.ts';
+import { renderKubeconfig } from '../kube/kubeconfig.ts';
+import { etcdMembers } from '../model/control-plane.ts';
+import { parseDuration } from '../model/duration.ts';
+import { clusterLabels } from '../model/names.ts';
+import {
+  createCertificateAuthority, describeCertificate, issueCertificate, isSignedBy, keyMatchesCertificate, type CertificateAndKey,
+} from '../pki/certificates.ts';
+import {
+  authorities, authoritySecret, plannedCertificates, serviceAccountSecret, type Authority, type PlannedCertificate,
+} from '../pki/cluster-pki.ts';
+import { generateKeyPair, privateKeyToPem, publicKeyToPem } from '../pki/keys.ts';
+import { renewalVerdict } from '../pki/renewal.ts';
+import { ready } from '../status/conditions.ts';
+import { cached, type ReconcileContext } from './context.ts';
+
+export const serverAnnotation = 'kubeonkube.io/server';
+
+const decode = (secret: V1Secret | undefined, key: string): string | undefined => {
+  const value = secret?.data?.[key];
+  return value === undefined ? undefined : Buffer.from(value, 'base64').toString('utf8');
+};
+const encode = (data: Record<string, string>) => Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')]));
+
+export class PkiError extends Error {}
+
+function secretObject(ctx: ReconcileContext, name: string, type: string, data: Record<string, string>, component: 'pki' | 'kubeconfig', annotations: Record<string, string> = {}): V1Secret {
+  return ownedBy({
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name, namespace: ctx.namespace, labels: clusterLabels(ctx.name, component), annotations },
+    type,
+    data: encode(data),
+  }, ctx.owner);
+}
+
+async function readAuthority(name: string, live: V1Secret): Promise<CertificateAndKey> {
+  const certificate = decode(live, 'tls.crt');
+  const privateKey = decode(live, 'tls.key');
+  if (!certificate || !privateKey) throw new PkiError(`Secret ${name} exists but lacks tls.crt or tls.key; a CA is never regenerated: restore it`);
+  let matches: boolean;
+  try {
+    matches = await keyMatchesCertificate({ certificate, privateKey });
+  } catch {
+    throw new PkiError(`Secret ${name} holds an unreadable CA; a CA is never regenerated: restore it`);
+  }
+  if (!matches) throw new PkiError(`the key in Secret ${name} does not belong to its certificate; restore it`);
+  return { certificate, privateKey };
+}
+
+/** Reads a CA, creating it only when its Secret does not exist. */
+async function ensureAuthority(ctx: ReconcileContext, authority: Authority, commonName: string, caValidityMs: number): Promise<CertificateAndKey> {
+  const name = authoritySecret(ctx.name, authority);
+  const live = cached<V1Secret>(ctx, 'Secret', name);
+  if (live) return readAuthority(name, live);
+  const ca = await createCertificateAuthority(commonName, caValidityMs, ctx.now);
+  // create, never apply: if the cache lags and the CA exists after all, the existing one wins
+  const { created, live: existing } = await ctx.writer.createOnly(secretObject(ctx, name, 'kubernetes.io/tls', { 'tls.crt': ca.certificate, 'tls.key': ca.privateKey }, 'pki'));
+  if (!created) return readAuthority(name, existing);
+  ctx.events.normal('CACreated', `created certificate authority ${name}`);
+  return ca;
+}
+
+async function ensureServiceAccountKey(ctx: ReconcileContext): Promise<string> {
+  const name = serviceAccountSecret(ctx.name);
+  const live = cached<V1Secret>(ctx, 'Secret', name);
+  if (live) {
+    const pub = decode(live, 'sa.pub');
+    if (!pub || !decode(live, 'sa.key')) throw new PkiError(`Secret ${name} exists but lacks sa.key or sa.pub; it is never regenerated, restore it`);
+    return pub;
+  }
+  const keys = await generateKeyPair();
+  const pub = await publicKeyToPem(keys.publicKey);
+  const { created, live: existing } = await ctx.writer.createOnly(secretObject(ctx, name, 'Opaque', { 'sa.key': await privateKeyToPem(keys.privateKey), 'sa.pub': pub }, 'pki'));
+  if (!created) return decode(existing, 'sa.pub') ?? '';
+  ctx.events.normal('ServiceAccountKeyCreated', `created service-account signing key ${name}`);
+  return pub;
+}
+
+/** Why the live Secret of `planned` must be (re-)written, or undefined while it is fine. */
+async function reissueReason(ctx: ReconcileContext, planned: PlannedCertificate, live: V1Secret | undefined, ca: CertificateAndKey, renewBeforeMs: number): Promise<string | undefined> {
+  const certificate = decode(live, 'tls.crt');
+  if (!live || !certificate) return 'missing';
+  if (planned.kubeconfigServer && live.metadata?.annotations?.[serverAnnotation] !== planned.kubeconfigServer) return 'server changed';
+  if (!(await isSignedBy(certificate, ca.certificate).catch(() => false))) return 'issued by another CA';
+  const caInfo = describeCertificate(ca.certificate);
+  const verdict = renewalVerdict(describeCertificate(certificate), planned.spec, { subject: caInfo.issuer, notAfter: caInfo.notAfter }, renewBeforeMs, ctx.now);
+  ctx.requeueAfter(verdict.renewAt.getTime() - ctx.now.getTime());
+  return verdict.reason;
+}
+
+export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
+  const spec = ctx.cluster.spec;
+  const validityMs = parseDuration(spec.certificates?.validity ?? '8760h');
+  const renewBeforeMs = parseDuration(spec.certificates?.renewBefore ?? '720h');
+  const caValidityMs = parseDuration(spec.certificates?.caValidity ?? '87600h');
+
+  const cas = {} as Record<Authority, CertificateAndKey>;
+  for (const a of authorities) cas[a.authority] = await ensureAuthority(ctx, a.authority, a.commonName, caValidityMs);
+  await ensureServiceAccountKey(ctx);
+
+  const plan = plannedCertificates({
+    name: ctx.name,
+    namespace: ctx.namespace,
+    metaDnsDomain: ctx.settings.metaDnsDomain,
+    serviceCIDR: spec.network.serviceCIDR,
+    dnsDomain: spec.network.dnsDomain,
+    endpointHost: spec.endpoint?.host,
+    apiserverAddresses: ctx.facts.apiserverAddresses,
+    etcdMembers: etcdMembers(spec),
+    users: (spec.users ?? []).map((u) => ({ name: u.name, groups: u.groups ?? [], validityMs: u.validity ? parseDuration(u.validity) : validityMs })),
+    validityMs,
+  });
+
+  const issuedCerts = new Map<string, string>();
+  for (const planned of plan) {
+    const ca = cas[planned.issuer];
+    const live = cached<V1Secret>(ctx, 'Secret', planned.secretName);
+    const reason = await reissueReason(ctx, planned, live, ca, renewBeforeMs);
+    let certificate = decode(live, 'tls.crt') ?? '';
+    if (reason) {
+      const issued = await issueCertificate(ca, planned.spec, ctx.now);
+      certificate = issued.certificate;
+      const secret = planned.kubeconfigServer
+        ? secretObject(ctx, planned.secretName, 'Opaque', {
+          value: renderKubeconfig({ name: ctx.name, server: planned.kubeconfigServer, caCertificate: cas.ca.certificate, clientCertificate: issued.certificate, clientKey: issued.privateKey }),
+          'tls.crt': issued.certificate,
+        }, 'kubeconfig', { [serverAnnotation]: planned.kubeconfigServer })
+        : secretObject(ctx, planned.secretName, 'kubernetes.io/tls', { 'tls.crt': issued.certificate, 'tls.key': issued.privateKey, 'ca.crt': ca.certificate }, 'pki');
+      if (reason === 'missing') {
+        // a Secret the cache has not seen yet may exist: creating never overwrites it
+        const { created, live: existing } = await ctx.writer.createOnly(secret);
+        if (!created) certificate = decode(existing, 'tls.crt') ?? '';
+      } else {
+        await ctx.writer.apply(secret, live);
+        ctx.events.normal('CertificateRotated', `re-issued ${planned.secretName}: ${reason}`);
+      }
+      ctx.facts.certificates.lastRotation = ctx.now;
+      ctx.requeueAfter(validityMs - renewBeforeMs);
+    }
+    issuedCerts.set(planned.secretName, certificate);
+    const notAfter = describeCertificate(certificate).notAfter;
+    if (!ctx.facts.certificates.notAfter || notAfter < ctx.facts.certificates.notAfter) ctx.facts.certificates.notAfter = notAfter;
+  }
+  for (const ca of Object.values(cas)) {
+    const notAfter = describeCertificate(ca.certificate).notAfter;
+    if (!ctx.facts.certificates.caNotAfter || notAfter < ctx.facts.certificates.caNotAfter) ctx.facts.certificates.caNotAfter = notAfter;
+  }
+
+  // a component's pods roll when any certificate they mount changes
+  const hashOf = (...secrets: string[]) => {
+    const h = createHash('sha256');
+    for (const s of secrets) h.update(s).update(issuedCerts.get(`${ctx.name}-${s}`) ?? '');
+    for (const ca of Object.values(cas)) h.update(ca.certificate);
+    return h.digest('hex').slice(0, 16);
+  };
+  ctx.facts.inputHashes = {
+    apiserver: hashOf('apiserver-tls', 'apiserver-etcd-client', 'apiserver-kubelet-client', 'front-proxy-client'),
+    controllerManager: hashOf('controller-manager-kubeconfig'),
+    scheduler: hashOf('scheduler-kubeconfig'),
+    etcd: Array.from({ length: etcdMembers(spec) }, (_, i) => hashOf(`etcd-${i}-tls`)),
+  };
+  ctx.setCondition('CertificatesReady', ready('every certificate is current'));
+}
