@@ -7,7 +7,7 @@ import type { V1Secret } from '@kubernetes/client-node';
 import { ownedBy } from '../kube/apply.ts';
 import { renderKubeconfig } from '../kube/kubeconfig.ts';
 import { etcdMembers } from '../model/control-plane.ts';
-import { parseDuration } from '../model/duration.ts';
+import { durationMs as parseDuration } from '../api/validate.ts';
 import { clusterLabels } from '../model/names.ts';
 import {
   createCertificateAuthority, describeCertificate, issueCertificate, isSignedBy, keyMatchesCertificate, type CertificateAndKey,

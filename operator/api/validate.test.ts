@@ -1,0 +1,317 @@
+import { describe, expect, it } from 'vitest';
+import { clusterSchema } from './cluster.generated.ts';
+import type { Cluster } from './cluster.generated.ts';
+import { cidrContainsCidr, durationMs, parseCidr, parseGoDuration, twinProblems, validate, validateUpdate } from './validate.ts';
+
+// The expected messages of the CEL rules are those kube-apiserver v1.34.4 gave for the same
+// objects (kubectl apply --dry-run=server against the CRD), minus its `Invalid value: "..."` part.
+
+const minimal = () => ({
+  apiVersion: 'kubeonkube.io/v1alpha1',
+  kind: 'Cluster',
+  metadata: { name: 'prod-a', namespace: 'clusters' },
+  spec: {
+    version: 'v1.34.4',
+    etcd: { storage: { claimTemplate: { resources: { requests: { storage: '1Gi' } } } } },
+  } as Record<string, unknown>,
+});
+
+/** The minimal object with `patch` merged into it (null deletes, as in a JSON merge patch). */
+function withPatch(patch: Record<string, unknown>, base: Record<string, unknown> = minimal()): Record<string, unknown> {
+  const merge = (a: unknown, b: unknown): unknown => {
+    if (typeof a !== 'object' || a === null || Array.isArray(a) || typeof b !== 'object' || b === null || Array.isArray(b)) return b;
+    const out: Record<string, unknown> = { ...(a as Record<string, unknown>) };
+    for (const [k, v] of Object.entries(b)) {
+      if (v === null) delete out[k];
+      else out[k] = merge(out[k], v);
+    }
+    return out;
+  };
+  return merge(base, patch) as Record<string, unknown>;
+}
+
+const spec = (s: Record<string, unknown>) => withPatch({ spec: s });
+
+function errorsOf(object: unknown): string[] {
+  const result = validate(object);
+  return result.ok ? [] : result.errors;
+}
+
+describe('validate: good objects', () => {
+  it('fills in the same defaults as the apiserver', () => {
+    const result = validate(minimal());
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    // what kube-apiserver returned for the same object
+    expect(result.cluster.spec).toEqual({
+      version: 'v1.34.4',
+      mode: 'standard',
+      network: { serviceCIDR: '10.96.0.0/12', podCIDR: '10.244.0.0/16', dnsDomain: 'cluster.local' },
+      endpoint: { service: { type: 'ClusterIP' } },
+      etcd: { version: 'v3.6.16', storage: { claimTemplate: { resources: { requests: { storage: '1Gi' } } } } },
+      certificates: { validity: '8760h', renewBefore: '720h', caValidity: '87600h' },
+      tunnel: { enabled: true },
+      addons: [{ name: 'kube-proxy' }, { name: 'coredns' }],
+      paused: false,
+    } satisfies Cluster['spec']);
+  });
+
+  it('does not change its argument', () => {
+    const object = minimal();
+    const copy = structuredClone(object);
+    validate(object);
+    expect(object).toEqual(copy);
+  });
+
+  it('keeps every field a complete spec gives', () => {
+    const full = {
+      apiVersion: 'kubeonkube.io/v1alpha1',
+      kind: 'Cluster',
+      metadata: { name: 'prod-b', namespace: 'clusters', labels: { team: 'sre' } },
+      spec: {
+        version: 'v1.33.7',
+        mode: 'minimal',
+        controlPlane: {
+          nodeSelector: { 'node-role.kubernetes.io/control-plane': '' },
+          tolerations: [
+            { key: 'node-role.kubernetes.io/control-plane', operator: 'Exists', effect: 'NoSchedule' },
+            { key: 'dedicated', operator: 'Equal', value: 'masters', effect: 'NoExecute', tolerationSeconds: 300 },
+            { operator: 'Exists' },
+          ],
+          apiServer: { replicas: 5, extraArgs: { v: '2' }, resources: { requests: { cpu: '500m', memory: '1Gi' }, limits: { memory: 2147483648 } } },
+          controllerManager: { image: 'registry.local/kube-controller-manager:v1.33.7' },
+          scheduler: { replicas: 1 },
+        },
+        network: { serviceCIDR: 'fd00:10:96::/108', podCIDR: '10.32.0.0/12', dnsDomain: 'prod-b.local' },
+        endpoint: { service: { type: 'LoadBalancer', annotations: { 'lb.example.com/internal': 'true' } }, host: 'api.prod-b.example.com' },
+        etcd: { version: 'v3.6.16', storage: { volumeSource: { hostPath: { path: '/var/lib/etcd-prod-b', type: 'DirectoryOrCreate' } } } },
+        certificates: { validity: '2160h', renewBefore: '360h', caValidity: '43800h' },
+        users: [
+          { name: 'alice', groups: ['system:masters'], validity: '720h' },
+          { name: 'bob', groups: ['dev', 'ops'] },
+        ],
+        tunnel: { enabled: false },
+        addons: [{ name: 'coredns' }, { name: 'metrics', template: { configMapRef: { name: 'metrics-template' } }, values: { replicas: 2, nested: { any: ['thing'] } } }],
+        paused: true,
+      },
+      status: {
+        observedGeneration: 3,
+        phase: 'Ready',
+        conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: '2026-01-01T00:00:00Z', reason: 'AllComponentsReady', message: '' }],
+        version: 'v1.33.7',
+        endpoint: 'https://10.96.12.4:6443',
+        kubeconfigSecretRef: { name: 'prod-b-kubeconfig', key: 'value' },
+        components: { apiServer: { version: 'v1.33.7', replicas: 5, readyReplicas: 5 } },
+        etcd: { members: [{ name: 'prod-b-etcd-0', id: '8e9e05c52164694d', peerURL: 'https://prod-b-etcd-0:2380', healthy: true, learner: false }], leader: 'prod-b-etcd-0' },
+        certificates: { notAfter: '2026-04-01T00:00:00Z', caNotAfter: '2031-01-01T00:00:00Z', lastRotation: '2026-01-01T00:00:00Z' },
+        tunnel: { agents: 3 },
+      },
+    } satisfies Cluster;
+    const result = validate(full);
+    expect(result).toEqual({ ok: true, cluster: full });
+  });
+
+  it('treats null as absent, then defaults it, as the apiserver does', () => {
+    // built by hand: withPatch takes null for "delete"
+    const object = minimal();
+    object.spec.mode = null;
+    object.spec.network = { serviceCIDR: null, podCIDR: '10.200.0.0/16' };
+    const result = validate(object);
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.cluster.spec.network).toEqual({ serviceCIDR: '10.96.0.0/12', podCIDR: '10.200.0.0/16', dnsDomain: 'cluster.local' });
+    expect(result.cluster.spec.mode).toBe('standard');
+  });
+
+  it('accepts names of 53 characters and a generateName without a name', () => {
+    expect(errorsOf(withPatch({ metadata: { name: `a${'b'.repeat(52)}` } }))).toEqual([]);
+    expect(errorsOf(withPatch({ metadata: { name: null, generateName: 'prod-' } }))).toEqual([]);
+  });
+
+  it('accepts service and pod ranges of different families, and adjacent ones', () => {
+    expect(errorsOf(spec({ network: { serviceCIDR: 'fd00::/108', podCIDR: '10.0.0.0/8' } }))).toEqual([]);
+    expect(errorsOf(spec({ network: { serviceCIDR: '10.96.0.0/12', podCIDR: '10.112.0.0/12' } }))).toEqual([]);
+  });
+});
+
+describe('validate: schema errors name the field', () => {
+  it.each([
+    ['an unknown mode', spec({ mode: 'big' }), ['spec.mode: must be one of minimal, standard']],
+    ['no version', spec({ version: null }), ['spec.version: is required']],
+    ['no etcd', spec({ etcd: null }), ['spec.etcd: is required']],
+    ['no storage', spec({ etcd: { storage: null } }), ['spec.etcd.storage: is required']],
+    ['no storage size', spec({ etcd: { storage: { claimTemplate: { resources: { requests: null } } } } }), ['spec.etcd.storage.claimTemplate.resources.requests: is required']],
+    ['a malformed version', spec({ version: '1.34' }), ['spec.version: must match ^v1\\.[0-9]+\\.[0-9]+$ (got "1.34")']],
+    ['a malformed etcd version', spec({ etcd: { version: 'v2.3' } }), ['spec.etcd.version: must match ^v3\\.[0-9]+\\.[0-9]+$ (got "v2.3")']],
+    ['too many replicas', spec({ controlPlane: { scheduler: { replicas: 10 } } }), ['spec.controlPlane.scheduler.replicas: must be <= 9']],
+    ['no replicas', spec({ controlPlane: { apiServer: { replicas: 0 } } }), ['spec.controlPlane.apiServer.replicas: must be >= 1']],
+    ['a fractional replica count', spec({ controlPlane: { apiServer: { replicas: 1.5 } } }), ['spec.controlPlane.apiServer.replicas: must be an integer']],
+    ['a bad quantity', spec({ controlPlane: { apiServer: { resources: { requests: { cpu: 'lots' } } } } }), ['spec.controlPlane.apiServer.resources.requests.cpu: must be a quantity such as 500m, 1Gi or 2 (got "lots")']],
+    ['a quantity of the wrong type', spec({ controlPlane: { apiServer: { resources: { limits: { cpu: true } } } } }), ['spec.controlPlane.apiServer.resources.limits.cpu: must be an integer or a string']],
+    ['an unknown service type', spec({ endpoint: { service: { type: 'ExternalName' } } }), ['spec.endpoint.service.type: must be one of ClusterIP, NodePort, LoadBalancer']],
+    ['a host that is no DNS name', spec({ endpoint: { host: 'Api_Server' } }), [expect.stringMatching(/^spec\.endpoint\.host: must match .* \(got "Api_Server"\)$/)]],
+    ['an unknown toleration effect', spec({ controlPlane: { tolerations: [{ key: 'a', effect: 'Sometimes' }] } }), ['spec.controlPlane.tolerations[0].effect: must be one of NoSchedule, PreferNoSchedule, NoExecute']],
+    ['a user name that is no DNS label', spec({ users: [{ name: 'Alice' }] }), ['spec.users[0].name: must match ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$ (got "Alice")']],
+    ['a user without a name', spec({ users: [{ groups: ['x'] }] }), ['spec.users[0].name: is required']],
+    ['an unknown field', spec({ replicas: 3 }), ['spec.replicas: unknown field']],
+    ['an unknown nested field', spec({ network: { serviceCidr: '10.96.0.0/12' } }), ['spec.network.serviceCidr: unknown field']],
+    ['a string for a boolean', spec({ paused: 'yes' }), ['spec.paused: must be a boolean']],
+    ['a map for a list', spec({ users: { alice: {} } }), ['spec.users: must be a list']],
+    ['a wrong kind', withPatch({ kind: 'Deployment' }), ['kind: must be Cluster']],
+    ['a wrong apiVersion', withPatch({ apiVersion: 'kubeonkube.io/v1' }), ['apiVersion: must be kubeonkube.io/v1alpha1']],
+    ['no spec', withPatch({ spec: null }), ['spec: is required']],
+  ])('refuses %s', (_, object, expected) => {
+    expect(errorsOf(object)).toEqual(expected);
+  });
+
+  it('refuses something that is not an object', () => {
+    expect(errorsOf('apiVersion: v1')).toEqual(['must be an object (a Cluster)']);
+  });
+
+  it('refuses duplicate list entries as the apiserver words it', () => {
+    expect(errorsOf(spec({ users: [{ name: 'alice' }, { name: 'alice', groups: ['a', 'a'] }] }))).toEqual([
+      'spec.users[1]: Duplicate value: {"name":"alice"}',
+      'spec.users[1].groups[1]: Duplicate value: "a"',
+    ]);
+    expect(errorsOf(spec({ addons: [{ name: 'coredns' }, { name: 'coredns' }] }))).toEqual(['spec.addons[1]: Duplicate value: {"name":"coredns"}']);
+  });
+
+  it('reports every error at once', () => {
+    expect(errorsOf(spec({ mode: 'big', paused: 1, version: 'x' }))).toHaveLength(3);
+  });
+});
+
+describe('validate: the CEL rules, with the apiserver messages', () => {
+  it.each([
+    ['an invalid serviceCIDR', spec({ network: { serviceCIDR: '10.96.0.0/33' } }), ['spec.network.serviceCIDR: serviceCIDR must be a valid CIDR such as 10.96.0.0/12']],
+    ['an invalid podCIDR', spec({ network: { podCIDR: 'banana' } }), ['spec.network.podCIDR: podCIDR must be a valid CIDR such as 10.244.0.0/16']],
+    ['a podCIDR inside the serviceCIDR', spec({ network: { serviceCIDR: '10.0.0.0/8', podCIDR: '10.244.0.0/16' } }), ['spec.network: serviceCIDR 10.0.0.0/8 and podCIDR 10.244.0.0/16 must not overlap']],
+    ['a serviceCIDR inside the podCIDR', spec({ network: { podCIDR: '10.0.0.0/8' } }), ['spec.network: serviceCIDR 10.96.0.0/12 and podCIDR 10.0.0.0/8 must not overlap']],
+    ['overlapping ranges with host bits set', spec({ network: { serviceCIDR: '10.96.0.1/12', podCIDR: '10.100.0.0/16' } }), ['spec.network: serviceCIDR 10.96.0.1/12 and podCIDR 10.100.0.0/16 must not overlap']],
+    ['both storage modes', spec({ etcd: { storage: { volumeSource: { hostPath: { path: '/x' } } } } }), ['spec.etcd.storage: exactly one of claimTemplate or volumeSource must be set']],
+    ['no storage mode', spec({ etcd: { storage: { claimTemplate: null } } }), ['spec.etcd.storage: exactly one of claimTemplate or volumeSource must be set']],
+    ['renewBefore longer than validity', spec({ certificates: { validity: '24h', renewBefore: '48h' } }), ['spec.certificates.renewBefore: renewBefore must be shorter than validity']],
+    ['renewBefore as long as validity', spec({ certificates: { validity: '24h', renewBefore: '1440m' } }), ['spec.certificates.renewBefore: renewBefore must be shorter than validity']],
+    ['an unparseable validity', spec({ certificates: { validity: '1 year' } }), ['spec.certificates.validity: validity must be a positive Go duration such as 8760h']],
+    ['an unparseable renewBefore', spec({ certificates: { renewBefore: '30d' } }), ['spec.certificates.renewBefore: renewBefore must be a positive Go duration such as 720h']],
+    ['a zero caValidity', spec({ certificates: { caValidity: '0h' } }), ['spec.certificates.caValidity: caValidity must be a positive Go duration such as 87600h']],
+    ['a negative validity', spec({ certificates: { validity: '-1h' } }), ['spec.certificates.validity: validity must be a positive Go duration such as 8760h']],
+    // the apiserver refuses it too, prefixed by CEL's "type conversion error ... evaluating rule:"
+    ['a caValidity beyond Go durations', spec({ certificates: { caValidity: '99999999999h' } }), ['spec.certificates.caValidity: caValidity must be a positive Go duration such as 87600h']],
+    ['an unparseable user validity', spec({ users: [{ name: 'alice', validity: 'forever' }] }), ['spec.users[0].validity: validity must be a positive Go duration such as 720h']],
+    ['a value with operator Exists', spec({ controlPlane: { tolerations: [{ key: 'a', operator: 'Exists', value: 'b' }] } }), ['spec.controlPlane.tolerations[0]: value must be empty when operator is Exists']],
+    ['an empty key without operator Exists', spec({ controlPlane: { tolerations: [{ key: 'a' }, { value: 'x' }] } }), ['spec.controlPlane.tolerations[1]: operator must be Exists when key is empty (which matches all taints)']],
+    ['an add-on without a template', spec({ addons: [{ name: 'coredns' }, { name: 'mine' }] }), ['spec.addons[1]: template is required for add-ons other than the built-in kube-proxy and coredns']],
+    ['a name that is no DNS-1035 label', withPatch({ metadata: { name: '9lives' } }), ["metadata.name: metadata.name must be at most 53 characters of lower-case letters, digits and '-', start with a letter and end with a letter or digit (it prefixes Service names)"]],
+    ['a name longer than 53 characters', withPatch({ metadata: { name: `a${'b'.repeat(53)}` } }), [expect.stringMatching(/^metadata\.name: metadata\.name must be at most 53 characters/)]],
+  ])('refuses %s', (_, object, expected) => {
+    expect(errorsOf(object)).toEqual(expected);
+  });
+
+  it('skips the rules while the shape is wrong, as the apiserver does', () => {
+    // an enum error blocks CEL there: only the enum error is reported
+    expect(errorsOf(spec({ mode: 'big', network: { serviceCIDR: '10.0.0.0/8' } }))).toEqual(['spec.mode: must be one of minimal, standard']);
+    // a pattern error does not
+    expect(errorsOf(spec({ version: 'v1.34', network: { serviceCIDR: '10.0.0.0/8' } }))).toHaveLength(2);
+  });
+});
+
+describe('validateUpdate: transition rules', () => {
+  const at = (version: string, storage?: Record<string, unknown>) => spec({ version, ...(storage ? { etcd: { storage } } : {}) });
+
+  it.each([
+    ['v1.33.5', 'v1.33.10'],
+    ['v1.33.5', 'v1.34.0'],
+    ['v1.33.5', 'v1.33.5'],
+  ])('allows %s → %s', (from, to) => {
+    expect(validateUpdate(at(from), at(to)).ok).toBe(true);
+  });
+
+  it.each([
+    ['v1.33.5', 'v1.33.4', 'spec.version: version must not be downgraded (from v1.33.5 to v1.33.4)'],
+    ['v1.33.5', 'v1.32.9', 'spec.version: version must not be downgraded (from v1.33.5 to v1.32.9)'],
+    ['v1.33.5', 'v1.35.0', 'spec.version: version may only move up one minor version at a time (from v1.33.5 to v1.35.0)'],
+  ])('refuses %s → %s', (from, to, message) => {
+    expect(validateUpdate(at(from), at(to))).toEqual({ ok: false, errors: [message] });
+  });
+
+  it('refuses any change of the etcd storage: its mode, either way, or its volume', () => {
+    const claim = { claimTemplate: { resources: { requests: { storage: '1Gi' } } } };
+    const volume = { volumeSource: { hostPath: { path: '/x' } } };
+    const message = 'spec.etcd.storage: etcd storage cannot change after creation (neither the mode nor the volume): members would start without their data';
+    expect(validateUpdate(at('v1.34.4', claim), withPatch({ spec: { etcd: { storage: { claimTemplate: null, ...volume } } } }))).toEqual({ ok: false, errors: [message] });
+    expect(validateUpdate(at('v1.34.4', { claimTemplate: null, ...volume }), at('v1.34.4'))).toEqual({ ok: false, errors: [message] });
+    expect(validateUpdate(at('v1.34.4', claim), spec({ etcd: { storage: { claimTemplate: { storageClassName: 'fast' } } } }))).toEqual({ ok: false, errors: [message] });
+    expect(validateUpdate(at('v1.34.4', claim), at('v1.34.4', claim)).ok).toBe(true);
+  });
+
+  it('runs the create rules too, and the transition rules only on update', () => {
+    expect(validateUpdate(minimal(), spec({ version: 'v1.36.0', mode: 'big' })).ok).toBe(false);
+    expect(validate(at('v1.20.0')).ok).toBe(true);
+  });
+
+  it('leaves a malformed version to the pattern', () => {
+    expect(validateUpdate(at('v1.33.5'), at('v1.33'))).toEqual({ ok: false, errors: ['spec.version: must match ^v1\\.[0-9]+\\.[0-9]+$ (got "v1.33")'] });
+  });
+});
+
+describe('every CEL rule has its TypeScript twin', () => {
+  it('in the generated schema', () => {
+    expect(twinProblems(clusterSchema)).toEqual([]);
+  });
+
+  it('and a rule without one is found', () => {
+    const schema = structuredClone(clusterSchema) as unknown as { properties: { spec: { properties: { paused: Record<string, unknown> } } } };
+    schema.properties.spec.properties.paused['x-kubernetes-validations'] = [{ rule: 'self == false', message: 'no' }];
+    expect(twinProblems(schema)).toEqual(['spec.paused: CEL rule without a TypeScript twin in operator/api/validate.ts: self == false']);
+  });
+});
+
+describe('Go durations', () => {
+  it.each([
+    ['8760h', 8760n * 3_600_000_000_000n],
+    ['1h30m', 5_400_000_000_000n],
+    ['1.5s', 1_500_000_000n],
+    ['300ms', 300_000_000n],
+    ['2us', 2000n],
+    ['2µs', 2000n],
+    ['0', 0n],
+    ['-5m', -300_000_000_000n],
+  ])('%s', (s, ns) => {
+    expect(parseGoDuration(s)).toBe(ns);
+  });
+
+  it.each(['', '1', '1d', 'h', '1h 30m', '.', '99999999999h'])('refuses %j', (s) => {
+    expect(parseGoDuration(s)).toBeUndefined();
+  });
+
+  it('converts to milliseconds', () => {
+    expect(durationMs('720h')).toBe(720 * 3600_000);
+    expect(() => durationMs('1 day')).toThrow(/not a Go duration/);
+  });
+});
+
+describe('CIDRs, as the apiserver CEL reads them', () => {
+  it.each(['10.96.0.0/12', '0.0.0.0/0', '10.96.0.1/12', 'fd00::/108', '::/0', '2001:db8::1/64', '1:2:3:4:5:6:7::/112', '::1.2.3.4/120', '1:2:3:4:5:6:1.2.3.4/128', 'FD00::/8'])(
+    'accepts %s',
+    (s) => {
+      expect(parseCidr(s)).toBeDefined();
+    },
+  );
+
+  it.each(['10.96.0.0', '10.96.0.0/33', '010.96.0.0/12', '10.96.0/12', '10.96.0.0/012', '10.96.0.0/+1', 'fd00::/129', 'fe80::1%eth0/64', '::ffff:10.0.0.0/104', '1::2::3/64', '1:2:3:4:5:6:7:8:9/64', '12345::/16', 'banana/8', ''])(
+    'refuses %j',
+    (s) => {
+      expect(parseCidr(s)).toBeUndefined();
+    },
+  );
+
+  it('contains what lies inside, of the same family', () => {
+    const c = (s: string) => parseCidr(s) ?? expect.fail(s);
+    expect(cidrContainsCidr(c('10.0.0.0/8'), c('10.244.0.0/16'))).toBe(true);
+    expect(cidrContainsCidr(c('10.244.0.0/16'), c('10.0.0.0/8'))).toBe(false);
+    expect(cidrContainsCidr(c('10.96.0.0/12'), c('10.112.0.0/12'))).toBe(false);
+    expect(cidrContainsCidr(c('0.0.0.0/0'), c('fd00::/8'))).toBe(false);
+    expect(cidrContainsCidr(c('fd00::/8'), c('fd00:10::/64'))).toBe(true);
+  });
+});
