@@ -4,7 +4,7 @@
 #   ${KUBEONKUBE_CACHE:-~/.cache/kubeonkube}/bin/<module>-<version>/
 # and a binary already there is never built again, so a second run is instant.
 #
-# usage: scripts/build-binaries.sh [group ...]     groups: kubernetes etcd coredns local-path-provisioner pause
+# usage: scripts/build-binaries.sh [group ...]     groups: kubernetes etcd coredns local-path-provisioner pause helm
 #                                                   (default: kubernetes etcd)
 #        scripts/build-binaries.sh --print-dir GROUP  prints where GROUP's binaries live
 #        scripts/build-binaries.sh --print-version GROUP  prints the version GROUP is pinned to
@@ -20,6 +20,7 @@ declare -A module_dir=(
   [coredns]=coredns
   [local-path-provisioner]=local-path-provisioner
   [pause]=pause
+  [helm]=helm
 )
 declare -A packages=(
   [kubernetes]="k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy"
@@ -27,6 +28,7 @@ declare -A packages=(
   [coredns]="github.com/coredns/coredns"
   [local-path-provisioner]="github.com/rancher/local-path-provisioner"
   [pause]="kubeonkube.local/pause"
+  [helm]="helm.sh/helm/v3/cmd/helm"
 )
 # the module whose version names the cache folder (the project's own programs: their source hash)
 declare -A pinned=(
@@ -34,6 +36,7 @@ declare -A pinned=(
   [etcd]=go.etcd.io/etcd/server/v3
   [coredns]=github.com/coredns/coredns
   [local-path-provisioner]=github.com/rancher/local-path-provisioner
+  [helm]=helm.sh/helm/v3
 )
 
 die() { echo "build-binaries: $*" >&2; exit 1; }

@@ -42,7 +42,8 @@ function port(name: string, fallback: number): number {
   return value;
 }
 
-function binDir(group: string): string {
+/** Where scripts/build-binaries.sh puts the binaries of `group`. */
+export function binDir(group: string): string {
   const script = join(repoRoot, 'scripts/build-binaries.sh');
   return execFileSync(script, ['--print-dir', group], { encoding: 'utf8' }).trim();
 }

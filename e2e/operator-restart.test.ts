@@ -1,0 +1,57 @@
+// Killing the operator at any moment of a Cluster's creation and starting it again converges to
+// the same result, with the same CA: nothing it needs is kept only in memory, and a CA that
+// exists is never replaced.
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { promisify } from 'node:util';
+import { apply, kubectl, namespaceObject, uniqueNamespace } from './kubectl.ts';
+import { operatorLogTail, startOperator, type OperatorProcess } from './operator-process.ts';
+import { join } from 'node:path';
+import { loadConfig, repoRoot } from '../scripts/testbed/config.ts';
+
+const ns = uniqueNamespace('e2e-restart');
+let operator: OperatorProcess | undefined;
+
+beforeAll(async () => {
+  await kubectl(['apply', '--server-side', '-f', join(repoRoot, 'crds/kubeonkube.io_clusters.yaml')]);
+  await kubectl(['wait', '--for=condition=Established', 'crd/clusters.kubeonkube.io', '--timeout=60s']);
+  await apply(namespaceObject(ns));
+});
+afterAll(async () => {
+  await operator?.stop();
+  await kubectl(['delete', 'namespace', ns, '--wait=false']);
+});
+
+const caOf = () => kubectl(['-n', ns, 'get', 'secret', 'crash-ca', '-o', 'jsonpath={.data.tls\\.crt}']).catch(() => '');
+
+describe('an operator killed during creation', () => {
+  it('converges, after restarts, to a Ready cluster with the CA it made first', async () => {
+    onTestFailed(() => { if (operator) console.error(`operator log:\n${operatorLogTail(operator)}`); });
+    await kubectl(['-n', ns, 'apply', '-f', '-'], JSON.stringify({
+      apiVersion: 'kubeonkube.io/v1alpha1', kind: 'Cluster', metadata: { name: 'crash' },
+      spec: { version: 'v1.34.4', mode: 'minimal', etcd: { storage: { claimTemplate: { resources: { requests: { storage: '256Mi' } } } } } },
+    }));
+    let firstCa = '';
+    // SIGKILL at points spread over the creation: mid-PKI, mid-etcd, mid-apiserver
+    for (const [round, delayMs] of [400, 1500, 3000, 6000, 10_000].entries()) {
+      operator = startOperator(`${ns}-${round}`, 18090 + round);
+      await new Promise((r) => setTimeout(r, delayMs));
+      await operator.stop('SIGKILL');
+      firstCa ||= await caOf();
+    }
+    operator = startOperator(`${ns}-final`, 18099);
+    await kubectl(['-n', ns, 'wait', '--for=condition=Ready', 'cluster/crash', '--timeout=480s']);
+    expect(firstCa).not.toBe('');
+    expect(await caOf()).toBe(firstCa);
+    // what it serves is signed by that CA: the admin kubeconfig works against it
+    const kubeconfig = join(mkdtempSync(join(tmpdir(), 'kok-e2e-')), 'crash.kubeconfig');
+    writeFileSync(kubeconfig, Buffer.from(await kubectl(['-n', ns, 'get', 'secret', 'crash-kubeconfig', '-o', 'jsonpath={.data.value}']), 'base64'), { mode: 0o600 });
+    const { stdout } = await promisify(execFile)(join(loadConfig().binDirs.kubernetes, 'kubectl'), ['--kubeconfig', kubeconfig, 'get', '--raw', '/readyz']);
+    expect(stdout).toBe('ok');
+    // killed or not, no CA was ever made twice
+    const events = await kubectl(['-n', ns, 'get', 'events', '--field-selector', 'involvedObject.name=crash', '-o', 'jsonpath={.items[*].reason}']);
+    expect(events.split(' ').filter((r) => r === 'CACreated').length).toBeLessThanOrEqual(3);
+  });
+});
