@@ -83,14 +83,15 @@ export function archivePath(ref: string): string {
 }
 
 /** Builds what is missing or stale; returns the archives of every image in the catalog. */
-export async function buildImages(log: (line: string) => void = () => {}): Promise<{ ref: string; archive: string }[]> {
+export async function buildImages(log: (line: string) => void = () => {}): Promise<{ ref: string; archive: string; rebuilt: boolean }[]> {
   mkdirSync(imagesDir, { recursive: true });
-  const result: { ref: string; archive: string }[] = [];
+  const result: { ref: string; archive: string; rebuilt: boolean }[] = [];
   for (const image of catalog()) {
     const archive = archivePath(image.ref);
     const keyFile = `${archive}.key`;
     const key = cacheKey(image);
-    if (!existsSync(archive) || !existsSync(keyFile) || readFileSync(keyFile, 'utf8') !== key) {
+    const rebuilt = !existsSync(archive) || !existsSync(keyFile) || readFileSync(keyFile, 'utf8') !== key;
+    if (rebuilt) {
       const started = Date.now();
       const rootfs = mkdtempSync(join(imagesDir, '.rootfs-'));
       try {
@@ -102,7 +103,7 @@ export async function buildImages(log: (line: string) => void = () => {}): Promi
       writeFileSync(keyFile, key);
       log(`built image ${image.ref} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
     }
-    result.push({ ref: image.ref, archive });
+    result.push({ ref: image.ref, archive, rebuilt });
   }
   return result;
 }

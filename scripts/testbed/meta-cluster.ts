@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { componentCommands, type ComponentCommand } from './components.ts';
 import { loadConfig, repoRoot, statePaths, type TestbedConfig } from './config.ts';
-import { checkNodePrerequisites, setupNodeNetwork, startNode, stopNode } from './node.ts';
+import { checkNodePrerequisites, refreshNodeImages, setupNodeNetwork, startNode, stopNode } from './node.ts';
 import { writeTestbedPki } from './pki.ts';
 import { get, waitFor } from './probes.ts';
 import { isRunning, readRecords, startProcess, stopProcess, writeRecords, type ProcessRecord } from './processes.ts';
@@ -114,6 +114,8 @@ export async function up(log: Log = () => {}, config: TestbedConfig = loadConfig
     }
     // a meta-cluster with a node serves everything one without a node does
     log(`meta-cluster is already up${manifest.withNode ? ' with a node' : ''} (state in ${config.stateDir})`);
+    // the project's own image follows the sources
+    if (manifest.withNode) await refreshNodeImages(runningConfig(config), log);
     return { ...result, started: false };
   }
   if (existsSync(config.stateDir)) {

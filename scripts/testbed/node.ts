@@ -203,6 +203,12 @@ export async function startNode(config: TestbedConfig, log: Log, record: (r: Pro
   await waitForRollout(config, 'local-path-storage', 'local-path-provisioner', 120_000);
 }
 
+/** On a running node: rebuilds the images whose inputs changed and imports just those. */
+export async function refreshNodeImages(config: TestbedConfig, log: Log): Promise<void> {
+  const changed = (await buildImages(log)).filter((i) => i.rebuilt);
+  if (changed.length > 0) importImages(nodePaths(config).containerdSocket, changed);
+}
+
 /** Mount points at or below `dir`, deepest first. */
 function mountsUnder(dir: string): string[] {
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
