@@ -1,0 +1,122 @@
+// Benchmark: time from `kubectl apply` of a Cluster to Ready, split into phases, for minimal and
+// standard mode side by side in one run, and the operator's memory. Runs against the local
+// meta-cluster with a node; prints JSON on stdout.
+//
+// Phases (each measured from the apply, by watching the meta-cluster):
+//   pki             every Secret of the cluster's PKI exists
+//   objectsApplied  the etcd members' Pods and Services exist (the apiserver waits for etcd)
+//   etcdReady       condition EtcdReady is True
+//   apiserverReady  condition APIServerReady is True
+//   ready           condition Ready is True (the total)
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { plannedCertificates } from '../operator/pki/cluster-pki.ts';
+import { loadConfig, repoRoot, statePaths } from '../scripts/testbed/config.ts';
+
+interface Phases { pki?: number; objectsApplied?: number; etcdReady?: number; apiserverReady?: number; ready?: number }
+
+const kubeconfigPath = statePaths(loadConfig().stateDir).adminKubeconfig;
+const kc = new KubeConfig();
+kc.loadFromFile(kubeconfigPath);
+const core = kc.makeApiClient(CoreV1Api);
+const custom = kc.makeApiClient(CustomObjectsApi);
+const ref = { group: 'kubeonkube.io', version: 'v1alpha1', plural: 'clusters' };
+const namespace = `bench-${Date.now().toString(36)}`;
+
+function rssKiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1] ?? 0);
+}
+
+async function measure(name: string, mode: 'minimal' | 'standard'): Promise<Phases & { totalSeconds: number }> {
+  const members = mode === 'standard' ? 3 : 1;
+  const pkiSecrets = plannedCertificates({
+    name, namespace, metaDnsDomain: 'cluster.local', serviceCIDR: '10.96.0.0/12', dnsDomain: 'cluster.local',
+    apiserverAddresses: [], etcdMembers: members, users: [], validityMs: 1,
+  }).length + 4; // the three CAs and the service-account key
+  const phases: Phases = {};
+  const selector = `kubeonkube.io/cluster=${name}`;
+  const created = Date.now();
+  await custom.createNamespacedCustomObject({ ...ref, namespace, body: {
+    apiVersion: 'kubeonkube.io/v1alpha1', kind: 'Cluster', metadata: { name },
+    spec: { version: 'v1.34.4', mode, etcd: { storage: { claimTemplate: { resources: { requests: { storage: '256Mi' } } } } } },
+  } });
+  const since = (ms: number) => Number(((ms - created) / 1000).toFixed(2));
+  // conditions carry the operator's own millisecond timestamps (same machine, same clock);
+  // the first two phases are observed by polling every 100 ms
+  const deadline = created + 600_000;
+  for (;;) {
+    if (phases.pki === undefined) {
+      const secrets = await core.listNamespacedSecret({ namespace, labelSelector: selector });
+      if (secrets.items.length >= pkiSecrets) phases.pki = since(Date.now());
+    }
+    if (phases.objectsApplied === undefined) {
+      const etcd = `${selector},app.kubernetes.io/component=etcd`;
+      const pods = await core.listNamespacedPod({ namespace, labelSelector: etcd });
+      const services = await core.listNamespacedService({ namespace, labelSelector: etcd });
+      // per member a Pod and a headless Service, plus the client Service
+      if (pods.items.length + services.items.length >= members * 2 + 1) phases.objectsApplied = since(Date.now());
+    }
+    const cluster = (await custom.getNamespacedCustomObject({ ...ref, namespace, name })) as { status?: { conditions?: { type: string; status: string; lastTransitionTime: string }[] } };
+    const when = (type: string) => {
+      const c = cluster.status?.conditions?.find((x) => x.type === type && x.status === 'True');
+      return c ? since(new Date(c.lastTransitionTime).getTime()) : undefined;
+    };
+    phases.etcdReady = when('EtcdReady');
+    phases.apiserverReady = when('APIServerReady');
+    phases.ready = when('Ready');
+    if (phases.ready !== undefined) break;
+    if (Date.now() > deadline) throw new Error(`${name} not Ready after 600 s: ${JSON.stringify(cluster.status?.conditions)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const totalSeconds = phases.ready;
+  await custom.deleteNamespacedCustomObject({ ...ref, namespace, name });
+  return { ...phases, totalSeconds };
+}
+
+async function main(): Promise<void> {
+  const { AppsV1Api } = await import('@kubernetes/client-node');
+  const others = await kc.makeApiClient(AppsV1Api).listDeploymentForAllNamespaces({ labelSelector: 'app.kubernetes.io/name=kubeonkube' });
+  if (others.items.length > 0) {
+    const where = others.items.map((d) => `${d.metadata?.namespace}/${d.metadata?.name}`).join(', ');
+    throw new Error(`another kubeonkube operator runs in the meta-cluster (${where}); uninstall it first, it would share the work`);
+  }
+  await core.createNamespace({ body: { metadata: { name: namespace } } });
+  const operator = spawn(process.execPath, [join(repoRoot, 'operator/main.ts')], {
+    stdio: 'ignore',
+    env: { ...process.env, KUBECONFIG: kubeconfigPath, KUBEONKUBE_METRICS_ADDRESS: '127.0.0.1:18180', KUBEONKUBE_LEADER_ELECT: 'false', LOG_LEVEL: 'warn' },
+  });
+  const pid = operator.pid!;
+  try {
+    await new Promise((r) => setTimeout(r, 3000));
+    const idleBefore = rssKiB(pid, 'VmRSS');
+    const minimal = await measure('bench-minimal', 'minimal');
+    const standard = await measure('bench-standard', 'standard');
+    await new Promise((r) => setTimeout(r, 2000));
+    const ratio = Object.fromEntries(Object.keys(standard).map((k) => {
+      const s = standard[k as keyof typeof standard];
+      const m = minimal[k as keyof typeof minimal];
+      return [k, s !== undefined && m ? Number((s / m).toFixed(2)) : null];
+    }));
+    process.stdout.write(JSON.stringify({
+      benchmark: 'cluster-apply-to-ready',
+      unit: 'seconds from kubectl apply',
+      machine: { cpus: (await import('node:os')).cpus().length },
+      minimal,
+      standard,
+      standardOverMinimal: ratio,
+      operatorMemoryMiB: {
+        idleRss: Number((idleBefore / 1024).toFixed(1)),
+        rssAfter: Number((rssKiB(pid, 'VmRSS') / 1024).toFixed(1)),
+        peakRss: Number((rssKiB(pid, 'VmHWM') / 1024).toFixed(1)),
+      },
+    }, null, 2) + '\n');
+  } finally {
+    operator.kill('SIGTERM');
+    await core.deleteNamespace({ name: namespace }).catch(() => undefined);
+  }
+}
+
+await main();
