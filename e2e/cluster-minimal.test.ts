@@ -74,4 +74,27 @@ describe('a minimal Cluster', () => {
     const after = await operator.writes();
     expect(after).toEqual(before);
   });
+
+  it('stops writing while paused, and repairs what was lost once resumed', async () => {
+    await kubectl(['-n', ns, 'patch', 'cluster', 'dev', '--type=merge', '-p', '{"spec":{"paused":true}}']);
+    await kubectl(['-n', ns, 'delete', 'service', 'dev-etcd']);
+    const before = await operator.writes();
+    // two resync periods: a paused Cluster is not touched, not even its status
+    await new Promise((r) => setTimeout(r, 22_000));
+    expect(await operator.writes()).toEqual(before);
+    await expect(kubectl(['-n', ns, 'get', 'service', 'dev-etcd'])).rejects.toThrow(/NotFound/);
+    await kubectl(['-n', ns, 'patch', 'cluster', 'dev', '--type=merge', '-p', '{"spec":{"paused":false}}']);
+    await eventually('the etcd client Service back', async () => (await kubectl(['-n', ns, 'get', 'service', 'dev-etcd', '-o', 'name']).catch(() => '')) || undefined, 60_000);
+  });
+
+  it('reports a spec it cannot run, without building anything', async () => {
+    await kubectl(['-n', ns, 'apply', '-f', '-'], JSON.stringify({
+      apiVersion: 'kubeonkube.io/v1alpha1', kind: 'Cluster', metadata: { name: 'too-old' },
+      spec: { version: 'v1.29.0', etcd: { storage: { claimTemplate: { resources: { requests: { storage: '1Gi' } } } } } },
+    }));
+    await kubectl(['-n', ns, 'wait', 'cluster/too-old', '--for=jsonpath={.status.conditions[?(@.type=="Ready")].reason}=InvalidSpec', '--timeout=60s']);
+    expect(await kubectl(['-n', ns, 'get', 'cluster', 'too-old', '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].message}']))
+      .toBe('spec.version: v1.29.0 is not supported; this operator runs v1.33 to v1.35');
+    expect(await kubectl(['-n', ns, 'get', 'secrets,pods,services', '-l', 'kubeonkube.io/cluster=too-old', '-o', 'name'])).toBe('');
+  });
 });
