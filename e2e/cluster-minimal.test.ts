@@ -4,31 +4,20 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { afterAll, describe, expect, it, onTestFailed } from 'vitest';
 import { loadConfig, repoRoot } from '../scripts/testbed/config.ts';
-import { apply, eventually, kubectl, namespaceObject, uniqueNamespace } from './kubectl.ts';
-import { operatorLogTail, startOperator, type OperatorProcess } from './operator-process.ts';
+import { eventually, kubectl } from './kubectl.ts';
+import { operatorLogTail, operatorTestBed, type OperatorProcess } from './operator-process.ts';
 
-const ns = uniqueNamespace('e2e-cluster');
+const { ns, current } = operatorTestBed('e2e-cluster', 18080);
+const operator = (): OperatorProcess => current.operator!;
 const scratch = mkdtempSync(join(tmpdir(), 'kok-e2e-'));
 const kubectlBinary = join(loadConfig().binDirs.kubernetes, 'kubectl');
-let operator: OperatorProcess;
-
-beforeAll(async () => {
-  await kubectl(['apply', '--server-side', '-f', join(repoRoot, 'crds/kubeonkube.io_clusters.yaml')]);
-  await kubectl(['wait', '--for=condition=Established', 'crd/clusters.kubeonkube.io', '--timeout=60s']);
-  await apply(namespaceObject(ns));
-  operator = startOperator(ns, 18080);
-});
-afterAll(async () => {
-  await operator?.stop();
-  await kubectl(['delete', 'namespace', ns, '--wait=false']);
-  rmSync(scratch, { recursive: true, force: true });
-});
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe('a minimal Cluster', () => {
   it('becomes Ready, and its kubeconfig drives the business cluster', async () => {
-    onTestFailed(() => console.error(`operator log:\n${operatorLogTail(operator)}`));
+    onTestFailed(() => console.error(`operator log:\n${operatorLogTail(operator())}`));
     await kubectl(['-n', ns, 'apply', '-f', join(repoRoot, 'examples/minimal.yaml')]);
     await kubectl(['-n', ns, 'wait', '--for=condition=Ready', 'cluster/dev', '--timeout=480s']);
 
@@ -68,20 +57,20 @@ describe('a minimal Cluster', () => {
   });
 
   it('makes no write request in steady state', async () => {
-    const before = await operator.writes();
+    const before = await operator().writes();
     // two resync periods of the operator (10 s each here)
     await new Promise((r) => setTimeout(r, 25_000));
-    const after = await operator.writes();
+    const after = await operator().writes();
     expect(after).toEqual(before);
   });
 
   it('stops writing while paused, and repairs what was lost once resumed', async () => {
     await kubectl(['-n', ns, 'patch', 'cluster', 'dev', '--type=merge', '-p', '{"spec":{"paused":true}}']);
     await kubectl(['-n', ns, 'delete', 'service', 'dev-etcd']);
-    const before = await operator.writes();
+    const before = await operator().writes();
     // two resync periods: a paused Cluster is not touched, not even its status
     await new Promise((r) => setTimeout(r, 22_000));
-    expect(await operator.writes()).toEqual(before);
+    expect(await operator().writes()).toEqual(before);
     await expect(kubectl(['-n', ns, 'get', 'service', 'dev-etcd'])).rejects.toThrow(/NotFound/);
     await kubectl(['-n', ns, 'patch', 'cluster', 'dev', '--type=merge', '-p', '{"spec":{"paused":false}}']);
     await eventually('the etcd client Service back', async () => (await kubectl(['-n', ns, 'get', 'service', 'dev-etcd', '-o', 'name']).catch(() => '')) || undefined, 60_000);
@@ -96,5 +85,12 @@ describe('a minimal Cluster', () => {
     expect(await kubectl(['-n', ns, 'get', 'cluster', 'too-old', '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].message}']))
       .toBe('spec.version: v1.29.0 is not supported; this operator runs v1.33 to v1.35');
     expect(await kubectl(['-n', ns, 'get', 'secrets,pods,services', '-l', 'kubeonkube.io/cluster=too-old', '-o', 'name'])).toBe('');
+  });
+
+  it('takes everything it made with it when deleted, claims included', async () => {
+    await kubectl(['-n', ns, 'delete', 'cluster', 'dev', '--wait=true', '--timeout=60s']);
+    const kinds = 'pods,services,deployments,secrets,persistentvolumeclaims';
+    await eventually('no object of the deleted cluster', async () =>
+      (await kubectl(['-n', ns, 'get', kinds, '-l', 'kubeonkube.io/cluster=dev', '-o', 'name'])).trim() === '' ? true : undefined, 120_000);
   });
 });

@@ -4,30 +4,19 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { afterAll, describe, expect, it, onTestFailed } from 'vitest';
 import { loadConfig, repoRoot } from '../scripts/testbed/config.ts';
-import { apply, kubectl, namespaceObject, uniqueNamespace } from './kubectl.ts';
-import { operatorLogTail, startOperator, type OperatorProcess } from './operator-process.ts';
+import { kubectl } from './kubectl.ts';
+import { operatorLogTail, operatorTestBed, type OperatorProcess } from './operator-process.ts';
 
-const ns = uniqueNamespace('e2e-standard');
+const { ns, current } = operatorTestBed('e2e-standard', 18070);
+const operator = (): OperatorProcess => current.operator!;
 const scratch = mkdtempSync(join(tmpdir(), 'kok-e2e-'));
-let operator: OperatorProcess;
-
-beforeAll(async () => {
-  await kubectl(['apply', '--server-side', '-f', join(repoRoot, 'crds/kubeonkube.io_clusters.yaml')]);
-  await kubectl(['wait', '--for=condition=Established', 'crd/clusters.kubeonkube.io', '--timeout=60s']);
-  await apply(namespaceObject(ns));
-  operator = startOperator(ns, 18070);
-});
-afterAll(async () => {
-  await operator?.stop();
-  await kubectl(['delete', 'namespace', ns, '--wait=false']);
-  rmSync(scratch, { recursive: true, force: true });
-});
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe('a standard Cluster', () => {
   it('runs three of everything that needs three, and serves through its kubeconfig', async () => {
-    onTestFailed(() => console.error(`operator log:\n${operatorLogTail(operator)}`));
+    onTestFailed(() => console.error(`operator log:\n${operatorLogTail(operator())}`));
     await kubectl(['-n', ns, 'apply', '-f', join(repoRoot, 'examples/standard.yaml')]);
     await kubectl(['-n', ns, 'wait', '--for=condition=Ready', 'cluster/prod-a', '--timeout=480s']);
 

@@ -3,8 +3,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
 import { repoRoot } from '../scripts/testbed/config.ts';
+import { apply, kubectl, namespaceObject, uniqueNamespace } from './kubectl.ts';
 
 export interface OperatorProcess {
   child: ChildProcess;
@@ -52,4 +53,29 @@ export function startOperator(name: string, port: number, extraEnv: Record<strin
 
 export function operatorLogTail(op: OperatorProcess, lines = 60): string {
   return readFileSync(op.logFile, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+}
+
+/** Installs the Cluster CRD (idempotent) and waits until it is served. */
+export async function installCrd(): Promise<void> {
+  await kubectl(['apply', '--server-side', '-f', join(repoRoot, 'crds/kubeonkube.io_clusters.yaml')]);
+  await kubectl(['wait', '--for=condition=Established', 'crd/clusters.kubeonkube.io', '--timeout=60s']);
+}
+
+/**
+ * The set-up every operator test file shares: the CRD, a namespace of its own, and (with a port)
+ * an operator process; both are removed after the file's tests.
+ */
+export function operatorTestBed(prefix: string, port?: number): { ns: string; current: { operator?: OperatorProcess } } {
+  const ns = uniqueNamespace(prefix);
+  const current: { operator?: OperatorProcess } = {};
+  beforeAll(async () => {
+    await installCrd();
+    await apply(namespaceObject(ns));
+    if (port !== undefined) current.operator = startOperator(ns, port);
+  });
+  afterAll(async () => {
+    await current.operator?.stop();
+    await kubectl(['delete', 'namespace', ns, '--wait=false']);
+  });
+  return { ns, current };
 }

@@ -1,28 +1,19 @@
 // Killing the operator at any moment of a Cluster's creation and starting it again converges to
 // the same result, with the same CA: nothing it needs is kept only in memory, and a CA that
 // exists is never replaced.
-import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { afterAll, describe, expect, it, onTestFailed } from 'vitest';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { promisify } from 'node:util';
-import { apply, kubectl, namespaceObject, uniqueNamespace } from './kubectl.ts';
-import { operatorLogTail, startOperator, type OperatorProcess } from './operator-process.ts';
+import { kubectl } from './kubectl.ts';
+import { operatorLogTail, operatorTestBed, startOperator, type OperatorProcess } from './operator-process.ts';
 import { join } from 'node:path';
-import { loadConfig, repoRoot } from '../scripts/testbed/config.ts';
+import { loadConfig } from '../scripts/testbed/config.ts';
 
-const ns = uniqueNamespace('e2e-restart');
+const { ns } = operatorTestBed('e2e-restart');
 let operator: OperatorProcess | undefined;
-
-beforeAll(async () => {
-  await kubectl(['apply', '--server-side', '-f', join(repoRoot, 'crds/kubeonkube.io_clusters.yaml')]);
-  await kubectl(['wait', '--for=condition=Established', 'crd/clusters.kubeonkube.io', '--timeout=60s']);
-  await apply(namespaceObject(ns));
-});
-afterAll(async () => {
-  await operator?.stop();
-  await kubectl(['delete', 'namespace', ns, '--wait=false']);
-});
+afterAll(async () => { await operator?.stop(); });
 
 const caOf = () => kubectl(['-n', ns, 'get', 'secret', 'crash-ca', '-o', 'jsonpath={.data.tls\\.crt}']).catch(() => '');
 

@@ -144,17 +144,33 @@ export function etcdServers(spec: ControlPlaneSpec, facts: ControlPlaneFacts): s
   return Array.from({ length: etcdMembers(spec) }, (_, i) => `https://${names.etcdMember(facts.name, i)}.${facts.namespace}.svc.${facts.metaDnsDomain}:2379`).join(',');
 }
 
+type DeploymentKey = 'apiServer' | 'controllerManager' | 'scheduler';
+
+const deploymentParts: Record<DeploymentKey, { component: Component; name: (c: string) => string; hash: keyof Omit<ControlPlaneFacts['inputHashes'], 'etcd'>; requests: Record<string, string> }> = {
+  apiServer: { component: 'kube-apiserver', name: names.apiserver, hash: 'apiserver', requests: { cpu: '100m', memory: '256Mi' } },
+  controllerManager: { component: 'kube-controller-manager', name: names.controllerManager, hash: 'controllerManager', requests: { cpu: '50m', memory: '128Mi' } },
+  scheduler: { component: 'kube-scheduler', name: names.scheduler, hash: 'scheduler', requests: { cpu: '50m', memory: '64Mi' } },
+};
+
+/** What every control-plane Deployment's template needs, whichever component it runs. */
+function deploymentBase(spec: ControlPlaneSpec, facts: ControlPlaneFacts, key: DeploymentKey) {
+  const part = deploymentParts[key];
+  return {
+    deployment: metadata(facts, part.component, part.name(facts.name)),
+    selector: selectorLabels(facts.name, part.component),
+    podLabels: clusterLabels(facts.name, part.component),
+    annotations: { [inputsHashAnnotation]: facts.inputHashes[part.hash] },
+    replicas: replicas(spec, key),
+    image: images(spec)[key],
+    placement: placement(spec),
+    resources: spec.controlPlane?.[key]?.resources ?? { requests: part.requests },
+  };
+}
+
 export function apiserverContext(spec: ControlPlaneSpec, facts: ControlPlaneFacts) {
   const c = facts.name;
   return {
-    deployment: metadata(facts, 'kube-apiserver', names.apiserver(c)),
-    selector: selectorLabels(c, 'kube-apiserver'),
-    podLabels: clusterLabels(c, 'kube-apiserver'),
-    annotations: { [inputsHashAnnotation]: facts.inputHashes.apiserver },
-    replicas: replicas(spec, 'apiServer'),
-    image: images(spec).apiServer,
-    placement: placement(spec),
-    resources: spec.controlPlane?.apiServer?.resources ?? { requests: { cpu: '100m', memory: '256Mi' } },
+    ...deploymentBase(spec, facts, 'apiServer'),
     secrets: {
       tls: `${c}-apiserver-tls`,
       etcdClient: `${c}-apiserver-etcd-client`,
@@ -203,14 +219,7 @@ function componentKubeconfigFlags(): Record<string, string> {
 export function controllerManagerContext(spec: ControlPlaneSpec, facts: ControlPlaneFacts) {
   const c = facts.name;
   return {
-    deployment: metadata(facts, 'kube-controller-manager', names.controllerManager(c)),
-    selector: selectorLabels(c, 'kube-controller-manager'),
-    podLabels: clusterLabels(c, 'kube-controller-manager'),
-    annotations: { [inputsHashAnnotation]: facts.inputHashes.controllerManager },
-    replicas: replicas(spec, 'controllerManager'),
-    image: images(spec).controllerManager,
-    placement: placement(spec),
-    resources: spec.controlPlane?.controllerManager?.resources ?? { requests: { cpu: '50m', memory: '128Mi' } },
+    ...deploymentBase(spec, facts, 'controllerManager'),
     secrets: { kubeconfig: `${c}-controller-manager-kubeconfig`, ca: `${c}-ca`, serviceAccount: `${c}-sa` },
     command: flags('kube-controller-manager', {
       ...componentKubeconfigFlags(),
@@ -235,14 +244,7 @@ export function controllerManagerContext(spec: ControlPlaneSpec, facts: ControlP
 export function schedulerContext(spec: ControlPlaneSpec, facts: ControlPlaneFacts) {
   const c = facts.name;
   return {
-    deployment: metadata(facts, 'kube-scheduler', names.scheduler(c)),
-    selector: selectorLabels(c, 'kube-scheduler'),
-    podLabels: clusterLabels(c, 'kube-scheduler'),
-    annotations: { [inputsHashAnnotation]: facts.inputHashes.scheduler },
-    replicas: replicas(spec, 'scheduler'),
-    image: images(spec).scheduler,
-    placement: placement(spec),
-    resources: spec.controlPlane?.scheduler?.resources ?? { requests: { cpu: '50m', memory: '64Mi' } },
+    ...deploymentBase(spec, facts, 'scheduler'),
     secrets: { kubeconfig: `${c}-scheduler-kubeconfig` },
     command: flags('kube-scheduler', {
       ...componentKubeconfigFlags(),
