@@ -31,7 +31,8 @@ async function reconcileDeployment(ctx: ReconcileContext, part: Part): Promise<b
   const done = rolledOut(live, context.replicas) && live?.metadata?.annotations?.['kubeonkube.io/applied-hash'] !== undefined;
   ctx.status.components = {
     ...ctx.status.components,
-    [part.key]: { version: spec.version, readyReplicas: live?.status?.readyReplicas ?? 0, replicas: context.replicas },
+    // the version a component runs is the spec's only once every replica runs the current template
+    [part.key]: { version: done ? spec.version : (ctx.cluster.status?.components?.[part.key]?.version ?? ''), readyReplicas: live?.status?.readyReplicas ?? 0, replicas: context.replicas },
   };
   ctx.setCondition(part.condition, done ? ready(`${context.replicas}/${context.replicas} replicas ready`)
     : notReady(Reasons.ReplicasNotReady, `${live?.status?.readyReplicas ?? 0}/${context.replicas} replicas ready`));

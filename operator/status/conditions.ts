@@ -21,7 +21,6 @@ export const Reasons = {
   // shared
   Ready: 'Ready',
   Provisioning: 'Provisioning',
-  Paused: 'Paused',
   InvalidSpec: 'InvalidSpec',
   InternalError: 'InternalError',
   // etcd
@@ -31,11 +30,6 @@ export const Reasons = {
   ReplicasNotReady: 'ReplicasNotReady',
   WaitingForAPIServer: 'WaitingForAPIServer',
   WaitingForEtcd: 'WaitingForEtcd',
-  // certificates
-  Issued: 'Issued',
-  Renewing: 'Renewing',
-  // the tunnel and add-ons, not yet managed
-  NotImplemented: 'NotImplemented',
 } as const;
 export type Reason = (typeof Reasons)[keyof typeof Reasons];
 
