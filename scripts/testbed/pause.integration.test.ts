@@ -9,16 +9,28 @@ import { repoRoot } from './config.ts';
 
 const pause = join(execFileSync(join(repoRoot, 'scripts/build-binaries.sh'), ['--print-dir', 'pause'], { encoding: 'utf8' }).trim(), 'pause');
 
+/** Resolves once `pid` catches `signal` (its handler installed: SigCgt in /proc), so the test
+ * never races the program's start-up on a loaded machine. */
+async function catches(pid: number, signal: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const mask = /^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? '0';
+    if ((BigInt(`0x${mask}`) >> BigInt(signal - 1)) & 1n) return;
+    await sleep(25);
+  }
+  throw new Error(`pid ${pid} never installed a handler for signal ${signal}`);
+}
+
 function exitOf(child: ReturnType<typeof spawn>): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
 }
 
 describe('pause', () => {
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  for (const [signal, number] of [['SIGTERM', 15], ['SIGINT', 2]] as const) {
     it(`exits 0 on ${signal}`, async () => {
       const child = spawn(pause, { stdio: 'ignore' });
       const exited = exitOf(child);
-      await sleep(200);
+      await catches(child.pid!, number);
+      await sleep(100);
       expect(child.exitCode).toBeNull(); // still holding on
       child.kill(signal);
       expect(await exited).toEqual({ code: 0, signal: null });
@@ -28,9 +40,13 @@ describe('pause', () => {
   it('reaps orphaned children as PID 1 of a PID namespace', async () => {
     const namespace = spawn('unshare', ['--pid', '--fork', '--mount-proc', pause], { stdio: 'ignore' });
     const exited = exitOf(namespace);
-    await sleep(300);
     // unshare's only child is pause, PID 1 inside the namespace
-    const pid = readFileSync(`/proc/${namespace.pid}/task/${namespace.pid}/children`, 'utf8').trim();
+    let pid = '';
+    for (let i = 0; i < 200 && !pid; i++) {
+      await sleep(25);
+      pid = readFileSync(`/proc/${namespace.pid}/task/${namespace.pid}/children`, 'utf8').trim();
+    }
+    await catches(Number(pid), 15);
     // the shell exits at once and its sleep is re-parented to PID 1; once the sleep ends, only a
     // reaping PID 1 keeps it from lingering as a zombie
     execFileSync('nsenter', ['-t', pid, '-p', '-m', 'sh', '-c', 'sleep 0.2 & exit 0']);
