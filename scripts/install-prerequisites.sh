@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  ca-certificates openssl git tar
+  ca-certificates openssl git tar procps util-linux
   # the tier-2 node: container runtime, CNI plugins, networking tools, the provisioner's helper
   containerd runc containernetworking-plugins iptables iproute2 conntrack busybox-static
 )
