@@ -12,6 +12,19 @@ function client(url: string): string {
   get(30);`;
 }
 
+/**
+ * A run-once pod of the project's image running a Node.js script (Debian's static busybox cannot
+ * resolve names: static glibc has no NSS).
+ */
+function nodeScriptPod(name: string, script: string): object {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: ns },
+    spec: { restartPolicy: 'Never', containers: [{ name: 'main', image: projectImage, imagePullPolicy: 'IfNotPresent', command: ['node', '-e', script] }] },
+  };
+}
+
 const server = `require('node:http').createServer((q, s) => s.end('hello from ' + require('node:os').hostname())).listen(8080)`;
 
 beforeAll(async () => {
@@ -51,42 +64,15 @@ describe('workloads on the node', () => {
     await kubectl(['-n', ns, 'rollout', 'status', 'deployment/web', '--timeout=120s']);
     const podName = (await kubectl(['-n', ns, 'get', 'pods', '-l', 'app=web', '-o', 'jsonpath={.items[0].metadata.name}'])).trim();
 
-    await apply({
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: 'client', namespace: ns },
-      spec: {
-        restartPolicy: 'Never',
-        containers: [{
-          name: 'client',
-          // the project's image: Debian's static busybox cannot resolve names (static glibc has no NSS)
-          image: projectImage,
-          imagePullPolicy: 'IfNotPresent',
-          // retried: the Service's endpoints may reach kube-proxy a moment after the pod is Ready
-          command: ['node', '-e', client(`http://web.${ns}.svc.cluster.local/`)],
-        }],
-      },
-    });
+    // retried: the Service's endpoints may reach kube-proxy a moment after the pod is Ready
+    await apply(nodeScriptPod('client', client(`http://web.${ns}.svc.cluster.local/`)));
     const logs = await podFinished(ns, 'client');
     expect(logs).toContain(`hello from ${podName}`);
   });
 
   it('resolves the kubernetes Service and reaches the apiserver from a pod', async () => {
-    await apply({
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: 'apiserver-client', namespace: ns },
-      spec: {
-        restartPolicy: 'Never',
-        containers: [{
-          name: 'client',
-          image: projectImage,
-          imagePullPolicy: 'IfNotPresent',
-          // an unauthenticated request: reaching the apiserver's TLS port is what is tested
-          command: ['node', '-e', `require('node:https').get('https://kubernetes.default.svc.cluster.local/readyz', { rejectUnauthorized: false }, (r) => { console.log('status', r.statusCode); process.exit(0); }).on('error', (e) => { console.error(e.message); process.exit(1); })`],
-        }],
-      },
-    });
+    // an unauthenticated request: reaching the apiserver's TLS port is what is tested
+    await apply(nodeScriptPod('apiserver-client', `require('node:https').get('https://kubernetes.default.svc.cluster.local/readyz', { rejectUnauthorized: false }, (r) => { console.log('status', r.statusCode); process.exit(0); }).on('error', (e) => { console.error(e.message); process.exit(1); })`));
     const logs = await podFinished(ns, 'apiserver-client');
     expect(logs).toMatch(/^status (401|403)$/m);
   });
