@@ -15,14 +15,6 @@ export interface OwnerRef {
   uid: string;
 }
 
-export type ApplyOutcome = 'created' | 'updated' | 'unchanged';
-
-export interface Applied<T> {
-  outcome: ApplyOutcome;
-  /** The object as the server returned it, or the live one when nothing was sent. */
-  object: T | KubernetesObject | undefined;
-}
-
 /** Stable hash of an object as it will be applied (key order does not matter). */
 export function objectHash(obj: unknown): string {
   const canonical = (v: unknown): unknown => {
@@ -52,7 +44,7 @@ export class Writer {
     this.#api = KubernetesObjectApi.makeApiClient(kc);
   }
 
-  /** Write requests sent so far, by verb (apply, create, delete, patch-status). */
+  /** Write requests sent so far, by verb (apply, create, event, patch-status). */
   counts(): Record<string, number> {
     return Object.fromEntries(this.#counts);
   }
@@ -61,14 +53,17 @@ export class Writer {
     this.#counts.set(verb, (this.#counts.get(verb) ?? 0) + 1);
   }
 
-  /** Applies `desired` unless `live` already carries its hash. */
-  async apply<T extends KubernetesObject>(desired: T, live: KubernetesObject | undefined): Promise<Applied<T>> {
+  /**
+   * Applies `desired` unless `live` already carries its hash. Returns the object as the server
+   * answered (fresher than the cache: a new ClusterIP, a new generation), or `live` when nothing
+   * was sent.
+   */
+  async apply<L extends KubernetesObject>(desired: KubernetesObject, live: L | undefined): Promise<L | undefined> {
     const hash = objectHash(desired);
-    if (live?.metadata?.annotations?.[appliedHashAnnotation] === hash) return { outcome: 'unchanged', object: live };
+    if (live?.metadata?.annotations?.[appliedHashAnnotation] === hash) return live;
     const body = { ...desired, metadata: { ...desired.metadata, annotations: { ...desired.metadata?.annotations, [appliedHashAnnotation]: hash } } };
     this.count('apply');
-    const object = await this.#api.patch(body, undefined, undefined, fieldManager, true, PatchStrategy.ServerSideApply);
-    return { outcome: live ? 'updated' : 'created', object };
+    return this.#api.patch<L>(body as unknown as L, undefined, undefined, fieldManager, true, PatchStrategy.ServerSideApply);
   }
 
   /**
@@ -83,11 +78,6 @@ export class Writer {
       if ((err as { code?: number }).code !== 409) throw err;
       return { created: false, live: await this.#api.read<T>(obj as T & { metadata: { name: string; namespace: string } }) };
     }
-  }
-
-  async delete(obj: KubernetesObject): Promise<void> {
-    this.count('delete');
-    await this.#api.delete(obj);
   }
 
   get api(): KubernetesObjectApi {

@@ -13,7 +13,6 @@ export const clusterVersion = 'v1alpha1';
 export const clusterPlural = 'clusters';
 
 export type OwnedKind = 'Pod' | 'Service' | 'PersistentVolumeClaim' | 'Secret' | 'Deployment';
-export const ownedKinds: OwnedKind[] = ['Secret', 'Service', 'PersistentVolumeClaim', 'Pod', 'Deployment'];
 
 type Cache = Informer<KubernetesObject> & ObjectCache<KubernetesObject>;
 
@@ -82,7 +81,7 @@ export function startInformers(kc: KubeConfig, log: Logger, enqueue: (clusterKey
     informer.on('connect', () => { delayMs = 1000; });
     informer.on('error', (err) => {
       if (stopped) return;
-      // a new resource answers 429 until its watch cache is ready; anything else is logged
+      // e.g. a CRD installed after start answers 429 until its watch cache is ready: retry, backing off
       log.warn({ kind, err: (err as Error)?.message ?? String(err) }, 'watch failed; restarting');
       setTimeout(() => { if (!stopped) informer.start().catch((e: unknown) => log.error({ kind, err: (e as Error).message }, 'informer restart failed')); }, delayMs).unref();
       delayMs = Math.min(delayMs * 2, 30_000);

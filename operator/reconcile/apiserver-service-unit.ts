@@ -21,7 +21,7 @@ export async function reconcileApiserverService(ctx: ReconcileContext): Promise<
   let live = cached<V1Service>(ctx, 'Service', names.apiserver(ctx.name));
   for (const obj of ctx.renderer.render('apiserver-service.yaml.hbs', apiserverServiceContext(ctx.cluster.spec, modelFacts(ctx)))) {
     // the server's answer carries the ClusterIP at once, before the cache has seen the Service
-    live = (await ctx.writer.apply(ownedBy(obj, ctx.owner), live)).object;
+    live = await ctx.writer.apply(ownedBy(obj, ctx.owner), live);
   }
   const addresses: string[] = [];
   const clusterIP = live?.spec?.clusterIP;

@@ -1,7 +1,7 @@
 // The apiserver, controller-manager and scheduler Deployments. Each waits for what it needs
 // instead of crash-looping: the apiserver for etcd quorum, the others for a ready apiserver.
 import type { V1Deployment } from '@kubernetes/client-node';
-import { ownedBy } from '../kube/apply.ts';
+import { appliedHashAnnotation, ownedBy } from '../kube/apply.ts';
 import { apiserverContext, controllerManagerContext, schedulerContext } from '../model/control-plane.ts';
 import { names } from '../model/names.ts';
 import { notReady, ready, Reasons, type ConditionType } from '../status/conditions.ts';
@@ -26,9 +26,10 @@ async function reconcileDeployment(ctx: ReconcileContext, part: Part): Promise<b
   const spec = ctx.cluster.spec;
   const facts = modelFacts(ctx);
   const context = part.key === 'apiServer' ? apiserverContext(spec, facts) : part.key === 'controllerManager' ? controllerManagerContext(spec, facts) : schedulerContext(spec, facts);
-  const live = cached<V1Deployment>(ctx, 'Deployment', part.name(ctx.name));
-  for (const obj of ctx.renderer.render(part.template, context)) await ctx.writer.apply(ownedBy(obj, ctx.owner), live);
-  const done = rolledOut(live, context.replicas) && live?.metadata?.annotations?.['kubeonkube.io/applied-hash'] !== undefined;
+  let live = cached<V1Deployment>(ctx, 'Deployment', part.name(ctx.name));
+  // judged on the server's answer: after a template change the cache still shows the old generation
+  for (const obj of ctx.renderer.render(part.template, context)) live = await ctx.writer.apply(ownedBy(obj, ctx.owner), live);
+  const done = rolledOut(live, context.replicas) && live?.metadata?.annotations?.[appliedHashAnnotation] !== undefined;
   ctx.status.components = {
     ...ctx.status.components,
     // the version a component runs is the spec's only once every replica runs the current template

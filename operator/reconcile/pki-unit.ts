@@ -11,6 +11,7 @@ import { durationMs as parseDuration } from '../api/validate.ts';
 import { clusterLabels } from '../model/names.ts';
 import {
   createCertificateAuthority, describeCertificate, issueCertificate, isSignedBy, keyMatchesCertificate, type CertificateAndKey,
+  type CertificateDescription,
 } from '../pki/certificates.ts';
 import {
   authorities, authoritySecret, plannedCertificates, serviceAccountSecret, type Authority, type PlannedCertificate,
@@ -84,12 +85,11 @@ async function ensureServiceAccountKey(ctx: ReconcileContext): Promise<string> {
 }
 
 /** Why the live Secret of `planned` must be (re-)written, or undefined while it is fine. */
-async function reissueReason(ctx: ReconcileContext, planned: PlannedCertificate, live: V1Secret | undefined, ca: CertificateAndKey, renewBeforeMs: number): Promise<string | undefined> {
+async function reissueReason(ctx: ReconcileContext, planned: PlannedCertificate, live: V1Secret | undefined, ca: CertificateAndKey, caInfo: CertificateDescription, renewBeforeMs: number): Promise<string | undefined> {
   const certificate = decode(live, 'tls.crt');
   if (!live || !certificate) return 'missing';
   if (planned.kubeconfigServer && live.metadata?.annotations?.[serverAnnotation] !== planned.kubeconfigServer) return 'server changed';
   if (!(await isSignedBy(certificate, ca.certificate).catch(() => false))) return 'issued by another CA';
-  const caInfo = describeCertificate(ca.certificate);
   const verdict = renewalVerdict(describeCertificate(certificate), planned.spec, { subject: caInfo.issuer, notAfter: caInfo.notAfter }, renewBeforeMs, ctx.now);
   ctx.requeueAfter(verdict.renewAt.getTime() - ctx.now.getTime());
   return verdict.reason;
@@ -118,11 +118,13 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
     validityMs,
   });
 
+  // each CA is parsed once per pass, not once per leaf it signs
+  const caInfo = Object.fromEntries(authorities.map((a) => [a.authority, describeCertificate(cas[a.authority].certificate)])) as Record<Authority, CertificateDescription>;
   const issuedCerts = new Map<string, string>();
   for (const planned of plan) {
     const ca = cas[planned.issuer];
     const live = cached<V1Secret>(ctx, 'Secret', planned.secretName);
-    const reason = await reissueReason(ctx, planned, live, ca, renewBeforeMs);
+    const reason = await reissueReason(ctx, planned, live, ca, caInfo[planned.issuer], renewBeforeMs);
     let certificate = decode(live, 'tls.crt') ?? '';
     if (reason) {
       const issued = await issueCertificate(ca, planned.spec, ctx.now);
@@ -148,8 +150,8 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
     const notAfter = describeCertificate(certificate).notAfter;
     if (!ctx.facts.certificates.notAfter || notAfter < ctx.facts.certificates.notAfter) ctx.facts.certificates.notAfter = notAfter;
   }
-  for (const ca of Object.values(cas)) {
-    const notAfter = describeCertificate(ca.certificate).notAfter;
+  for (const info of Object.values(caInfo)) {
+    const notAfter = info.notAfter;
     if (!ctx.facts.certificates.caNotAfter || notAfter < ctx.facts.certificates.caNotAfter) ctx.facts.certificates.caNotAfter = notAfter;
   }
 
