@@ -4,9 +4,10 @@
 // Environment: KUBECONFIG, KUBEONKUBE_METRICS_ADDRESS (default 0.0.0.0:8080), KUBEONKUBE_WORKERS
 // (default 4), KUBEONKUBE_RESYNC_SECONDS (default 300), KUBEONKUBE_LEADER_ELECT (default true),
 // POD_NAMESPACE / KUBEONKUBE_LEASE_NAMESPACE (where the Lease lives), KUBEONKUBE_META_DNS_DOMAIN
-// (default cluster.local), LOG_LEVEL (default info).
+// (default cluster.local), KUBEONKUBE_POLICY (JSON: which images and etcd volume sources a Cluster
+// may use, see reconcile/policy.ts), LOG_LEVEL (default info).
 import { hostname } from 'node:os';
-import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { Writer } from './kube/apply.ts';
 import { eventRecorder } from './kube/events.ts';
@@ -15,6 +16,7 @@ import { LeaderElector } from './kube/leader-election.ts';
 import { formatMetrics, startHttpServer } from './observability/http-server.ts';
 import { WorkQueue } from './queue/work-queue.ts';
 import { ClusterReconciler } from './reconcile/cluster-reconciler.ts';
+import { parsePolicy } from './reconcile/policy.ts';
 import { validateCluster } from './reconcile/validation.ts';
 import { Renderer } from './render/renderer.ts';
 
@@ -34,21 +36,6 @@ async function main(): Promise<void> {
   const resyncMs = Number(env('KUBEONKUBE_RESYNC_SECONDS', '300')) * 1000;
   const [metricsHost = '0.0.0.0', metricsPort = '8080'] = env('KUBEONKUBE_METRICS_ADDRESS', '0.0.0.0:8080').split(':');
 
-  const writer = new Writer(kc);
-  const queue = new WorkQueue({ onError: (key, err) => log.warn({ key, err: (err as Error).message }, 'reconcile failed; retrying with backoff') });
-  const informers = startInformers(kc, log, (key) => queue.add(key));
-  const reconciler = new ClusterReconciler({
-    caches: informers,
-    writer,
-    renderer: new Renderer(),
-    settings: { metaDnsDomain: env('KUBEONKUBE_META_DNS_DOMAIN', 'cluster.local') },
-    log,
-    events: eventRecorder(kc, writer, log),
-    validate: validateCluster,
-    custom: kc.makeApiClient(CustomObjectsApi),
-  });
-
-  let synced = false;
   const elector = env('KUBEONKUBE_LEADER_ELECT', 'true') === 'true'
     ? new LeaderElector(kc, {
       namespace: process.env.KUBEONKUBE_LEASE_NAMESPACE ?? process.env.POD_NAMESPACE ?? 'kube-system',
@@ -56,7 +43,30 @@ async function main(): Promise<void> {
       identity: `${hostname()}-${process.pid}`,
     }, log)
     : undefined;
+  // every write asks first: a replica that may no longer lead sends nothing
+  const writer = new Writer(kc, () => elector?.mayWrite() ?? true);
+  const queue = new WorkQueue({ onError: (key, err) => log.warn({ key, err: (err as Error).message }, 'reconcile failed; retrying with backoff') });
+  const informers = startInformers(kc, log, (key) => queue.add(key));
+  const reconciler = new ClusterReconciler({
+    caches: informers,
+    writer,
+    renderer: new Renderer(),
+    settings: {
+      metaDnsDomain: env('KUBEONKUBE_META_DNS_DOMAIN', 'cluster.local'),
+      operatorNamespace: process.env.POD_NAMESPACE,
+      policy: parsePolicy(process.env.KUBEONKUBE_POLICY),
+    },
+    log,
+    events: eventRecorder(kc, writer, log),
+    validate: validateCluster,
+    custom: kc.makeApiClient(CustomObjectsApi),
+    nodes: async () => (await kc.makeApiClient(CoreV1Api).listNode()).items.map((n) => ({
+      name: n.metadata?.name ?? '',
+      addresses: (n.status?.addresses ?? []).map((a) => ({ type: a.type, address: a.address })),
+    })),
+  });
 
+  let synced = false;
   const server = await startHttpServer(Number(metricsPort), metricsHost, {
     healthy: () => true,
     ready: () => synced,
@@ -74,19 +84,28 @@ async function main(): Promise<void> {
   });
   log.info({ address: `${metricsHost}:${metricsPort}` }, 'serving health and metrics');
 
-  const shutdown = async (signal: string) => {
-    log.info({ signal }, 'shutting down');
+  let stopping = false;
+  const shutdown = async (signal: string, code: number) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down: finishing the reconciles under way');
     await queue.shutdown();
     await informers.stop();
     await elector?.release();
     server.close();
+    server.closeAllConnections();
+    log.info('stopped');
+    // informer sockets and timers must not keep a stopping process alive
+    process.exit(code);
   };
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
-  process.once('SIGINT', () => void shutdown('SIGINT'));
+  process.once('SIGTERM', () => void shutdown('SIGTERM', 0));
+  process.once('SIGINT', () => void shutdown('SIGINT', 0));
 
   await informers.synced;
   synced = true;
-  await elector?.acquire(() => process.exit(1));
+  // a leader that lost its lease stops at once, with a failure, so that it is restarted as a candidate
+  const leading = elector ? await elector.acquire(() => void shutdown('lease lost', 1)) : true;
+  if (!leading || stopping) return;
   queue.start(workers, (key) => reconciler.reconcile(key));
   for (const c of informers.clusters.list()) queue.add(`${c.metadata?.namespace}/${c.metadata?.name}`);
   // a periodic pass over everything catches whatever a watch missed

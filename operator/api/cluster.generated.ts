@@ -37,7 +37,8 @@ export interface ClusterSpec {
   version: string;
   /**
    * standard runs 3 replicas of each control-plane component and 3 etcd members; minimal runs 1 of
-   * each. Changing it scales the control plane up or down.
+   * each. standard cannot go back to minimal (etcd members are never removed on the operator's own
+   * initiative).
    *
    * @defaultValue "standard"
    */
@@ -268,7 +269,9 @@ export interface ClusterSpecEndpoint {
 /** The Service <cluster>-apiserver in front of the apiserver replicas. */
 export interface ClusterSpecEndpointService {
   /**
-   * Service type: ClusterIP (reachable inside the meta-cluster only), NodePort or LoadBalancer.
+   * Service type: ClusterIP (reachable inside the meta-cluster only), NodePort (the kubeconfig
+   * points at endpoint.host, else a node's address, and the node port) or LoadBalancer
+   * (endpoint.host, else the load balancer's ingress, port 6443).
    *
    * @defaultValue "ClusterIP"
    */
@@ -406,7 +409,8 @@ export interface ClusterStatus {
   phase?: 'Provisioning' | 'Ready' | 'Upgrading' | 'Degraded' | 'Deleting';
   /**
    * Ready, EtcdReady, APIServerReady, ControllerManagerReady, SchedulerReady, CertificatesReady,
-   * TunnelConnected and AddonsReady.
+   * TunnelConnected, AddonsReady, and SpecApplied (False while a change of the spec is refused
+   * because it cannot be carried out safely; the running cluster is then left as it is).
    */
   conditions?: ClusterStatusCondition[];
   /** The Kubernetes version actually running (that of the oldest component). */
@@ -495,6 +499,16 @@ export interface ClusterStatusEtcd {
   members?: ClusterStatusEtcdMember[];
   /** Name of the leader member; empty when there is none. */
   leader?: string;
+  /**
+   * Whether the etcd cluster was ever formed. From then on a member never starts with an empty data
+   * directory as a new cluster: that would be data loss, reported as EtcdReady=False with reason
+   * DataLost.
+   */
+  initialized?: boolean;
+  /** Number of members the etcd cluster was formed with. */
+  size?: number;
+  /** The etcd version the members were created with. */
+  version?: string;
 }
 
 /** An etcd member. */
@@ -561,6 +575,10 @@ export const clusterSchema = {
               rule: 'size(self) <= 53 && self.matches(\'^[a-z]([-a-z0-9]*[a-z0-9])?$\')',
               message: 'metadata.name must be at most 53 characters of lower-case letters, digits and \'-\', start with a letter and end with a letter or digit (it prefixes Service names)',
             },
+            {
+              rule: '!self.matches(\'-(etcd|front-proxy|controller-manager|scheduler|user)$\') && !self.contains(\'-user-\')',
+              message: 'metadata.name must not end in -etcd, -front-proxy, -controller-manager, -scheduler or -user, nor contain -user-: its objects could carry the names of another Cluster\'s objects (Cluster x owns Secrets x-etcd-ca, x-controller-manager-kubeconfig and x-user-<user>-kubeconfig)',
+            },
           ],
         },
       },
@@ -569,6 +587,13 @@ export const clusterSchema = {
       description: 'The desired business cluster. The operator never writes it, so gitops tools see no drift.',
       type: 'object',
       required: ['version', 'etcd'],
+      'x-kubernetes-validations': [
+        {
+          rule: '!has(self.users) || !has(self.certificates) || !has(self.certificates.renewBefore) || !self.certificates.renewBefore.matches(\'^([0-9]+([.][0-9]+)?(ns|us|µs|μs|ms|s|m|h))+$\') || self.users.all(u, !has(u.validity) || !u.validity.matches(\'^([0-9]+([.][0-9]+)?(ns|us|µs|μs|ms|s|m|h))+$\') || duration(u.validity) > duration(self.certificates.renewBefore))',
+          message: 'a user\'s validity must be longer than certificates.renewBefore (a certificate would be in its renew window from the moment it is issued)',
+          fieldPath: '.users',
+        },
+      ],
       properties: {
         version: {
           description: 'Kubernetes version of kube-apiserver, kube-controller-manager and kube-scheduler, e.g. v1.34.4. Upgrades go one minor version at a time; downgrades are refused. On upgrade the apiserver is rolled first.',
@@ -591,10 +616,17 @@ export const clusterSchema = {
           ],
         },
         mode: {
-          description: 'standard runs 3 replicas of each control-plane component and 3 etcd members; minimal runs 1 of each. Changing it scales the control plane up or down.',
+          description: 'standard runs 3 replicas of each control-plane component and 3 etcd members; minimal runs 1 of each. standard cannot go back to minimal (etcd members are never removed on the operator\'s own initiative).',
           type: 'string',
           enum: ['minimal', 'standard'],
           default: 'standard',
+          'x-kubernetes-validations': [
+            {
+              rule: '!(oldSelf == \'standard\' && self == \'minimal\')',
+              message: 'mode cannot change from standard to minimal: the operator never removes etcd members of a running cluster',
+              reason: 'FieldValueForbidden',
+            },
+          ],
         },
         controlPlane: {
           description: 'Where and how the control-plane components run in the meta-cluster.',
@@ -858,6 +890,11 @@ export const clusterSchema = {
           default: {},
           'x-kubernetes-validations': [
             {
+              rule: 'self == oldSelf',
+              message: 'network cannot change after creation: Services, Pods and the kubernetes Service of the business cluster already have addresses from these ranges',
+              reason: 'FieldValueForbidden',
+            },
+            {
               rule: '!has(self.serviceCIDR) || !has(self.podCIDR) || !isCIDR(self.serviceCIDR) || !isCIDR(self.podCIDR) || (!cidr(self.serviceCIDR).containsCIDR(self.podCIDR) && !cidr(self.podCIDR).containsCIDR(self.serviceCIDR))',
               message: 'serviceCIDR and podCIDR must not overlap',
               messageExpression: '\'serviceCIDR \' + self.serviceCIDR + \' and podCIDR \' + self.podCIDR + \' must not overlap\'',
@@ -908,7 +945,7 @@ export const clusterSchema = {
               default: {},
               properties: {
                 type: {
-                  description: 'Service type: ClusterIP (reachable inside the meta-cluster only), NodePort or LoadBalancer.',
+                  description: 'Service type: ClusterIP (reachable inside the meta-cluster only), NodePort (the kubeconfig points at endpoint.host, else a node\'s address, and the node port) or LoadBalancer (endpoint.host, else the load balancer\'s ingress, port 6443).',
                   type: 'string',
                   enum: ['ClusterIP', 'NodePort', 'LoadBalancer'],
                   default: 'ClusterIP',
@@ -1189,7 +1226,7 @@ export const clusterSchema = {
           enum: ['Provisioning', 'Ready', 'Upgrading', 'Degraded', 'Deleting'],
         },
         conditions: {
-          description: 'Ready, EtcdReady, APIServerReady, ControllerManagerReady, SchedulerReady, CertificatesReady, TunnelConnected and AddonsReady.',
+          description: 'Ready, EtcdReady, APIServerReady, ControllerManagerReady, SchedulerReady, CertificatesReady, TunnelConnected, AddonsReady, and SpecApplied (False while a change of the spec is refused because it cannot be carried out safely; the running cluster is then left as it is).',
           type: 'array',
           maxItems: 32,
           'x-kubernetes-list-type': 'map',
@@ -1364,6 +1401,20 @@ export const clusterSchema = {
             },
             leader: {
               description: 'Name of the leader member; empty when there is none.',
+              type: 'string',
+            },
+            initialized: {
+              description: 'Whether the etcd cluster was ever formed. From then on a member never starts with an empty data directory as a new cluster: that would be data loss, reported as EtcdReady=False with reason DataLost.',
+              type: 'boolean',
+            },
+            size: {
+              description: 'Number of members the etcd cluster was formed with.',
+              type: 'integer',
+              format: 'int32',
+              minimum: 0,
+            },
+            version: {
+              description: 'The etcd version the members were created with.',
               type: 'string',
             },
           },

@@ -317,6 +317,28 @@ const twins = new Map<string, Twin>([
     },
   ],
   ['isCIDR(self)', { holds: (self) => typeof self === 'string' && parseCidr(self) !== undefined }],
+  [
+    "!self.matches('-(etcd|front-proxy|controller-manager|scheduler|user)$') && !self.contains('-user-')",
+    { holds: (self) => typeof self === 'string' && !/-(etcd|front-proxy|controller-manager|scheduler|user)$/.test(self) && !self.includes('-user-') },
+  ],
+  ["!(oldSelf == 'standard' && self == 'minimal')", { holds: (self, oldSelf) => !(oldSelf === 'standard' && self === 'minimal') }],
+  [
+    `!has(self.users) || !has(self.certificates) || !has(self.certificates.renewBefore) || !self.certificates.renewBefore.matches('${celDuration}') || self.users.all(u, !has(u.validity) || !u.validity.matches('${celDuration}') || duration(u.validity) > duration(self.certificates.renewBefore))`,
+    {
+      holds: (self) => {
+        const users = isObject(self) && Array.isArray(self.users) ? (self.users as unknown[]) : undefined;
+        const renewBefore = isObject(self) ? text(self.certificates, 'renewBefore') : undefined;
+        if (!users || renewBefore === undefined || !durationSyntax.test(renewBefore)) return true;
+        const r = parseGoDuration(renewBefore);
+        return users.every((u) => {
+          const validity = text(u, 'validity');
+          if (validity === undefined || !durationSyntax.test(validity)) return true;
+          const v = parseGoDuration(validity);
+          return v !== undefined && r !== undefined && v > r;
+        });
+      },
+    },
+  ],
   ['has(self.claimTemplate) != has(self.volumeSource)', { holds: (self) => has(self, 'claimTemplate') !== has(self, 'volumeSource') }],
   ['self == oldSelf', { holds: (self, oldSelf) => isDeepStrictEqual(self, oldSelf) }],
   [

@@ -1,9 +1,16 @@
 // Writes to the meta-cluster. Objects are server-side applied with the field manager `kubeonkube`,
-// and each carries a hash of what was applied: when the live object (read from the informer
-// cache) already carries the hash of the desired one, nothing is sent, so a steady state issues
-// no write at all. Every write is counted by verb for the metrics.
+// and each carries a hash of what was applied. Nothing is sent when the live object (read from the
+// informer cache) carries the hash of the desired one AND still holds every field the operator
+// sets: the first catches a changed template, the second a hand edit (`kubectl scale`), so a
+// steady state issues no write while drift is repaired.
+//
+// Isolation: the operator writes only to objects its Cluster owns (controller owner reference with
+// the Cluster's UID). An object of the same name owned by nobody or by someone else is never
+// taken over (OwnershipConflict), and deletes carry the owner-checked UID as a precondition.
+// Every write first asks the leadership guard: a process that may no longer lead sends nothing.
 import { createHash } from 'node:crypto';
 import { KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { containsDesired } from './drift.ts';
 
 export const fieldManager = 'kubeonkube';
 export const appliedHashAnnotation = 'kubeonkube.io/applied-hash';
@@ -36,39 +43,82 @@ export function ownedBy<T extends KubernetesObject>(obj: T, owner: OwnerRef): T 
   };
 }
 
+/** Whether `obj` is controlled by the owner with this UID. */
+export function isOwnedBy(obj: KubernetesObject, uid: string): boolean {
+  return uid !== '' && (obj.metadata?.ownerReferences ?? []).some((r) => r.uid === uid && r.controller === true);
+}
+
+/** Who controls `obj`, in words, for a condition message. */
+export function describeOwner(obj: KubernetesObject): string {
+  const controller = (obj.metadata?.ownerReferences ?? []).find((r) => r.controller === true);
+  return controller ? `owned by ${controller.kind} ${controller.name}` : 'owned by nobody';
+}
+
+/** An object of a wanted name exists and is not this Cluster's: it is never adopted. */
+export class OwnershipConflict extends Error {
+  readonly kind: string;
+  readonly objectName: string;
+
+  constructor(kind: string, objectName: string, owner: string) {
+    super(`${kind} ${objectName} already exists and is ${owner}, not by this Cluster; it is never taken over: delete or rename it, or give this Cluster another name`);
+    this.kind = kind;
+    this.objectName = objectName;
+  }
+}
+
+/** A write was attempted by a process that cannot be sure it still leads. */
+export class NotLeaderError extends Error {
+  constructor() {
+    super('not the leader (or the lease was not renewed within the renew deadline): no write is sent');
+  }
+}
+
+const ownerUidOf = (obj: KubernetesObject) => obj.metadata?.ownerReferences?.find((r) => r.controller === true)?.uid ?? '';
+
 export class Writer {
   readonly #api: KubernetesObjectApi;
   readonly #counts = new Map<string, number>();
+  readonly #mayWrite: () => boolean;
 
-  constructor(kc: KubeConfig) {
+  /** `mayWrite` is asked before every request: false stops every write (leadership lost or in doubt). */
+  constructor(kc: KubeConfig, mayWrite: () => boolean = () => true) {
     this.#api = KubernetesObjectApi.makeApiClient(kc);
+    this.#mayWrite = mayWrite;
   }
 
-  /** Write requests sent so far, by verb (apply, create, event, patch-status). */
+  /** Write requests sent so far, by verb (apply, create, delete, event, patch-status). */
   counts(): Record<string, number> {
     return Object.fromEntries(this.#counts);
   }
 
+  /** Counts a write about to be sent; throws NotLeaderError (sending nothing) when this process may not write. */
   count(verb: string): void {
+    if (!this.#mayWrite()) throw new NotLeaderError();
     this.#counts.set(verb, (this.#counts.get(verb) ?? 0) + 1);
   }
 
   /**
-   * Applies `desired` unless `live` already carries its hash. Returns the object as the server
-   * answered (fresher than the cache: a new ClusterIP, a new generation), or `live` when nothing
-   * was sent.
+   * Applies `desired` (which carries its owner reference) unless `live` already matches it. Returns
+   * the object as the server answered (fresher than the cache: a new ClusterIP, a new generation),
+   * or `live` when nothing was sent. `live` undefined means "not in the cache": the object is read
+   * first, so one made by someone else (and not labelled for the cache) is never overwritten.
    */
   async apply<L extends KubernetesObject>(desired: KubernetesObject, live: L | undefined): Promise<L | undefined> {
+    const owner = ownerUidOf(desired);
+    let current: L | undefined = live ?? await this.#read<L>(desired);
+    if (current && !isOwnedBy(current, owner)) throw new OwnershipConflict(desired.kind ?? 'object', desired.metadata?.name ?? '', describeOwner(current));
     const hash = objectHash(desired);
-    if (live?.metadata?.annotations?.[appliedHashAnnotation] === hash) return live;
+    if (current && current.metadata?.annotations?.[appliedHashAnnotation] === hash && containsDesired(current, desired)) return current;
     const body = { ...desired, metadata: { ...desired.metadata, annotations: { ...desired.metadata?.annotations, [appliedHashAnnotation]: hash } } };
     this.count('apply');
-    return this.#api.patch<L>(body as unknown as L, undefined, undefined, fieldManager, true, PatchStrategy.ServerSideApply);
+    current = await this.#api.patch<L>(body as unknown as L, undefined, undefined, fieldManager, true, PatchStrategy.ServerSideApply);
+    return current;
   }
 
   /**
    * Creates `obj` only if nothing of that name exists: never overwrites. For what must not be
-   * replaced when the cache lags behind (CAs, keys). Returns the live object either way.
+   * replaced when the cache lags behind (CAs, keys). Returns the live object either way; one that
+   * exists and is not owned by `obj`'s owner is an OwnershipConflict.
    */
   async createOnly<T extends KubernetesObject>(obj: T): Promise<{ created: boolean; live: T }> {
     this.count('create');
@@ -76,7 +126,29 @@ export class Writer {
       return { created: true, live: await this.#api.create<T>(obj, undefined, undefined, fieldManager) };
     } catch (err) {
       if ((err as { code?: number }).code !== 409) throw err;
-      return { created: false, live: await this.#api.read<T>(obj as T & { metadata: { name: string; namespace: string } }) };
+      const live = await this.#api.read<T>(obj as T & { metadata: { name: string; namespace: string } });
+      if (!isOwnedBy(live, ownerUidOf(obj))) throw new OwnershipConflict(obj.kind ?? 'object', obj.metadata?.name ?? '', describeOwner(live));
+      return { created: false, live };
+    }
+  }
+
+  /** Deletes `live` if it is still the very object that was checked (its UID as a precondition). */
+  async delete(live: KubernetesObject): Promise<void> {
+    this.count('delete');
+    try {
+      await this.#api.delete(live, undefined, undefined, undefined, undefined, 'Background', { preconditions: { uid: live.metadata?.uid } });
+    } catch (err) {
+      // already gone, or replaced by another object of that name (not ours to delete)
+      if (![404, 409].includes((err as { code?: number }).code ?? 0)) throw err;
+    }
+  }
+
+  async #read<T extends KubernetesObject>(obj: KubernetesObject): Promise<T | undefined> {
+    try {
+      return await this.#api.read<T>(obj as T & { metadata: { name: string; namespace: string } });
+    } catch (err) {
+      if ((err as { code?: number }).code === 404) return undefined;
+      throw err;
     }
   }
 

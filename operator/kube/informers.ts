@@ -2,7 +2,7 @@
 // restarted (with backoff) after any watch or list error. Events only say which Cluster to look
 // at again: an owned object maps to its Cluster through the kubeonkube.io/cluster label.
 import {
-  AppsV1Api, CoreV1Api, CustomObjectsApi, makeInformer, type Informer, type KubeConfig, type KubernetesListObject,
+  AppsV1Api, CoreV1Api, CustomObjectsApi, makeInformer, NetworkingV1Api, type Informer, type KubeConfig, type KubernetesListObject,
   type KubernetesObject, type ObjectCache,
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
@@ -12,14 +12,14 @@ export const clusterGroup = 'kubeonkube.io';
 export const clusterVersion = 'v1alpha1';
 export const clusterPlural = 'clusters';
 
-export type OwnedKind = 'Pod' | 'Service' | 'PersistentVolumeClaim' | 'Secret' | 'Deployment';
+export type OwnedKind = 'Pod' | 'Service' | 'PersistentVolumeClaim' | 'Secret' | 'Deployment' | 'NetworkPolicy';
 
 type Cache = Informer<KubernetesObject> & ObjectCache<KubernetesObject>;
 
 export interface InformerSet {
   clusters: ObjectCache<KubernetesObject>;
   owned: Record<OwnedKind, ObjectCache<KubernetesObject>>;
-  /** Resolves once every informer has listed once. */
+  /** Resolves once every informer has listed successfully once (a failed list does not count). */
   synced: Promise<void>;
   stop(): Promise<void>;
 }
@@ -35,6 +35,7 @@ function specFingerprint(obj: KubernetesObject): string {
 export function startInformers(kc: KubeConfig, log: Logger, enqueue: (clusterKey: string) => void): InformerSet {
   const core = kc.makeApiClient(CoreV1Api);
   const apps = kc.makeApiClient(AppsV1Api);
+  const networking = kc.makeApiClient(NetworkingV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
   const labelSelector = clusterLabel;
   const list = <T>(fn: () => Promise<T>) => fn as unknown as () => Promise<KubernetesListObject<KubernetesObject>>;
@@ -47,6 +48,7 @@ export function startInformers(kc: KubeConfig, log: Logger, enqueue: (clusterKey
     PersistentVolumeClaim: makeInformer(kc, '/api/v1/persistentvolumeclaims', list(() => core.listPersistentVolumeClaimForAllNamespaces({ labelSelector })), labelSelector),
     Secret: makeInformer(kc, '/api/v1/secrets', list(() => core.listSecretForAllNamespaces({ labelSelector })), labelSelector),
     Deployment: makeInformer(kc, '/apis/apps/v1/deployments', list(() => apps.listDeploymentForAllNamespaces({ labelSelector })), labelSelector),
+    NetworkPolicy: makeInformer(kc, '/apis/networking.k8s.io/v1/networkpolicies', list(() => networking.listNetworkPolicyForAllNamespaces({ labelSelector })), labelSelector),
   };
 
   const seen = new Map<string, string>();
@@ -76,18 +78,22 @@ export function startInformers(kc: KubeConfig, log: Logger, enqueue: (clusterKey
 
   const all: [string, Cache][] = [['Cluster', clusters], ...Object.entries(owned)];
   let stopped = false;
-  const synced = Promise.all(all.map(([kind, informer]) => {
+  const synced = Promise.all(all.map(([kind, informer]) => new Promise<void>((resolve) => {
     let delayMs = 1000;
+    // start() resolves after a failed list too; only a list that succeeded leaves a resourceVersion
+    const start = () => informer.start().then(() => { if ((informer as unknown as { latestResourceVersion(): string }).latestResourceVersion() !== '') resolve(); }, (e: unknown) => {
+      log.error({ kind, err: (e as Error).message }, 'informer start failed');
+    });
     informer.on('connect', () => { delayMs = 1000; });
     informer.on('error', (err) => {
       if (stopped) return;
       // e.g. a CRD installed after start answers 429 until its watch cache is ready: retry, backing off
       log.warn({ kind, err: (err as Error)?.message ?? String(err) }, 'watch failed; restarting');
-      setTimeout(() => { if (!stopped) informer.start().catch((e: unknown) => log.error({ kind, err: (e as Error).message }, 'informer restart failed')); }, delayMs).unref();
+      setTimeout(() => { if (!stopped) void start(); }, delayMs).unref();
       delayMs = Math.min(delayMs * 2, 30_000);
     });
-    return informer.start();
-  })).then(() => undefined);
+    void start();
+  }))).then(() => undefined);
 
   return {
     clusters,

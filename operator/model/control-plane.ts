@@ -39,8 +39,13 @@ export interface ControlPlaneFacts {
   apiserverAddress?: string;
   /** Content hashes of each component's mounted Secrets; a change rolls its pods. */
   inputHashes: { apiserver: string; controllerManager: string; scheduler: string; etcd: string[] };
-  /** Members that join an existing etcd cluster rather than bootstrapping a new one. */
-  etcdJoining?: number[];
+  /**
+   * The etcd cluster was formed once: members start with initial-cluster-state=existing, so one
+   * whose data is gone fails instead of forming a new, empty cluster.
+   */
+  etcdInitialized?: boolean;
+  /** Namespace of the operator's pods, which the etcd NetworkPolicy lets in; unset when it runs outside. */
+  operatorNamespace?: string | undefined;
 }
 
 const defaultReplicas = {
@@ -89,7 +94,6 @@ export function etcdMemberContext(spec: ControlPlaneSpec, facts: ControlPlaneFac
   const member = names.etcdMember(cluster, index);
   const host = (i: number) => `${names.etcdMember(cluster, i)}.${namespace}.svc.${metaDnsDomain}`;
   const peers = Array.from({ length: count }, (_, i) => `${names.etcdMember(cluster, i)}=https://${host(i)}:2380`);
-  const joining = facts.etcdJoining?.includes(index) ?? false;
   const storage = spec.etcd.storage;
   return {
     member: metadata(facts, 'etcd', member, { [etcdMemberLabel]: member }),
@@ -98,6 +102,8 @@ export function etcdMemberContext(spec: ControlPlaneSpec, facts: ControlPlaneFac
     image: images(spec).etcd,
     placement: placement(spec),
     tlsSecret: `${cluster}-etcd-${index}-tls`,
+    probeCommand: ['etcdctl', '--endpoints=https://127.0.0.1:2379', '--cacert=/etc/etcd/pki/ca.crt', '--cert=/etc/etcd/pki/tls.crt',
+      '--key=/etc/etcd/pki/tls.key', '--dial-timeout=2s', '--command-timeout=3s', 'endpoint', 'health'],
     claim: storage.claimTemplate
       ? { name: member, spec: { accessModes: ['ReadWriteOnce'], resources: storage.claimTemplate.resources, ...(storage.claimTemplate.storageClassName ? { storageClassName: storage.claimTemplate.storageClassName } : {}) } }
       : undefined,
@@ -110,9 +116,10 @@ export function etcdMemberContext(spec: ControlPlaneSpec, facts: ControlPlaneFac
       'listen-peer-urls': 'https://0.0.0.0:2380',
       'initial-advertise-peer-urls': `https://${host(index)}:2380`,
       'initial-cluster': peers.join(','),
-      'initial-cluster-state': joining ? 'existing' : 'new',
+      'initial-cluster-state': facts.etcdInitialized ? 'existing' : 'new',
       'initial-cluster-token': `${cluster}-${facts.uid}`,
-      'listen-metrics-urls': 'http://0.0.0.0:2381',
+      // not in the clear on the pod's address
+      'listen-metrics-urls': 'http://127.0.0.1:2381',
       'cert-file': '/etc/etcd/pki/tls.crt',
       'key-file': '/etc/etcd/pki/tls.key',
       'trusted-ca-file': '/etc/etcd/pki/ca.crt',
@@ -125,6 +132,15 @@ export function etcdMemberContext(spec: ControlPlaneSpec, facts: ControlPlaneFac
       'auto-compaction-retention': '1h',
       'snapshot-count': '10000',
     }),
+  };
+}
+
+export function etcdNetworkPolicyContext(facts: ControlPlaneFacts) {
+  return {
+    policy: metadata(facts, 'etcd', names.etcdClient(facts.name)),
+    etcdSelector: selectorLabels(facts.name, 'etcd'),
+    apiserverSelector: selectorLabels(facts.name, 'kube-apiserver'),
+    operatorNamespace: facts.operatorNamespace ?? '',
   };
 }
 

@@ -11,7 +11,7 @@ const input: ClusterPkiInput = {
   metaDnsDomain: 'cluster.local',
   serviceCIDR: '10.96.0.0/12',
   dnsDomain: 'cluster.local',
-  endpointHost: 'api.prod-a.example.com',
+  endpoint: { host: 'api.prod-a.example.com', port: 6443 },
   apiserverAddresses: ['10.112.4.7'],
   etcdMembers: 3,
   users: [{ name: 'alice', groups: ['system:masters'], validityMs: 720 * hour }],
@@ -62,16 +62,25 @@ describe('plannedCertificates', () => {
   });
 
   it('points the admin and user kubeconfigs at the endpoint, the components at the in-cluster Service', () => {
-    expect(byName.get('prod-a-kubeconfig')!.kubeconfigServer).toBe('https://api.prod-a.example.com:6443');
+    expect(byName.get('prod-a-kubeconfig')!.kubeconfig?.server).toBe('https://api.prod-a.example.com:6443');
     expect(byName.get('prod-a-kubeconfig')!.spec.organizations).toEqual(['system:masters']);
     expect(byName.get('prod-a-user-alice-kubeconfig')!.spec.validityMs).toBe(720 * hour);
-    expect(byName.get('prod-a-scheduler-kubeconfig')!.kubeconfigServer).toBe('https://prod-a-apiserver.tenants.svc.cluster.local:6443');
+    expect(byName.get('prod-a-scheduler-kubeconfig')!.kubeconfig?.server).toBe('https://prod-a-apiserver.tenants.svc.cluster.local:6443');
   });
 
-  it('falls back to the Service address, then the Service name, for users', () => {
-    expect(externalServer({ ...input, endpointHost: undefined })).toBe('https://10.112.4.7:6443');
-    expect(externalServer({ ...input, endpointHost: undefined, apiserverAddresses: ['fd00::7'] })).toBe('https://[fd00::7]:6443');
-    expect(externalServer({ ...input, endpointHost: undefined, apiserverAddresses: [] })).toBe('https://prod-a-apiserver.tenants.svc.cluster.local:6443');
+  it('points users at the endpoint with its port, IPv6 in brackets, and waits while it is unknown', () => {
+    expect(externalServer({ endpoint: { host: '10.113.0.1', port: 31443 } })).toBe('https://10.113.0.1:31443');
+    expect(externalServer({ endpoint: { host: 'fd00::7', port: 6443 } })).toBe('https://[fd00::7]:6443');
+    expect(externalServer({ endpoint: undefined })).toBeUndefined();
+    const waiting = plannedCertificates({ ...input, endpoint: undefined });
+    expect(waiting.find((p) => p.secretName === 'prod-a-kubeconfig')!.kubeconfig).toEqual({ server: undefined });
+  });
+
+  it('puts an endpoint address into the IP SANs and a name into the DNS SANs', () => {
+    const tls = (endpoint: ClusterPkiInput['endpoint']) => plannedCertificates({ ...input, endpoint }).find((p) => p.secretName === 'prod-a-apiserver-tls')!.spec;
+    expect(tls({ host: '10.113.0.1', port: 31443 }).ipAddresses).toEqual(['10.96.0.1', '10.112.4.7', '10.113.0.1', '127.0.0.1']);
+    expect(tls({ host: '10.113.0.1', port: 31443 }).dnsNames).not.toContain('10.113.0.1');
+    expect(tls({ host: 'api.example.com', port: 6443 }).dnsNames).toContain('api.example.com');
   });
 });
 
@@ -97,5 +106,24 @@ describe('renewalVerdict', () => {
     expect(renewalVerdict(live, { ...spec, usage: 'server-client' }, issuer, renewBefore, now).reason).toBe('usage changed');
     expect(renewalVerdict(live, { ...spec, validityMs: 200 * hour }, issuer, renewBefore, now).reason).toBe('validity changed');
     expect(renewalVerdict(live, spec, { ...issuer, subject: 'CN=other' }, renewBefore, now).reason).toBe('issued by another CA');
+  });
+
+  it('does not re-issue a certificate its CA cuts short, however often it is asked (no hot loop)', async () => {
+    const now = new Date('2026-06-01T00:00:00Z');
+    // a CA with 20 h left, leaves of 100 h renewed 30 h before their end: every leaf is clipped
+    const ca = await createCertificateAuthority('kubernetes', 20 * hour, now);
+    const caInfo = describeCertificate(ca.certificate);
+    const issuer = { subject: caInfo.issuer, notAfter: caInfo.notAfter };
+    const spec = { commonName: 'kubeonkube-admin', usage: 'client' as const, validityMs: 100 * hour };
+    const live = describeCertificate((await issueCertificate(ca, spec, now)).certificate);
+    expect(live.notAfter.getTime()).toBe(caInfo.notAfter.getTime());
+    for (const later of [0, 1, 5 * hour]) {
+      const verdict = renewalVerdict(live, spec, issuer, 30 * hour, new Date(now.getTime() + later));
+      expect(verdict.reason).toBeUndefined();
+      expect(verdict.clippedByIssuer).toBe(true);
+    }
+    // once the CA lasts longer (a new CA), the same leaf is re-issued
+    const longer = { ...issuer, notAfter: new Date(now.getTime() + 1000 * hour) };
+    expect(renewalVerdict(live, spec, longer, 30 * hour, now).reason).toBeDefined();
   });
 });

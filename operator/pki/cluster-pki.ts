@@ -1,6 +1,7 @@
 // The PKI of one business cluster, as a plan: which CAs exist, which leaf certificates each
 // component needs (subject, SANs, usage, lifetime), and in which Secret each lives. Pure, so the
 // operator can compare every live certificate against what it should say (see renewal.ts).
+import { isIP } from 'node:net';
 import { firstAddress } from './addresses.ts';
 import type { CertificateSpec } from './certificates.ts';
 
@@ -14,8 +15,11 @@ export interface ClusterPkiInput {
   /** Service range and DNS domain of the business cluster. */
   serviceCIDR: string;
   dnsDomain: string;
-  /** Optional extra name of the endpoint (DNS round robin). */
-  endpointHost?: string;
+  /**
+   * Where clients outside the meta-cluster reach the apiserver (endpoint.host, a node address, a
+   * load balancer's ingress or the ClusterIP, with its port); undefined while not known yet.
+   */
+  endpoint?: { host: string; port: number } | undefined;
   /** Addresses of the apiserver Service in the meta-cluster (ClusterIP, load-balancer ingress), once known. */
   apiserverAddresses: string[];
   etcdMembers: number;
@@ -28,8 +32,11 @@ export interface PlannedCertificate {
   secretName: string;
   issuer: Authority;
   spec: CertificateSpec;
-  /** Kubeconfig Secrets carry a kubeconfig for this server instead of a bare TLS pair. */
-  kubeconfigServer?: string;
+  /**
+   * Kubeconfig Secrets carry a kubeconfig for `server` instead of a bare TLS pair; a server of
+   * undefined means the endpoint is not known yet, and the kubeconfig waits for it.
+   */
+  kubeconfig?: { server: string | undefined };
 }
 
 export const authorities: { authority: Authority; secretSuffix: string; commonName: string }[] = [
@@ -55,12 +62,11 @@ export function inClusterServer(input: Pick<ClusterPkiInput, 'name' | 'namespace
   return `https://${apiserverServiceName(input.name)}.${input.namespace}.svc.${input.metaDnsDomain}:6443`;
 }
 
-/** Where users reach the apiserver: the endpoint host, else the Service's first address. */
-export function externalServer(input: Pick<ClusterPkiInput, 'endpointHost' | 'apiserverAddresses' | 'name' | 'namespace' | 'metaDnsDomain'>): string {
-  if (input.endpointHost) return `https://${input.endpointHost}:6443`;
-  const address = input.apiserverAddresses[0];
-  if (address) return `https://${address.includes(':') ? `[${address}]` : address}:6443`;
-  return inClusterServer(input);
+/** Where users reach the apiserver from outside the meta-cluster; undefined while not known. */
+export function externalServer(input: Pick<ClusterPkiInput, 'endpoint'>): string | undefined {
+  const e = input.endpoint;
+  if (!e) return undefined;
+  return `https://${isIP(e.host) === 6 ? `[${e.host}]` : e.host}:${e.port}`;
 }
 
 export function plannedCertificates(input: ClusterPkiInput): PlannedCertificate[] {
@@ -70,8 +76,10 @@ export function plannedCertificates(input: ClusterPkiInput): PlannedCertificate[
     secretName: `${name}-${secret}`,
     issuer,
     spec: { validityMs, ...spec },
-    ...(kubeconfigServer ? { kubeconfigServer } : {}),
+    ...(kubeconfigServer ? { kubeconfig: { server: kubeconfigServer } } : {}),
   });
+  const endpointHost = input.endpoint?.host;
+  const endpointIsIP = endpointHost !== undefined && isIP(endpointHost) !== 0;
 
   const plan: PlannedCertificate[] = [
     leaf('apiserver-tls', 'ca', {
@@ -80,10 +88,10 @@ export function plannedCertificates(input: ClusterPkiInput): PlannedCertificate[
       dnsNames: [
         ...serviceDnsNames(apiserverService, namespace, metaDnsDomain),
         ...serviceDnsNames('kubernetes', 'default', input.dnsDomain),
-        ...(input.endpointHost ? [input.endpointHost] : []),
+        ...(endpointHost && !endpointIsIP ? [endpointHost] : []),
         'localhost',
       ],
-      ipAddresses: [firstAddress(input.serviceCIDR), ...input.apiserverAddresses, '127.0.0.1'],
+      ipAddresses: [...new Set([firstAddress(input.serviceCIDR), ...input.apiserverAddresses, ...(endpointHost && endpointIsIP ? [endpointHost] : []), '127.0.0.1'])],
     }),
     leaf('apiserver-etcd-client', 'etcd-ca', { commonName: 'kube-apiserver-etcd-client', usage: 'client' }),
     // kubelets authorize the apiserver's calls (logs, exec) through the business cluster's RBAC
@@ -97,7 +105,7 @@ export function plannedCertificates(input: ClusterPkiInput): PlannedCertificate[
       secretName: adminKubeconfigSecret(name),
       issuer: 'ca',
       spec: { commonName: 'kubeonkube-admin', organizations: ['system:masters'], usage: 'client', validityMs },
-      kubeconfigServer: externalServer(input),
+      kubeconfig: { server: externalServer(input) },
     },
   ];
   for (let i = 0; i < input.etcdMembers; i++) {
@@ -115,7 +123,7 @@ export function plannedCertificates(input: ClusterPkiInput): PlannedCertificate[
       secretName: userKubeconfigSecret(name, user.name),
       issuer: 'ca',
       spec: { commonName: user.name, organizations: user.groups, usage: 'client', validityMs: user.validityMs },
-      kubeconfigServer: externalServer(input),
+      kubeconfig: { server: externalServer(input) },
     });
   }
   return plan;

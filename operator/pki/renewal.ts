@@ -9,6 +9,11 @@ export interface RenewalVerdict {
   reason?: string;
   /** When it must be looked at again (the start of its renew window). */
   renewAt: Date;
+  /**
+   * It is in its renew window, but its issuer ends before a new one would: re-issuing cannot
+   * make it last longer, so it is left as it is (and the issuer's expiry is reported instead).
+   */
+  clippedByIssuer?: boolean;
 }
 
 const sameSet = (a: readonly string[] = [], b: readonly string[] = []) => {
@@ -40,6 +45,11 @@ export function renewalVerdict(
   // a certificate cut short by its CA's end cannot be longer; only compare unclipped ones
   const clipped = Math.abs(live.notAfter.getTime() - issuer.notAfter.getTime()) < toleranceMs;
   if (!clipped && Math.abs(lifetime - desired.validityMs) > toleranceMs) return verdict('validity changed');
-  if (now.getTime() >= renewAt.getTime()) return verdict('in its renew window');
+  if (now.getTime() >= renewAt.getTime()) {
+    // re-issuing must make progress, or every pass would issue the same clipped certificate again
+    const freshNotAfter = Math.min(now.getTime() + desired.validityMs, issuer.notAfter.getTime());
+    if (freshNotAfter <= live.notAfter.getTime() + toleranceMs) return { renewAt, clippedByIssuer: true };
+    return verdict('in its renew window');
+  }
   return { renewAt };
 }

@@ -1,10 +1,13 @@
 // The apiserver Service comes first: its addresses are the cluster's endpoint, go into the
-// apiserver's serving certificate, and are advertised to the business cluster.
+// apiserver's serving certificate, and are advertised to the business cluster. The endpoint is
+// what a client outside the meta-cluster uses, by Service type: ClusterIP → the ClusterIP:6443;
+// NodePort → a node's address and the node port; LoadBalancer → the ingress address:6443 (unknown
+// until the load balancer has one). spec.endpoint.host replaces the address in every case.
 import type { V1Service } from '@kubernetes/client-node';
 import { ownedBy } from '../kube/apply.ts';
 import { apiserverServiceContext, type ControlPlaneFacts } from '../model/control-plane.ts';
 import { names } from '../model/names.ts';
-import { cached, type ReconcileContext } from './context.ts';
+import { cached, type ObjectRef, type ReconcileContext } from './context.ts';
 
 export function modelFacts(ctx: ReconcileContext): ControlPlaneFacts {
   return {
@@ -14,7 +17,52 @@ export function modelFacts(ctx: ReconcileContext): ControlPlaneFacts {
     metaDnsDomain: ctx.settings.metaDnsDomain,
     apiserverAddress: ctx.facts.apiserverAddresses[0],
     inputHashes: ctx.facts.inputHashes,
+    etcdInitialized: ctx.status.etcd?.initialized ?? false,
+    operatorNamespace: ctx.settings.operatorNamespace,
   };
+}
+
+export const wantedApiserverService = (cluster: string): ObjectRef[] => [{ kind: 'Service', name: names.apiserver(cluster) }];
+
+export interface NodeAddresses {
+  name: string;
+  addresses: { type: string; address: string }[];
+}
+
+/**
+ * The node address a NodePort endpoint uses: the one in use while its node is still there (so the
+ * kubeconfig does not change with every node that comes and goes), else the first node's by name,
+ * an ExternalIP before an InternalIP.
+ */
+export function pickNodeAddress(nodes: NodeAddresses[], current: string | undefined): string | undefined {
+  const usable = (n: NodeAddresses) => ['ExternalIP', 'InternalIP'].flatMap((t) => n.addresses.filter((a) => a.type === t).map((a) => a.address));
+  const all = nodes.flatMap(usable);
+  if (current && all.includes(current)) return current;
+  return [...nodes].sort((a, b) => a.name.localeCompare(b.name)).map((n) => usable(n)[0]).find((a) => a !== undefined);
+}
+
+async function endpointOf(ctx: ReconcileContext, service: V1Service | undefined): Promise<{ host: string; port: number } | undefined> {
+  const spec = ctx.cluster.spec;
+  const host = spec.endpoint?.host;
+  switch (spec.endpoint?.service?.type ?? 'ClusterIP') {
+    case 'NodePort': {
+      const port = service?.spec?.ports?.find((p) => p.name === 'https')?.nodePort;
+      if (!port) return undefined;
+      const current = ctx.cluster.status?.endpoint ? new URL(ctx.cluster.status.endpoint).hostname.replace(/^\[|\]$/g, '') : undefined;
+      const address = host ?? pickNodeAddress(await ctx.nodes(), current);
+      return address ? { host: address, port } : undefined;
+    }
+    case 'LoadBalancer': {
+      const ingress = service?.status?.loadBalancer?.ingress?.[0];
+      const address = host ?? ingress?.ip ?? ingress?.hostname;
+      return address ? { host: address, port: 6443 } : undefined;
+    }
+    default: {
+      const clusterIP = service?.spec?.clusterIP;
+      const address = host ?? (clusterIP && clusterIP !== 'None' ? clusterIP : undefined);
+      return address ? { host: address, port: 6443 } : undefined;
+    }
+  }
 }
 
 export async function reconcileApiserverService(ctx: ReconcileContext): Promise<void> {
@@ -28,4 +76,5 @@ export async function reconcileApiserverService(ctx: ReconcileContext): Promise<
   if (clusterIP && clusterIP !== 'None') addresses.push(clusterIP);
   for (const ingress of live?.status?.loadBalancer?.ingress ?? []) if (ingress.ip) addresses.push(ingress.ip);
   ctx.facts.apiserverAddresses = addresses;
+  ctx.facts.endpoint = await endpointOf(ctx, live);
 }

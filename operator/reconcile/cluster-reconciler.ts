@@ -1,21 +1,25 @@
-// One reconcile of one Cluster: read it from the cache, run the units in order, compute status
-// at the end (even after an error), and write status only when it changed. Level-triggered:
-// everything is read from the world on each pass; nothing important lives in memory.
+// One reconcile of one Cluster: read it from the cache, check what it asks for (schema, policy,
+// changes that cannot be carried out), run the units in order, delete what no unit wants any more,
+// compute status at the end (even after an error), and write status only when it changed.
+// Level-triggered: everything is read from the world on each pass; nothing important lives in memory.
 import type { Logger } from 'pino';
-import { PatchStrategy, setHeaderOptions, type CustomObjectsApi } from '@kubernetes/client-node';
-import { objectHash, type Writer } from '../kube/apply.ts';
-import type { InformerSet } from '../kube/informers.ts';
+import { PatchStrategy, setHeaderOptions, type CustomObjectsApi, type V1Pod } from '@kubernetes/client-node';
+import { isOwnedBy, objectHash, OwnershipConflict, type Writer } from '../kube/apply.ts';
+import type { InformerSet, OwnedKind } from '../kube/informers.ts';
 import { clusterGroup, clusterPlural, clusterVersion } from '../kube/informers.ts';
+import { clusterLabel, names } from '../model/names.ts';
 import { externalServer, adminKubeconfigSecret } from '../pki/cluster-pki.ts';
 import type { Result } from '../queue/work-queue.ts';
 import type { Renderer } from '../render/renderer.ts';
-import { conditionStatus, notReady, Reasons, setCondition, summarize, unknown, type Condition } from '../status/conditions.ts';
-import { reconcileApiserverService } from './apiserver-service-unit.ts';
+import { conditionStatus, notReady, ready, Reasons, setCondition, summarize, unknown, type Condition } from '../status/conditions.ts';
+import { reconcileApiserverService, wantedApiserverService, type NodeAddresses } from './apiserver-service-unit.ts';
 import type { EventSink } from '../kube/events.ts';
-import type { ClusterObject, ClusterStatus, ReconcileContext, Settings } from './context.ts';
-import { reconcileDeployments } from './deployments-unit.ts';
-import { reconcileEtcd } from './etcd-unit.ts';
-import { PkiError, reconcilePki } from './pki-unit.ts';
+import type { ClusterObject, ClusterSpec, ClusterStatus, ObjectRef, ReconcileContext, Settings } from './context.ts';
+import { reconcileDeployments, wantedDeployments } from './deployments-unit.ts';
+import { reconcileEtcd, wantedEtcdObjects } from './etcd-unit.ts';
+import { PkiError, reconcilePki, wantedPkiObjects } from './pki-unit.ts';
+import { policyViolations } from './policy.ts';
+import { refusedChanges } from './refusals.ts';
 
 export interface ReconcilerDeps {
   caches: InformerSet;
@@ -27,20 +31,40 @@ export interface ReconcilerDeps {
   /** Checks a spec beyond what the CRD schema already refused; returns the problems. */
   validate: (cluster: ClusterObject) => string[];
   custom: CustomObjectsApi;
+  /** The meta-cluster's nodes and their addresses (read only for NodePort endpoints). */
+  nodes: () => Promise<NodeAddresses[]>;
   now?: () => Date;
 }
 
+interface Unit {
+  name: string;
+  run: (ctx: ReconcileContext) => Promise<void>;
+  /** What the unit wants to exist for this spec (a pure function): anything else it made is deleted. */
+  wanted: (cluster: string, spec: ClusterSpec) => ObjectRef[];
+}
+
 /** The units in order; each comment says why it comes where it does. */
-const units: [string, (ctx: ReconcileContext) => Promise<void>][] = [
+const units: Unit[] = [
   // its address goes into the apiserver certificate and the kubeconfigs
-  ['apiserver-service', reconcileApiserverService],
+  { name: 'apiserver-service', run: reconcileApiserverService, wanted: wantedApiserverService },
   // every component mounts its certificates
-  ['pki', reconcilePki],
+  { name: 'pki', run: reconcilePki, wanted: wantedPkiObjects },
   // the apiserver needs etcd
-  ['etcd', reconcileEtcd],
+  { name: 'etcd', run: reconcileEtcd, wanted: wantedEtcdObjects },
   // apiserver first, then controller-manager and scheduler, which need it
-  ['deployments', reconcileDeployments],
+  { name: 'deployments', run: reconcileDeployments, wanted: wantedDeployments },
 ];
+
+/** Every object a Cluster of this name and spec wants, by kind and name. */
+export function wantedObjects(cluster: string, spec: ClusterSpec): ObjectRef[] {
+  return units.flatMap((u) => u.wanted(cluster, spec));
+}
+
+/**
+ * Kinds whose surplus objects are deleted. etcd member Pods and claims never are: a member leaves
+ * the etcd cluster only through a membership change, never because a spec stopped naming it.
+ */
+const collectable: Partial<Record<OwnedKind, string>> = { Secret: 'v1', Service: 'v1', Deployment: 'apps/v1', NetworkPolicy: 'networking.k8s.io/v1' };
 
 const readinessParts = ['EtcdReady', 'APIServerReady', 'ControllerManagerReady', 'SchedulerReady', 'CertificatesReady'] as const;
 
@@ -60,13 +84,21 @@ export class ClusterReconciler {
     const [namespace = '', name = ''] = key.split('/');
     const cluster = this.#deps.caches.clusters.get(name, namespace) as ClusterObject | undefined;
     // gone: its objects are garbage-collected through their owner references
-    if (!cluster || cluster.metadata?.deletionTimestamp) {
+    if (!cluster) {
       this.stats.certificateExpiry.delete(key);
       return undefined;
     }
     const log = this.#deps.log.child({ cluster: name, namespace, reconcileID: ++reconcileCounter });
     this.stats.reconciles++;
     try {
+      if (cluster.metadata?.deletionTimestamp) {
+        // still there while the garbage collector removes its objects first (foreground deletion)
+        this.stats.certificateExpiry.delete(key);
+        await this.#patchStatus(cluster, namespace, name, { ...cluster.status, phase: 'Deleting' }).catch((err: unknown) => {
+          if ((err as { code?: number }).code !== 404) throw err;
+        });
+        return undefined;
+      }
       if (cluster.spec.paused) {
         log.debug('paused: no writes');
         return undefined;
@@ -93,10 +125,12 @@ export class ClusterReconciler {
       renderer: this.#deps.renderer,
       settings: this.#deps.settings,
       events: this.#deps.events(cluster),
+      nodes: this.#deps.nodes,
       setCondition: (type, update) => { conditions = setCondition(conditions, type, update, generation, now); },
       requeueAfter: (ms) => { requeueMs = Math.max(1000, Math.min(requeueMs ?? Infinity, ms)); },
       facts: {
         apiserverAddresses: [],
+        etcdDataLost: false,
         inputHashes: { apiserver: '', controllerManager: '', scheduler: '', etcd: [] },
         certificates: {},
         etcdQuorum: false,
@@ -105,46 +139,79 @@ export class ClusterReconciler {
       status: { ...cluster.status },
     };
 
-    const problems = this.#deps.validate(cluster);
-    if (problems.length > 0) {
+    const invalid = this.#deps.validate(cluster);
+    const forbidden = invalid.length === 0 ? policyViolations(cluster.spec, this.#deps.settings.policy) : [];
+    if (invalid.length > 0 || forbidden.length > 0) {
       // nothing is built from a spec that does not hold; waiting for the user to fix it
-      ctx.setCondition('Ready', notReady(Reasons.InvalidSpec, problems.join('; ')));
+      ctx.setCondition('Ready', notReady(invalid.length > 0 ? Reasons.InvalidSpec : Reasons.PolicyViolation, [...invalid, ...forbidden].join('; ')));
       await this.#writeStatus(ctx, conditions, false);
       return undefined;
     }
+    const refused = refusedChanges(cluster, this.#memberPods(ctx));
+    if (refused.length > 0) {
+      // the running cluster is left as it is: no unit runs, and the other conditions stay as they were
+      ctx.setCondition('SpecApplied', notReady(Reasons.UnsupportedChange, refused.join('; ')));
+      await this.#writeStatus(ctx, conditions, false);
+      return undefined;
+    }
+    ctx.setCondition('SpecApplied', ready('the spec is applied as far as the conditions say'));
 
     let failure: Error | undefined;
-    for (const [unit, run] of units) {
+    for (const unit of units) {
       try {
-        await run(ctx);
+        await unit.run(ctx);
       } catch (err) {
         failure = err instanceof Error ? err : new Error(String(err));
-        const message = err instanceof PkiError ? err.message : `${unit} failed; see the operator's log`;
-        log.error({ unit, err: (err as Error).message }, 'reconcile unit failed');
-        ctx.setCondition('Ready', err instanceof PkiError ? notReady(Reasons.InternalError, message) : unknown(Reasons.InternalError, message));
+        log.error({ unit: unit.name, err: failure.message }, 'reconcile unit failed');
+        if (err instanceof OwnershipConflict) ctx.setCondition('Ready', notReady(Reasons.NameConflict, err.message));
+        else if (err instanceof PkiError) ctx.setCondition('Ready', notReady(Reasons.InternalError, err.message));
+        else ctx.setCondition('Ready', unknown(Reasons.InternalError, `${unit.name} failed; see the operator's log`));
         break;
       }
     }
-    if (!failure) ctx.setCondition('Ready', summarize(conditions, readinessParts));
+    // only after a whole pass: a unit that did not run has not said what it still wants
+    if (!failure) failure = await this.#collectGarbage(ctx).then(() => undefined, (err: unknown) => err as Error);
+    if (!failure) ctx.setCondition('Ready', readiness(conditions));
     await this.#writeStatus(ctx, conditions, failure === undefined);
     if (ctx.facts.certificates.notAfter) this.stats.certificateExpiry.set(`${namespace}/${name}`, ctx.facts.certificates.notAfter.getTime() / 1000);
-    if (failure) throw failure;
+    // a name conflict waits for a human: the object's own events bring the Cluster back
+    if (failure && !(failure instanceof OwnershipConflict)) throw failure;
     return requeueMs === undefined ? undefined : { requeueAfter: requeueMs };
+  }
+
+  #memberPods(ctx: ReconcileContext): V1Pod[] {
+    return Array.from({ length: 9 }, (_, i) => ctx.caches.owned.Pod.get(names.etcdMember(ctx.name, i), ctx.namespace))
+      .filter((p): p is V1Pod => p !== undefined && isOwnedBy(p, ctx.owner.uid));
+  }
+
+  /** Deletes what this Cluster made and no unit wants any more (a removed user's kubeconfig, ...). */
+  async #collectGarbage(ctx: ReconcileContext): Promise<void> {
+    const wanted = new Set(wantedObjects(ctx.name, ctx.cluster.spec).map((r) => `${r.kind}/${r.name}`));
+    for (const [kind, apiVersion] of Object.entries(collectable) as [OwnedKind, string][]) {
+      for (const obj of ctx.caches.owned[kind].list(ctx.namespace)) {
+        const objName = obj.metadata?.name ?? '';
+        if (obj.metadata?.labels?.[clusterLabel] !== ctx.name || !isOwnedBy(obj, ctx.owner.uid)) continue;
+        if (wanted.has(`${kind}/${objName}`) || obj.metadata?.deletionTimestamp) continue;
+        await ctx.writer.delete({ ...obj, apiVersion, kind });
+        ctx.log.info({ kind, name: objName }, 'deleted an object no longer wanted');
+        ctx.events.normal('Deleted', `deleted ${kind} ${objName}: the spec no longer asks for it`);
+      }
+    }
   }
 
   async #writeStatus(ctx: ReconcileContext, conditions: Condition[], succeeded: boolean): Promise<void> {
     const old = ctx.cluster.status ?? {};
     const spec = ctx.cluster.spec;
-    const readyNow = conditionStatus(conditions, 'Ready') === 'True';
     const apiserverCurrent = conditionStatus(conditions, 'APIServerReady') === 'True';
     const version = apiserverCurrent ? spec.version : old.version;
+    const endpoint = externalServer({ endpoint: ctx.facts.endpoint }) ?? old.endpoint;
     const status: ClusterStatus = {
       ...ctx.status,
       observedGeneration: succeeded ? ctx.generation : old.observedGeneration,
       conditions,
-      phase: readyNow ? 'Ready' : old.version && old.version !== spec.version ? 'Upgrading' : old.phase === 'Ready' ? 'Degraded' : 'Provisioning',
+      phase: phase(conditions, version, spec.version),
       ...(version ? { version } : {}),
-      endpoint: externalServer({ ...ctx.settings, name: ctx.name, namespace: ctx.namespace, endpointHost: spec.endpoint?.host, apiserverAddresses: ctx.facts.apiserverAddresses }),
+      ...(endpoint ? { endpoint } : {}),
       kubeconfigSecretRef: { name: adminKubeconfigSecret(ctx.name), key: 'value' },
       certificates: {
         ...old.certificates,
@@ -154,10 +221,32 @@ export class ClusterReconciler {
       },
     };
     if (objectHash(status) === objectHash(old)) return;
-    ctx.writer.count('patch-status');
+    await this.#patchStatus(ctx.cluster, ctx.namespace, ctx.name, status);
+  }
+
+  async #patchStatus(cluster: ClusterObject, namespace: string, name: string, status: ClusterStatus): Promise<void> {
+    if (objectHash(status) === objectHash(cluster.status ?? {})) return;
+    this.#deps.writer.count('patch-status');
     await this.#deps.custom.patchNamespacedCustomObjectStatus(
-      { group: clusterGroup, version: clusterVersion, plural: clusterPlural, namespace: ctx.namespace, name: ctx.name, body: { status } },
+      { group: clusterGroup, version: clusterVersion, plural: clusterPlural, namespace, name, body: { status } },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
   }
+}
+
+/** Ready: the conjunction of the parts, carrying the reason of a part that needs a human. */
+function readiness(conditions: readonly Condition[]) {
+  const etcd = conditions.find((c) => c.type === 'EtcdReady');
+  if (etcd?.status === 'False' && etcd.reason === Reasons.DataLost) return notReady(Reasons.DataLost, etcd.message);
+  return summarize(conditions, readinessParts);
+}
+
+/**
+ * The one-word summary, from the conditions and from whether the cluster ever ran (status.version
+ * is set once an apiserver ran the spec's version): never alternating between two words.
+ */
+export function phase(conditions: readonly Condition[], runningVersion: string | undefined, specVersion: string): NonNullable<ClusterStatus['phase']> {
+  if (conditionStatus(conditions, 'Ready') === 'True') return 'Ready';
+  if (runningVersion && runningVersion !== specVersion) return 'Upgrading';
+  return runningVersion ? 'Degraded' : 'Provisioning';
 }

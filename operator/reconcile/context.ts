@@ -2,11 +2,12 @@
 // earlier units found out (the apiserver Service's address, the Secrets' hashes).
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import type { OwnerRef, Writer } from '../kube/apply.ts';
+import { describeOwner, isOwnedBy, OwnershipConflict, type OwnerRef, type Writer } from '../kube/apply.ts';
 import type { EventSink } from '../kube/events.ts';
 import type { InformerSet, OwnedKind } from '../kube/informers.ts';
 import type { ControlPlaneSpec } from '../model/control-plane.ts';
 import type { Renderer } from '../render/renderer.ts';
+import type { Policy } from './policy.ts';
 import type { Condition, ConditionType, ConditionUpdate } from '../status/conditions.ts';
 
 export interface ClusterSpec extends ControlPlaneSpec {
@@ -23,7 +24,15 @@ export interface ClusterStatus {
   endpoint?: string;
   kubeconfigSecretRef?: { name: string; key: string };
   components?: Record<string, { version: string; readyReplicas: number; replicas: number }>;
-  etcd?: { members: { name: string; healthy: boolean }[] };
+  etcd?: {
+    members?: { name: string; healthy: boolean }[];
+    /** The etcd cluster was formed once: a member never starts empty as a new cluster again. */
+    initialized?: boolean;
+    /** Members the etcd cluster was formed with. */
+    size?: number;
+    /** The etcd version the members were created with. */
+    version?: string;
+  };
   certificates?: { notAfter?: string; caNotAfter?: string; lastRotation?: string };
 }
 
@@ -35,6 +44,16 @@ export interface ClusterObject extends KubernetesObject {
 export interface Settings {
   /** DNS domain of the meta-cluster. */
   metaDnsDomain: string;
+  /** Namespace the operator runs in (in-cluster); its pods may reach etcd through the NetworkPolicy. */
+  operatorNamespace?: string | undefined;
+  /** What a Cluster may ask for (images, etcd volume sources). */
+  policy: Policy;
+}
+
+/** An object the Cluster wants to exist, by kind and name. */
+export interface ObjectRef {
+  kind: OwnedKind;
+  name: string;
 }
 
 export interface ReconcileContext {
@@ -50,12 +69,18 @@ export interface ReconcileContext {
   renderer: Renderer;
   settings: Settings;
   events: EventSink;
+  /** The meta-cluster's nodes with their addresses (read on demand: only NodePort endpoints need them). */
+  nodes(): Promise<{ name: string; addresses: { type: string; address: string }[] }[]>;
   /** Conditions as this pass computes them. */
   setCondition(type: ConditionType, update: ConditionUpdate): void;
   /** Ask to be run again after `ms` (the earliest request wins). */
   requeueAfter(ms: number): void;
   facts: {
     apiserverAddresses: string[];
+    /** Where clients outside the meta-cluster reach the apiserver; undefined while unknown (a load balancer without ingress). */
+    endpoint?: { host: string; port: number } | undefined;
+    /** The (single) etcd member lost its data: nothing may serve from the apiserver's cache. */
+    etcdDataLost: boolean;
     inputHashes: { apiserver: string; controllerManager: string; scheduler: string; etcd: string[] };
     certificates: { notAfter?: Date; caNotAfter?: Date; lastRotation?: Date };
     etcdQuorum: boolean;
@@ -64,6 +89,12 @@ export interface ReconcileContext {
   status: ClusterStatus;
 }
 
+/**
+ * The cached object of that kind and name, if this Cluster owns it; undefined if none exists. One
+ * that exists but belongs to someone else is an OwnershipConflict: never read, never adopted.
+ */
 export function cached<T extends KubernetesObject>(ctx: ReconcileContext, kind: OwnedKind, name: string): T | undefined {
-  return ctx.caches.owned[kind].get(name, ctx.namespace) as T | undefined;
+  const live = ctx.caches.owned[kind].get(name, ctx.namespace) as T | undefined;
+  if (live && !isOwnedBy(live, ctx.owner.uid)) throw new OwnershipConflict(kind, name, describeOwner(live));
+  return live;
 }

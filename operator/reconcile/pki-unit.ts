@@ -1,7 +1,8 @@
 // The PKI of a Cluster in Secrets. A CA or service-account key that exists is never replaced:
 // doing so would invalidate every kubeconfig and token. If one is unreadable the unit stops and
 // says so. Leaves are re-issued when they no longer match their spec or enter their renew window,
-// and the unit asks to be run again at the earliest renew deadline.
+// and the unit asks to be run again at the earliest renew deadline. A leaf that its CA's own end
+// cuts short is not re-issued again and again: the CA's expiry is reported instead.
 import { createHash } from 'node:crypto';
 import type { V1Secret } from '@kubernetes/client-node';
 import { ownedBy } from '../kube/apply.ts';
@@ -18,8 +19,8 @@ import {
 } from '../pki/cluster-pki.ts';
 import { generateKeyPair, privateKeyToPem, publicKeyToPem } from '../pki/keys.ts';
 import { renewalVerdict } from '../pki/renewal.ts';
-import { ready } from '../status/conditions.ts';
-import { cached, type ReconcileContext } from './context.ts';
+import { notReady, ready, Reasons, type ConditionUpdate } from '../status/conditions.ts';
+import { cached, type ClusterSpec, type ObjectRef, type ReconcileContext } from './context.ts';
 
 export const serverAnnotation = 'kubeonkube.io/server';
 
@@ -85,14 +86,61 @@ async function ensureServiceAccountKey(ctx: ReconcileContext): Promise<string> {
 }
 
 /** Why the live Secret of `planned` must be (re-)written, or undefined while it is fine. */
-async function reissueReason(ctx: ReconcileContext, planned: PlannedCertificate, live: V1Secret | undefined, ca: CertificateAndKey, caInfo: CertificateDescription, renewBeforeMs: number): Promise<string | undefined> {
+async function reissueReason(ctx: ReconcileContext, planned: PlannedCertificate, live: V1Secret | undefined, ca: CertificateAndKey, caInfo: CertificateDescription, renewBeforeMs: number): Promise<{ reason?: string; clipped?: boolean }> {
   const certificate = decode(live, 'tls.crt');
-  if (!live || !certificate) return 'missing';
-  if (planned.kubeconfigServer && live.metadata?.annotations?.[serverAnnotation] !== planned.kubeconfigServer) return 'server changed';
-  if (!(await isSignedBy(certificate, ca.certificate).catch(() => false))) return 'issued by another CA';
+  if (!live || !certificate) return { reason: 'missing' };
+  // what a hand edit may have broken: the kubeconfig or key beside the certificate
+  if (planned.kubeconfig) {
+    if (live.metadata?.annotations?.[serverAnnotation] !== planned.kubeconfig.server) return { reason: 'server changed' };
+    if (!decode(live, 'value')) return { reason: 'kubeconfig missing' };
+  } else if (!decode(live, 'tls.key') || decode(live, 'ca.crt') !== ca.certificate) {
+    return { reason: 'key or CA bundle missing' };
+  }
+  if (!(await isSignedBy(certificate, ca.certificate).catch(() => false))) return { reason: 'issued by another CA' };
   const verdict = renewalVerdict(describeCertificate(certificate), planned.spec, { subject: caInfo.issuer, notAfter: caInfo.notAfter }, renewBeforeMs, ctx.now);
-  ctx.requeueAfter(verdict.renewAt.getTime() - ctx.now.getTime());
-  return verdict.reason;
+  // a deadline already passed would requeue at once: a clipped leaf waits for a new CA instead
+  if (verdict.renewAt > ctx.now) ctx.requeueAfter(verdict.renewAt.getTime() - ctx.now.getTime());
+  return verdict.reason ? { reason: verdict.reason } : { clipped: verdict.clippedByIssuer ?? false };
+}
+
+function pkiInput(ctx: ReconcileContext, spec: ClusterSpec, validityMs: number) {
+  return {
+    name: ctx.name,
+    namespace: ctx.namespace,
+    metaDnsDomain: ctx.settings.metaDnsDomain,
+    serviceCIDR: spec.network.serviceCIDR,
+    dnsDomain: spec.network.dnsDomain,
+    endpoint: ctx.facts.endpoint,
+    apiserverAddresses: ctx.facts.apiserverAddresses,
+    etcdMembers: etcdMembers(spec),
+    users: (spec.users ?? []).map((u) => ({ name: u.name, groups: u.groups ?? [], validityMs: u.validity ? parseDuration(u.validity) : validityMs })),
+    validityMs,
+  };
+}
+
+/** Every Secret of the PKI: CAs, the service-account key, each leaf and kubeconfig. */
+export function wantedPkiObjects(cluster: string, spec: ClusterSpec): ObjectRef[] {
+  const plan = plannedCertificates({
+    name: cluster, namespace: '', metaDnsDomain: '', serviceCIDR: spec.network.serviceCIDR, dnsDomain: '', apiserverAddresses: [],
+    etcdMembers: etcdMembers(spec), users: (spec.users ?? []).map((u) => ({ name: u.name, groups: [], validityMs: 1 })), validityMs: 1,
+  });
+  return [
+    ...authorities.map((a) => ({ kind: 'Secret' as const, name: authoritySecret(cluster, a.authority) })),
+    { kind: 'Secret', name: serviceAccountSecret(cluster) },
+    ...plan.map((p) => ({ kind: 'Secret' as const, name: p.secretName })),
+  ];
+}
+
+/** CertificatesReady from the CAs' ends and what had to wait. */
+function certificatesCondition(ctx: ReconcileContext, caInfo: Record<Authority, CertificateDescription>, renewBeforeMs: number, clipped: string[], waiting: string[]): ConditionUpdate {
+  const [first] = authorities.map((a) => ({ secret: authoritySecret(ctx.name, a.authority), notAfter: caInfo[a.authority].notAfter })).sort((a, b) => a.notAfter.getTime() - b.notAfter.getTime());
+  if (first && first.notAfter <= ctx.now) return notReady(Reasons.CAExpired, `certificate authority ${first.secret} expired at ${first.notAfter.toISOString()}; nothing it signed is valid: rotate the CA`);
+  if (first && first.notAfter.getTime() - ctx.now.getTime() < renewBeforeMs) {
+    const cut = clipped.length > 0 ? `; ${clipped.length} certificate(s) end with it and cannot be renewed past it` : '';
+    return notReady(Reasons.CAExpiring, `certificate authority ${first.secret} expires at ${first.notAfter.toISOString()}, within renewBefore${cut}: rotate the CA`);
+  }
+  if (waiting.length > 0) return notReady(Reasons.WaitingForEndpoint, `${waiting.join(', ')} wait for the apiserver's endpoint (a load balancer without an ingress address yet, and no spec.endpoint.host)`);
+  return ready('every certificate is current');
 }
 
 export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
@@ -105,37 +153,34 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
   for (const a of authorities) cas[a.authority] = await ensureAuthority(ctx, a.authority, a.commonName, caValidityMs);
   await ensureServiceAccountKey(ctx);
 
-  const plan = plannedCertificates({
-    name: ctx.name,
-    namespace: ctx.namespace,
-    metaDnsDomain: ctx.settings.metaDnsDomain,
-    serviceCIDR: spec.network.serviceCIDR,
-    dnsDomain: spec.network.dnsDomain,
-    endpointHost: spec.endpoint?.host,
-    apiserverAddresses: ctx.facts.apiserverAddresses,
-    etcdMembers: etcdMembers(spec),
-    users: (spec.users ?? []).map((u) => ({ name: u.name, groups: u.groups ?? [], validityMs: u.validity ? parseDuration(u.validity) : validityMs })),
-    validityMs,
-  });
+  const plan = plannedCertificates(pkiInput(ctx, spec, validityMs));
 
   // each CA is parsed once per pass, not once per leaf it signs
   const caInfo = Object.fromEntries(authorities.map((a) => [a.authority, describeCertificate(cas[a.authority].certificate)])) as Record<Authority, CertificateDescription>;
   const issuedCerts = new Map<string, string>();
+  const clipped: string[] = [];
+  const waiting: string[] = [];
   for (const planned of plan) {
+    const server = planned.kubeconfig?.server;
+    if (planned.kubeconfig && server === undefined) {
+      waiting.push(planned.secretName);
+      continue;
+    }
     const ca = cas[planned.issuer];
     const live = cached<V1Secret>(ctx, 'Secret', planned.secretName);
-    const reason = await reissueReason(ctx, planned, live, ca, caInfo[planned.issuer], renewBeforeMs);
+    const { reason, clipped: isClipped } = await reissueReason(ctx, planned, live, ca, caInfo[planned.issuer], renewBeforeMs);
+    if (isClipped) clipped.push(planned.secretName);
     let certificate = decode(live, 'tls.crt') ?? '';
     if (reason) {
       const issued = await issueCertificate(ca, planned.spec, ctx.now);
       certificate = issued.certificate;
-      const secret = planned.kubeconfigServer
+      const secret = server !== undefined
         ? secretObject(ctx, planned.secretName, 'Opaque', {
-          value: renderKubeconfig({ name: ctx.name, server: planned.kubeconfigServer, caCertificate: cas.ca.certificate, clientCertificate: issued.certificate, clientKey: issued.privateKey }),
+          value: renderKubeconfig({ name: ctx.name, server, caCertificate: cas.ca.certificate, clientCertificate: issued.certificate, clientKey: issued.privateKey }),
           'tls.crt': issued.certificate,
-        }, 'kubeconfig', { [serverAnnotation]: planned.kubeconfigServer })
+        }, 'kubeconfig', { [serverAnnotation]: server })
         : secretObject(ctx, planned.secretName, 'kubernetes.io/tls', { 'tls.crt': issued.certificate, 'tls.key': issued.privateKey, 'ca.crt': ca.certificate }, 'pki');
-      if (reason === 'missing') {
+      if (reason === 'missing' && !live) {
         // a Secret the cache has not seen yet may exist: creating never overwrites it
         const { created, live: existing } = await ctx.writer.createOnly(secret);
         if (!created) certificate = decode(existing, 'tls.crt') ?? '';
@@ -144,7 +189,7 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
         ctx.events.normal('CertificateRotated', `re-issued ${planned.secretName}: ${reason}`);
       }
       ctx.facts.certificates.lastRotation = ctx.now;
-      ctx.requeueAfter(validityMs - renewBeforeMs);
+      ctx.requeueAfter(planned.spec.validityMs - renewBeforeMs);
     }
     issuedCerts.set(planned.secretName, certificate);
     const notAfter = describeCertificate(certificate).notAfter;
@@ -168,5 +213,5 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
     scheduler: hashOf('scheduler-kubeconfig'),
     etcd: Array.from({ length: etcdMembers(spec) }, (_, i) => hashOf(`etcd-${i}-tls`)),
   };
-  ctx.setCondition('CertificatesReady', ready('every certificate is current'));
+  ctx.setCondition('CertificatesReady', certificatesCondition(ctx, caInfo, renewBeforeMs, clipped, waiting));
 }

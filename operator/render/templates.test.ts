@@ -32,6 +32,8 @@ const standard: ControlPlaneSpec = {
 const facts = (name: string, members: number): ControlPlaneFacts => ({
   name,
   namespace: 'tenants',
+  // the standard fixture has an in-cluster operator and a formed etcd cluster
+  ...(members > 1 ? { operatorNamespace: 'kubeonkube-system', etcdInitialized: true } : {}),
   uid: '0b9f1c2e-0000-4000-8000-000000000001',
   metaDnsDomain: 'cluster.local',
   apiserverAddress: '10.112.0.42',
@@ -60,7 +62,7 @@ describe('templates', () => {
   it('renders every template it knows', () => {
     expect(renderer.names()).toEqual([
       'apiserver-deployment.yaml.hbs', 'apiserver-service.yaml.hbs', 'controller-manager-deployment.yaml.hbs',
-      'etcd-client-service.yaml.hbs', 'etcd-member.yaml.hbs', 'scheduler-deployment.yaml.hbs',
+      'etcd-client-service.yaml.hbs', 'etcd-member.yaml.hbs', 'etcd-network-policy.yaml.hbs', 'scheduler-deployment.yaml.hbs',
     ]);
   });
 

@@ -14,6 +14,8 @@ export interface Condition {
 
 export const ConditionTypes = [
   'Ready', 'EtcdReady', 'APIServerReady', 'ControllerManagerReady', 'SchedulerReady', 'CertificatesReady', 'TunnelConnected', 'AddonsReady',
+  // False while a change of the spec is refused (the running cluster is left as it is)
+  'SpecApplied',
 ] as const;
 export type ConditionType = (typeof ConditionTypes)[number];
 
@@ -23,13 +25,27 @@ export const Reasons = {
   Provisioning: 'Provisioning',
   InvalidSpec: 'InvalidSpec',
   InternalError: 'InternalError',
+  // an object of a wanted name belongs to someone else
+  NameConflict: 'NameConflict',
+  // the operator's policy does not allow what the spec asks for
+  PolicyViolation: 'PolicyViolation',
+  // SpecApplied
+  Applied: 'Applied',
+  UnsupportedChange: 'UnsupportedChange',
+  // certificates
+  CAExpiring: 'CAExpiring',
+  CAExpired: 'CAExpired',
+  WaitingForEndpoint: 'WaitingForEndpoint',
   // etcd
   MembersNotReady: 'MembersNotReady',
   NoQuorum: 'NoQuorum',
+  DataLost: 'DataLost',
+  MemberDataLost: 'MemberDataLost',
   // deployments
   ReplicasNotReady: 'ReplicasNotReady',
   WaitingForAPIServer: 'WaitingForAPIServer',
   WaitingForEtcd: 'WaitingForEtcd',
+  EtcdDataLost: 'EtcdDataLost',
 } as const;
 export type Reason = (typeof Reasons)[keyof typeof Reasons];
 

@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import type { ClusterSpec } from './context.ts';
+import { defaultPolicy, parsePolicy, policyViolations } from './policy.ts';
+
+const base: ClusterSpec = {
+  version: 'v1.34.4', mode: 'minimal',
+  network: { serviceCIDR: '10.96.0.0/12', podCIDR: '10.244.0.0/16', dnsDomain: 'cluster.local' },
+  etcd: { version: 'v3.6.16', storage: { claimTemplate: { resources: { requests: { storage: '1Gi' } } } } },
+};
+
+describe('policy', () => {
+  it('allows what the operator derives, refuses foreign images and host paths by default', () => {
+    expect(policyViolations(base, defaultPolicy)).toEqual([]);
+    expect(policyViolations({ ...base, controlPlane: { apiServer: { image: 'registry.k8s.io/kube-apiserver:v1.34.4' } } }, defaultPolicy)).toEqual([]);
+    expect(policyViolations({ ...base, controlPlane: { apiServer: { image: 'evil.example.com/x:1' } } }, defaultPolicy)).toEqual([
+      'spec.controlPlane.apiServer.image: evil.example.com/x:1 is not allowed by the operator\'s policy (allowed prefixes: registry.k8s.io/)',
+    ]);
+    expect(policyViolations({ ...base, etcd: { version: 'v3.6.16', storage: { volumeSource: { hostPath: { path: '/' } } } } }, defaultPolicy)).toEqual([
+      'spec.etcd.storage.volumeSource.hostPath: not allowed by the operator\'s policy (allowed: emptyDir, ephemeral)',
+    ]);
+  });
+
+  it('is read from JSON, with defaults for what is left out, and refuses what it does not know', () => {
+    expect(parsePolicy(undefined)).toEqual(defaultPolicy);
+    expect(parsePolicy('{"allowedVolumeSources":["hostPath"]}')).toEqual({ ...defaultPolicy, allowedVolumeSources: ['hostPath'] });
+    expect(() => parsePolicy('{"allowedImages":[]}')).toThrow('unknown field allowedImages');
+    expect(() => parsePolicy('{"allowedVolumeSources":"hostPath"}')).toThrow('must be a list of strings');
+    expect(() => parsePolicy('{')).toThrow('not valid JSON');
+  });
+});

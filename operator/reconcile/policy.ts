@@ -1,0 +1,55 @@
+// What a Cluster may ask the operator for, set by the platform team (chart values `policy`, passed
+// as KUBEONKUBE_POLICY). Whoever may create a Cluster must get no more than a control plane through
+// the operator: not an arbitrary image running in the meta-cluster, not a host path as etcd's data
+// volume (hostPath is off unless the platform team allows it). A Cluster that asks for more gets
+// Ready=False with reason PolicyViolation, and nothing is built from it.
+import type { ClusterSpec } from './context.ts';
+
+export interface Policy {
+  /** Images given in spec.controlPlane.*.image must start with one of these. */
+  allowedImagePrefixes: string[];
+  /** Kinds of core/v1 VolumeSource allowed in spec.etcd.storage.volumeSource (e.g. emptyDir, hostPath). */
+  allowedVolumeSources: string[];
+}
+
+export const defaultPolicy: Policy = {
+  allowedImagePrefixes: ['registry.k8s.io/'],
+  allowedVolumeSources: ['emptyDir', 'ephemeral'],
+};
+
+const isStringList = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+
+/** The policy from its JSON text (fields left out keep their defaults); throws a clear error on bad input. */
+export function parsePolicy(text: string | undefined): Policy {
+  if (text === undefined || text.trim() === '') return defaultPolicy;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`KUBEONKUBE_POLICY is not valid JSON: ${(err as Error).message}`, { cause: err });
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error('KUBEONKUBE_POLICY must be a JSON object');
+  const policy = { ...defaultPolicy, ...raw } as Record<string, unknown>;
+  for (const key of Object.keys(policy)) {
+    if (!(key in defaultPolicy)) throw new Error(`KUBEONKUBE_POLICY: unknown field ${key} (known: ${Object.keys(defaultPolicy).join(', ')})`);
+    if (!isStringList(policy[key])) throw new Error(`KUBEONKUBE_POLICY.${key} must be a list of strings`);
+  }
+  return policy as unknown as Policy;
+}
+
+/** What in `spec` the policy does not allow; empty when it may be built. */
+export function policyViolations(spec: ClusterSpec, policy: Policy): string[] {
+  const problems: string[] = [];
+  for (const component of ['apiServer', 'controllerManager', 'scheduler'] as const) {
+    const image = spec.controlPlane?.[component]?.image;
+    if (image !== undefined && !policy.allowedImagePrefixes.some((p) => image.startsWith(p))) {
+      problems.push(`spec.controlPlane.${component}.image: ${image} is not allowed by the operator's policy (allowed prefixes: ${policy.allowedImagePrefixes.join(', ') || 'none'})`);
+    }
+  }
+  for (const kind of Object.keys(spec.etcd.storage.volumeSource ?? {})) {
+    if (!policy.allowedVolumeSources.includes(kind)) {
+      problems.push(`spec.etcd.storage.volumeSource.${kind}: not allowed by the operator's policy (allowed: ${policy.allowedVolumeSources.join(', ') || 'none'})`);
+    }
+  }
+  return problems;
+}
