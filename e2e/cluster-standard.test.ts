@@ -39,4 +39,12 @@ describe('a standard Cluster', () => {
       expect(whoami).toBe(file === 'admin' ? 'kubeonkube-admin' : 'alice');
     }
   });
+
+  it('as shipped in examples/, reaches zero writes in steady state (users included)', async () => {
+    const before = await operator().writes();
+    // two resync periods of the operator (10 s each here)
+    await new Promise((r) => setTimeout(r, 25_000));
+    expect(await operator().writes()).toEqual(before);
+    expect(await kubectl(['-n', ns, 'get', 'cluster', 'prod-a', '-o', 'jsonpath={.status.phase}'])).toBe('Ready');
+  });
 });

@@ -14,6 +14,10 @@ export interface OperatorProcess {
   /** Write requests by verb, from the operator's /metrics. */
   writes(): Promise<Record<string, number>>;
   stop(signal?: NodeJS.Signals): Promise<void>;
+  /** Resolves with the exit code once the process has exited (null: killed by a signal). */
+  exited: Promise<number | null>;
+  /** 1 while it holds the lease, from /metrics. */
+  leader(): Promise<number>;
 }
 
 export function startOperator(name: string, port: number, extraEnv: Record<string, string> = {}): OperatorProcess {
@@ -33,7 +37,10 @@ export function startOperator(name: string, port: number, extraEnv: Record<strin
     },
   });
   const metricsUrl = `http://127.0.0.1:${port}/metrics`;
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return {
+    exited,
+    leader: async () => Number(/^kubeonkube_leader (\d+)$/m.exec(await (await fetch(metricsUrl)).text())?.[1] ?? 0),
     child,
     logFile,
     metricsUrl,

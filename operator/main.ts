@@ -94,7 +94,7 @@ async function main(): Promise<void> {
     await elector?.release();
     server.close();
     server.closeAllConnections();
-    log.info('stopped');
+    log.info({ writes: writer.counts(), code }, 'stopped');
     // informer sockets and timers must not keep a stopping process alive
     process.exit(code);
   };

@@ -555,6 +555,14 @@ export const clusterSchema = {
   description: 'A Cluster is the control plane of a business cluster (etcd, kube-apiserver, kube-controller-manager, kube-scheduler and the reverse tunnel), run by the kubeonkube operator as ordinary workloads in the Cluster\'s namespace of this meta-cluster.',
   type: 'object',
   required: ['spec'],
+  'x-kubernetes-validations': [
+    {
+      rule: '!has(oldSelf.spec) || oldSelf.spec.mode != \'standard\' || self.spec.mode != \'minimal\' || (has(oldSelf.status) && has(oldSelf.status.etcd) && has(oldSelf.status.etcd.size) && oldSelf.status.etcd.size == 1)',
+      message: 'mode cannot change from standard to minimal: the operator never removes etcd members of a running cluster',
+      fieldPath: '.spec.mode',
+      reason: 'FieldValueForbidden',
+    },
+  ],
   properties: {
     apiVersion: {
       description: 'APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values.',
@@ -620,13 +628,6 @@ export const clusterSchema = {
           type: 'string',
           enum: ['minimal', 'standard'],
           default: 'standard',
-          'x-kubernetes-validations': [
-            {
-              rule: '!(oldSelf == \'standard\' && self == \'minimal\')',
-              message: 'mode cannot change from standard to minimal: the operator never removes etcd members of a running cluster',
-              reason: 'FieldValueForbidden',
-            },
-          ],
         },
         controlPlane: {
           description: 'Where and how the control-plane components run in the meta-cluster.',

@@ -245,6 +245,23 @@ describe('validateUpdate: transition rules', () => {
     expect(validateUpdate(at('v1.34.4', claim), at('v1.34.4', claim)).ok).toBe(true);
   });
 
+  it('refuses standard → minimal, except to undo a refused growth of a one-member etcd', () => {
+    const message = 'spec.mode: mode cannot change from standard to minimal: the operator never removes etcd members of a running cluster';
+    const standard = (size?: number) => withPatch({ spec: { mode: 'standard' }, ...(size ? { status: { etcd: { size } } } : {}) });
+    expect(validateUpdate(standard(3), spec({ mode: 'minimal' }))).toEqual({ ok: false, errors: [message] });
+    expect(validateUpdate(standard(), spec({ mode: 'minimal' }))).toEqual({ ok: false, errors: [message] });
+    expect(validateUpdate(standard(1), spec({ mode: 'minimal' })).ok).toBe(true);
+    expect(validateUpdate(spec({ mode: 'minimal' }), spec({ mode: 'standard' })).ok).toBe(true);
+  });
+
+  it('refuses a user whose validity is not longer than renewBefore, and names, not network changes', () => {
+    expect(errorsOf(spec({ users: [{ name: 'alice', validity: '720h' }] }))).toEqual([
+      "spec.users: a user's validity must be longer than certificates.renewBefore (a certificate would be in its renew window from the moment it is issued)",
+    ]);
+    expect(errorsOf(spec({ users: [{ name: 'alice', validity: '721h' }] }))).toEqual([]);
+    expect(validateUpdate(minimal(), spec({ network: { serviceCIDR: '10.100.0.0/16' } })).ok).toBe(false);
+  });
+
   it('runs the create rules too, and the transition rules only on update', () => {
     expect(validateUpdate(minimal(), spec({ version: 'v1.36.0', mode: 'big' })).ok).toBe(false);
     expect(validate(at('v1.20.0')).ok).toBe(true);

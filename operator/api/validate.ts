@@ -321,7 +321,16 @@ const twins = new Map<string, Twin>([
     "!self.matches('-(etcd|front-proxy|controller-manager|scheduler|user)$') && !self.contains('-user-')",
     { holds: (self) => typeof self === 'string' && !/-(etcd|front-proxy|controller-manager|scheduler|user)$/.test(self) && !self.includes('-user-') },
   ],
-  ["!(oldSelf == 'standard' && self == 'minimal')", { holds: (self, oldSelf) => !(oldSelf === 'standard' && self === 'minimal') }],
+  [
+    "!has(oldSelf.spec) || oldSelf.spec.mode != 'standard' || self.spec.mode != 'minimal' || (has(oldSelf.status) && has(oldSelf.status.etcd) && has(oldSelf.status.etcd.size) && oldSelf.status.etcd.size == 1)",
+    {
+      holds: (self, oldSelf) => {
+        const mode = (o: unknown) => (isObject(o) ? text(o.spec, 'mode') : undefined);
+        const size = isObject(oldSelf) && isObject(oldSelf.status) && isObject(oldSelf.status.etcd) ? oldSelf.status.etcd.size : undefined;
+        return mode(oldSelf) !== 'standard' || mode(self) !== 'minimal' || size === 1;
+      },
+    },
+  ],
   [
     `!has(self.users) || !has(self.certificates) || !has(self.certificates.renewBefore) || !self.certificates.renewBefore.matches('${celDuration}') || self.users.all(u, !has(u.validity) || !u.validity.matches('${celDuration}') || duration(u.validity) > duration(self.certificates.renewBefore))`,
     {

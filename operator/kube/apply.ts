@@ -10,6 +10,7 @@
 // Every write first asks the leadership guard: a process that may no longer lead sends nothing.
 import { createHash } from 'node:crypto';
 import { KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { toClientModel } from './client-model.ts';
 import { containsDesired } from './drift.ts';
 
 export const fieldManager = 'kubeonkube';
@@ -111,7 +112,7 @@ export class Writer {
     if (current && current.metadata?.annotations?.[appliedHashAnnotation] === hash && containsDesired(current, desired)) return current;
     const body = { ...desired, metadata: { ...desired.metadata, annotations: { ...desired.metadata?.annotations, [appliedHashAnnotation]: hash } } };
     this.count('apply');
-    current = await this.#api.patch<L>(body as unknown as L, undefined, undefined, fieldManager, true, PatchStrategy.ServerSideApply);
+    current = await this.#api.patch<L>(toClientModel(body) as unknown as L, undefined, undefined, fieldManager, true, PatchStrategy.ServerSideApply);
     return current;
   }
 
@@ -123,7 +124,7 @@ export class Writer {
   async createOnly<T extends KubernetesObject>(obj: T): Promise<{ created: boolean; live: T }> {
     this.count('create');
     try {
-      return { created: true, live: await this.#api.create<T>(obj, undefined, undefined, fieldManager) };
+      return { created: true, live: await this.#api.create<T>(toClientModel(obj), undefined, undefined, fieldManager) };
     } catch (err) {
       if ((err as { code?: number }).code !== 409) throw err;
       const live = await this.#api.read<T>(obj as T & { metadata: { name: string; namespace: string } });

@@ -29,3 +29,11 @@ describe('containsDesired', () => {
     expect(containsDesired(bigger, desired)).toBe(false);
   });
 });
+
+describe('containsDesired with client-node spellings', () => {
+  it('takes a listed NetworkPolicy\'s _from for from', () => {
+    const desired = { spec: { ingress: [{ from: [{ podSelector: { matchLabels: { a: '1' } } }] }] } };
+    expect(containsDesired({ spec: { ingress: [{ _from: [{ podSelector: { matchLabels: { a: '1' } } }] }] } }, desired)).toBe(true);
+    expect(containsDesired({ spec: { ingress: [{ ports: [] }] } }, desired)).toBe(false);
+  });
+});

@@ -3,6 +3,7 @@
 // defaults (extra fields in live are fine), drops empty maps and lists (`nodeSelector: {}`), and
 // writes quantities in canonical form (`0.5` becomes `500m`). Anything else that differs is a hand
 // edit (`kubectl scale`, a removed label) that the next apply repairs.
+import { renamedFields } from './client-model.ts';
 
 /** Value of a Kubernetes quantity (`500m`, `1Gi`, `2`), or undefined when `v` is not one. */
 export function quantityValue(v: unknown): number | undefined {
@@ -22,6 +23,7 @@ const isEmpty = (v: unknown) =>
 
 /** Whether `live` holds every field of `desired` with the same value (see above for what counts as same). */
 export function containsDesired(live: unknown, desired: unknown): boolean {
+  // listed objects come in client-node's spelling of a few fields (see client-model.ts)
   if (isEmpty(desired)) return isEmpty(live) || typeof live === typeof desired;
   if (Array.isArray(desired)) {
     return Array.isArray(live) && live.length === desired.length && desired.every((d, i) => containsDesired(live[i], d));
@@ -29,7 +31,7 @@ export function containsDesired(live: unknown, desired: unknown): boolean {
   if (typeof desired === 'object' && desired !== null) {
     if (typeof live !== 'object' || live === null || Array.isArray(live)) return false;
     const l = live as Record<string, unknown>;
-    return Object.entries(desired).every(([k, v]) => containsDesired(l[k], v));
+    return Object.entries(desired).every(([k, v]) => containsDesired(l[k] ?? (renamedFields[k] ? l[renamedFields[k]] : undefined), v));
   }
   if (live === desired) return true;
   // quantities the apiserver rewrote in canonical form
