@@ -15,5 +15,5 @@ export function toClientModel<T extends KubernetesObject>(obj: T): T {
   const spec = (obj as unknown as { spec?: { ingress?: Record<string, unknown>[] } }).spec;
   if (!spec?.ingress) return obj;
   const ingress = spec.ingress.map(({ from, ...rule }) => (from === undefined ? rule : { ...rule, _from: from }));
-  return { ...obj, spec: { ...spec, ingress } } as T;
+  return { ...obj, spec: { ...spec, ingress } };
 }
