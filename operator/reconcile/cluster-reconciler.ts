@@ -174,7 +174,7 @@ export class ClusterReconciler {
     if (!failure) ctx.setCondition('Ready', readiness(conditions));
     await this.#writeStatus(ctx, conditions, failure === undefined);
     if (ctx.facts.certificates.notAfter) this.stats.certificateExpiry.set(`${namespace}/${name}`, ctx.facts.certificates.notAfter.getTime() / 1000);
-    // a name conflict waits for a human: the object's own events bring the Cluster back
+    // a name conflict waits for a human, not a backoff: the object's events (if labelled) or the resync bring the Cluster back
     if (failure && !(failure instanceof OwnershipConflict)) throw failure;
     return requeueMs === undefined ? undefined : { requeueAfter: requeueMs };
   }
