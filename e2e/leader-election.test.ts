@@ -39,7 +39,15 @@ describe('two operator replicas', () => {
       spec: { version: 'v1.34.4', mode: 'minimal', etcd: { storage: { claimTemplate: { resources: { requests: { storage: '256Mi' } } } } } } });
     await kubectl(['-n', ns, 'wait', '--for=condition=Ready', 'cluster/le', '--timeout=480s']);
     expect((await b.writes()).apply ?? 0).toBe(0);
-    const aWritesBefore = await a.writes();
+    // a settled count: the pass that set Ready may still be writing its status
+    let aWritesBefore = await a.writes();
+    await eventually('a\'s writes settled', async () => {
+      await new Promise((r) => setTimeout(r, 3000));
+      const now = await a.writes();
+      const settled = JSON.stringify(now) === JSON.stringify(aWritesBefore);
+      aWritesBefore = now;
+      return settled || undefined;
+    }, 60_000);
 
     a.child.kill('SIGSTOP');
     // the lease is 15 s: b takes over after seeing it unrenewed that long
