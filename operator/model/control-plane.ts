@@ -53,6 +53,9 @@ const defaultReplicas = {
   standard: { apiServer: 3, controllerManager: 2, scheduler: 2, etcd: 3 },
 } as const;
 
+/** The most etcd members any mode runs. */
+export const maxEtcdMembers = Math.max(...Object.values(defaultReplicas).map((r) => r.etcd));
+
 export function etcdMembers(spec: ControlPlaneSpec): number {
   return defaultReplicas[spec.mode].etcd;
 }

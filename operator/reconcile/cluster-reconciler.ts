@@ -7,6 +7,7 @@ import { PatchStrategy, setHeaderOptions, type CustomObjectsApi, type V1Pod } fr
 import { isOwnedBy, objectHash, OwnershipConflict, type Writer } from '../kube/apply.ts';
 import type { InformerSet, OwnedKind } from '../kube/informers.ts';
 import { clusterGroup, clusterPlural, clusterVersion } from '../kube/informers.ts';
+import { maxEtcdMembers } from '../model/control-plane.ts';
 import { clusterLabel, names } from '../model/names.ts';
 import { externalServer, adminKubeconfigSecret } from '../pki/cluster-pki.ts';
 import type { Result } from '../queue/work-queue.ts';
@@ -180,7 +181,8 @@ export class ClusterReconciler {
   }
 
   #memberPods(ctx: ReconcileContext): V1Pod[] {
-    return Array.from({ length: 9 }, (_, i) => ctx.caches.owned.Pod.get(names.etcdMember(ctx.name, i), ctx.namespace))
+    // whatever the spec says now: the members that run may be of the mode before the change
+    return Array.from({ length: maxEtcdMembers }, (_, i) => ctx.caches.owned.Pod.get(names.etcdMember(ctx.name, i), ctx.namespace))
       .filter((p): p is V1Pod => p !== undefined && isOwnedBy(p, ctx.owner.uid));
   }
 
