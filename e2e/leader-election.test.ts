@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it, onTestFailed } from 'vitest';
 import { apply, eventually, kubectl } from './kubectl.ts';
-import { operatorLogTail, operatorTestBed, startOperator, type OperatorProcess } from './operator-process.ts';
+import { operatorLogTail, operatorTestBed, settledWrites, startOperator, type OperatorProcess } from './operator-process.ts';
 
 const { ns } = operatorTestBed('e2e-leader');
 const replicas: OperatorProcess[] = [];
@@ -40,14 +40,7 @@ describe('two operator replicas', () => {
     await kubectl(['-n', ns, 'wait', '--for=condition=Ready', 'cluster/le', '--timeout=480s']);
     expect((await b.writes()).apply ?? 0).toBe(0);
     // a settled count: the pass that set Ready may still be writing its status
-    let aWritesBefore = await a.writes();
-    await eventually('a\'s writes settled', async () => {
-      await new Promise((r) => setTimeout(r, 3000));
-      const now = await a.writes();
-      const settled = JSON.stringify(now) === JSON.stringify(aWritesBefore);
-      aWritesBefore = now;
-      return settled || undefined;
-    }, 60_000);
+    const aWritesBefore = await settledWrites(a, 3000, 60_000);
 
     a.child.kill('SIGSTOP');
     // the lease is 15 s: b takes over after seeing it unrenewed that long

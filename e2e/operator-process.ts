@@ -20,6 +20,23 @@ export interface OperatorProcess {
   leader(): Promise<number>;
 }
 
+/**
+ * The write counts once they have stopped moving for a few seconds. A change that was just made is
+ * still being rolled out (a Deployment, the status that follows it): steady state is measured after
+ * that. An operator that loops never settles, and this times out.
+ */
+export async function settledWrites(op: OperatorProcess, quietMs = 5000, timeoutMs = 120_000): Promise<Record<string, number>> {
+  const deadline = Date.now() + timeoutMs;
+  let last = JSON.stringify(await op.writes());
+  for (;;) {
+    await new Promise((r) => setTimeout(r, quietMs));
+    const now = await op.writes();
+    if (JSON.stringify(now) === last) return now;
+    if (Date.now() > deadline) throw new Error(`the operator's writes never settled: still moving after ${timeoutMs} ms (${JSON.stringify(now)})`);
+    last = JSON.stringify(now);
+  }
+}
+
 export function startOperator(name: string, port: number, extraEnv: Record<string, string> = {}): OperatorProcess {
   const logDir = join(inject('metaCluster').logDir, 'operator');
   mkdirSync(logDir, { recursive: true });
