@@ -91,7 +91,8 @@ function metadata(facts: ControlPlaneFacts, component: Component, name: string, 
 
 const pki = '/etc/kubernetes/pki';
 
-export function etcdMemberContext(spec: ControlPlaneSpec, facts: ControlPlaneFacts, index: number) {
+/** How one member is started; `headless`: its Service was made headless by an earlier version and stays so. */
+export function etcdMemberContext(spec: ControlPlaneSpec, facts: ControlPlaneFacts, index: number, { headless = false } = {}) {
   const { name: cluster, namespace, metaDnsDomain } = facts;
   const count = etcdMembers(spec);
   const member = names.etcdMember(cluster, index);
@@ -100,6 +101,7 @@ export function etcdMemberContext(spec: ControlPlaneSpec, facts: ControlPlaneFac
   const storage = spec.etcd.storage;
   return {
     member: metadata(facts, 'etcd', member, { [etcdMemberLabel]: member }),
+    headless,
     selector: { ...selectorLabels(cluster, 'etcd'), [etcdMemberLabel]: member },
     annotations: { [inputsHashAnnotation]: facts.inputHashes.etcd[index] ?? '' },
     image: images(spec).etcd,
@@ -131,6 +133,10 @@ export function etcdMemberContext(spec: ControlPlaneSpec, facts: ControlPlaneFac
       'peer-key-file': '/etc/etcd/pki/tls.key',
       'peer-trusted-ca-file': '/etc/etcd/pki/ca.crt',
       'peer-client-cert-auth': 'true',
+      // a peer dials the member's Service IP, so a member sees the peer's Pod address, which no
+      // certificate can name in advance; peers are still only those with a certificate of this
+      // Cluster's etcd CA, and the NetworkPolicy lets only its members reach the peer port
+      'peer-skip-client-san-verification': 'true',
       'auto-compaction-mode': 'periodic',
       'auto-compaction-retention': '1h',
       'snapshot-count': '10000',

@@ -9,7 +9,7 @@
 // started again: EtcdReady=False with reason DataLost (the only member: the apiserver is scaled
 // to 0, so nothing answers from a cache of data that is gone) or MemberDataLost (one of three;
 // the others keep serving).
-import type { KubernetesObject, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
+import type { KubernetesObject, V1PersistentVolumeClaim, V1Pod, V1Service } from '@kubernetes/client-node';
 import { ownedBy } from '../kube/apply.ts';
 import type { OwnedKind } from '../kube/informers.ts';
 import { etcdClientServiceContext, etcdMemberContext, etcdMembers, etcdNetworkPolicyContext } from '../model/control-plane.ts';
@@ -68,7 +68,8 @@ export async function reconcileEtcd(ctx: ReconcileContext): Promise<void> {
     const pod = cached<V1Pod>(ctx, 'Pod', member);
     const claim = cached<V1PersistentVolumeClaim>(ctx, 'PersistentVolumeClaim', member);
     const loss = initialized ? dataLoss(spec, member, claim, pod) : undefined;
-    for (const obj of ctx.renderer.render('etcd-member.yaml.hbs', etcdMemberContext(spec, facts, i))) {
+    const headless = cached<V1Service>(ctx, 'Service', member)?.spec?.clusterIP === 'None';
+    for (const obj of ctx.renderer.render('etcd-member.yaml.hbs', etcdMemberContext(spec, facts, i, { headless }))) {
       const kind = obj.kind as OwnedKind;
       const live = cached<KubernetesObject>(ctx, kind, obj.metadata.name);
       if (kind === 'Pod' || kind === 'PersistentVolumeClaim') {
