@@ -13,6 +13,8 @@ import { Writer } from './kube/apply.ts';
 import { eventRecorder } from './kube/events.ts';
 import { startInformers } from './kube/informers.ts';
 import { LeaderElector } from './kube/leader-election.ts';
+import { durationMs } from './api/validate.ts';
+import { EtcdConnections } from './etcd/connections.ts';
 import { formatMetrics, startHttpServer } from './observability/http-server.ts';
 import { WorkQueue } from './queue/work-queue.ts';
 import { ClusterReconciler } from './reconcile/cluster-reconciler.ts';
@@ -47,6 +49,7 @@ async function main(): Promise<void> {
   const writer = new Writer(kc, () => elector?.mayWrite() ?? true);
   const queue = new WorkQueue({ onError: (key, err) => log.warn({ key, err: (err as Error).message }, 'reconcile failed; retrying with backoff') });
   const informers = startInformers(kc, log, (key) => queue.add(key));
+  const etcd = new EtcdConnections();
   const reconciler = new ClusterReconciler({
     caches: informers,
     writer,
@@ -55,7 +58,9 @@ async function main(): Promise<void> {
       metaDnsDomain: env('KUBEONKUBE_META_DNS_DOMAIN', 'cluster.local'),
       operatorNamespace: process.env.POD_NAMESPACE,
       policy: parsePolicy(process.env.KUBEONKUBE_POLICY),
+      etcdReplaceUnhealthyAfterMs: durationMs(env('KUBEONKUBE_ETCD_REPLACE_UNHEALTHY_AFTER', '5m')),
     },
+    etcd,
     log,
     events: eventRecorder(kc, writer, log),
     validate: validateCluster,
@@ -79,6 +84,18 @@ async function main(): Promise<void> {
         samples: Object.entries(writer.counts()).map(([verb, value]) => ({ labels: { verb }, value })) },
       { name: 'kubeonkube_certificate_expiry_seconds', help: 'Unix time at which the earliest leaf certificate of a cluster expires.', type: 'gauge',
         samples: [...reconciler.stats.certificateExpiry].map(([cluster, value]) => ({ labels: { cluster }, value })) },
+      { name: 'kubeonkube_etcd_membership_calls_total', help: 'Membership calls made to etcd (add, promote, remove).', type: 'counter',
+        samples: [...etcd.calls].map(([call, value]) => ({ labels: { call }, value })) },
+      { name: 'kubeonkube_etcd_members', help: 'Members etcd lists, per cluster.', type: 'gauge',
+        samples: [...etcd.clusters].map(([cluster, m]) => ({ labels: { cluster }, value: m.members })) },
+      { name: 'kubeonkube_etcd_healthy_members', help: 'Members that answered their last status request healthy, per cluster.', type: 'gauge',
+        samples: [...etcd.clusters].map(([cluster, m]) => ({ labels: { cluster }, value: m.healthyMembers })) },
+      { name: 'kubeonkube_etcd_learners', help: 'Learners (members not voting yet), per cluster.', type: 'gauge',
+        samples: [...etcd.clusters].map(([cluster, m]) => ({ labels: { cluster }, value: m.learners })) },
+      { name: 'kubeonkube_etcd_db_size_bytes', help: 'Largest database size a member reports, per cluster.', type: 'gauge',
+        samples: [...etcd.clusters].map(([cluster, m]) => ({ labels: { cluster }, value: m.dbSizeBytes })) },
+      { name: 'kubeonkube_etcd_has_leader', help: '1 when a member reports a leader, per cluster.', type: 'gauge',
+        samples: [...etcd.clusters].map(([cluster, m]) => ({ labels: { cluster }, value: Number(m.hasLeader) })) },
       { name: 'kubeonkube_leader', help: '1 while this process holds the lease.', type: 'gauge', samples: [{ value: elector ? Number(elector.isLeader) : 1 }] },
     ]),
   });
@@ -91,6 +108,7 @@ async function main(): Promise<void> {
     log.info({ signal }, 'shutting down: finishing the reconciles under way');
     await queue.shutdown();
     await informers.stop();
+    etcd.close();
     await elector?.release();
     server.close();
     server.closeAllConnections();

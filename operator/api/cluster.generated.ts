@@ -499,13 +499,18 @@ export interface ClusterStatusEtcd {
   members?: ClusterStatusEtcdMember[];
   /** Name of the leader member; empty when there is none. */
   leader?: string;
+  /** The last membership change the operator made. */
+  lastChange?: ClusterStatusEtcdLastChange;
   /**
    * Whether the etcd cluster was ever formed. From then on a member never starts with an empty data
    * directory as a new cluster: that would be data loss, reported as EtcdReady=False with reason
    * DataLost.
    */
   initialized?: boolean;
-  /** Number of members the etcd cluster was formed with. */
+  /**
+   * Number of voting members the apiserver is pointed at (members 0 to size-1). It grows when a
+   * growth to more members has completed.
+   */
   size?: number;
   /** The etcd version the members were created with. */
   version?: string;
@@ -523,6 +528,18 @@ export interface ClusterStatusEtcdMember {
   healthy?: boolean;
   /** Whether the member is a learner (not yet voting). */
   learner?: boolean;
+}
+
+/** The last membership change the operator made. */
+export interface ClusterStatusEtcdLastChange {
+  /** When the change was made. */
+  time?: string;
+  /** add (as a learner), promote or remove. */
+  action?: string;
+  /** Name of the member's slot (<cluster>-etcd-<i>). */
+  member?: string;
+  /** Why the change was made. */
+  reason?: string;
 }
 
 /** The certificates the operator issued. */
@@ -557,7 +574,7 @@ export const clusterSchema = {
   required: ['spec'],
   'x-kubernetes-validations': [
     {
-      rule: '!has(oldSelf.spec) || oldSelf.spec.mode != \'standard\' || self.spec.mode != \'minimal\' || (has(oldSelf.status) && has(oldSelf.status.etcd) && has(oldSelf.status.etcd.size) && oldSelf.status.etcd.size == 1)',
+      rule: '!has(oldSelf.spec) || oldSelf.spec.mode != \'standard\' || self.spec.mode != \'minimal\' || (has(oldSelf.status) && has(oldSelf.status.etcd) && has(oldSelf.status.etcd.size) && oldSelf.status.etcd.size == 1 && (!has(oldSelf.status.etcd.members) || size(oldSelf.status.etcd.members) <= 1))',
       message: 'mode cannot change from standard to minimal: the operator never removes etcd members of a running cluster',
       fieldPath: '.spec.mode',
       reason: 'FieldValueForbidden',
@@ -1404,12 +1421,35 @@ export const clusterSchema = {
               description: 'Name of the leader member; empty when there is none.',
               type: 'string',
             },
+            lastChange: {
+              description: 'The last membership change the operator made.',
+              type: 'object',
+              properties: {
+                time: {
+                  description: 'When the change was made.',
+                  type: 'string',
+                  format: 'date-time',
+                },
+                action: {
+                  description: 'add (as a learner), promote or remove.',
+                  type: 'string',
+                },
+                member: {
+                  description: 'Name of the member\'s slot (<cluster>-etcd-<i>).',
+                  type: 'string',
+                },
+                reason: {
+                  description: 'Why the change was made.',
+                  type: 'string',
+                },
+              },
+            },
             initialized: {
               description: 'Whether the etcd cluster was ever formed. From then on a member never starts with an empty data directory as a new cluster: that would be data loss, reported as EtcdReady=False with reason DataLost.',
               type: 'boolean',
             },
             size: {
-              description: 'Number of members the etcd cluster was formed with.',
+              description: 'Number of voting members the apiserver is pointed at (members 0 to size-1). It grows when a growth to more members has completed.',
               type: 'integer',
               format: 'int32',
               minimum: 0,

@@ -322,12 +322,13 @@ const twins = new Map<string, Twin>([
     { holds: (self) => typeof self === 'string' && !/-(etcd|front-proxy|controller-manager|scheduler|user)$/.test(self) && !self.includes('-user-') },
   ],
   [
-    "!has(oldSelf.spec) || oldSelf.spec.mode != 'standard' || self.spec.mode != 'minimal' || (has(oldSelf.status) && has(oldSelf.status.etcd) && has(oldSelf.status.etcd.size) && oldSelf.status.etcd.size == 1)",
+    "!has(oldSelf.spec) || oldSelf.spec.mode != 'standard' || self.spec.mode != 'minimal' || (has(oldSelf.status) && has(oldSelf.status.etcd) && has(oldSelf.status.etcd.size) && oldSelf.status.etcd.size == 1 && (!has(oldSelf.status.etcd.members) || size(oldSelf.status.etcd.members) <= 1))",
     {
       holds: (self, oldSelf) => {
         const mode = (o: unknown) => (isObject(o) ? text(o.spec, 'mode') : undefined);
-        const size = isObject(oldSelf) && isObject(oldSelf.status) && isObject(oldSelf.status.etcd) ? oldSelf.status.etcd.size : undefined;
-        return mode(oldSelf) !== 'standard' || mode(self) !== 'minimal' || size === 1;
+        const etcd = isObject(oldSelf) && isObject(oldSelf.status) && isObject(oldSelf.status.etcd) ? oldSelf.status.etcd : undefined;
+        const members = etcd && Array.isArray(etcd.members) ? etcd.members.length : 0;
+        return mode(oldSelf) !== 'standard' || mode(self) !== 'minimal' || (etcd?.size === 1 && members <= 1);
       },
     },
   ],

@@ -133,6 +133,18 @@ export class Writer {
     }
   }
 
+  /** Throws NotLeaderError unless this process may write now; for writes that go elsewhere (etcd membership calls). */
+  assertMayWrite(): void {
+    if (!this.#mayWrite()) throw new NotLeaderError();
+  }
+
+  /** Sets annotations on `live` (a merge patch that carries its resourceVersion: it fails if the object changed meanwhile). */
+  async annotate<T extends KubernetesObject>(live: T, annotations: Record<string, string>): Promise<T> {
+    this.count('patch');
+    const body = { apiVersion: live.apiVersion, kind: live.kind, metadata: { name: live.metadata?.name, namespace: live.metadata?.namespace, resourceVersion: live.metadata?.resourceVersion, annotations } };
+    return this.#api.patch<T>(body as T, undefined, undefined, fieldManager, undefined, PatchStrategy.MergePatch);
+  }
+
   /** Deletes `live` if it is still the very object that was checked (its UID as a precondition). */
   async delete(live: KubernetesObject): Promise<void> {
     this.count('delete');

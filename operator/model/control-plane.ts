@@ -46,6 +46,8 @@ export interface ControlPlaneFacts {
   etcdInitialized?: boolean;
   /** Namespace of the operator's pods, which the etcd NetworkPolicy lets in; unset when it runs outside. */
   operatorNamespace?: string | undefined;
+  /** Voting members the apiserver is pointed at (status.etcd.size); the mode's count when unset. */
+  etcdVoters?: number | undefined;
 }
 
 const defaultReplicas = {
@@ -91,37 +93,63 @@ function metadata(facts: ControlPlaneFacts, component: Component, name: string, 
 
 const pki = '/etc/kubernetes/pki';
 
-/** How one member is started; `headless`: its Service was made headless by an earlier version and stays so. */
-export function etcdMemberContext(spec: ControlPlaneSpec, facts: ControlPlaneFacts, index: number, { headless = false } = {}) {
-  const { name: cluster, namespace, metaDnsDomain } = facts;
+/** The DNS name of member `index`: its Service's, which never changes. */
+export const etcdMemberHost = (facts: Pick<ControlPlaneFacts, 'name' | 'namespace' | 'metaDnsDomain'>, index: number): string =>
+  `${names.etcdMember(facts.name, index)}.${facts.namespace}.svc.${facts.metaDnsDomain}`;
+
+export const etcdPeerURL = (facts: Pick<ControlPlaneFacts, 'name' | 'namespace' | 'metaDnsDomain'>, index: number): string =>
+  `https://${etcdMemberHost(facts, index)}:2380`;
+
+/** The annotation on a member's claim naming the directory its current member keeps its data in. */
+export const etcdDataDirAnnotation = 'kubeonkube.io/etcd-data-dir';
+/** The annotation on a member's Pod naming the etcd member (hexadecimal ID) it was started for, once added by the operator. */
+export const etcdMemberIdAnnotation = 'kubeonkube.io/etcd-member-id';
+
+/** How a member Pod joins a cluster that is already formed (otherwise it forms one with its peers). */
+export interface EtcdJoin {
+  /** `name=peerURL` of every started member, and of this one. */
+  initialCluster: string[];
+  /** Directory on the data volume: `data` for the members the cluster was formed with, `data-<id>` for one added later. */
+  dataDir: string;
+  /** Hexadecimal ID of the member the operator added for this Pod. */
+  memberId?: string | undefined;
+}
+
+/**
+ * How one member is started. `headless`: its Service was made headless by an earlier version and
+ * stays so. `join`: the cluster is formed and this member joins it (state existing).
+ */
+export function etcdMemberContext(spec: ControlPlaneSpec, facts: ControlPlaneFacts, index: number, { headless = false, join }: { headless?: boolean; join?: EtcdJoin } = {}) {
+  const { name: cluster } = facts;
   const count = etcdMembers(spec);
   const member = names.etcdMember(cluster, index);
-  const host = (i: number) => `${names.etcdMember(cluster, i)}.${namespace}.svc.${metaDnsDomain}`;
-  const peers = Array.from({ length: count }, (_, i) => `${names.etcdMember(cluster, i)}=https://${host(i)}:2380`);
+  const host = (i: number) => etcdMemberHost(facts, i);
+  const peers = join?.initialCluster ?? Array.from({ length: count }, (_, i) => `${names.etcdMember(cluster, i)}=${etcdPeerURL(facts, i)}`);
+  const dataDir = join?.dataDir ?? 'data';
   const storage = spec.etcd.storage;
   return {
     member: metadata(facts, 'etcd', member, { [etcdMemberLabel]: member }),
     headless,
     selector: { ...selectorLabels(cluster, 'etcd'), [etcdMemberLabel]: member },
-    annotations: { [inputsHashAnnotation]: facts.inputHashes.etcd[index] ?? '' },
+    annotations: { [inputsHashAnnotation]: facts.inputHashes.etcd[index] ?? '', ...(join?.memberId ? { [etcdMemberIdAnnotation]: join.memberId } : {}) },
     image: images(spec).etcd,
     placement: placement(spec),
     tlsSecret: `${cluster}-etcd-${index}-tls`,
     probeCommand: ['etcdctl', '--endpoints=https://127.0.0.1:2379', '--cacert=/etc/etcd/pki/ca.crt', '--cert=/etc/etcd/pki/tls.crt',
       '--key=/etc/etcd/pki/tls.key', '--dial-timeout=2s', '--command-timeout=3s', 'endpoint', 'health'],
     claim: storage.claimTemplate
-      ? { name: member, spec: { accessModes: ['ReadWriteOnce'], resources: storage.claimTemplate.resources, ...(storage.claimTemplate.storageClassName ? { storageClassName: storage.claimTemplate.storageClassName } : {}) } }
+      ? { name: member, annotations: { [etcdDataDirAnnotation]: dataDir }, spec: { accessModes: ['ReadWriteOnce'], resources: storage.claimTemplate.resources, ...(storage.claimTemplate.storageClassName ? { storageClassName: storage.claimTemplate.storageClassName } : {}) } }
       : undefined,
     dataVolume: storage.claimTemplate ? { name: 'data', persistentVolumeClaim: { claimName: member } } : { name: 'data', ...storage.volumeSource },
     command: flags('etcd', {
       name: member,
-      'data-dir': '/var/lib/etcd/data',
+      'data-dir': `/var/lib/etcd/${dataDir}`,
       'listen-client-urls': 'https://0.0.0.0:2379',
       'advertise-client-urls': `https://${host(index)}:2379`,
       'listen-peer-urls': 'https://0.0.0.0:2380',
       'initial-advertise-peer-urls': `https://${host(index)}:2380`,
       'initial-cluster': peers.join(','),
-      'initial-cluster-state': facts.etcdInitialized ? 'existing' : 'new',
+      'initial-cluster-state': join || facts.etcdInitialized ? 'existing' : 'new',
       'initial-cluster-token': `${cluster}-${facts.uid}`,
       // not in the clear on the pod's address
       'listen-metrics-urls': 'http://127.0.0.1:2381',
@@ -165,8 +193,9 @@ export function apiserverServiceContext(spec: ControlPlaneSpec, facts: ControlPl
   };
 }
 
+/** The voting members the apiserver talks to: members 0 to etcdVoters-1 (all of the mode's once grown). */
 export function etcdServers(spec: ControlPlaneSpec, facts: ControlPlaneFacts): string {
-  return Array.from({ length: etcdMembers(spec) }, (_, i) => `https://${names.etcdMember(facts.name, i)}.${facts.namespace}.svc.${facts.metaDnsDomain}:2379`).join(',');
+  return Array.from({ length: Math.min(facts.etcdVoters ?? etcdMembers(spec), etcdMembers(spec)) }, (_, i) => `https://${etcdMemberHost(facts, i)}:2379`).join(',');
 }
 
 type DeploymentKey = 'apiServer' | 'controllerManager' | 'scheduler';

@@ -19,6 +19,7 @@ export function modelFacts(ctx: ReconcileContext): ControlPlaneFacts {
     inputHashes: ctx.facts.inputHashes,
     etcdInitialized: ctx.status.etcd?.initialized ?? false,
     operatorNamespace: ctx.settings.operatorNamespace,
+    etcdVoters: ctx.status.etcd?.size,
   };
 }
 

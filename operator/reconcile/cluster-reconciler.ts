@@ -14,6 +14,7 @@ import type { Result } from '../queue/work-queue.ts';
 import type { Renderer } from '../render/renderer.ts';
 import { conditionStatus, notReady, ready, Reasons, setCondition, summarize, unknown, type Condition } from '../status/conditions.ts';
 import { reconcileApiserverService, wantedApiserverService, type NodeAddresses } from './apiserver-service-unit.ts';
+import type { EtcdConnections } from '../etcd/connections.ts';
 import type { EventSink } from '../kube/events.ts';
 import type { ClusterObject, ClusterSpec, ClusterStatus, ObjectRef, ReconcileContext, Settings } from './context.ts';
 import { reconcileDeployments, wantedDeployments } from './deployments-unit.ts';
@@ -32,6 +33,7 @@ export interface ReconcilerDeps {
   /** Checks a spec beyond what the CRD schema already refused; returns the problems. */
   validate: (cluster: ClusterObject) => string[];
   custom: CustomObjectsApi;
+  etcd: EtcdConnections;
   /** The meta-cluster's nodes and their addresses (read only for NodePort endpoints). */
   nodes: () => Promise<NodeAddresses[]>;
   now?: () => Date;
@@ -87,6 +89,7 @@ export class ClusterReconciler {
     // gone: its objects are garbage-collected through their owner references
     if (!cluster) {
       this.stats.certificateExpiry.delete(key);
+      this.#deps.etcd.forget(key);
       return undefined;
     }
     const log = this.#deps.log.child({ cluster: name, namespace, reconcileID: ++reconcileCounter });
@@ -126,6 +129,7 @@ export class ClusterReconciler {
       renderer: this.#deps.renderer,
       settings: this.#deps.settings,
       events: this.#deps.events(cluster),
+      etcd: this.#deps.etcd,
       nodes: this.#deps.nodes,
       setCondition: (type, update) => { conditions = setCondition(conditions, type, update, generation, now); },
       requeueAfter: (ms) => { requeueMs = Math.max(1000, Math.min(requeueMs ?? Infinity, ms)); },

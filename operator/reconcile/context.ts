@@ -3,6 +3,7 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { describeOwner, isOwnedBy, OwnershipConflict, type OwnerRef, type Writer } from '../kube/apply.ts';
+import type { EtcdConnections } from '../etcd/connections.ts';
 import type { EventSink } from '../kube/events.ts';
 import type { InformerSet, OwnedKind } from '../kube/informers.ts';
 import type { ControlPlaneSpec } from '../model/control-plane.ts';
@@ -25,10 +26,13 @@ export interface ClusterStatus {
   kubeconfigSecretRef?: { name: string; key: string };
   components?: Record<string, { version: string; readyReplicas: number; replicas: number }>;
   etcd?: {
-    members?: { name: string; healthy: boolean }[];
+    /** Every member etcd lists, by the name of its slot. */
+    members?: { name: string; id: string; peerURL: string; healthy: boolean; learner: boolean }[];
+    leader?: string;
+    lastChange?: { time: string; action: 'add' | 'promote' | 'remove'; member: string; reason: string } | undefined;
     /** The etcd cluster was formed once: a member never starts empty as a new cluster again. */
     initialized?: boolean;
-    /** Members the etcd cluster was formed with. */
+    /** Voting members the apiserver is pointed at (members 0 to size-1); grows once a growth completed. */
     size?: number;
     /** The etcd version the members were created with. */
     version?: string;
@@ -48,6 +52,8 @@ export interface Settings {
   operatorNamespace?: string | undefined;
   /** What a Cluster may ask for (images, etcd volume sources). */
   policy: Policy;
+  /** An etcd member unhealthy this long is replaced (when quorum allows). */
+  etcdReplaceUnhealthyAfterMs: number;
 }
 
 /** An object the Cluster wants to exist, by kind and name. */
@@ -69,6 +75,8 @@ export interface ReconcileContext {
   renderer: Renderer;
   settings: Settings;
   events: EventSink;
+  /** Clients of each Cluster's etcd, and what is remembered of its members between passes. */
+  etcd: EtcdConnections;
   /** The meta-cluster's nodes with their addresses (read on demand: only NodePort endpoints need them). */
   nodes(): Promise<{ name: string; addresses: { type: string; address: string }[] }[]>;
   /** Conditions as this pass computes them. */

@@ -1,37 +1,46 @@
-// etcd: the client Service, the NetworkPolicy, and per member a headless Service, a claim and a
-// Pod. A member Pod and its claim are created when missing and otherwise left alone here:
-// replacing a member (new certificates, lost data) is a membership change that needs quorum.
+// etcd: the client Service, the NetworkPolicy, and per member a Service, a claim and a Pod.
 //
-// Nothing is lost silently. Once the etcd cluster has formed (status.etcd.initialized, which lives
-// on the Cluster and so survives the loss of any member's data), members start with
-// initial-cluster-state=existing: one whose data directory is empty fails instead of forming a
-// new, empty cluster. A member whose claim is gone, or which fails for lack of its data, is not
-// started again: EtcdReady=False with reason DataLost (the only member: the apiserver is scaled
-// to 0, so nothing answers from a cache of data that is gone) or MemberDataLost (one of three;
-// the others keep serving).
-import type { KubernetesObject, V1PersistentVolumeClaim, V1Pod, V1Service } from '@kubernetes/client-node';
+// Forming: every member Pod starts at once with initial-cluster-state=new. Once all are ready the
+// cluster is recorded as formed (status.etcd.initialized, which lives on the Cluster and so
+// survives the loss of any member's data), and from then on membership is etcd's business, asked
+// over its v3 API with the operator's own client certificate (operator/etcd/): the member list is
+// the truth, and operator/etcd/membership.ts decides at most one membership call per pass. A
+// member Pod is created only for a member that etcd knows (state existing), so a member never
+// starts empty as a new cluster.
+//
+// The only member of a one-member cluster cannot be replaced: when its data is gone (claim deleted,
+// or etcd says it started without its data) the Cluster reports DataLost and the apiserver,
+// controller-manager and scheduler are scaled to 0, so nothing answers from a cache of data that
+// is gone. Restoring a snapshot into a new Cluster is the way back.
+import type { KubernetesObject, V1PersistentVolumeClaim, V1Pod, V1Secret, V1Service } from '@kubernetes/client-node';
 import { ownedBy } from '../kube/apply.ts';
 import type { OwnedKind } from '../kube/informers.ts';
-import { etcdClientServiceContext, etcdMemberContext, etcdMembers, etcdNetworkPolicyContext } from '../model/control-plane.ts';
+import { memberIdHex, type EtcdClient, type EtcdMember, type EtcdStatus, type EtcdTarget } from '../etcd/client.ts';
+import { healthy, planMembership, quorum, type MembershipPlan, type SlotView } from '../etcd/membership.ts';
+import {
+  etcdClientServiceContext, etcdDataDirAnnotation, etcdMemberContext, etcdMemberHost, etcdMemberIdAnnotation, etcdMembers, etcdNetworkPolicyContext, etcdPeerURL,
+  type ControlPlaneFacts, type EtcdJoin,
+} from '../model/control-plane.ts';
 import { names } from '../model/names.ts';
 import { notReady, ready, Reasons } from '../status/conditions.ts';
 import { modelFacts } from './apiserver-service-unit.ts';
-import { cached, type ClusterSpec, type ObjectRef, type ReconcileContext } from './context.ts';
+import { cached, type ClusterSpec, type ClusterStatus, type ObjectRef, type ReconcileContext } from './context.ts';
 
 const podReady = (pod: V1Pod | undefined) => pod?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+const alive = (pod: V1Pod | undefined): pod is V1Pod => pod !== undefined && !pod.metadata?.deletionTimestamp;
 
-/** What etcd prints when it starts as a member of an existing cluster without any data of its own. */
-const startedWithoutData = 'cannot fetch cluster info from peer urls';
+/** What etcd prints when it starts as a member of a formed cluster without its data. */
+const startedWithoutData = ['cannot fetch cluster info from peer urls', 'has already been bootstrapped'];
 
 /** Why a member of a formed cluster has no data, or undefined while it has (as far as can be seen). */
 function dataLoss(spec: ClusterSpec, member: string, claim: V1PersistentVolumeClaim | undefined, pod: V1Pod | undefined): string | undefined {
-  const podAlive = pod !== undefined && !pod.metadata?.deletionTimestamp;
-  if (spec.etcd.storage.claimTemplate && !podAlive && (!claim || claim.metadata?.deletionTimestamp)) {
+  if (spec.etcd.storage.claimTemplate && !alive(pod) && (!claim || claim.metadata?.deletionTimestamp)) {
     return `the claim ${member} that held the data of member ${member} was deleted`;
   }
+  if (spec.etcd.storage.volumeSource?.emptyDir !== undefined && !alive(pod)) return `the Pod ${member} kept its data in an emptyDir and is gone`;
   const status = pod?.status?.containerStatuses?.find((c) => c.name === 'etcd');
   const message = `${status?.lastState?.terminated?.message ?? ''}${status?.state?.terminated?.message ?? ''}`;
-  if (message.includes(startedWithoutData)) return `member ${member} started without its data (its data directory is empty)`;
+  if (startedWithoutData.some((m) => message.includes(m))) return `member ${member} started without its data (its data directory is empty)`;
   return undefined;
 }
 
@@ -45,12 +54,22 @@ export function wantedEtcdObjects(cluster: string, spec: ClusterSpec): ObjectRef
   return wanted;
 }
 
+type MemberObjects = { service: KubernetesObject; claim?: KubernetesObject | undefined; pod: KubernetesObject };
+
+function render(ctx: ReconcileContext, facts: ControlPlaneFacts, index: number, join?: EtcdJoin): MemberObjects {
+  const member = names.etcdMember(ctx.name, index);
+  const headless = cached<V1Service>(ctx, 'Service', member)?.spec?.clusterIP === 'None';
+  const objects = ctx.renderer.render('etcd-member.yaml.hbs', etcdMemberContext(ctx.cluster.spec, facts, index, { headless, ...(join ? { join } : {}) }))
+    .map((o) => ownedBy(o, ctx.owner));
+  const of = (kind: OwnedKind) => objects.find((o) => o.kind === kind);
+  return { service: of('Service')!, claim: of('PersistentVolumeClaim'), pod: of('Pod')! };
+}
+
 export async function reconcileEtcd(ctx: ReconcileContext): Promise<void> {
   const spec = ctx.cluster.spec;
   const record = ctx.status.etcd ?? {};
-  const initialized = record.initialized ?? false;
   const count = etcdMembers(spec);
-  // what the cluster is formed with; a later change of either is refused before any unit runs
+  // size: the voting members the apiserver is pointed at; it grows once a growth has completed
   ctx.status.etcd = { ...record, size: record.size ?? count, version: record.version ?? spec.etcd.version };
   const facts = modelFacts(ctx);
 
@@ -60,46 +79,233 @@ export async function reconcileEtcd(ctx: ReconcileContext): Promise<void> {
   for (const obj of ctx.renderer.render('etcd-network-policy.yaml.hbs', etcdNetworkPolicyContext(facts))) {
     await ctx.writer.apply(ownedBy(obj, ctx.owner), cached(ctx, 'NetworkPolicy', names.etcdClient(ctx.name)));
   }
+  for (let i = 0; i < count; i++) {
+    await ctx.writer.apply(render(ctx, facts, i).service, cached(ctx, 'Service', names.etcdMember(ctx.name, i)));
+  }
+  if (!record.initialized) await form(ctx, facts, count);
+  else if ((record.size ?? count) === 1 && onlyMemberLost(ctx, spec)) return;
+  else await manage(ctx, facts, count);
+}
 
-  const members: { name: string; healthy: boolean }[] = [];
-  const lost: string[] = [];
+/** Creation: every member starts at once and they form the cluster together. */
+async function form(ctx: ReconcileContext, facts: ControlPlaneFacts, count: number): Promise<void> {
+  let readyCount = 0;
   for (let i = 0; i < count; i++) {
     const member = names.etcdMember(ctx.name, i);
+    const objects = render(ctx, facts, i);
+    if (objects.claim && !cached(ctx, 'PersistentVolumeClaim', member)) await ctx.writer.createOnly(objects.claim);
     const pod = cached<V1Pod>(ctx, 'Pod', member);
-    const claim = cached<V1PersistentVolumeClaim>(ctx, 'PersistentVolumeClaim', member);
-    const loss = initialized ? dataLoss(spec, member, claim, pod) : undefined;
-    const headless = cached<V1Service>(ctx, 'Service', member)?.spec?.clusterIP === 'None';
-    for (const obj of ctx.renderer.render('etcd-member.yaml.hbs', etcdMemberContext(spec, facts, i, { headless }))) {
-      const kind = obj.kind as OwnedKind;
-      const live = cached<KubernetesObject>(ctx, kind, obj.metadata.name);
-      if (kind === 'Pod' || kind === 'PersistentVolumeClaim') {
-        // created once (their specs are mostly immutable), and never again for a member whose data is gone
-        if (!live && !loss) await ctx.writer.createOnly(ownedBy(obj, ctx.owner));
-        continue;
-      }
-      await ctx.writer.apply(ownedBy(obj, ctx.owner), live);
-    }
-    if (loss) lost.push(loss);
-    members.push({ name: member, healthy: !loss && podReady(pod) });
+    if (!pod) await ctx.writer.createOnly(objects.pod);
+    if (podReady(pod)) readyCount++;
   }
+  ctx.facts.etcdQuorum = readyCount > count / 2;
+  ctx.status.etcd = { ...ctx.status.etcd, size: count, ...(readyCount === count ? { initialized: true } : {}) };
+  ctx.setCondition('EtcdReady', readyCount === count
+    ? ready(`${readyCount}/${count} members ready`)
+    : notReady(ctx.facts.etcdQuorum ? Reasons.MembersNotReady : Reasons.NoQuorum, `forming: ${readyCount}/${count} members ready`));
+}
 
-  const healthy = members.filter((m) => m.healthy).length;
-  ctx.facts.etcdQuorum = healthy > count / 2;
-  ctx.status.etcd = { ...ctx.status.etcd, members, ...(healthy === count ? { initialized: true } : {}) };
-  if (lost.length > 0 && count === 1) {
-    ctx.facts.etcdDataLost = true;
-    ctx.facts.etcdQuorum = false;
-    ctx.setCondition('EtcdReady', notReady(Reasons.DataLost, `${lost.join('; ')} after the cluster was formed. It is not started empty, and the `
-      + 'apiserver, controller-manager and scheduler are scaled to 0 so that nothing answers from a cache of data that is gone. '
-      + 'To start over with an empty etcd, delete this Cluster and create it again'));
+/** A one-member cluster whose member lost its data: DataLost, and nothing may serve. True when so. */
+function onlyMemberLost(ctx: ReconcileContext, spec: ClusterSpec): boolean {
+  const member = names.etcdMember(ctx.name, 0);
+  const loss = dataLoss(spec, member, cached(ctx, 'PersistentVolumeClaim', member), cached(ctx, 'Pod', member));
+  if (!loss) return false;
+  ctx.facts.etcdDataLost = true;
+  ctx.facts.etcdQuorum = false;
+  ctx.setCondition('EtcdReady', notReady(Reasons.DataLost, `${loss} after the cluster was formed. It is not started empty, and the `
+    + 'apiserver, controller-manager and scheduler are scaled to 0 so that nothing answers from a cache of data that is gone. '
+    + 'To start over with an empty etcd, delete this Cluster and create it again'));
+  return true;
+}
+
+interface Observed {
+  slots: (SlotView & { podObject?: V1Pod | undefined; claimObject?: V1PersistentVolumeClaim | undefined; target?: EtcdTarget | undefined })[];
+  members: EtcdMember[] | undefined;
+  client: EtcdClient;
+}
+
+async function observe(ctx: ReconcileContext, facts: ControlPlaneFacts, count: number, client: EtcdClient): Promise<Observed> {
+  const now = ctx.now.getTime();
+  const slots = await Promise.all(Array.from({ length: count }, async (_, index) => {
+    const name = names.etcdMember(ctx.name, index);
+    const podObject = cached<V1Pod>(ctx, 'Pod', name);
+    const claimObject = cached<V1PersistentVolumeClaim>(ctx, 'PersistentVolumeClaim', name);
+    const address = alive(podObject) ? podObject.status?.podIP : undefined;
+    const target = address ? { address, servername: etcdMemberHost(facts, index) } : undefined;
+    let status: EtcdStatus | undefined;
+    let statusError: string | undefined;
+    if (target) {
+      status = await client.status(target).catch((err: unknown) => { statusError = (err as Error).message; return undefined; });
+    } else {
+      statusError = podObject ? 'its Pod has no address' : 'it has no Pod';
+    }
+    const slot: SlotView = {
+      index, name, peerURL: etcdPeerURL(facts, index),
+      ...(podObject ? { pod: { deleting: !!podObject.metadata?.deletionTimestamp, address, memberId: memberIdOf(podObject) } } : {}),
+      dataLost: dataLoss(ctx.cluster.spec, name, claimObject, podObject),
+      status, statusError, unhealthyForMs: 0,
+    };
+    slot.unhealthyForMs = ctx.etcd.unhealthyFor(`${ctx.namespace}/${ctx.name}/${name}`, healthy(slot), now);
+    return { ...slot, podObject, claimObject, target };
+  }));
+  let members: EtcdMember[] | undefined;
+  // a healthy member first: the list is read through raft, so any member with quorum answers the same
+  for (const s of [...slots].sort((a, b) => Number(healthy(b)) - Number(healthy(a)))) {
+    if (!s.target) continue;
+    members = await client.memberList(s.target).catch(() => undefined);
+    if (members) break;
+  }
+  return { slots, members, client };
+}
+
+function memberIdOf(pod: V1Pod): string | undefined {
+  const hex = pod.metadata?.annotations?.[etcdMemberIdAnnotation];
+  return hex ? BigInt(`0x${hex}`).toString() : undefined;
+}
+
+const credentialsOf = (secret: V1Secret | undefined) => {
+  const d = secret?.data;
+  if (!d?.['tls.crt'] || !d['tls.key'] || !d['ca.crt']) return undefined;
+  const pem = (k: string) => Buffer.from(d[k]!, 'base64').toString('utf8');
+  return { ca: pem('ca.crt'), cert: pem('tls.crt'), key: pem('tls.key') };
+};
+
+/** A formed cluster: observe through etcd, plan, make at most one membership call. */
+async function manage(ctx: ReconcileContext, facts: ControlPlaneFacts, count: number): Promise<void> {
+  const key = `${ctx.namespace}/${ctx.name}`;
+  const credentials = credentialsOf(cached<V1Secret>(ctx, 'Secret', `${ctx.name}-etcd-operator-client`));
+  if (!credentials) {
+    ctx.facts.etcdQuorum = ctx.cluster.status?.conditions?.some((c) => c.type === 'EtcdReady' && c.status === 'True') ?? false;
+    ctx.setCondition('EtcdReady', notReady(Reasons.EtcdUnreachable, `waiting for the operator's etcd client certificate ${ctx.name}-etcd-operator-client`));
+    ctx.requeueAfter(2000);
     return;
   }
-  if (lost.length > 0) {
-    ctx.setCondition('EtcdReady', notReady(Reasons.MemberDataLost, `${lost.join('; ')}; the member is not started empty (replacing a member `
-      + `is not supported yet); ${healthy}/${count} members ready`));
-    return;
+  const observed = await observe(ctx, facts, count, ctx.etcd.client(key, credentials));
+  const plan = planMembership({ slots: observed.slots, members: observed.members, replaceUnhealthyAfterMs: ctx.settings.etcdReplaceUnhealthyAfterMs });
+
+  for (const { slot, why } of plan.deletePods) {
+    const pod = observed.slots[slot]!.podObject!;
+    await ctx.writer.delete({ ...pod, apiVersion: 'v1', kind: 'Pod' });
+    ctx.log.info({ member: pod.metadata?.name, why }, 'deleted an etcd member Pod');
+    ctx.events.normal('MemberPodDeleted', `deleted Pod ${pod.metadata?.name}: ${why}`);
   }
-  ctx.setCondition('EtcdReady', healthy === count
-    ? ready(`${healthy}/${count} members ready`)
-    : notReady(ctx.facts.etcdQuorum ? Reasons.MembersNotReady : Reasons.NoQuorum, `${healthy}/${count} members ready`));
+  for (const { slot, memberId } of plan.startPods) await startPod(ctx, facts, observed, slot, memberId);
+  const change = plan.call ? await call(ctx, observed, plan) : undefined;
+
+  report(ctx, observed, plan, count, change);
+  if (plan.progressing || plan.startPods.length > 0) ctx.requeueAfter(2000);
+  else if (observed.slots.some((s) => s.unhealthyForMs > 0)) {
+    // to replace it once it has been unhealthy long enough, and to see it come back
+    ctx.requeueAfter(Math.max(1000, Math.min(5000, ctx.settings.etcdReplaceUnhealthyAfterMs - Math.max(...observed.slots.map((s) => s.unhealthyForMs)))));
+  }
+}
+
+/** Creates the Pod (and the claim, if gone) of a member etcd knows; `memberId` when the operator added it and it never started. */
+async function startPod(ctx: ReconcileContext, facts: ControlPlaneFacts, observed: Observed, slot: number, memberId: string | undefined): Promise<void> {
+  const s = observed.slots[slot]!;
+  const hex = memberId ? memberIdHex(memberId) : undefined;
+  // a new member starts in a directory of its own: whatever an earlier member left on the volume stays there, unused
+  const dataDir = hex ? `data-${hex}` : (s.claimObject?.metadata?.annotations?.[etcdDataDirAnnotation] ?? 'data');
+  const started = (observed.members ?? []).filter((m) => m.name !== '' && !m.peerURLs.includes(s.peerURL));
+  const join: EtcdJoin = {
+    initialCluster: [...started.map((m) => `${m.name}=${m.peerURLs[0]}`), `${s.name}=${s.peerURL}`],
+    dataDir,
+    memberId: hex,
+  };
+  const objects = render(ctx, facts, slot, join);
+  if (objects.claim) {
+    if (!s.claimObject) await ctx.writer.createOnly(objects.claim);
+    else if (s.claimObject.metadata?.annotations?.[etcdDataDirAnnotation] !== dataDir) {
+      await ctx.writer.annotate({ ...s.claimObject, apiVersion: 'v1', kind: 'PersistentVolumeClaim' }, { [etcdDataDirAnnotation]: dataDir });
+    }
+  }
+  const { created } = await ctx.writer.createOnly(objects.pod);
+  if (created) {
+    ctx.log.info({ member: s.name, dataDir, memberId: hex }, 'started an etcd member Pod');
+    if (hex) ctx.events.normal('MemberStarted', `started Pod ${s.name} for the new member ${hex} (data in ${dataDir})`);
+  }
+}
+
+/** Makes the plan's one membership call, through a healthy voting member (the leader if known). */
+async function call(ctx: ReconcileContext, observed: Observed, plan: MembershipPlan): Promise<NonNullable<ClusterStatus['etcd']>['lastChange']> {
+  const c = plan.call!;
+  const slot = observed.slots[c.slot]!;
+  const leaderId = observed.slots.find((s) => s.status)?.status?.leader;
+  const voters = new Set((observed.members ?? []).filter((m) => !m.isLearner).map((m) => m.id));
+  const through = observed.slots.filter((s) => s.target && healthy(s) && s.status && voters.has(s.status.memberId))
+    .sort((a, b) => Number(b.status!.memberId === leaderId) - Number(a.status!.memberId === leaderId))[0];
+  if (!through?.target) return undefined;
+  // a replica that may no longer lead makes no call, to etcd no more than to the meta-cluster
+  ctx.writer.assertMayWrite();
+  ctx.etcd.countCall(c.call);
+  const time = ctx.now.toISOString();
+  try {
+    if (c.call === 'promote') {
+      await observed.client.memberPromote(through.target, c.id);
+      ctx.events.normal('MemberPromoted', `promoted ${slot.name} (${memberIdHex(c.id)}) to a voting member`);
+      ctx.log.info({ member: slot.name, id: memberIdHex(c.id) }, 'etcd member promoted');
+      return { time, action: 'promote', member: slot.name, reason: 'caught up with the leader' };
+    }
+    if (c.call === 'add') {
+      const added = await observed.client.memberAdd(through.target, c.peerURL, { learner: true });
+      ctx.events.normal('MemberAdded', `added ${slot.name} (${memberIdHex(added.id)}) as a learner: ${c.why}`);
+      ctx.log.info({ member: slot.name, id: memberIdHex(added.id), why: c.why }, 'etcd member added as a learner');
+      return { time, action: 'add', member: slot.name, reason: c.why };
+    }
+    await observed.client.memberRemove(through.target, c.id);
+    ctx.events.warning('MemberRemoved', `removed ${slot.name} (${memberIdHex(c.id)}) to replace it: ${c.why}`);
+    ctx.log.warn({ member: slot.name, id: memberIdHex(c.id), why: c.why }, 'etcd member removed to be replaced');
+    return { time, action: 'remove', member: slot.name, reason: c.why };
+  } catch (err) {
+    // e.g. a learner not caught up yet ("can only promote a learner member which is in sync with leader"): looked at again soon
+    ctx.log.info({ member: slot.name, call: c.call, err: (err as Error).message }, 'etcd membership call not made yet');
+    return undefined;
+  }
+}
+
+function report(ctx: ReconcileContext, observed: Observed, plan: MembershipPlan, count: number, change: NonNullable<ClusterStatus['etcd']>['lastChange']): void {
+  const members = observed.members ?? [];
+  const bySlot = new Map(observed.slots.map((s) => [s.peerURL, s]));
+  const voters = members.filter((m) => !m.isLearner);
+  const healthyVoters = voters.filter((m) => { const s = bySlot.get(m.peerURLs[0] ?? ''); return s !== undefined && healthy(s); });
+  const leaderId = observed.slots.find((s) => s.status && s.status.leader !== '0')?.status?.leader;
+  const grown = observed.members !== undefined && !plan.progressing && !plan.blocked
+    && observed.slots.every((s) => voters.some((m) => m.peerURLs.includes(s.peerURL)));
+  const record = ctx.status.etcd ?? {};
+  ctx.status.etcd = {
+    ...record,
+    ...(observed.members ? {
+      members: members.map((m) => {
+        const s = bySlot.get(m.peerURLs[0] ?? '');
+        return { name: s?.name ?? (m.name || memberIdHex(m.id)), id: memberIdHex(m.id), peerURL: m.peerURLs[0] ?? '', healthy: s !== undefined && healthy(s), learner: m.isLearner };
+      }).sort((a, b) => a.name.localeCompare(b.name)),
+      leader: observed.slots.find((s) => s.status?.memberId === leaderId)?.name ?? '',
+    } : {}),
+    ...(grown ? { size: Math.max(record.size ?? 0, count) } : {}),
+    ...(change ? { lastChange: change } : {}),
+  };
+  ctx.facts.etcdQuorum = observed.members !== undefined && healthyVoters.length >= quorum(voters.length);
+  ctx.etcd.clusters.set(`${ctx.namespace}/${ctx.name}`, {
+    members: members.length,
+    healthyMembers: observed.slots.filter(healthy).length,
+    learners: members.filter((m) => m.isLearner).length,
+    dbSizeBytes: Math.max(0, ...observed.slots.map((s) => s.status?.dbSize ?? 0)),
+    hasLeader: leaderId !== undefined,
+  });
+
+  const summary = `${healthyVoters.length}/${count} voting members healthy`;
+  const strangers = plan.strangers.length > 0
+    ? `; etcd also lists ${plan.strangers.map((m) => `${m.name || '(unstarted)'} ${memberIdHex(m.id)} at ${m.peerURLs.join(',')}`).join(', ')}, which no wanted member is: it is left alone`
+    : '';
+  if (plan.blocked) {
+    ctx.setCondition('EtcdReady', notReady(plan.blocked.reason === 'QuorumLost' ? Reasons.QuorumLost : Reasons.ReplacementBlocked, plan.blocked.message + strangers));
+  } else if (plan.progressing) {
+    const doing = change ? `${change.action} ${change.member}` : 'waiting for the last change to settle';
+    ctx.setCondition('EtcdReady', notReady(Reasons.MembershipChanging, `${doing}; ${summary}${strangers}`));
+  } else if (healthyVoters.length === count && grown) {
+    ctx.setCondition('EtcdReady', ready(`${summary}${strangers}`));
+  } else {
+    const down = observed.slots.filter((s) => !healthy(s)).map((s) => `${s.name}: ${s.dataLost ?? s.statusError ?? 'not healthy'}`);
+    ctx.setCondition('EtcdReady', notReady(ctx.facts.etcdQuorum ? Reasons.MembersNotReady : Reasons.QuorumLost, `${summary}; ${down.join('; ')}${strangers}`));
+  }
 }

@@ -42,12 +42,13 @@ describe('refusedChanges', () => {
   const pod = (members: number, tag = '3.6.16-0'): V1Pod => ({ spec: { containers: [{ name: 'etcd', image: `registry.k8s.io/etcd:${tag}`,
     command: ['etcd', `--initial-cluster=${Array.from({ length: members }, (_, i) => `x-etcd-${i}=https://x-etcd-${i}:2380`).join(',')}`] }] } });
 
-  it('refuses growing etcd and changing its version, from the status record or the live members', () => {
+  it('lets etcd grow but never shrink, and refuses changing its version, from the status record or the live members', () => {
     expect(refusedChanges(cluster('minimal', 'v3.6.16'), [])).toEqual([]);
     expect(refusedChanges(cluster('standard', 'v3.6.16', { etcd: { size: 3, version: 'v3.6.16' } }), [])).toEqual([]);
-    expect(refusedChanges(cluster('standard', 'v3.6.16', { etcd: { size: 1, version: 'v3.6.16' } }), [])[0]).toMatch(/^spec.mode: standard needs 3 etcd members but the running etcd cluster was formed with 1/);
-    expect(refusedChanges(cluster('standard', 'v3.6.16'), [pod(1)])[0]).toMatch(/set spec.mode back to minimal$/);
-    expect(refusedChanges(cluster('standard', 'v3.6.16'), [pod(3)])).toEqual([]);
+    expect(refusedChanges(cluster('standard', 'v3.6.16', { etcd: { size: 1, version: 'v3.6.16' } }), [])).toEqual([]);
+    expect(refusedChanges(cluster('minimal', 'v3.6.16', { etcd: { size: 3, version: 'v3.6.16' } }), [])[0]).toMatch(/^spec.mode: minimal needs 1 etcd members but the running etcd cluster has 3 voting members/);
+    expect(refusedChanges(cluster('minimal', 'v3.6.16'), [pod(3)])[0]).toMatch(/set spec.mode back to standard$/);
+    expect(refusedChanges(cluster('standard', 'v3.6.16'), [pod(1)])).toEqual([]);
     expect(refusedChanges(cluster('minimal', 'v3.6.17'), [pod(1)])[0]).toMatch(/^spec.etcd.version: changing v3.6.16 to v3.6.17/);
   });
 });

@@ -26,10 +26,10 @@ export function refusedChanges(cluster: ClusterObject, memberPods: V1Pod[]): str
   const running = runningEtcd(cluster, memberPods);
   const refused: string[] = [];
   const wanted = etcdMembers(spec);
-  if (running.size !== undefined && running.size !== wanted) {
-    refused.push(`spec.mode: ${spec.mode} needs ${wanted} etcd members but the running etcd cluster was formed with ${running.size}; `
-      + `adding or removing members of a running etcd cluster is not supported yet (a new member must join with a membership change, `
-      + `not start as a new cluster): set spec.mode back to ${running.size === 1 ? 'minimal' : 'standard'}`);
+  // growing is a membership change, one member at a time; shrinking never happens on the operator's initiative
+  if (running.size !== undefined && running.size > wanted) {
+    refused.push(`spec.mode: ${spec.mode} needs ${wanted} etcd members but the running etcd cluster has ${running.size} voting members; `
+      + `the operator never removes etcd members of a running cluster: set spec.mode back to standard`);
   }
   if (running.version !== undefined && running.version !== spec.etcd.version) {
     refused.push(`spec.etcd.version: changing ${running.version} to ${spec.etcd.version} needs the members restarted one at a time with quorum kept, `

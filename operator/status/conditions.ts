@@ -40,7 +40,14 @@ export const Reasons = {
   MembersNotReady: 'MembersNotReady',
   NoQuorum: 'NoQuorum',
   DataLost: 'DataLost',
-  MemberDataLost: 'MemberDataLost',
+  // fewer than a majority of members answer: no membership change is made
+  QuorumLost: 'QuorumLost',
+  // a member is being added, promoted or replaced
+  MembershipChanging: 'MembershipChanging',
+  // a member must be replaced but that would cost quorum
+  ReplacementBlocked: 'ReplacementBlocked',
+  // the member list could not be read (credentials not there yet, no member has an address)
+  EtcdUnreachable: 'EtcdUnreachable',
   // deployments
   ReplicasNotReady: 'ReplicasNotReady',
   WaitingForAPIServer: 'WaitingForAPIServer',
