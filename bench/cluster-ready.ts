@@ -2,6 +2,10 @@
 // standard mode side by side in one run, and the operator's memory. Runs against the local
 // meta-cluster with a node; prints JSON on stdout.
 //
+// Then, for etcd: growing the minimal Cluster to standard (from the patch to three healthy voting
+// members) and replacing a lost member of the standard one (claim and Pod deleted, to three
+// healthy voting members again).
+//
 // Phases (each measured from the apply, by watching the meta-cluster):
 //   pki             every Secret of the cluster's PKI exists
 //   objectsApplied  the etcd members' Pods and Services exist (the apiserver waits for etcd)
@@ -11,7 +15,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { plannedCertificates } from '../operator/pki/cluster-pki.ts';
 import { loadConfig, repoRoot, statePaths } from '../scripts/testbed/config.ts';
 
@@ -72,9 +76,27 @@ async function measure(name: string, mode: 'minimal' | 'standard'): Promise<Phas
     await new Promise((r) => setTimeout(r, 100));
   }
   const totalSeconds = phases.ready;
-  await custom.deleteNamespacedCustomObject({ ...ref, namespace, name });
   return { ...phases, totalSeconds };
 }
+
+interface EtcdRecord { members?: { healthy: boolean; learner?: boolean }[] }
+
+/** Seconds from `change` until the Cluster's etcd lists three healthy voting members and the Cluster is Ready again. */
+async function untilThreeVoting(name: string, change: () => Promise<void>): Promise<number> {
+  const started = Date.now();
+  await change();
+  await new Promise((r) => setTimeout(r, 1000));
+  for (;;) {
+    const cluster = (await custom.getNamespacedCustomObject({ ...ref, namespace, name })) as { status?: { etcd?: EtcdRecord; conditions?: { type: string; status: string }[] } };
+    const m = cluster.status?.etcd?.members ?? [];
+    const ready = cluster.status?.conditions?.find((c) => c.type === 'EtcdReady')?.status === 'True';
+    if (ready && m.length === 3 && m.every((x) => x.healthy && !x.learner)) return Number(((Date.now() - started) / 1000).toFixed(2));
+    if (Date.now() - started > 600_000) throw new Error(`${name}: etcd not back to three voting members after 600 s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const remove = (name: string) => custom.deleteNamespacedCustomObject({ ...ref, namespace, name });
 
 async function main(): Promise<void> {
   const { AppsV1Api } = await import('@kubernetes/client-node');
@@ -93,7 +115,19 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 3000));
     const idleBefore = rssKiB(pid, 'VmRSS');
     const minimal = await measure('bench-minimal', 'minimal');
+    // growth 1 → 3: from the patch to three healthy voting members
+    const growSeconds = await untilThreeVoting('bench-minimal', async () => {
+      await custom.patchNamespacedCustomObject({ ...ref, namespace, name: 'bench-minimal', body: { spec: { mode: 'standard' } } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    });
+    await remove('bench-minimal');
     const standard = await measure('bench-standard', 'standard');
+    // a lost member (claim and Pod deleted): from the deletion to three healthy voting members again
+    const replaceSeconds = await untilThreeVoting('bench-standard', async () => {
+      await core.deleteNamespacedPersistentVolumeClaim({ namespace, name: 'bench-standard-etcd-1' });
+      await core.deleteNamespacedPod({ namespace, name: 'bench-standard-etcd-1' });
+    });
+    await remove('bench-standard');
     await new Promise((r) => setTimeout(r, 2000));
     const ratio = Object.fromEntries(Object.keys(standard).map((k) => {
       const s = standard[k as keyof typeof standard];
@@ -107,6 +141,7 @@ async function main(): Promise<void> {
       minimal,
       standard,
       standardOverMinimal: ratio,
+      etcd: { growOneToThreeSeconds: growSeconds, replaceLostMemberSeconds: replaceSeconds },
       operatorMemoryMiB: {
         idleRss: Number((idleBefore / 1024).toFixed(1)),
         rssAfter: Number((rssKiB(pid, 'VmRSS') / 1024).toFixed(1)),

@@ -18,6 +18,8 @@ export interface OperatorProcess {
   exited: Promise<number | null>;
   /** 1 while it holds the lease, from /metrics. */
   leader(): Promise<number>;
+  /** Membership calls made to etcd, by call (add, promote, remove), from /metrics. */
+  etcdCalls(): Promise<Record<string, number>>;
 }
 
 /**
@@ -67,6 +69,12 @@ export function startOperator(name: string, port: number, extraEnv: Record<strin
       for (const m of text.matchAll(/^kubeonkube_write_requests_total\{verb="([^"]+)"\} (\d+)$/gm)) writes[m[1]!] = Number(m[2]);
       return writes;
     },
+    etcdCalls: async () => {
+      const text = await (await fetch(metricsUrl)).text();
+      const calls: Record<string, number> = {};
+      for (const m of text.matchAll(/^kubeonkube_etcd_membership_calls_total\{call="([^"]+)"\} (\d+)$/gm)) calls[m[1]!] = Number(m[2]);
+      return calls;
+    },
     stop: (signal = 'SIGTERM') => new Promise<void>((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) return resolve();
       child.once('exit', () => resolve());
@@ -89,13 +97,13 @@ export async function installCrd(): Promise<void> {
  * The set-up every operator test file shares: the CRD, a namespace of its own, and (with a port)
  * an operator process; both are removed after the file's tests.
  */
-export function operatorTestBed(prefix: string, port?: number): { ns: string; current: { operator?: OperatorProcess } } {
+export function operatorTestBed(prefix: string, port?: number, env: Record<string, string> = {}): { ns: string; current: { operator?: OperatorProcess } } {
   const ns = uniqueNamespace(prefix);
   const current: { operator?: OperatorProcess } = {};
   beforeAll(async () => {
     await installCrd();
     await apply(namespaceObject(ns));
-    if (port !== undefined) current.operator = startOperator(ns, port);
+    if (port !== undefined) current.operator = startOperator(ns, port, env);
   });
   afterAll(async () => {
     await current.operator?.stop();

@@ -47,6 +47,11 @@ export class EtcdConnections {
     return now - since;
   }
 
+  /** Forgets the timers under `prefix` other than `keep` (Pods that are gone). */
+  prune(prefix: string, keep: string[]): void {
+    for (const key of this.#unhealthySince.keys()) if (key.startsWith(prefix) && !keep.includes(key)) this.#unhealthySince.delete(key);
+  }
+
   countCall(call: string): void {
     this.calls.set(call, (this.calls.get(call) ?? 0) + 1);
   }

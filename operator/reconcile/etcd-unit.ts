@@ -145,9 +145,11 @@ async function observe(ctx: ReconcileContext, facts: ControlPlaneFacts, count: n
       dataLost: dataLoss(ctx.cluster.spec, name, claimObject, podObject),
       status, statusError, unhealthyForMs: 0,
     };
-    slot.unhealthyForMs = ctx.etcd.unhealthyFor(`${ctx.namespace}/${ctx.name}/${name}`, healthy(slot), now);
+    // timed per Pod: a replacement's new Pod starts with a clean slate, not with its predecessor's time
+    slot.unhealthyForMs = ctx.etcd.unhealthyFor(timerKey(ctx, name, podObject), healthy(slot), now);
     return { ...slot, podObject, claimObject, target };
   }));
+  ctx.etcd.prune(`${ctx.namespace}/${ctx.name}/`, slots.map((s) => timerKey(ctx, s.name, s.podObject)));
   let members: EtcdMember[] | undefined;
   // a healthy member first: the list is read through raft, so any member with quorum answers the same
   for (const s of [...slots].sort((a, b) => Number(healthy(b)) - Number(healthy(a)))) {
@@ -157,6 +159,8 @@ async function observe(ctx: ReconcileContext, facts: ControlPlaneFacts, count: n
   }
   return { slots, members, client };
 }
+
+const timerKey = (ctx: ReconcileContext, member: string, pod: V1Pod | undefined) => `${ctx.namespace}/${ctx.name}/${member}/${pod?.metadata?.uid ?? 'none'}`;
 
 function memberIdOf(pod: V1Pod): string | undefined {
   const hex = pod.metadata?.annotations?.[etcdMemberIdAnnotation];

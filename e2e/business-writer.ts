@@ -1,0 +1,53 @@
+// A client of a business cluster that writes every 100 ms and counts what failed: the measure of
+// "the cluster served throughout" while etcd members are replaced or added. Each write is a new
+// ConfigMap on a new connection (as a fresh client would open one), so a write fails only if the
+// control plane could not take it, not because a kept-alive connection went to a Pod that left.
+import { request } from 'node:https';
+import { load } from 'js-yaml';
+
+interface Kubeconfig {
+  clusters: { cluster: { server: string; 'certificate-authority-data': string } }[];
+  users: { user: { 'client-certificate-data': string; 'client-key-data': string } }[];
+}
+
+export interface WriterCounts { written: number; failed: number; errors: string[] }
+
+export function startBusinessWriter(kubeconfigYaml: string, prefix: string, periodMs = 100): { stop(): Promise<WriterCounts> } {
+  const kc = load(kubeconfigYaml) as Kubeconfig;
+  const server = new URL(kc.clusters[0]!.cluster.server);
+  const b64 = (s: string) => Buffer.from(s, 'base64');
+  const tls = { ca: b64(kc.clusters[0]!.cluster['certificate-authority-data']), cert: b64(kc.users[0]!.user['client-certificate-data']), key: b64(kc.users[0]!.user['client-key-data']) };
+  const counts: WriterCounts = { written: 0, failed: 0, errors: [] };
+  let running = true;
+  const write = (n: number) => new Promise<void>((resolve) => {
+    const body = JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `${prefix}-${n}` }, data: { n: String(n) } });
+    const req = request({
+      host: server.hostname, port: server.port || 443, path: '/api/v1/namespaces/default/configmaps', method: 'POST', agent: false, ...tls,
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }, timeout: 10_000,
+    }, (res) => {
+      res.resume();
+      res.on('end', () => {
+        if (res.statusCode === 201) counts.written++;
+        else { counts.failed++; counts.errors.push(`${new Date().toISOString()} write ${n}: HTTP ${res.statusCode}`); }
+        resolve();
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('no answer within 10 s')));
+    req.on('error', (err) => { counts.failed++; counts.errors.push(`${new Date().toISOString()} write ${n}: ${err.message}`); resolve(); });
+    req.end(body);
+  });
+  const loop = (async () => {
+    for (let n = 0; running; n++) {
+      const started = Date.now();
+      await write(n);
+      await new Promise((r) => setTimeout(r, Math.max(0, periodMs - (Date.now() - started))));
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      return counts;
+    },
+  };
+}

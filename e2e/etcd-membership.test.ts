@@ -1,0 +1,176 @@
+// etcd membership on real components: a standard Cluster loses a member in each way it can (its
+// Pod, its claim, its data directory) and comes back to three started voting members at the same
+// peer URLs with every object written before; with two members gone the operator makes no
+// membership call and says why; a minimal Cluster grows to standard. A client writes to the
+// business cluster every 100 ms throughout, and its failures are counted.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it, onTestFailed } from 'vitest';
+import { loadConfig } from '../scripts/testbed/config.ts';
+import { apply, eventually, kubectl } from './kubectl.ts';
+import { startBusinessWriter, type WriterCounts } from './business-writer.ts';
+import { operatorLogTail, operatorTestBed, type OperatorProcess } from './operator-process.ts';
+
+const run = promisify(execFile);
+const { ns, current } = operatorTestBed('e2e-etcd', 18070, { KUBEONKUBE_ETCD_REPLACE_UNHEALTHY_AFTER: '20s' });
+const operator = (): OperatorProcess => current.operator!;
+const scratch = mkdtempSync(join(tmpdir(), 'kok-e2e-'));
+const kubectlBinary = join(loadConfig().binDirs.kubernetes, 'kubectl');
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+const cluster = (name: string, mode: 'minimal' | 'standard') => ({
+  apiVersion: 'kubeonkube.io/v1alpha1', kind: 'Cluster', metadata: { name, namespace: ns },
+  spec: { version: 'v1.34.4', mode, etcd: { storage: { claimTemplate: { resources: { requests: { storage: '256Mi' } } } } } },
+});
+const get = (what: string, path: string) => kubectl(['-n', ns, 'get', ...what.split(' '), '-o', `jsonpath=${path}`]);
+const kubeconfig = async (c: string) => Buffer.from(await get(`secret ${c}-kubeconfig`, '{.data.value}'), 'base64').toString();
+
+interface Member { name: string; id: string; peerURL: string; healthy: boolean; learner?: boolean }
+const members = async (c: string): Promise<Member[]> => JSON.parse((await get(`cluster ${c}`, '{.status.etcd.members}')) || '[]') as Member[];
+
+/** Three started, healthy, voting members at the original peer URLs, and the Cluster Ready. */
+async function healed(c: string, peerURLs: string[]): Promise<Member[]> {
+  return eventually(`${c}: three healthy voting members`, async () => {
+    const m = await members(c);
+    const ok = m.length === 3 && m.every((x) => x.healthy && !x.learner) && JSON.stringify(m.map((x) => x.peerURL)) === JSON.stringify(peerURLs)
+      && (await get(`cluster ${c}`, '{.status.conditions[?(@.type=="Ready")].status}')) === 'True';
+    return ok ? m : undefined;
+  }, 300_000);
+}
+
+async function kubeconfigFile(c: string): Promise<string> {
+  const file = join(scratch, `${c}.kubeconfig`);
+  writeFileSync(file, await kubeconfig(c), { mode: 0o600 });
+  return file;
+}
+
+/** The number of keep-* ConfigMaps the business cluster lists. */
+async function kept(c: string): Promise<number> {
+  const { stdout } = await run(kubectlBinary, ['--kubeconfig', await kubeconfigFile(c), 'get', 'configmaps', '-o', 'name'], { maxBuffer: 16 << 20 });
+  return stdout.split('\n').filter((n) => n.startsWith('configmap/keep-')).length;
+}
+
+/** Writes `count` ConfigMaps keep-<i> through the business cluster's API. */
+async function writeObjects(c: string, count: number): Promise<void> {
+  const items = Array.from({ length: count }, (_, i) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `keep-${i}`, namespace: 'default' }, data: { i: String(i) } }));
+  const child = execFile(kubectlBinary, ['--kubeconfig', await kubeconfigFile(c), 'create', '-f', '-'], { maxBuffer: 16 << 20 });
+  child.stdin!.end(JSON.stringify({ apiVersion: 'v1', kind: 'List', items }));
+  await new Promise<void>((resolve, reject) => child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`kubectl create exited ${code}`)))));
+}
+
+const delta = (after: Record<string, number>, before: Record<string, number>): Record<string, number> =>
+  Object.fromEntries(Object.entries(after).map(([k, v]): [string, number] => [k, v - (before[k] ?? 0)]).filter(([, v]) => v !== 0));
+
+describe('etcd membership', () => {
+  let peerURLs: string[] = [];
+  const writes: Record<string, WriterCounts> = {};
+
+  it('forms a standard Cluster and keeps 1,000 objects written through it', async () => {
+    onTestFailed(() => console.error(`operator log:\n${operatorLogTail(operator())}`));
+    await apply(cluster('m', 'standard'));
+    await kubectl(['-n', ns, 'wait', '--for=condition=Ready', 'cluster/m', '--timeout=300s']);
+    peerURLs = (await members('m')).map((m) => m.peerURL);
+    expect(peerURLs).toHaveLength(3);
+    await writeObjects('m', 1000);
+    expect(await kept('m')).toBe(1000);
+  });
+
+  it('starts a deleted member Pod again with its data: no membership call', async () => {
+    onTestFailed(() => console.error(`operator log:\n${operatorLogTail(operator())}`));
+    const before = await members('m');
+    const calls = await operator().etcdCalls();
+    await kubectl(['-n', ns, 'delete', 'pod', 'm-etcd-2']);
+    const after = await healed('m', peerURLs);
+    expect(after.map((m) => m.id)).toEqual(before.map((m) => m.id));
+    expect(delta(await operator().etcdCalls(), calls)).toEqual({});
+    expect(await kept('m')).toBe(1000);
+  });
+
+  it('replaces a member whose claim was deleted (remove, learner, promote), serving every write', async () => {
+    onTestFailed(() => console.error(`operator log:\n${operatorLogTail(operator())}`));
+    const before = await members('m');
+    const calls = await operator().etcdCalls();
+    const writer = startBusinessWriter(await kubeconfig('m'), 'claim');
+    try {
+      await kubectl(['-n', ns, 'delete', 'pvc', 'm-etcd-1', '--wait=false']);
+      await kubectl(['-n', ns, 'delete', 'pod', 'm-etcd-1']);
+      const after = await healed('m', peerURLs);
+      expect(after.find((m) => m.name === 'm-etcd-1')!.id).not.toBe(before.find((m) => m.name === 'm-etcd-1')!.id);
+    } finally {
+      writes.claim = await writer.stop();
+    }
+    expect(delta(await operator().etcdCalls(), calls)).toEqual({ remove: 1, add: 1, promote: expect.any(Number) as number });
+    expect(await get('cluster m', '{.status.etcd.lastChange.action}')).toBe('promote');
+    expect(await kept('m')).toBe(1000);
+    console.log(`writes while m-etcd-1 was replaced: ${JSON.stringify({ ...writes.claim, errors: writes.claim.errors.slice(0, 5) })}`);
+    expect(writes.claim.written).toBeGreaterThan(50);
+    expect(writes.claim.failed).toBe(0);
+  });
+
+  it('replaces a member whose data directory was wiped', async () => {
+    onTestFailed(() => console.error(`operator log:\n${operatorLogTail(operator())}`));
+    const before = await members('m');
+    const pv = await get('pvc m-etcd-0', '{.spec.volumeName}');
+    const path = await kubectl(['get', 'pv', pv, '-o', 'jsonpath={.spec.hostPath.path}{.spec.local.path}']);
+    const dataDir = (await get('pvc m-etcd-0', '{.metadata.annotations.kubeonkube\\.io/etcd-data-dir}')) || 'data';
+    // the test bed's node is this machine: the volume is a directory here
+    for (const entry of readdirSync(join(path, dataDir))) rmSync(join(path, dataDir, entry), { recursive: true, force: true });
+    await kubectl(['-n', ns, 'delete', 'pod', 'm-etcd-0']);
+    const after = await healed('m', peerURLs);
+    expect(after.find((m) => m.name === 'm-etcd-0')!.id).not.toBe(before.find((m) => m.name === 'm-etcd-0')!.id);
+    expect(await get('pvc m-etcd-0', '{.metadata.annotations.kubeonkube\\.io/etcd-data-dir}')).toBe(`data-${after.find((m) => m.name === 'm-etcd-0')!.id}`);
+    expect(await kept('m')).toBe(1000);
+  });
+
+  it('makes no membership call with two members gone, says why, and heals when they are back', async () => {
+    onTestFailed(() => console.error(`operator log:\n${operatorLogTail(operator())}`));
+    const calls = await operator().etcdCalls();
+    // both Pods' etcd processes stopped on the node: they hold their data but answer nothing
+    const pids = await Promise.all(['m-etcd-1', 'm-etcd-2'].map(async (member) => {
+      const { stdout } = await run('pgrep', ['-f', `--name=${member} `]);
+      return stdout.trim().split('\n').filter(Boolean);
+    }));
+    expect(pids.flat()).toHaveLength(2);
+    for (const pid of pids.flat()) process.kill(Number(pid), 'SIGSTOP');
+    try {
+      await kubectl(['-n', ns, 'wait', 'cluster/m', '--for=jsonpath={.status.conditions[?(@.type=="EtcdReady")].reason}=QuorumLost', '--timeout=90s']);
+      expect(await get('cluster m', '{.status.conditions[?(@.type=="EtcdReady")].message}')).toMatch(/No membership change is made without quorum/);
+      // longer than the 20 s after which a single unhealthy member would be replaced
+      await new Promise((r) => setTimeout(r, 30_000));
+      expect(delta(await operator().etcdCalls(), calls)).toEqual({});
+    } finally {
+      for (const pid of pids.flat()) process.kill(Number(pid), 'SIGCONT');
+    }
+    await healed('m', peerURLs);
+    expect(delta(await operator().etcdCalls(), calls)).toEqual({});
+    expect(await kept('m')).toBe(1000);
+  });
+
+  it('grows a minimal Cluster to standard one member at a time, serving every write', async () => {
+    onTestFailed(() => console.error(`operator log:\n${operatorLogTail(operator())}`));
+    await apply(cluster('g', 'minimal'));
+    await kubectl(['-n', ns, 'wait', '--for=condition=Ready', 'cluster/g', '--timeout=300s']);
+    await writeObjects('g', 1000);
+    const calls = await operator().etcdCalls();
+    const writer = startBusinessWriter(await kubeconfig('g'), 'grow');
+    try {
+      await kubectl(['-n', ns, 'patch', 'cluster', 'g', '--type=merge', '-p', '{"spec":{"mode":"standard"}}']);
+      await healed('g', [0, 1, 2].map((i) => `https://g-etcd-${i}.${ns}.svc.cluster.local:2380`));
+      await kubectl(['-n', ns, 'rollout', 'status', 'deployment/g-apiserver', '--timeout=120s']);
+    } finally {
+      writes.grow = await writer.stop();
+    }
+    expect(delta(await operator().etcdCalls(), calls)).toMatchObject({ add: 2 });
+    expect(await get('cluster g', '{.status.etcd.size}')).toBe('3');
+    expect(await get('deployment g-apiserver', '{.spec.template.spec.containers[0].command}')).toContain(`https://g-etcd-2.${ns}.svc.cluster.local:2379`);
+    // back to minimal is refused now that etcd has grown
+    await expect(kubectl(['-n', ns, 'patch', 'cluster', 'g', '--type=merge', '-p', '{"spec":{"mode":"minimal"}}'])).rejects.toThrow(/mode cannot change from standard to minimal/);
+    expect(await kept('g')).toBe(1000);
+    console.log(`writes while g grew from 1 to 3 members: ${JSON.stringify({ ...writes.grow, errors: writes.grow.errors.slice(0, 5) })}`);
+    expect(writes.grow.written).toBeGreaterThan(50);
+    expect(writes.grow.failed).toBe(0);
+  });
+});
