@@ -102,7 +102,9 @@ describe('etcd membership', () => {
     } finally {
       writes.claim = await writer.stop();
     }
-    expect(delta(await operator().etcdCalls(), calls)).toEqual({ remove: 1, add: 1, promote: expect.any(Number) as number });
+    // etcd may refuse a call for a while (a remove right after a restart, a promote before the learner caught up); one of each was made
+    const made = delta(await operator().etcdCalls(), calls);
+    expect([made['remove/ok'], made['add/ok'], made['promote/ok']]).toEqual([1, 1, 1]);
     expect(await get('cluster m', '{.status.etcd.lastChange.action}')).toBe('promote');
     expect(await kept('m')).toBe(1000);
     console.log(`writes while m-etcd-1 was replaced: ${JSON.stringify({ ...writes.claim, errors: writes.claim.errors.slice(0, 5) })}`);
@@ -130,7 +132,7 @@ describe('etcd membership', () => {
     const calls = await operator().etcdCalls();
     // both Pods' etcd processes stopped on the node: they hold their data but answer nothing
     const pids = await Promise.all(['m-etcd-1', 'm-etcd-2'].map(async (member) => {
-      const { stdout } = await run('pgrep', ['-f', `--name=${member} `]);
+      const { stdout } = await run('pgrep', ['-f', '--', `--name=${member} `]);
       return stdout.trim().split('\n').filter(Boolean);
     }));
     expect(pids.flat()).toHaveLength(2);
@@ -163,7 +165,7 @@ describe('etcd membership', () => {
     } finally {
       writes.grow = await writer.stop();
     }
-    expect(delta(await operator().etcdCalls(), calls)).toMatchObject({ add: 2 });
+    expect(delta(await operator().etcdCalls(), calls)).toMatchObject({ 'add/ok': 2, 'promote/ok': 2 });
     expect(await get('cluster g', '{.status.etcd.size}')).toBe('3');
     expect(await get('deployment g-apiserver', '{.spec.template.spec.containers[0].command}')).toContain(`https://g-etcd-2.${ns}.svc.cluster.local:2379`);
     // back to minimal is refused now that etcd has grown

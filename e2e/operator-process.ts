@@ -18,7 +18,7 @@ export interface OperatorProcess {
   exited: Promise<number | null>;
   /** 1 while it holds the lease, from /metrics. */
   leader(): Promise<number>;
-  /** Membership calls made to etcd, by call (add, promote, remove), from /metrics. */
+  /** Membership calls made to etcd, by call/result (add/ok, promote/refused, ...), from /metrics. */
   etcdCalls(): Promise<Record<string, number>>;
 }
 
@@ -72,7 +72,7 @@ export function startOperator(name: string, port: number, extraEnv: Record<strin
     etcdCalls: async () => {
       const text = await (await fetch(metricsUrl)).text();
       const calls: Record<string, number> = {};
-      for (const m of text.matchAll(/^kubeonkube_etcd_membership_calls_total\{call="([^"]+)"\} (\d+)$/gm)) calls[m[1]!] = Number(m[2]);
+      for (const m of text.matchAll(/^kubeonkube_etcd_membership_calls_total\{call="([^"]+)",result="([^"]+)"\} (\d+)$/gm)) calls[`${m[1]}/${m[2]}`] = Number(m[3]);
       return calls;
     },
     stop: (signal = 'SIGTERM') => new Promise<void>((resolve) => {

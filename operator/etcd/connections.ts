@@ -17,7 +17,7 @@ export interface EtcdClusterMetrics {
 export class EtcdConnections {
   readonly #clients = new Map<string, { hash: string; client: EtcdClient }>();
   readonly #unhealthySince = new Map<string, number>();
-  /** Membership calls made, by call (add, promote, remove). */
+  /** Membership calls, by call (add, promote, remove) and result (ok, refused: etcd said no, e.g. a learner not caught up). */
   readonly calls = new Map<string, number>();
   readonly clusters = new Map<string, EtcdClusterMetrics>();
   readonly #timeoutMs: number;
@@ -52,8 +52,9 @@ export class EtcdConnections {
     for (const key of this.#unhealthySince.keys()) if (key.startsWith(prefix) && !keep.includes(key)) this.#unhealthySince.delete(key);
   }
 
-  countCall(call: string): void {
-    this.calls.set(call, (this.calls.get(call) ?? 0) + 1);
+  countCall(call: string, result: 'ok' | 'refused'): void {
+    const key = `${call}/${result}`;
+    this.calls.set(key, (this.calls.get(key) ?? 0) + 1);
   }
 
   /** Forgets a Cluster that is gone. */

@@ -236,6 +236,9 @@ export function apiserverContext(spec: ControlPlaneSpec, facts: ControlPlaneFact
       ...(facts.apiserverAddress ? { 'advertise-address': facts.apiserverAddress } : {}),
       'bind-address': '0.0.0.0',
       'secure-port': '6443',
+      // a Pod being replaced keeps serving while the Service stops sending it new connections
+      // (its readiness fails at once): a rollout refuses no request
+      'shutdown-delay-duration': '10s',
       'etcd-servers': etcdServers(spec, facts),
       'etcd-cafile': `${pki}/etcd-ca.crt`,
       'etcd-certfile': `${pki}/etcd-client.crt`,

@@ -241,26 +241,29 @@ async function call(ctx: ReconcileContext, observed: Observed, plan: MembershipP
   if (!through?.target) return undefined;
   // a replica that may no longer lead makes no call, to etcd no more than to the meta-cluster
   ctx.writer.assertMayWrite();
-  ctx.etcd.countCall(c.call);
   const time = ctx.now.toISOString();
   try {
     if (c.call === 'promote') {
       await observed.client.memberPromote(through.target, c.id);
+      ctx.etcd.countCall(c.call, 'ok');
       ctx.events.normal('MemberPromoted', `promoted ${slot.name} (${memberIdHex(c.id)}) to a voting member`);
       ctx.log.info({ member: slot.name, id: memberIdHex(c.id) }, 'etcd member promoted');
       return { time, action: 'promote', member: slot.name, reason: 'caught up with the leader' };
     }
     if (c.call === 'add') {
       const added = await observed.client.memberAdd(through.target, c.peerURL, { learner: true });
+      ctx.etcd.countCall(c.call, 'ok');
       ctx.events.normal('MemberAdded', `added ${slot.name} (${memberIdHex(added.id)}) as a learner: ${c.why}`);
       ctx.log.info({ member: slot.name, id: memberIdHex(added.id), why: c.why }, 'etcd member added as a learner');
       return { time, action: 'add', member: slot.name, reason: c.why };
     }
     await observed.client.memberRemove(through.target, c.id);
+    ctx.etcd.countCall(c.call, 'ok');
     ctx.events.warning('MemberRemoved', `removed ${slot.name} (${memberIdHex(c.id)}) to replace it: ${c.why}`);
     ctx.log.warn({ member: slot.name, id: memberIdHex(c.id), why: c.why }, 'etcd member removed to be replaced');
     return { time, action: 'remove', member: slot.name, reason: c.why };
   } catch (err) {
+    ctx.etcd.countCall(c.call, 'refused');
     // e.g. a learner not caught up yet ("can only promote a learner member which is in sync with leader"): looked at again soon
     ctx.log.info({ member: slot.name, call: c.call, err: (err as Error).message }, 'etcd membership call not made yet');
     return undefined;
