@@ -105,7 +105,7 @@ describe('etcd membership', () => {
     // etcd may refuse a call for a while (a remove right after a restart, a promote before the learner caught up); one of each was made
     const made = delta(await operator().etcdCalls(), calls);
     expect([made['remove/ok'], made['add/ok'], made['promote/ok']]).toEqual([1, 1, 1]);
-    expect(await get('cluster m', '{.status.etcd.lastChange.action}')).toBe('promote');
+    expect(await get('cluster m', '{.status.etcd.lastChange.member}')).toBe('m-etcd-1');
     expect(await kept('m')).toBe(1000);
     console.log(`writes while m-etcd-1 was replaced: ${JSON.stringify({ ...writes.claim, errors: writes.claim.errors.slice(0, 5) })}`);
     expect(writes.claim.written).toBeGreaterThan(50);
