@@ -15,7 +15,7 @@ const plan = (slots: SlotView[], members: EtcdMember[] | undefined) => planMembe
 
 describe('planMembership', () => {
   it('does nothing to three healthy voting members', () => {
-    expect(plan([up(0), up(1), up(2)], [member(0), member(1), member(2)])).toEqual({ startPods: [], deletePods: [], progressing: false, strangers: [] });
+    expect(plan([up(0), up(1), up(2)], [member(0), member(1), member(2)])).toEqual({ startPods: [], deletePods: [], progressing: false, strangers: [], voters: 3, healthyVoters: 3 });
   });
 
   it('restarts a deleted Pod whose data is intact, without a membership call', () => {

@@ -53,6 +53,9 @@ export interface MembershipPlan {
   progressing: boolean;
   /** Members that answer etcd's list but are no wanted slot's (never removed by the operator). */
   strangers: EtcdMember[];
+  /** Voting members etcd lists, and how many of them are healthy (both 0 without a member list). */
+  voters: number;
+  healthyVoters: number;
 }
 
 export const healthy = (s: SlotView): boolean => s.status !== undefined && s.status.errors.length === 0 && s.status.leader !== '0';
@@ -61,7 +64,7 @@ export const healthy = (s: SlotView): boolean => s.status !== undefined && s.sta
 export const quorum = (voters: number): number => Math.floor(voters / 2) + 1;
 
 export function planMembership(view: MembershipView): MembershipPlan {
-  const plan: MembershipPlan = { startPods: [], deletePods: [], progressing: false, strangers: [] };
+  const plan: MembershipPlan = { startPods: [], deletePods: [], progressing: false, strangers: [], voters: 0, healthyVoters: 0 };
   const { members } = view;
   if (!members) {
     // A deleted Pod whose claim is intact is not a membership change: starting it again may be
@@ -84,6 +87,8 @@ export function planMembership(view: MembershipView): MembershipPlan {
   plan.strangers = members.filter((m) => !slotOf.has(m.id));
   const voters = members.filter((m) => !m.isLearner);
   const healthyVoters = voters.filter((m) => { const s = slotOf.get(m.id); return s !== undefined && healthy(s); });
+  plan.voters = voters.length;
+  plan.healthyVoters = healthyVoters.length;
 
   const learners: { slot: SlotView; member: EtcdMember }[] = [];
   const lost: { slot: SlotView; member: EtcdMember; why: string }[] = [];

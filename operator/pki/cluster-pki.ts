@@ -50,6 +50,8 @@ export const serviceAccountSecret = (cluster: string) => `${cluster}-sa`;
 export const adminKubeconfigSecret = (cluster: string) => `${cluster}-kubeconfig`;
 export const userKubeconfigSecret = (cluster: string, user: string) => `${cluster}-user-${user}-kubeconfig`;
 export const etcdMemberName = (cluster: string, index: number) => `${cluster}-etcd-${index}`;
+/** The operator's own etcd client certificate (leaf `etcd-operator-client` below). */
+export const etcdOperatorClientSecret = (cluster: string) => `${cluster}-etcd-operator-client`;
 export const apiserverServiceName = (cluster: string) => `${cluster}-apiserver`;
 
 /** Every DNS name a Service answers to, from the short name to the fully qualified one. */

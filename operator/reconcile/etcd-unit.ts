@@ -23,7 +23,9 @@ import {
 } from '../model/control-plane.ts';
 import { names } from '../model/names.ts';
 import { notReady, ready, Reasons } from '../status/conditions.ts';
+import { etcdOperatorClientSecret } from '../pki/cluster-pki.ts';
 import { modelFacts } from './apiserver-service-unit.ts';
+import { decode } from './pki-unit.ts';
 import { cached, type ClusterSpec, type ClusterStatus, type ObjectRef, type ReconcileContext } from './context.ts';
 
 const podReady = (pod: V1Pod | undefined) => pod?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
@@ -168,19 +170,17 @@ function memberIdOf(pod: V1Pod): string | undefined {
 }
 
 const credentialsOf = (secret: V1Secret | undefined) => {
-  const d = secret?.data;
-  if (!d?.['tls.crt'] || !d['tls.key'] || !d['ca.crt']) return undefined;
-  const pem = (k: string) => Buffer.from(d[k]!, 'base64').toString('utf8');
-  return { ca: pem('ca.crt'), cert: pem('tls.crt'), key: pem('tls.key') };
+  const [ca, cert, key] = ['ca.crt', 'tls.crt', 'tls.key'].map((k) => decode(secret, k));
+  return ca && cert && key ? { ca, cert, key } : undefined;
 };
 
 /** A formed cluster: observe through etcd, plan, make at most one membership call. */
 async function manage(ctx: ReconcileContext, facts: ControlPlaneFacts, count: number): Promise<void> {
   const key = `${ctx.namespace}/${ctx.name}`;
-  const credentials = credentialsOf(cached<V1Secret>(ctx, 'Secret', `${ctx.name}-etcd-operator-client`));
+  const credentials = credentialsOf(cached<V1Secret>(ctx, 'Secret', etcdOperatorClientSecret(ctx.name)));
   if (!credentials) {
     ctx.facts.etcdQuorum = ctx.cluster.status?.conditions?.some((c) => c.type === 'EtcdReady' && c.status === 'True') ?? false;
-    ctx.setCondition('EtcdReady', notReady(Reasons.EtcdUnreachable, `waiting for the operator's etcd client certificate ${ctx.name}-etcd-operator-client`));
+    ctx.setCondition('EtcdReady', notReady(Reasons.EtcdUnreachable, `waiting for the operator's etcd client certificate ${etcdOperatorClientSecret(ctx.name)}`));
     ctx.requeueAfter(2000);
     return;
   }
@@ -274,7 +274,6 @@ function report(ctx: ReconcileContext, observed: Observed, plan: MembershipPlan,
   const members = observed.members ?? [];
   const bySlot = new Map(observed.slots.map((s) => [s.peerURL, s]));
   const voters = members.filter((m) => !m.isLearner);
-  const healthyVoters = voters.filter((m) => { const s = bySlot.get(m.peerURLs[0] ?? ''); return s !== undefined && healthy(s); });
   const leaderId = observed.slots.find((s) => s.status && s.status.leader !== '0')?.status?.leader;
   const grown = observed.members !== undefined && !plan.progressing && !plan.blocked
     && observed.slots.every((s) => voters.some((m) => m.peerURLs.includes(s.peerURL)));
@@ -291,7 +290,7 @@ function report(ctx: ReconcileContext, observed: Observed, plan: MembershipPlan,
     ...(grown ? { size: Math.max(record.size ?? 0, count) } : {}),
     ...(change ? { lastChange: change } : {}),
   };
-  ctx.facts.etcdQuorum = observed.members !== undefined && healthyVoters.length >= quorum(voters.length);
+  ctx.facts.etcdQuorum = observed.members !== undefined && plan.healthyVoters >= quorum(plan.voters);
   ctx.etcd.clusters.set(`${ctx.namespace}/${ctx.name}`, {
     members: members.length,
     healthyMembers: observed.slots.filter(healthy).length,
@@ -300,7 +299,7 @@ function report(ctx: ReconcileContext, observed: Observed, plan: MembershipPlan,
     hasLeader: leaderId !== undefined,
   });
 
-  const summary = `${healthyVoters.length}/${count} voting members healthy`;
+  const summary = `${plan.healthyVoters}/${count} voting members healthy`;
   const strangers = plan.strangers.length > 0
     ? `; etcd also lists ${plan.strangers.map((m) => `${m.name || '(unstarted)'} ${memberIdHex(m.id)} at ${m.peerURLs.join(',')}`).join(', ')}, which no wanted member is: it is left alone`
     : '';
@@ -309,7 +308,7 @@ function report(ctx: ReconcileContext, observed: Observed, plan: MembershipPlan,
   } else if (plan.progressing) {
     const doing = change ? `${change.action} ${change.member}` : 'waiting for the last change to settle';
     ctx.setCondition('EtcdReady', notReady(Reasons.MembershipChanging, `${doing}; ${summary}${strangers}`));
-  } else if (healthyVoters.length === count && grown) {
+  } else if (plan.healthyVoters === count && grown) {
     ctx.setCondition('EtcdReady', ready(`${summary}${strangers}`));
   } else {
     const down = observed.slots.filter((s) => !healthy(s)).map((s) => `${s.name}: ${s.dataLost ?? s.statusError ?? 'not healthy'}`);

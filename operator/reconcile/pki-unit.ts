@@ -24,7 +24,8 @@ import { cached, type ClusterSpec, type ObjectRef, type ReconcileContext } from 
 
 export const serverAnnotation = 'kubeonkube.io/server';
 
-const decode = (secret: V1Secret | undefined, key: string): string | undefined => {
+/** A Secret's value as text (PEM), undefined when the key is absent. */
+export const decode = (secret: V1Secret | undefined, key: string): string | undefined => {
   const value = secret?.data?.[key];
   return value === undefined ? undefined : Buffer.from(value, 'base64').toString('utf8');
 };
