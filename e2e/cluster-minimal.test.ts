@@ -57,17 +57,17 @@ describe('a minimal Cluster', () => {
   });
 
   it('makes no write request in steady state', async () => {
-    const before = await operator().writes();
+    const before = await operator().writesByKind();
     // two resync periods of the operator (10 s each here)
     await new Promise((r) => setTimeout(r, 25_000));
-    const after = await operator().writes();
+    const after = await operator().writesByKind();
     expect(after).toEqual(before);
   });
 
   it('stops writing while paused, and repairs what was lost once resumed', async () => {
     await kubectl(['-n', ns, 'patch', 'cluster', 'dev', '--type=merge', '-p', '{"spec":{"paused":true}}']);
     await kubectl(['-n', ns, 'delete', 'service', 'dev-etcd']);
-    const before = await operator().writes();
+    const before = await operator().writesByKind();
     // two resync periods: a paused Cluster is not touched, not even its status
     await new Promise((r) => setTimeout(r, 22_000));
     expect(await operator().writes()).toEqual(before);

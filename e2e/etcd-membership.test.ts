@@ -31,11 +31,15 @@ const kubeconfig = async (c: string) => Buffer.from(await get(`secret ${c}-kubec
 interface Member { name: string; id: string; peerURL: string; healthy: boolean; learner?: boolean }
 const members = async (c: string): Promise<Member[]> => JSON.parse((await get(`cluster ${c}`, '{.status.etcd.members}')) || '[]') as Member[];
 
-/** Three started, healthy, voting members at the original peer URLs, and the Cluster Ready. */
-async function healed(c: string, peerURLs: string[]): Promise<Member[]> {
-  return eventually(`${c}: three healthy voting members`, async () => {
+/**
+ * Three started, healthy, voting members at the original peer URLs, and the Cluster Ready; with
+ * `replaced`, only once that member has a new ID (the status may still show the old one healthy).
+ */
+async function healed(c: string, peerURLs: string[], replaced?: Member): Promise<Member[]> {
+  return eventually(`${c}: three healthy voting members${replaced ? `, ${replaced.name} replaced` : ''}`, async () => {
     const m = await members(c);
     const ok = m.length === 3 && m.every((x) => x.healthy && !x.learner) && JSON.stringify(m.map((x) => x.peerURL)) === JSON.stringify(peerURLs)
+      && (!replaced || m.some((x) => x.name === replaced.name && x.id !== replaced.id))
       && (await get(`cluster ${c}`, '{.status.conditions[?(@.type=="Ready")].status}')) === 'True';
     return ok ? m : undefined;
   }, 300_000);
@@ -97,7 +101,7 @@ describe('etcd membership', () => {
     try {
       await kubectl(['-n', ns, 'delete', 'pvc', 'm-etcd-1', '--wait=false']);
       await kubectl(['-n', ns, 'delete', 'pod', 'm-etcd-1']);
-      const after = await healed('m', peerURLs);
+      const after = await healed('m', peerURLs, before.find((m) => m.name === 'm-etcd-1'));
       expect(after.find((m) => m.name === 'm-etcd-1')!.id).not.toBe(before.find((m) => m.name === 'm-etcd-1')!.id);
     } finally {
       writes.claim = await writer.stop();
@@ -121,7 +125,7 @@ describe('etcd membership', () => {
     // the test bed's node is this machine: the volume is a directory here
     for (const entry of readdirSync(join(path, dataDir))) rmSync(join(path, dataDir, entry), { recursive: true, force: true });
     await kubectl(['-n', ns, 'delete', 'pod', 'm-etcd-0']);
-    const after = await healed('m', peerURLs);
+    const after = await healed('m', peerURLs, before.find((m) => m.name === 'm-etcd-0'));
     expect(after.find((m) => m.name === 'm-etcd-0')!.id).not.toBe(before.find((m) => m.name === 'm-etcd-0')!.id);
     expect(await get('pvc m-etcd-0', '{.metadata.annotations.kubeonkube\\.io/etcd-data-dir}')).toBe(`data-${after.find((m) => m.name === 'm-etcd-0')!.id}`);
     expect(await kept('m')).toBe(1000);

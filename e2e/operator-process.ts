@@ -12,7 +12,10 @@ export interface OperatorProcess {
   logFile: string;
   metricsUrl: string;
   /** Write requests by verb, from the operator's /metrics. */
+  /** Write requests so far, by verb. */
   writes(): Promise<Record<string, number>>;
+  /** Write requests so far, by verb and kind ("apply Secret"): what a steady-state check compares, to say what moved. */
+  writesByKind(): Promise<Record<string, number>>;
   stop(signal?: NodeJS.Signals): Promise<void>;
   /** Resolves with the exit code once the process has exited (null: killed by a signal). */
   exited: Promise<number | null>;
@@ -27,12 +30,12 @@ export interface OperatorProcess {
  * still being rolled out (a Deployment, the status that follows it): steady state is measured after
  * that. An operator that loops never settles, and this times out.
  */
-export async function settledWrites(op: OperatorProcess, quietMs = 5000, timeoutMs = 120_000): Promise<Record<string, number>> {
+export async function settledWrites(op: OperatorProcess, quietMs = 5000, timeoutMs = 120_000, read = () => op.writes()): Promise<Record<string, number>> {
   const deadline = Date.now() + timeoutMs;
-  let last = JSON.stringify(await op.writes());
+  let last = JSON.stringify(await read());
   for (;;) {
     await new Promise((r) => setTimeout(r, quietMs));
-    const now = await op.writes();
+    const now = await read();
     if (JSON.stringify(now) === last) return now;
     if (Date.now() > deadline) throw new Error(`the operator's writes never settled: still moving after ${timeoutMs} ms (${JSON.stringify(now)})`);
     last = JSON.stringify(now);
@@ -56,6 +59,12 @@ export function startOperator(name: string, port: number, extraEnv: Record<strin
     },
   });
   const metricsUrl = `http://127.0.0.1:${port}/metrics`;
+  const writesByKind = async () => {
+    const text = await (await fetch(metricsUrl)).text();
+    const writes: Record<string, number> = {};
+    for (const m of text.matchAll(/^kubeonkube_write_requests_total\{verb="([^"]+)",kind="([^"]*)"\} (\d+)$/gm)) writes[`${m[1]} ${m[2]}`] = Number(m[3]);
+    return writes;
+  };
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return {
     exited,
@@ -64,11 +73,14 @@ export function startOperator(name: string, port: number, extraEnv: Record<strin
     logFile,
     metricsUrl,
     writes: async () => {
-      const text = await (await fetch(metricsUrl)).text();
       const writes: Record<string, number> = {};
-      for (const m of text.matchAll(/^kubeonkube_write_requests_total\{verb="([^"]+)"\} (\d+)$/gm)) writes[m[1]!] = Number(m[2]);
+      for (const [key, value] of Object.entries(await writesByKind())) {
+        const verb = key.split(' ')[0]!;
+        writes[verb] = (writes[verb] ?? 0) + value;
+      }
       return writes;
     },
+    writesByKind,
     etcdCalls: async () => {
       const text = await (await fetch(metricsUrl)).text();
       const calls: Record<string, number> = {};

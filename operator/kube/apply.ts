@@ -87,15 +87,26 @@ export class Writer {
     this.#mayWrite = mayWrite;
   }
 
-  /** Write requests sent so far, by verb (apply, create, delete, event, patch-status). */
+  /** Write requests sent so far, by verb (apply, create, delete, event, patch, patch-status). */
   counts(): Record<string, number> {
-    return Object.fromEntries(this.#counts);
+    const byVerb: Record<string, number> = {};
+    for (const { verb, value } of this.countsByKind()) byVerb[verb] = (byVerb[verb] ?? 0) + value;
+    return byVerb;
+  }
+
+  /** Write requests sent so far, by verb and by the kind of object written. */
+  countsByKind(): { verb: string; kind: string; value: number }[] {
+    return [...this.#counts].map(([key, value]) => {
+      const [verb, kind] = key.split('/') as [string, string];
+      return { verb, kind, value };
+    });
   }
 
   /** Counts a write about to be sent; throws NotLeaderError (sending nothing) when this process may not write. */
-  count(verb: string): void {
+  count(verb: string, kind: string): void {
     if (!this.#mayWrite()) throw new NotLeaderError();
-    this.#counts.set(verb, (this.#counts.get(verb) ?? 0) + 1);
+    const key = `${verb}/${kind}`;
+    this.#counts.set(key, (this.#counts.get(key) ?? 0) + 1);
   }
 
   /**
@@ -111,7 +122,7 @@ export class Writer {
     const hash = objectHash(desired);
     if (current && current.metadata?.annotations?.[appliedHashAnnotation] === hash && containsDesired(current, desired)) return current;
     const body = { ...desired, metadata: { ...desired.metadata, annotations: { ...desired.metadata?.annotations, [appliedHashAnnotation]: hash } } };
-    this.count('apply');
+    this.count('apply', desired.kind ?? '');
     current = await this.#api.patch<L>(toClientModel(body) as unknown as L, undefined, undefined, fieldManager, true, PatchStrategy.ServerSideApply);
     return current;
   }
@@ -122,7 +133,7 @@ export class Writer {
    * exists and is not owned by `obj`'s owner is an OwnershipConflict.
    */
   async createOnly<T extends KubernetesObject>(obj: T): Promise<{ created: boolean; live: T }> {
-    this.count('create');
+    this.count('create', obj.kind ?? '');
     try {
       return { created: true, live: await this.#api.create<T>(toClientModel(obj), undefined, undefined, fieldManager) };
     } catch (err) {
@@ -140,14 +151,14 @@ export class Writer {
 
   /** Sets annotations on `live` (a merge patch that carries its resourceVersion: it fails if the object changed meanwhile). */
   async annotate<T extends KubernetesObject>(live: T, annotations: Record<string, string>): Promise<T> {
-    this.count('patch');
+    this.count('patch', live.kind ?? '');
     const body = { apiVersion: live.apiVersion, kind: live.kind, metadata: { name: live.metadata?.name, namespace: live.metadata?.namespace, resourceVersion: live.metadata?.resourceVersion, annotations } };
     return this.#api.patch<T>(body as T, undefined, undefined, fieldManager, undefined, PatchStrategy.MergePatch);
   }
 
   /** Deletes `live` if it is still the very object that was checked (its UID as a precondition). */
   async delete(live: KubernetesObject): Promise<void> {
-    this.count('delete');
+    this.count('delete', live.kind ?? '');
     try {
       await this.#api.delete(live, undefined, undefined, undefined, undefined, 'Background', { preconditions: { uid: live.metadata?.uid } });
     } catch (err) {

@@ -15,7 +15,7 @@ export function eventRecorder(kc: KubeConfig, writer: Writer, log: Logger): (obj
     const post = (type: 'Normal' | 'Warning', reason: string, message: string) => {
       const namespace = obj.metadata?.namespace ?? 'default';
       const now = new Date();
-      writer.count('event');
+      writer.count('event', 'Event');
       core.createNamespacedEvent({
         namespace,
         body: {

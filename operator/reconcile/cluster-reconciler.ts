@@ -232,7 +232,7 @@ export class ClusterReconciler {
 
   async #patchStatus(cluster: ClusterObject, namespace: string, name: string, status: ClusterStatus): Promise<void> {
     if (objectHash(status) === objectHash(cluster.status ?? {})) return;
-    this.#deps.writer.count('patch-status');
+    this.#deps.writer.count('patch-status', 'Cluster');
     await this.#deps.custom.patchNamespacedCustomObjectStatus(
       { group: clusterGroup, version: clusterVersion, plural: clusterPlural, namespace, name, body: { status } },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
