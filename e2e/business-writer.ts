@@ -25,10 +25,17 @@ export function startBusinessWriter(kubeconfigYaml: string, prefix: string, peri
       host: server.hostname, port: server.port || 443, path: '/api/v1/namespaces/default/configmaps', method: 'POST', agent: false, ...tls,
       headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }, timeout: 10_000,
     }, (res) => {
-      res.resume();
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
         if (res.statusCode === 201) counts.written++;
-        else { counts.failed++; counts.errors.push(`${new Date().toISOString()} write ${n}: HTTP ${res.statusCode}`); }
+        else {
+          // the Status message says which layer refused it (e.g. etcd's own error text)
+          let message = '';
+          try { message = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { message?: string }).message ?? ''; } catch { /* not a Status */ }
+          counts.failed++;
+          counts.errors.push(`${new Date().toISOString()} write ${n}: HTTP ${res.statusCode} ${message}`.trimEnd());
+        }
         resolve();
       });
     });

@@ -4,13 +4,13 @@
 // membership call and says why; a minimal Cluster grows to standard. A client writes to the
 // business cluster every 100 ms throughout, and its failures are counted.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it, onTestFailed } from 'vitest';
-import { loadConfig } from '../scripts/testbed/config.ts';
-import { apply, eventually, kubectl } from './kubectl.ts';
+import { businessClusters, delta } from './business-cluster.ts';
+import { apply, kubectl } from './kubectl.ts';
 import { startBusinessWriter, type WriterCounts } from './business-writer.ts';
 import { operatorLogTail, operatorTestBed, type OperatorProcess } from './operator-process.ts';
 
@@ -18,55 +18,13 @@ const run = promisify(execFile);
 const { ns, current } = operatorTestBed('e2e-etcd', 18070, { KUBEONKUBE_ETCD_REPLACE_UNHEALTHY_AFTER: '20s' });
 const operator = (): OperatorProcess => current.operator!;
 const scratch = mkdtempSync(join(tmpdir(), 'kok-e2e-'));
-const kubectlBinary = join(loadConfig().binDirs.kubernetes, 'kubectl');
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 const cluster = (name: string, mode: 'minimal' | 'standard') => ({
   apiVersion: 'kubeonkube.io/v1alpha1', kind: 'Cluster', metadata: { name, namespace: ns },
   spec: { version: 'v1.34.4', mode, etcd: { storage: { claimTemplate: { resources: { requests: { storage: '256Mi' } } } } } },
 });
-const get = (what: string, path: string) => kubectl(['-n', ns, 'get', ...what.split(' '), '-o', `jsonpath=${path}`]);
-const kubeconfig = async (c: string) => Buffer.from(await get(`secret ${c}-kubeconfig`, '{.data.value}'), 'base64').toString();
-
-interface Member { name: string; id: string; peerURL: string; healthy: boolean; learner?: boolean }
-const members = async (c: string): Promise<Member[]> => JSON.parse((await get(`cluster ${c}`, '{.status.etcd.members}')) || '[]') as Member[];
-
-/**
- * Three started, healthy, voting members at the original peer URLs, and the Cluster Ready; with
- * `replaced`, only once that member has a new ID (the status may still show the old one healthy).
- */
-async function healed(c: string, peerURLs: string[], replaced?: Member): Promise<Member[]> {
-  return eventually(`${c}: three healthy voting members${replaced ? `, ${replaced.name} replaced` : ''}`, async () => {
-    const m = await members(c);
-    const ok = m.length === 3 && m.every((x) => x.healthy && !x.learner) && JSON.stringify(m.map((x) => x.peerURL)) === JSON.stringify(peerURLs)
-      && (!replaced || m.some((x) => x.name === replaced.name && x.id !== replaced.id))
-      && (await get(`cluster ${c}`, '{.status.conditions[?(@.type=="Ready")].status}')) === 'True';
-    return ok ? m : undefined;
-  }, 300_000);
-}
-
-async function kubeconfigFile(c: string): Promise<string> {
-  const file = join(scratch, `${c}.kubeconfig`);
-  writeFileSync(file, await kubeconfig(c), { mode: 0o600 });
-  return file;
-}
-
-/** The number of keep-* ConfigMaps the business cluster lists. */
-async function kept(c: string): Promise<number> {
-  const { stdout } = await run(kubectlBinary, ['--kubeconfig', await kubeconfigFile(c), 'get', 'configmaps', '-o', 'name'], { maxBuffer: 16 << 20 });
-  return stdout.split('\n').filter((n) => n.startsWith('configmap/keep-')).length;
-}
-
-/** Writes `count` ConfigMaps keep-<i> through the business cluster's API. */
-async function writeObjects(c: string, count: number): Promise<void> {
-  const items = Array.from({ length: count }, (_, i) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `keep-${i}`, namespace: 'default' }, data: { i: String(i) } }));
-  const child = execFile(kubectlBinary, ['--kubeconfig', await kubeconfigFile(c), 'create', '-f', '-'], { maxBuffer: 16 << 20 });
-  child.stdin!.end(JSON.stringify({ apiVersion: 'v1', kind: 'List', items }));
-  await new Promise<void>((resolve, reject) => child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`kubectl create exited ${code}`)))));
-}
-
-const delta = (after: Record<string, number>, before: Record<string, number>): Record<string, number> =>
-  Object.fromEntries(Object.entries(after).map(([k, v]): [string, number] => [k, v - (before[k] ?? 0)]).filter(([, v]) => v !== 0));
+const { get, kubeconfig, members, healed, kept, writeObjects } = businessClusters(ns, scratch);
 
 describe('etcd membership', () => {
   let peerURLs: string[] = [];

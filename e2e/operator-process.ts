@@ -115,7 +115,9 @@ export function operatorTestBed(prefix: string, port?: number, env: Record<strin
   beforeAll(async () => {
     await installCrd();
     await apply(namespaceObject(ns));
-    if (port !== undefined) current.operator = startOperator(ns, port, env);
+    // an operator per test file, scoped to its namespace: the Clusters of earlier files, still
+    // being torn down, are not its work (nor its writes)
+    if (port !== undefined) current.operator = startOperator(ns, port, { KUBEONKUBE_WATCH_NAMESPACE: ns, ...env });
   });
   afterAll(async () => {
     await current.operator?.stop();

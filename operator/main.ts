@@ -5,7 +5,8 @@
 // (default 4), KUBEONKUBE_RESYNC_SECONDS (default 300), KUBEONKUBE_LEADER_ELECT (default true),
 // POD_NAMESPACE / KUBEONKUBE_LEASE_NAMESPACE (where the Lease lives), KUBEONKUBE_META_DNS_DOMAIN
 // (default cluster.local), KUBEONKUBE_POLICY (JSON: which images and etcd volume sources a Cluster
-// may use, see reconcile/policy.ts), LOG_LEVEL (default info).
+// may use, see reconcile/policy.ts), KUBEONKUBE_WATCH_NAMESPACE (only the Clusters of that
+// namespace; default all), LOG_LEVEL (default info).
 import { hostname } from 'node:os';
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
@@ -48,7 +49,7 @@ async function main(): Promise<void> {
   // every write asks first: a replica that may no longer lead sends nothing
   const writer = new Writer(kc, () => elector?.mayWrite() ?? true);
   const queue = new WorkQueue({ onError: (key, err) => log.warn({ key, err: (err as Error).message }, 'reconcile failed; retrying with backoff') });
-  const informers = startInformers(kc, log, (key) => queue.add(key));
+  const informers = startInformers(kc, log, (key) => queue.add(key), process.env.KUBEONKUBE_WATCH_NAMESPACE || undefined);
   const etcd = new EtcdConnections();
   const reconciler = new ClusterReconciler({
     caches: informers,

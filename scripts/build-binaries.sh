@@ -4,7 +4,7 @@
 #   ${KUBEONKUBE_CACHE:-~/.cache/kubeonkube}/bin/<module>-<version>/
 # and a binary already there is never built again, so a second run is instant.
 #
-# usage: scripts/build-binaries.sh [group ...]     groups: kubernetes etcd coredns local-path-provisioner pause helm
+# usage: scripts/build-binaries.sh [group ...]     groups: kubernetes etcd etcd-previous coredns local-path-provisioner pause helm
 #                                                   (default: kubernetes etcd)
 #        scripts/build-binaries.sh --print-dir GROUP  prints where GROUP's binaries live
 #        scripts/build-binaries.sh --print-version GROUP  prints the version GROUP is pinned to
@@ -17,6 +17,7 @@ cache=${KUBEONKUBE_CACHE:-$HOME/.cache/kubeonkube}
 declare -A module_dir=(
   [kubernetes]=kubernetes
   [etcd]=etcd
+  [etcd-previous]=etcd-previous
   [coredns]=coredns
   [local-path-provisioner]=local-path-provisioner
   [pause]=pause
@@ -25,6 +26,7 @@ declare -A module_dir=(
 declare -A packages=(
   [kubernetes]="k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy"
   [etcd]="go.etcd.io/etcd/server/v3 go.etcd.io/etcd/etcdctl/v3"
+  [etcd-previous]="go.etcd.io/etcd/server/v3 go.etcd.io/etcd/etcdctl/v3"
   [coredns]="github.com/coredns/coredns"
   [local-path-provisioner]="github.com/rancher/local-path-provisioner"
   [pause]="kubeonkube.local/pause"
@@ -34,6 +36,7 @@ declare -A packages=(
 declare -A pinned=(
   [kubernetes]=k8s.io/kubernetes
   [etcd]=go.etcd.io/etcd/server/v3
+  [etcd-previous]=go.etcd.io/etcd/server/v3
   [coredns]=github.com/coredns/coredns
   [local-path-provisioner]=github.com/rancher/local-path-provisioner
   [helm]=helm.sh/helm/v3

@@ -512,7 +512,10 @@ export interface ClusterStatusEtcd {
    * growth to more members has completed.
    */
   size?: number;
-  /** The etcd version the members were created with. */
+  /**
+   * The etcd version every member reports (the one they were created with until all of them run
+   * another).
+   */
   version?: string;
 }
 
@@ -534,7 +537,7 @@ export interface ClusterStatusEtcdMember {
 export interface ClusterStatusEtcdLastChange {
   /** When the change was made. */
   time?: string;
-  /** add (as a learner), promote or remove. */
+  /** add (as a learner), promote, remove, restart (the Pod, with its data) or move-leader. */
   action?: string;
   /** Name of the member's slot (<cluster>-etcd-<i>). */
   member?: string;
@@ -1431,7 +1434,7 @@ export const clusterSchema = {
                   format: 'date-time',
                 },
                 action: {
-                  description: 'add (as a learner), promote or remove.',
+                  description: 'add (as a learner), promote, remove, restart (the Pod, with its data) or move-leader.',
                   type: 'string',
                 },
                 member: {
@@ -1455,7 +1458,7 @@ export const clusterSchema = {
               minimum: 0,
             },
             version: {
-              description: 'The etcd version the members were created with.',
+              description: 'The etcd version every member reports (the one they were created with until all of them run another).',
               type: 'string',
             },
           },

@@ -113,6 +113,11 @@ export class EtcdClient {
     await this.#call(target, '/v3/cluster/member/promote', { ID: id });
   }
 
+  /** Hands the leadership to member `id`; etcd accepts this only from the leader itself (`target`). */
+  async moveLeader(target: EtcdTarget, id: string): Promise<void> {
+    await this.#call(target, '/v3/maintenance/transfer-leadership', { targetID: id });
+  }
+
   #call<T>(target: EtcdTarget, path: string, payload: unknown): Promise<T> {
     const data = JSON.stringify(payload);
     return new Promise<T>((resolve, reject) => {

@@ -88,4 +88,44 @@ describe('planMembership', () => {
     expect(p.strangers).toEqual([stranger]);
     expect(p.call).toBeUndefined();
   });
+
+  describe('restarting members on a newer template', () => {
+    // member 0 leads; every member reports its own ID
+    const at = (i: number, extra: Partial<SlotView> = {}) => up(i, { status: status({ memberId: String(100 + i), raftIndex: 5000n, raftAppliedIndex: 5000n }), ...extra });
+    const three = [member(0), member(1), member(2)];
+
+    it('restarts one follower at a time, with its data, while all are healthy voters', () => {
+      const p = plan([at(0, { outdated: 'v' }), at(1, { outdated: 'v' }), at(2, { outdated: 'v' })], three);
+      expect(p.call).toBeUndefined();
+      expect(p.deletePods).toEqual([{ slot: 1, why: 'v', restart: true }]);
+      expect(p.startPods).toEqual([]);
+    });
+
+    it('moves the leadership away before restarting the leader, last', () => {
+      const p = plan([at(0, { outdated: 'v' }), at(1), at(2)], three);
+      expect(p.call).toEqual({ call: 'move-leader', slot: 0, id: '101', why: 'c-etcd-0 is to be restarted last (v)' });
+      expect(p.deletePods).toEqual([]);
+    });
+
+    it('restarts the only member of a one-member cluster', () => {
+      expect(plan([at(0, { outdated: 'v' })], [member(0)]).deletePods).toEqual([{ slot: 0, why: 'v', restart: true }]);
+    });
+
+    it('waits while any member is unhealthy, restarting, or behind the leader', () => {
+      for (const other of [down(2), at(2, { pod: undefined, status: undefined }), at(2, { pod: { deleting: true } }),
+        at(2, { status: status({ memberId: '102', raftIndex: 5000n, raftAppliedIndex: 3000n }) })]) {
+        const p = plan([at(0), at(1, { outdated: 'v' }), other], three);
+        expect(p.deletePods.filter((d) => d.restart)).toEqual([]);
+        expect(p.call).toBeUndefined();
+      }
+    });
+
+    it('finishes a replacement before restarting anything', () => {
+      const p = plan([at(0, { outdated: 'v' }), at(1, { outdated: 'v' }), at(2, { status: status({ memberId: '102', isLearner: true }) })],
+        [member(0), member(1), member(2, { isLearner: true })]);
+      expect(p.call).toMatchObject({ call: 'promote', slot: 2 });
+      expect(p.deletePods).toEqual([]);
+    });
+  });
 });
+

@@ -8,7 +8,10 @@
 // - a member is removed only while the others keep quorum without it, and only one at a time;
 // - a member is added as a learner, its Pod started only after the add (with state existing), and
 //   promoted once etcd says it caught up; nothing else changes while a learner is pending;
-// - nothing is ever removed because the spec asks for fewer members: never a scale-down.
+// - nothing is ever removed because the spec asks for fewer members: never a scale-down;
+// - a member whose Pod runs an older template (etcd version, flags, certificates) is restarted
+//   with its data, one at a time, only while every member is a healthy voter that has caught up,
+//   and the leader last: its leadership is moved to an up-to-date member first.
 import type { EtcdMember, EtcdStatus } from './client.ts';
 
 /** One wanted member, as observed. */
@@ -26,6 +29,8 @@ export interface SlotView {
   statusError?: string | undefined;
   /** How long it has been unhealthy without a break (0 while healthy). */
   unhealthyForMs: number;
+  /** Why its Pod is to be restarted with its data (it runs an older template), if it is. */
+  outdated?: string | undefined;
 }
 
 export interface MembershipView {
@@ -39,14 +44,19 @@ export interface MembershipView {
 export type MembershipCall =
   | { call: 'promote'; slot: number; id: string }
   | { call: 'add'; slot: number; peerURL: string; why: string }
-  | { call: 'remove'; slot: number; id: string; why: string };
+  | { call: 'remove'; slot: number; id: string; why: string }
+  /** `slot` is the leader's, `id` the member that is to lead. */
+  | { call: 'move-leader'; slot: number; id: string; why: string };
 
 export interface MembershipPlan {
   call?: MembershipCall;
   /** Slots whose Pod is to be created (it is missing and its member may start). */
   startPods: { slot: number; memberId?: string }[];
-  /** Slots whose Pod belongs to a member that is no longer in the cluster: deleted before a new one starts. */
-  deletePods: { slot: number; why: string }[];
+  /**
+   * Slots whose Pod is deleted: it belongs to a member that is no longer in the cluster (before a
+   * new one starts), or, with `restart`, it runs an older template and is started again with its data.
+   */
+  deletePods: { slot: number; why: string; restart?: boolean }[];
   /** When nothing can be done safely: why, for a human. */
   blocked?: { reason: 'QuorumLost' | 'ReplacementBlocked'; message: string };
   /** A change is under way: look again soon. */
@@ -62,6 +72,9 @@ export const healthy = (s: SlotView): boolean => s.status !== undefined && s.sta
 
 /** Members needed for quorum among `voters`. */
 export const quorum = (voters: number): number => Math.floor(voters / 2) + 1;
+
+/** How far (in raft entries) a member may be behind the leader and still count as caught up before the next restart. */
+export const caughtUpEntries = 1000n;
 
 export function planMembership(view: MembershipView): MembershipPlan {
   const plan: MembershipPlan = { startPods: [], deletePods: [], progressing: false, strangers: [], voters: 0, healthyVoters: 0 };
@@ -139,18 +152,50 @@ export function planMembership(view: MembershipView): MembershipPlan {
     return plan;
   }
   const target = lost[0];
-  if (target) {
-    const remaining = voters.filter((m) => m.id !== target.member.id);
-    const remainingHealthy = healthyVoters.filter((m) => m.id !== target.member.id);
-    if (target.member.isLearner || remainingHealthy.length >= quorum(remaining.length)) {
-      change({ call: 'remove', slot: target.slot.index, id: target.member.id, why: target.why });
-    } else {
-      plan.blocked = {
-        reason: 'ReplacementBlocked',
-        message: `${target.slot.name} must be replaced (${target.why}) but only ${remainingHealthy.length} of the other ${remaining.length} voting members `
-          + 'are healthy: removing it would leave no quorum, so nothing is changed until they are back',
-      };
-    }
+  if (!target) {
+    planRestart(view, members, plan);
+    return plan;
+  }
+  const remaining = voters.filter((m) => m.id !== target.member.id);
+  const remainingHealthy = healthyVoters.filter((m) => m.id !== target.member.id);
+  if (target.member.isLearner || remainingHealthy.length >= quorum(remaining.length)) {
+    change({ call: 'remove', slot: target.slot.index, id: target.member.id, why: target.why });
+  } else {
+    plan.blocked = {
+      reason: 'ReplacementBlocked',
+      message: `${target.slot.name} must be replaced (${target.why}) but only ${remainingHealthy.length} of the other ${remaining.length} voting members `
+        + 'are healthy: removing it would leave no quorum, so nothing is changed until they are back',
+    };
   }
   return plan;
+}
+
+/**
+ * The next member to restart on a newer template, once nothing else is under way: only while every
+ * wanted member is a healthy voter that has caught up with the leader, one at a time, the leader
+ * last (its leadership moved first, so no election waits on a timeout).
+ */
+function planRestart(view: MembershipView, members: EtcdMember[], plan: MembershipPlan): void {
+  const outdated = view.slots.filter((s) => s.outdated !== undefined);
+  if (outdated.length === 0 || plan.startPods.length > 0 || plan.strangers.length > 0) return;
+  const leaderId = view.slots.find((s) => s.status && s.status.leader !== '0')?.status?.leader;
+  const leader = view.slots.find((s) => s.status?.memberId === leaderId);
+  const settled = leader?.status !== undefined && plan.voters === view.slots.length && plan.healthyVoters === view.slots.length
+    && members.every((m) => !m.isLearner)
+    && view.slots.every((s) => s.pod && !s.pod.deleting && s.status && leader.status!.raftIndex - s.status.raftAppliedIndex <= caughtUpEntries);
+  if (!settled) return;
+  const next = outdated.find((s) => s !== leader);
+  if (next) {
+    plan.deletePods.push({ slot: next.index, why: next.outdated!, restart: true });
+    plan.progressing = true;
+    return;
+  }
+  const successor = view.slots.find((s) => s !== leader && s.outdated === undefined);
+  if (successor) {
+    plan.call = { call: 'move-leader', slot: leader.index, id: successor.status!.memberId, why: `${leader.name} is to be restarted last (${leader.outdated!})` };
+  } else {
+    // the only member: it cannot hand over, and restarting it is the only way to the new template
+    plan.deletePods.push({ slot: leader.index, why: leader.outdated!, restart: true });
+  }
+  plan.progressing = true;
 }

@@ -32,23 +32,35 @@ function specFingerprint(obj: KubernetesObject): string {
   return JSON.stringify([m.generation, m.annotations ?? {}, m.labels ?? {}, m.deletionTimestamp ?? null, m.finalizers ?? []]);
 }
 
-export function startInformers(kc: KubeConfig, log: Logger, enqueue: (clusterKey: string) => void): InformerSet {
+/**
+ * `namespace`: watch only Clusters (and what they own) in that namespace; undefined: all of them.
+ */
+export function startInformers(kc: KubeConfig, log: Logger, enqueue: (clusterKey: string) => void, namespace?: string): InformerSet {
   const core = kc.makeApiClient(CoreV1Api);
   const apps = kc.makeApiClient(AppsV1Api);
   const networking = kc.makeApiClient(NetworkingV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
   const labelSelector = clusterLabel;
   const list = <T>(fn: () => Promise<T>) => fn as unknown as () => Promise<KubernetesListObject<KubernetesObject>>;
+  // the watch path of a resource, in the one namespace or in all
+  const path = (prefix: string, plural: string) => `${prefix}${namespace ? `/namespaces/${namespace}` : ''}/${plural}`;
 
-  const clusters = makeInformer(kc, `/apis/${clusterGroup}/${clusterVersion}/${clusterPlural}`,
-    list(() => custom.listClusterCustomObject({ group: clusterGroup, version: clusterVersion, plural: clusterPlural })));
+  const clusters = makeInformer(kc, path(`/apis/${clusterGroup}/${clusterVersion}`, clusterPlural), list(() => namespace
+    ? custom.listNamespacedCustomObject({ group: clusterGroup, version: clusterVersion, namespace, plural: clusterPlural })
+    : custom.listClusterCustomObject({ group: clusterGroup, version: clusterVersion, plural: clusterPlural })));
   const owned: Record<OwnedKind, Cache> = {
-    Pod: makeInformer(kc, '/api/v1/pods', list(() => core.listPodForAllNamespaces({ labelSelector })), labelSelector),
-    Service: makeInformer(kc, '/api/v1/services', list(() => core.listServiceForAllNamespaces({ labelSelector })), labelSelector),
-    PersistentVolumeClaim: makeInformer(kc, '/api/v1/persistentvolumeclaims', list(() => core.listPersistentVolumeClaimForAllNamespaces({ labelSelector })), labelSelector),
-    Secret: makeInformer(kc, '/api/v1/secrets', list(() => core.listSecretForAllNamespaces({ labelSelector })), labelSelector),
-    Deployment: makeInformer(kc, '/apis/apps/v1/deployments', list(() => apps.listDeploymentForAllNamespaces({ labelSelector })), labelSelector),
-    NetworkPolicy: makeInformer(kc, '/apis/networking.k8s.io/v1/networkpolicies', list(() => networking.listNetworkPolicyForAllNamespaces({ labelSelector })), labelSelector),
+    Pod: makeInformer(kc, path('/api/v1', 'pods'), list(() => (namespace
+      ? core.listNamespacedPod({ namespace, labelSelector }) : core.listPodForAllNamespaces({ labelSelector }))), labelSelector),
+    Service: makeInformer(kc, path('/api/v1', 'services'), list(() => (namespace
+      ? core.listNamespacedService({ namespace, labelSelector }) : core.listServiceForAllNamespaces({ labelSelector }))), labelSelector),
+    PersistentVolumeClaim: makeInformer(kc, path('/api/v1', 'persistentvolumeclaims'), list(() => (namespace
+      ? core.listNamespacedPersistentVolumeClaim({ namespace, labelSelector }) : core.listPersistentVolumeClaimForAllNamespaces({ labelSelector }))), labelSelector),
+    Secret: makeInformer(kc, path('/api/v1', 'secrets'), list(() => (namespace
+      ? core.listNamespacedSecret({ namespace, labelSelector }) : core.listSecretForAllNamespaces({ labelSelector }))), labelSelector),
+    Deployment: makeInformer(kc, path('/apis/apps/v1', 'deployments'), list(() => (namespace
+      ? apps.listNamespacedDeployment({ namespace, labelSelector }) : apps.listDeploymentForAllNamespaces({ labelSelector }))), labelSelector),
+    NetworkPolicy: makeInformer(kc, path('/apis/networking.k8s.io/v1', 'networkpolicies'), list(() => (namespace
+      ? networking.listNamespacedNetworkPolicy({ namespace, labelSelector }) : networking.listNetworkPolicyForAllNamespaces({ labelSelector }))), labelSelector),
   };
 
   const seen = new Map<string, string>();

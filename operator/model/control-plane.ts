@@ -1,6 +1,7 @@
 // Pure builders of what the templates render for one Cluster: names, images, replicas, flags,
 // volumes and the hashes that roll pods when their inputs change. A function of the spec and of
 // a few facts read from the meta-cluster (the apiserver Service's address, Secret hashes).
+import { createHash } from 'node:crypto';
 import { clusterLabels, etcdMemberLabel, inputsHashAnnotation, names, selectorLabels, type Component } from './names.ts';
 
 export interface ComponentSpec {
@@ -104,6 +105,14 @@ export const etcdPeerURL = (facts: Pick<ControlPlaneFacts, 'name' | 'namespace' 
 export const etcdDataDirAnnotation = 'kubeonkube.io/etcd-data-dir';
 /** The annotation on a member's Pod naming the etcd member (hexadecimal ID) it was started for, once added by the operator. */
 export const etcdMemberIdAnnotation = 'kubeonkube.io/etcd-member-id';
+/**
+ * The annotation on a member's Pod: a hash of what a restart would change (image, flags,
+ * certificates, placement), not of what only matters to a first start (peers, data directory). A
+ * Pod whose hash is not the wanted one is restarted, one member at a time.
+ */
+export const etcdTemplateHashAnnotation = 'kubeonkube.io/etcd-template-hash';
+/** Flags etcd reads only when its data directory is empty, and the directory itself: they differ between members' incarnations. */
+const firstStartFlags = ['--initial-cluster=', '--initial-cluster-state=', '--data-dir='];
 
 /** How a member Pod joins a cluster that is already formed (otherwise it forms one with its peers). */
 export interface EtcdJoin {
@@ -127,19 +136,12 @@ export function etcdMemberContext(spec: ControlPlaneSpec, facts: ControlPlaneFac
   const peers = join?.initialCluster ?? Array.from({ length: count }, (_, i) => `${names.etcdMember(cluster, i)}=${etcdPeerURL(facts, i)}`);
   const dataDir = join?.dataDir ?? 'data';
   const storage = spec.etcd.storage;
-  return {
-    member: metadata(facts, 'etcd', member, { [etcdMemberLabel]: member }),
-    headless,
-    selector: { ...selectorLabels(cluster, 'etcd'), [etcdMemberLabel]: member },
-    annotations: { [inputsHashAnnotation]: facts.inputHashes.etcd[index] ?? '', ...(join?.memberId ? { [etcdMemberIdAnnotation]: join.memberId } : {}) },
+  const pod = {
     image: images(spec).etcd,
     placement: placement(spec),
     tlsSecret: `${cluster}-etcd-${index}-tls`,
     probeCommand: ['etcdctl', '--endpoints=https://127.0.0.1:2379', '--cacert=/etc/etcd/pki/ca.crt', '--cert=/etc/etcd/pki/tls.crt',
       '--key=/etc/etcd/pki/tls.key', '--dial-timeout=2s', '--command-timeout=3s', 'endpoint', 'health'],
-    claim: storage.claimTemplate
-      ? { name: member, annotations: { [etcdDataDirAnnotation]: dataDir }, spec: { accessModes: ['ReadWriteOnce'], resources: storage.claimTemplate.resources, ...(storage.claimTemplate.storageClassName ? { storageClassName: storage.claimTemplate.storageClassName } : {}) } }
-      : undefined,
     dataVolume: storage.claimTemplate ? { name: 'data', persistentVolumeClaim: { claimName: member } } : { name: 'data', ...storage.volumeSource },
     command: flags('etcd', {
       name: member,
@@ -169,6 +171,24 @@ export function etcdMemberContext(spec: ControlPlaneSpec, facts: ControlPlaneFac
       'auto-compaction-retention': '1h',
       'snapshot-count': '10000',
     }),
+  };
+  const inputsHash = facts.inputHashes.etcd[index] ?? '';
+  const templateHash = createHash('sha256')
+    .update(JSON.stringify({ ...pod, command: pod.command.filter((f) => !firstStartFlags.some((p) => f.startsWith(p))), inputsHash }))
+    .digest('hex').slice(0, 16);
+  return {
+    ...pod,
+    member: metadata(facts, 'etcd', member, { [etcdMemberLabel]: member }),
+    headless,
+    selector: { ...selectorLabels(cluster, 'etcd'), [etcdMemberLabel]: member },
+    annotations: {
+      [inputsHashAnnotation]: inputsHash,
+      [etcdTemplateHashAnnotation]: templateHash,
+      ...(join?.memberId ? { [etcdMemberIdAnnotation]: join.memberId } : {}),
+    },
+    claim: storage.claimTemplate
+      ? { name: member, annotations: { [etcdDataDirAnnotation]: dataDir }, spec: { accessModes: ['ReadWriteOnce'], resources: storage.claimTemplate.resources, ...(storage.claimTemplate.storageClassName ? { storageClassName: storage.claimTemplate.storageClassName } : {}) } }
+      : undefined,
   };
 }
 

@@ -29,12 +29,13 @@ export interface ClusterStatus {
     /** Every member etcd lists, by the name of its slot. */
     members?: { name: string; id: string; peerURL: string; healthy: boolean; learner: boolean }[];
     leader?: string;
-    lastChange?: { time: string; action: 'add' | 'promote' | 'remove'; member: string; reason: string } | undefined;
+    /** The last change of the membership or of a member the operator made. */
+    lastChange?: { time: string; action: 'add' | 'promote' | 'remove' | 'restart' | 'move-leader'; member: string; reason: string } | undefined;
     /** The etcd cluster was formed once: a member never starts empty as a new cluster again. */
     initialized?: boolean;
     /** Voting members the apiserver is pointed at (members 0 to size-1); grows once a growth completed. */
     size?: number;
-    /** The etcd version the members were created with. */
+    /** The etcd version every member runs (the one they were created with until all of them report another). */
     version?: string;
   };
   certificates?: { notAfter?: string; caNotAfter?: string; lastRotation?: string };

@@ -19,9 +19,10 @@ import { memberIdHex, type EtcdClient, type EtcdMember, type EtcdStatus, type Et
 import { healthy, planMembership, quorum, type MembershipPlan, type SlotView } from '../etcd/membership.ts';
 import {
   etcdClientServiceContext, etcdDataDirAnnotation, etcdMemberContext, etcdMemberHost, etcdMemberIdAnnotation, etcdMembers, etcdNetworkPolicyContext, etcdPeerURL,
+  etcdTemplateHashAnnotation,
   type ControlPlaneFacts, type EtcdJoin,
 } from '../model/control-plane.ts';
-import { names } from '../model/names.ts';
+import { inputsHashAnnotation, names } from '../model/names.ts';
 import { notReady, ready, Reasons } from '../status/conditions.ts';
 import { etcdOperatorClientSecret } from '../pki/cluster-pki.ts';
 import { modelFacts } from './apiserver-service-unit.ts';
@@ -146,6 +147,7 @@ async function observe(ctx: ReconcileContext, facts: ControlPlaneFacts, count: n
       ...(podObject ? { pod: { deleting: !!podObject.metadata?.deletionTimestamp, address, memberId: memberIdOf(podObject) } } : {}),
       dataLost: dataLoss(ctx.cluster.spec, name, claimObject, podObject),
       status, statusError, unhealthyForMs: 0,
+      outdated: alive(podObject) ? outdated(ctx, facts, index, podObject) : undefined,
     };
     // timed per Pod: a replacement's new Pod starts with a clean slate, not with its predecessor's time
     slot.unhealthyForMs = ctx.etcd.unhealthyFor(timerKey(ctx, name, podObject), healthy(slot), now);
@@ -160,6 +162,22 @@ async function observe(ctx: ReconcileContext, facts: ControlPlaneFacts, count: n
     if (members) break;
   }
   return { slots, members, client };
+}
+
+/**
+ * Why a member's Pod is to be restarted on the current template, if it is. A member that keeps its
+ * data in an emptyDir is never restarted for this: its data would go with the Pod.
+ */
+function outdated(ctx: ReconcileContext, facts: ControlPlaneFacts, index: number, pod: V1Pod): string | undefined {
+  if (ctx.cluster.spec.etcd.storage.volumeSource?.emptyDir !== undefined) return undefined;
+  const wanted = render(ctx, facts, index).pod;
+  const hash = (p: KubernetesObject) => p.metadata?.annotations?.[etcdTemplateHashAnnotation];
+  if (hash(pod) === hash(wanted)) return undefined;
+  const image = (p: V1Pod) => p.spec?.containers?.find((c) => c.name === 'etcd')?.image;
+  const [running, want] = [image(pod), image(wanted)];
+  if (running !== want) return `it runs ${running}, the spec wants ${want}`;
+  if (pod.metadata?.annotations?.[inputsHashAnnotation] !== wanted.metadata?.annotations?.[inputsHashAnnotation]) return 'its certificates changed';
+  return 'its flags changed';
 }
 
 const timerKey = (ctx: ReconcileContext, member: string, pod: V1Pod | undefined) => `${ctx.namespace}/${ctx.name}/${member}/${pod?.metadata?.uid ?? 'none'}`;
@@ -187,14 +205,23 @@ async function manage(ctx: ReconcileContext, facts: ControlPlaneFacts, count: nu
   const observed = await observe(ctx, facts, count, ctx.etcd.client(key, credentials));
   const plan = planMembership({ slots: observed.slots, members: observed.members, replaceUnhealthyAfterMs: ctx.settings.etcdReplaceUnhealthyAfterMs });
 
-  for (const { slot, why } of plan.deletePods) {
+  let restarted: NonNullable<ClusterStatus['etcd']>['lastChange'];
+  for (const { slot, why, restart } of plan.deletePods) {
     const pod = observed.slots[slot]!.podObject!;
+    if (restart) ctx.writer.assertMayWrite();
     await ctx.writer.delete({ ...pod, apiVersion: 'v1', kind: 'Pod' });
-    ctx.log.info({ member: pod.metadata?.name, why }, 'deleted an etcd member Pod');
-    ctx.events.normal('MemberPodDeleted', `deleted Pod ${pod.metadata?.name}: ${why}`);
+    if (restart) {
+      // started again with its data by a later pass, on the current template (one member at a time)
+      ctx.log.info({ member: pod.metadata?.name, why }, 'restarting an etcd member on the current template');
+      ctx.events.normal('MemberRestarting', `restarting ${pod.metadata?.name} with its data: ${why}`);
+      restarted = { time: ctx.now.toISOString(), action: 'restart', member: pod.metadata?.name ?? '', reason: why };
+    } else {
+      ctx.log.info({ member: pod.metadata?.name, why }, 'deleted an etcd member Pod');
+      ctx.events.normal('MemberPodDeleted', `deleted Pod ${pod.metadata?.name}: ${why}`);
+    }
   }
   for (const { slot, memberId } of plan.startPods) await startPod(ctx, facts, observed, slot, memberId);
-  const change = plan.call ? await call(ctx, observed, plan) : undefined;
+  const change = (plan.call ? await call(ctx, observed, plan) : undefined) ?? restarted;
 
   report(ctx, observed, plan, count, change);
   if (plan.progressing || plan.startPods.length > 0) ctx.requeueAfter(2000);
@@ -209,7 +236,10 @@ async function startPod(ctx: ReconcileContext, facts: ControlPlaneFacts, observe
   const s = observed.slots[slot]!;
   const hex = memberId ? memberIdHex(memberId) : undefined;
   // a new member starts in a directory of its own: whatever an earlier member left on the volume stays there, unused
-  const dataDir = hex ? `data-${hex}` : (s.claimObject?.metadata?.annotations?.[etcdDataDirAnnotation] ?? 'data');
+  // where the member's data is: on its claim, or (a volumeSource has none) on its Service
+  const service = cached<V1Service>(ctx, 'Service', s.name);
+  const recorded = (s.claimObject ?? service)?.metadata?.annotations?.[etcdDataDirAnnotation];
+  const dataDir = hex ? `data-${hex}` : (recorded ?? 'data');
   const started = (observed.members ?? []).filter((m) => m.name !== '' && !m.peerURLs.includes(s.peerURL));
   const join: EtcdJoin = {
     initialCluster: [...started.map((m) => `${m.name}=${m.peerURLs[0]}`), `${s.name}=${s.peerURL}`],
@@ -219,9 +249,12 @@ async function startPod(ctx: ReconcileContext, facts: ControlPlaneFacts, observe
   const objects = render(ctx, facts, slot, join);
   if (objects.claim) {
     if (!s.claimObject) await ctx.writer.createOnly(objects.claim);
-    else if (s.claimObject.metadata?.annotations?.[etcdDataDirAnnotation] !== dataDir) {
+    else if (recorded !== dataDir) {
       await ctx.writer.annotate({ ...s.claimObject, apiVersion: 'v1', kind: 'PersistentVolumeClaim' }, { [etcdDataDirAnnotation]: dataDir });
     }
+  } else if (service && recorded !== dataDir) {
+    // kept out of the rendered Service (its apply leaves an annotation it never set alone)
+    await ctx.writer.annotate({ ...service, apiVersion: 'v1', kind: 'Service' }, { [etcdDataDirAnnotation]: dataDir });
   }
   const { created } = await ctx.writer.createOnly(objects.pod);
   if (created) {
@@ -236,7 +269,8 @@ async function call(ctx: ReconcileContext, observed: Observed, plan: MembershipP
   const slot = observed.slots[c.slot]!;
   const leaderId = observed.slots.find((s) => s.status)?.status?.leader;
   const voters = new Set((observed.members ?? []).filter((m) => !m.isLearner).map((m) => m.id));
-  const through = observed.slots.filter((s) => s.target && healthy(s) && s.status && voters.has(s.status.memberId))
+  // a leadership transfer is accepted from the leader only; the rest goes to any healthy voter, the leader first
+  const through = c.call === 'move-leader' ? slot : observed.slots.filter((s) => s.target && healthy(s) && s.status && voters.has(s.status.memberId))
     .sort((a, b) => Number(b.status!.memberId === leaderId) - Number(a.status!.memberId === leaderId))[0];
   if (!through?.target) return undefined;
   // a replica that may no longer lead makes no call, to etcd no more than to the meta-cluster
@@ -249,6 +283,14 @@ async function call(ctx: ReconcileContext, observed: Observed, plan: MembershipP
       ctx.events.normal('MemberPromoted', `promoted ${slot.name} (${memberIdHex(c.id)}) to a voting member`);
       ctx.log.info({ member: slot.name, id: memberIdHex(c.id) }, 'etcd member promoted');
       return { time, action: 'promote', member: slot.name, reason: 'caught up with the leader' };
+    }
+    if (c.call === 'move-leader') {
+      await observed.client.moveLeader(through.target, c.id);
+      ctx.etcd.countCall(c.call, 'ok');
+      const to = observed.slots.find((s) => s.status?.memberId === c.id)?.name ?? memberIdHex(c.id);
+      ctx.events.normal('LeaderMoved', `moved the etcd leadership from ${slot.name} to ${to}: ${c.why}`);
+      ctx.log.info({ from: slot.name, to, why: c.why }, 'etcd leadership moved');
+      return { time, action: 'move-leader', member: slot.name, reason: c.why };
     }
     if (c.call === 'add') {
       const added = await observed.client.memberAdd(through.target, c.peerURL, { learner: true });
@@ -278,8 +320,12 @@ function report(ctx: ReconcileContext, observed: Observed, plan: MembershipPlan,
   const grown = observed.members !== undefined && !plan.progressing && !plan.blocked
     && observed.slots.every((s) => voters.some((m) => m.peerURLs.includes(s.peerURL)));
   const record = ctx.status.etcd ?? {};
+  // the version every member reports: after a restart onto a new version, once the last one runs it
+  const versions = new Set(observed.slots.map((s) => s.status?.version));
+  const [version] = versions;
   ctx.status.etcd = {
     ...record,
+    ...(versions.size === 1 && version ? { version: `v${version}` } : {}),
     ...(observed.members ? {
       members: members.map((m) => {
         const s = bySlot.get(m.peerURLs[0] ?? '');

@@ -42,13 +42,16 @@ describe('refusedChanges', () => {
   const pod = (members: number, tag = '3.6.16-0'): V1Pod => ({ spec: { containers: [{ name: 'etcd', image: `registry.k8s.io/etcd:${tag}`,
     command: ['etcd', `--initial-cluster=${Array.from({ length: members }, (_, i) => `x-etcd-${i}=https://x-etcd-${i}:2380`).join(',')}`] }] } });
 
-  it('lets etcd grow but never shrink, and refuses changing its version, from the status record or the live members', () => {
+  it('lets etcd grow but never shrink, and change its patch release but not its minor version, from the status record or the live members', () => {
     expect(refusedChanges(cluster('minimal', 'v3.6.16'), [])).toEqual([]);
     expect(refusedChanges(cluster('standard', 'v3.6.16', { etcd: { size: 3, version: 'v3.6.16' } }), [])).toEqual([]);
     expect(refusedChanges(cluster('standard', 'v3.6.16', { etcd: { size: 1, version: 'v3.6.16' } }), [])).toEqual([]);
     expect(refusedChanges(cluster('minimal', 'v3.6.16', { etcd: { size: 3, version: 'v3.6.16' } }), [])[0]).toMatch(/^spec.mode: minimal needs 1 etcd members but the running etcd cluster has 3 voting members/);
     expect(refusedChanges(cluster('minimal', 'v3.6.16'), [pod(3)])[0]).toMatch(/set spec.mode back to standard$/);
     expect(refusedChanges(cluster('standard', 'v3.6.16'), [pod(1)])).toEqual([]);
-    expect(refusedChanges(cluster('minimal', 'v3.6.17'), [pod(1)])[0]).toMatch(/^spec.etcd.version: changing v3.6.16 to v3.6.17/);
+    expect(refusedChanges(cluster('minimal', 'v3.6.17'), [pod(1)])).toEqual([]);
+    expect(refusedChanges(cluster('minimal', 'v3.6.15', { etcd: { size: 1, version: 'v3.6.16' } }), [])).toEqual([]);
+    expect(refusedChanges(cluster('minimal', 'v3.7.0'), [pod(1)])[0]).toMatch(/^spec.etcd.version: changing v3.6.16 to v3.7.0 changes the minor version of etcd.*set it back to a v3.6.x release$/);
+    expect(refusedChanges(cluster('minimal', 'v3.5.21', { etcd: { size: 1, version: 'v3.6.16' } }), [])[0]).toMatch(/^spec.etcd.version: changing v3.6.16 to v3.5.21/);
   });
 });

@@ -31,9 +31,13 @@ export function refusedChanges(cluster: ClusterObject, memberPods: V1Pod[]): str
     refused.push(`spec.mode: ${spec.mode} needs ${wanted} etcd members but the running etcd cluster has ${running.size} voting members; `
       + `the operator never removes etcd members of a running cluster: set spec.mode back to standard`);
   }
-  if (running.version !== undefined && running.version !== spec.etcd.version) {
-    refused.push(`spec.etcd.version: changing ${running.version} to ${spec.etcd.version} needs the members restarted one at a time with quorum kept, `
-      + `which is not supported yet: set it back to ${running.version}`);
+  // within a minor version members are restarted one at a time; across one, etcd wants every member
+  // on the same minor first and a cluster-version upgrade: not done by the operator yet
+  const minor = (v: string) => /^v?(\d+\.\d+)\./.exec(v)?.[1];
+  if (running.version !== undefined && minor(running.version) !== minor(spec.etcd.version)) {
+    refused.push(`spec.etcd.version: changing ${running.version} to ${spec.etcd.version} changes the minor version of etcd, `
+      + `which the operator does not do; it restarts members onto a new patch release of ${minor(running.version)} only: `
+      + `set it back to a v${minor(running.version)}.x release`);
   }
   return refused;
 }

@@ -50,10 +50,14 @@ function projectBuild(): ProjectBuild {
 }
 
 export function catalog(): ImageDefinition[] {
+  // built by scripts/test (not by the demo): tests roll etcd members from it onto the pinned release
+  const etcdPreviousDir = buildScript('--print-dir', 'etcd-previous');
+  const etcdPrevious = existsSync(join(etcdPreviousDir, 'etcd')) ? { version: buildScript('--print-version', 'etcd-previous'), dir: etcdPreviousDir } : undefined;
   return imageCatalog(
     {
       kubernetes: buildScript('--print-version', 'kubernetes'),
       etcd: buildScript('--print-version', 'etcd'),
+      etcdPrevious: etcdPrevious?.version,
       coredns: buildScript('--print-version', 'coredns'),
       localPathProvisioner: buildScript('--print-version', 'local-path-provisioner'),
       project: projectVersion(),
@@ -61,6 +65,7 @@ export function catalog(): ImageDefinition[] {
     {
       kubernetes: buildScript('--print-dir', 'kubernetes'),
       etcd: buildScript('--print-dir', 'etcd'),
+      etcdPrevious: etcdPrevious?.dir,
       coredns: buildScript('--print-dir', 'coredns'),
       localPathProvisioner: buildScript('--print-dir', 'local-path-provisioner'),
       pause: buildScript('--print-dir', 'pause'),

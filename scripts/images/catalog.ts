@@ -20,6 +20,8 @@ export interface ImageDefinition {
 export interface Versions {
   kubernetes: string;
   etcd: string;
+  /** The etcd release before the pinned one, when built (tests roll members from it onto the pinned one). */
+  etcdPrevious?: string | undefined;
   coredns: string;
   localPathProvisioner: string;
   project: string;
@@ -28,6 +30,7 @@ export interface Versions {
 export interface BinaryDirs {
   kubernetes: string;
   etcd: string;
+  etcdPrevious?: string | undefined;
   coredns: string;
   localPathProvisioner: string;
   pause: string;
@@ -100,6 +103,21 @@ function staticBinaryImage(ref: string, binary: string, dest: string, config: Im
   };
 }
 
+function etcdImage(version: string, dir: string): ImageDefinition {
+  return {
+    // upstream tags etcd images <version>-<build>; the binary is started by the pod's command
+    ref: `registry.k8s.io/etcd:${version.replace(/^v/, '')}-0`,
+    config: { cmd: ['/usr/local/bin/etcd'] },
+    inputs: [join(dir, 'etcd'), join(dir, 'etcdctl')],
+    stage: (rootfs) => {
+      addBase(rootfs);
+      addFile(rootfs, join(dir, 'etcd'), '/usr/local/bin/etcd');
+      addFile(rootfs, join(dir, 'etcdctl'), '/usr/local/bin/etcdctl');
+      mkdirSync(join(rootfs, 'var/lib/etcd'), { recursive: true });
+    },
+  };
+}
+
 export function imageCatalog(versions: Versions, bins: BinaryDirs, projectBuild: ProjectBuild): ImageDefinition[] {
   const k8s = (name: string) =>
     staticBinaryImage(`registry.k8s.io/${name}:${versions.kubernetes}`, join(bins.kubernetes, name), `/usr/local/bin/${name}`);
@@ -108,18 +126,8 @@ export function imageCatalog(versions: Versions, bins: BinaryDirs, projectBuild:
     k8s('kube-apiserver'),
     k8s('kube-controller-manager'),
     k8s('kube-scheduler'),
-    {
-      // upstream tags etcd images <version>-<build>; the binary is started by the pod's command
-      ref: `registry.k8s.io/etcd:${versions.etcd.replace(/^v/, '')}-0`,
-      config: { cmd: ['/usr/local/bin/etcd'] },
-      inputs: [join(bins.etcd, 'etcd'), join(bins.etcd, 'etcdctl')],
-      stage: (rootfs) => {
-        addBase(rootfs);
-        addFile(rootfs, join(bins.etcd, 'etcd'), '/usr/local/bin/etcd');
-        addFile(rootfs, join(bins.etcd, 'etcdctl'), '/usr/local/bin/etcdctl');
-        mkdirSync(join(rootfs, 'var/lib/etcd'), { recursive: true });
-      },
-    },
+    etcdImage(versions.etcd, bins.etcd),
+    ...(versions.etcdPrevious && bins.etcdPrevious ? [etcdImage(versions.etcdPrevious, bins.etcdPrevious)] : []),
     staticBinaryImage(`registry.k8s.io/coredns/coredns:${versions.coredns}`, join(bins.coredns, 'coredns'), '/coredns'),
     staticBinaryImage(`docker.io/rancher/local-path-provisioner:${versions.localPathProvisioner}`,
       join(bins.localPathProvisioner, 'local-path-provisioner'), '/usr/bin/local-path-provisioner'),

@@ -1,0 +1,60 @@
+// What the etcd tests ask of a business cluster and of its Cluster's status: the admin kubeconfig,
+// objects written through the business cluster's API and counted back, and the member list and
+// health the operator reports.
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { loadConfig } from '../scripts/testbed/config.ts';
+import { eventually, kubectl } from './kubectl.ts';
+
+const run = promisify(execFile);
+const kubectlBinary = join(loadConfig().binDirs.kubernetes, 'kubectl');
+
+export interface Member { name: string; id: string; peerURL: string; healthy: boolean; learner?: boolean }
+
+export function businessClusters(ns: string, scratch: string) {
+  const get = (what: string, path: string) => kubectl(['-n', ns, 'get', ...what.split(' '), '-o', `jsonpath=${path}`]);
+  const kubeconfig = async (c: string) => Buffer.from(await get(`secret ${c}-kubeconfig`, '{.data.value}'), 'base64').toString();
+  const members = async (c: string): Promise<Member[]> => JSON.parse((await get(`cluster ${c}`, '{.status.etcd.members}')) || '[]') as Member[];
+
+  async function kubeconfigFile(c: string): Promise<string> {
+    const file = join(scratch, `${c}.kubeconfig`);
+    writeFileSync(file, await kubeconfig(c), { mode: 0o600 });
+    return file;
+  }
+
+  return {
+    get,
+    kubeconfig,
+    members,
+    /**
+     * Three started, healthy, voting members at the original peer URLs, and the Cluster Ready; with
+     * `replaced`, only once that member has a new ID (the status may still show the old one healthy).
+     */
+    healed: (c: string, peerURLs: string[], replaced?: Member): Promise<Member[]> =>
+      eventually(`${c}: three healthy voting members${replaced ? `, ${replaced.name} replaced` : ''}`, async () => {
+        const m = await members(c);
+        const ok = m.length === 3 && m.every((x) => x.healthy && !x.learner) && JSON.stringify(m.map((x) => x.peerURL)) === JSON.stringify(peerURLs)
+          && (!replaced || m.some((x) => x.name === replaced.name && x.id !== replaced.id))
+          && (await get(`cluster ${c}`, '{.status.conditions[?(@.type=="Ready")].status}')) === 'True';
+        return ok ? m : undefined;
+      }, 300_000),
+    /** The number of keep-* ConfigMaps the business cluster lists. */
+    kept: async (c: string): Promise<number> => {
+      const { stdout } = await run(kubectlBinary, ['--kubeconfig', await kubeconfigFile(c), 'get', 'configmaps', '-o', 'name'], { maxBuffer: 16 << 20 });
+      return stdout.split('\n').filter((n) => n.startsWith('configmap/keep-')).length;
+    },
+    /** Writes `count` ConfigMaps keep-<i> through the business cluster's API. */
+    writeObjects: async (c: string, count: number): Promise<void> => {
+      const items = Array.from({ length: count }, (_, i) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `keep-${i}`, namespace: 'default' }, data: { i: String(i) } }));
+      const child = execFile(kubectlBinary, ['--kubeconfig', await kubeconfigFile(c), 'create', '-f', '-'], { maxBuffer: 16 << 20 });
+      child.stdin!.end(JSON.stringify({ apiVersion: 'v1', kind: 'List', items }));
+      await new Promise<void>((resolve, reject) => child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`kubectl create exited ${code}`)))));
+    },
+  };
+}
+
+/** What moved between two counter snapshots (keys whose value changed). */
+export const delta = (after: Record<string, number>, before: Record<string, number>): Record<string, number> =>
+  Object.fromEntries(Object.entries(after).map(([k, v]): [string, number] => [k, v - (before[k] ?? 0)]).filter(([, v]) => v !== 0));
