@@ -77,6 +77,12 @@ export class ClusterReconciler {
   readonly #deps: ReconcilerDeps;
   /** Per cluster: reconcile count, errors, and the last certificate expiry, for the metrics. */
   readonly stats = { reconciles: 0, errors: 0, durationSeconds: 0, certificateExpiry: new Map<string, number>() };
+  /**
+   * Per cluster: the status last written, and the resourceVersion it was written over. A pass that
+   * starts before the watch has delivered that write sees the older object in the cache; it uses
+   * the status it wrote instead, so it never writes an older status (a stale lastChange) back.
+   */
+  readonly #written = new Map<string, { over: string; status: ClusterStatus }>();
 
   constructor(deps: ReconcilerDeps) {
     this.#deps = deps;
@@ -85,9 +91,15 @@ export class ClusterReconciler {
   async reconcile(key: string): Promise<Result> {
     const started = performance.now();
     const [namespace = '', name = ''] = key.split('/');
-    const cluster = this.#deps.caches.clusters.get(name, namespace) as ClusterObject | undefined;
+    let cluster = this.#deps.caches.clusters.get(name, namespace) as ClusterObject | undefined;
+    const written = this.#written.get(key);
+    if (cluster && written) {
+      if (written.over === cluster.metadata?.resourceVersion) cluster = { ...cluster, status: written.status };
+      else this.#written.delete(key);
+    }
     // gone: its objects are garbage-collected through their owner references
     if (!cluster) {
+      this.#written.delete(key);
       this.stats.certificateExpiry.delete(key);
       this.#deps.etcd.forget(key);
       return undefined;
@@ -237,6 +249,8 @@ export class ClusterReconciler {
       { group: clusterGroup, version: clusterVersion, plural: clusterPlural, namespace, name, body: { status } },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
+    // what the server now holds, as far as this status goes (a merge patch: fields not written stay)
+    this.#written.set(`${namespace}/${name}`, { over: cluster.metadata?.resourceVersion ?? '', status: { ...cluster.status, ...status } });
   }
 }
 
