@@ -69,6 +69,7 @@ async function main(): Promise<void> {
     nodes: async () => (await kc.makeApiClient(CoreV1Api).listNode()).items.map((n) => ({
       name: n.metadata?.name ?? '',
       addresses: (n.status?.addresses ?? []).map((a) => ({ type: a.type, address: a.address })),
+      ready: n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
     })),
   });
 

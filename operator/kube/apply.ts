@@ -156,11 +156,14 @@ export class Writer {
     return this.#api.patch<T>(body as T, undefined, undefined, fieldManager, undefined, PatchStrategy.MergePatch);
   }
 
-  /** Deletes `live` if it is still the very object that was checked (its UID as a precondition). */
-  async delete(live: KubernetesObject): Promise<void> {
+  /**
+   * Deletes `live` if it is still the very object that was checked (its UID as a precondition).
+   * `gracePeriodSeconds: 0` removes a Pod without waiting for its kubelet (one on a lost node).
+   */
+  async delete(live: KubernetesObject, { gracePeriodSeconds }: { gracePeriodSeconds?: number } = {}): Promise<void> {
     this.count('delete', live.kind ?? '');
     try {
-      await this.#api.delete(live, undefined, undefined, undefined, undefined, 'Background', { preconditions: { uid: live.metadata?.uid } });
+      await this.#api.delete(live, undefined, undefined, gracePeriodSeconds, undefined, 'Background', { preconditions: { uid: live.metadata?.uid }, ...(gracePeriodSeconds !== undefined ? { gracePeriodSeconds } : {}) });
     } catch (err) {
       // already gone, or replaced by another object of that name (not ours to delete)
       if (![404, 409].includes((err as { code?: number }).code ?? 0)) throw err;

@@ -35,7 +35,7 @@ export interface ReconcilerDeps {
   custom: CustomObjectsApi;
   etcd: EtcdConnections;
   /** The meta-cluster's nodes and their addresses (read only for NodePort endpoints). */
-  nodes: () => Promise<NodeAddresses[]>;
+  nodes: () => Promise<(NodeAddresses & { ready: boolean })[]>;
   now?: () => Date;
 }
 

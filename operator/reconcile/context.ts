@@ -78,8 +78,8 @@ export interface ReconcileContext {
   events: EventSink;
   /** Clients of each Cluster's etcd, and what is remembered of its members between passes. */
   etcd: EtcdConnections;
-  /** The meta-cluster's nodes with their addresses (read on demand: only NodePort endpoints need them). */
-  nodes(): Promise<{ name: string; addresses: { type: string; address: string }[] }[]>;
+  /** The meta-cluster's nodes with their addresses and readiness (read on demand: NodePort endpoints and stuck Pods need them). */
+  nodes(): Promise<{ name: string; addresses: { type: string; address: string }[]; ready: boolean }[]>;
   /** Conditions as this pass computes them. */
   setCondition(type: ConditionType, update: ConditionUpdate): void;
   /** Ask to be run again after `ms` (the earliest request wins). */

@@ -202,6 +202,7 @@ async function manage(ctx: ReconcileContext, facts: ControlPlaneFacts, count: nu
     ctx.requeueAfter(2000);
     return;
   }
+  await forceDeleteStuckPods(ctx, count);
   const observed = await observe(ctx, facts, count, ctx.etcd.client(key, credentials));
   const plan = planMembership({ slots: observed.slots, members: observed.members, replaceUnhealthyAfterMs: ctx.settings.etcdReplaceUnhealthyAfterMs });
 
@@ -229,6 +230,35 @@ async function manage(ctx: ReconcileContext, facts: ControlPlaneFacts, count: nu
     // to replace it once it has been unhealthy long enough, and to see it come back
     ctx.requeueAfter(Math.max(1000, Math.min(5000, ctx.settings.etcdReplaceUnhealthyAfterMs - Math.max(...observed.slots.map((s) => s.unhealthyForMs)))));
   }
+}
+
+/** How long past its grace period a member Pod on a node that is not Ready may stay terminating. */
+const stuckAfterMs = 60_000;
+
+/**
+ * A member Pod that is terminating long past its grace period on a node that is gone or not Ready
+ * would be waited on forever: its kubelet cannot confirm it stopped. It is removed without that
+ * confirmation, so that the member can start again (or be replaced). Nodes are read only when
+ * there is such a Pod.
+ */
+async function forceDeleteStuckPods(ctx: ReconcileContext, count: number): Promise<void> {
+  const now = ctx.now.getTime();
+  const stuck = Array.from({ length: count }, (_, i) => cached<V1Pod>(ctx, 'Pod', names.etcdMember(ctx.name, i)))
+    .filter((pod): pod is V1Pod => {
+      const since = pod?.metadata?.deletionTimestamp;
+      return since !== undefined && now - new Date(since).getTime() > (pod!.metadata?.deletionGracePeriodSeconds ?? 30) * 1000 + stuckAfterMs;
+    });
+  if (stuck.length === 0) return;
+  const nodes = await ctx.nodes();
+  for (const pod of stuck) {
+    const node = nodes.find((n) => n.name === pod.spec?.nodeName);
+    if (node?.ready) continue; // its kubelet is there and will finish the job
+    const why = node ? `its node ${node.name} is not Ready` : `its node ${pod.spec?.nodeName ?? '(none)'} is gone`;
+    await ctx.writer.delete({ ...pod, apiVersion: 'v1', kind: 'Pod' }, { gracePeriodSeconds: 0 });
+    ctx.log.warn({ member: pod.metadata?.name, why }, 'removed an etcd member Pod stuck terminating');
+    ctx.events.warning('MemberPodForceDeleted', `removed Pod ${pod.metadata?.name}, terminating since ${String(pod.metadata?.deletionTimestamp)}: ${why}`);
+  }
+  ctx.requeueAfter(2000);
 }
 
 /** Creates the Pod (and the claim, if gone) of a member etcd knows; `memberId` when the operator added it and it never started. */
