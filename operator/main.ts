@@ -6,7 +6,9 @@
 // POD_NAMESPACE / KUBEONKUBE_LEASE_NAMESPACE (where the Lease lives), KUBEONKUBE_META_DNS_DOMAIN
 // (default cluster.local), KUBEONKUBE_POLICY (JSON: which images and etcd volume sources a Cluster
 // may use, see reconcile/policy.ts), KUBEONKUBE_WATCH_NAMESPACE (only the Clusters of that
-// namespace; default all), LOG_LEVEL (default info).
+// namespace; default all), KUBEONKUBE_IMAGE (the operator's image, run by snapshot Jobs; default
+// ghcr.io/kubeonkube/kubeonkube:<version>), LOG_LEVEL (default info).
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
@@ -31,6 +33,16 @@ const log = pino({
 });
 
 const env = (name: string, fallback: string) => process.env[name] ?? fallback;
+
+/** The project's version (its image's tag), from package.json beside the sources or the built files. */
+function packageVersion(): string {
+  for (const path of ['../package.json', '../../package.json']) {
+    try {
+      return (JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8')) as { version: string }).version;
+    } catch { /* the next place */ }
+  }
+  return 'latest';
+}
 
 async function main(): Promise<void> {
   const kc = new KubeConfig();
@@ -60,6 +72,7 @@ async function main(): Promise<void> {
       operatorNamespace: process.env.POD_NAMESPACE,
       policy: parsePolicy(process.env.KUBEONKUBE_POLICY),
       etcdReplaceUnhealthyAfterMs: durationMs(env('KUBEONKUBE_ETCD_REPLACE_UNHEALTHY_AFTER', '5m')),
+      operatorImage: env('KUBEONKUBE_IMAGE', `ghcr.io/kubeonkube/kubeonkube:${packageVersion()}`),
     },
     etcd,
     log,
@@ -98,6 +111,8 @@ async function main(): Promise<void> {
         samples: [...etcd.clusters].map(([cluster, m]) => ({ labels: { cluster }, value: m.dbSizeBytes })) },
       { name: 'kubeonkube_etcd_has_leader', help: '1 when a member reports a leader, per cluster.', type: 'gauge',
         samples: [...etcd.clusters].map(([cluster, m]) => ({ labels: { cluster }, value: Number(m.hasLeader) })) },
+      { name: 'kubeonkube_etcd_snapshot_age_seconds', help: 'Age of the newest snapshot spec.etcd.backup took, per cluster.', type: 'gauge',
+        samples: [...etcd.snapshots].map(([cluster, at]) => ({ labels: { cluster }, value: Math.max(0, Math.round((Date.now() - at) / 1000)) })) },
       { name: 'kubeonkube_leader', help: '1 while this process holds the lease.', type: 'gauge', samples: [{ value: elector ? Number(elector.isLeader) : 1 }] },
     ]),
   });

@@ -25,8 +25,8 @@ declare -A module_dir=(
 )
 declare -A packages=(
   [kubernetes]="k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy"
-  [etcd]="go.etcd.io/etcd/server/v3 go.etcd.io/etcd/etcdctl/v3"
-  [etcd-previous]="go.etcd.io/etcd/server/v3 go.etcd.io/etcd/etcdctl/v3"
+  [etcd]="go.etcd.io/etcd/server/v3 go.etcd.io/etcd/etcdctl/v3 go.etcd.io/etcd/etcdutl/v3"
+  [etcd-previous]="go.etcd.io/etcd/server/v3 go.etcd.io/etcd/etcdctl/v3 go.etcd.io/etcd/etcdutl/v3"
   [coredns]="github.com/coredns/coredns"
   [local-path-provisioner]="github.com/rancher/local-path-provisioner"
   [pause]="kubeonkube.local/pause"
@@ -68,6 +68,7 @@ binary_name() {
   case "$1" in
     go.etcd.io/etcd/server/v3) echo etcd ;;
     go.etcd.io/etcd/etcdctl/v3) echo etcdctl ;;
+    go.etcd.io/etcd/etcdutl/v3) echo etcdutl ;;
     kubeonkube.local/pause) echo pause ;;
     *) basename "$1" ;;
   esac

@@ -293,6 +293,18 @@ export interface ClusterSpecEtcd {
    * set: a changed volume would lose the data.
    */
   storage: ClusterSpecEtcdStorage;
+  /**
+   * Scheduled snapshots of etcd, each taken consistently through etcd's v3 API by a Job of the
+   * CronJob <cluster>-etcd-backup, into a volume of yours. A snapshot at any other time: kubectl
+   * create job --from=cronjob/<cluster>-etcd-backup <name>.
+   */
+  backup?: ClusterSpecEtcdBackup;
+  /**
+   * Creates this Cluster's etcd from a snapshot (of this or of another Cluster) instead of empty:
+   * every member is restored from it before the cluster forms. Only at creation: it cannot be
+   * added, changed or removed later.
+   */
+  restoreFrom?: ClusterSpecEtcdRestoreFrom;
 }
 
 /**
@@ -327,6 +339,47 @@ export interface ClusterSpecEtcdStorageClaimTemplateResources {
 export interface ClusterSpecEtcdStorageClaimTemplateResourcesRequests {
   /** Size of each member's volume, e.g. 8Gi. */
   storage: number | string;
+}
+
+/**
+ * Scheduled snapshots of etcd, each taken consistently through etcd's v3 API by a Job of the
+ * CronJob <cluster>-etcd-backup, into a volume of yours. A snapshot at any other time: kubectl
+ * create job --from=cronjob/<cluster>-etcd-backup <name>.
+ */
+export interface ClusterSpecEtcdBackup {
+  /** When to take a snapshot, a cron schedule in UTC (e.g. "0 *\/6 * * *"). */
+  schedule: string;
+  /**
+   * How many snapshots of this Cluster the volume keeps: after each new one, the oldest beyond this
+   * number are deleted.
+   *
+   * @defaultValue 7
+   */
+  retention: number;
+  /**
+   * The core/v1 VolumeSource the snapshots are written to, e.g. {persistentVolumeClaim: {claimName:
+   * etcd-backups}}. It is yours: the operator never creates or deletes it, so the snapshots outlive
+   * the Cluster. Files are named <cluster>-<UTC time>.db.
+   */
+  volume: Record<string, unknown>;
+}
+
+/**
+ * Creates this Cluster's etcd from a snapshot (of this or of another Cluster) instead of empty:
+ * every member is restored from it before the cluster forms. Only at creation: it cannot be added,
+ * changed or removed later.
+ */
+export interface ClusterSpecEtcdRestoreFrom {
+  /**
+   * The core/v1 VolumeSource holding the snapshot, e.g. {persistentVolumeClaim: {claimName:
+   * etcd-backups}}; mounted read-only.
+   */
+  volume: Record<string, unknown>;
+  /**
+   * The snapshot file, relative to the volume's root (e.g. prod-a-20261123T101500Z.db, as
+   * status.etcd.lastSnapshot.file names it).
+   */
+  path: string;
 }
 
 /**
@@ -517,6 +570,13 @@ export interface ClusterStatusEtcd {
    * another).
    */
   version?: string;
+  /**
+   * Set once every member was restored from spec.etcd.restoreFrom; the snapshot is never restored
+   * again.
+   */
+  restored?: boolean;
+  /** The newest snapshot spec.etcd.backup took. */
+  lastSnapshot?: ClusterStatusEtcdLastSnapshot;
 }
 
 /** An etcd member. */
@@ -543,6 +603,18 @@ export interface ClusterStatusEtcdLastChange {
   member?: string;
   /** Why the change was made. */
   reason?: string;
+}
+
+/** The newest snapshot spec.etcd.backup took. */
+export interface ClusterStatusEtcdLastSnapshot {
+  /** When it was taken. */
+  time?: string;
+  /** Its file, relative to the backup volume's root. */
+  file?: string;
+  /** Its size. */
+  sizeBytes?: number;
+  /** The etcd revision it holds. */
+  revision?: number;
 }
 
 /** The certificates the operator issued. */
@@ -992,6 +1064,19 @@ export const clusterSchema = {
           description: 'The etcd cluster of the business cluster (one member per replica).',
           type: 'object',
           required: ['storage'],
+          'x-kubernetes-validations': [
+            {
+              rule: 'has(self.restoreFrom) == has(oldSelf.restoreFrom)',
+              message: 'restoreFrom can only be given when the Cluster is created',
+              fieldPath: '.restoreFrom',
+              reason: 'FieldValueForbidden',
+            },
+            {
+              rule: '!has(self.restoreFrom) || !has(self.storage.volumeSource) || !has(self.storage.volumeSource.emptyDir)',
+              message: 'restoreFrom needs storage that outlives a Pod (a claimTemplate or a volumeSource other than emptyDir)',
+              fieldPath: '.restoreFrom',
+            },
+          ],
           properties: {
             version: {
               description: 'etcd version, e.g. v3.6.16.',
@@ -1058,6 +1143,57 @@ export const clusterSchema = {
                   description: 'A core/v1 VolumeSource used as every member\'s data volume, e.g. {hostPath: {path: /var/lib/etcd-prod-a}}. It is passed on as is.',
                   type: 'object',
                   'x-kubernetes-preserve-unknown-fields': true,
+                },
+              },
+            },
+            backup: {
+              description: 'Scheduled snapshots of etcd, each taken consistently through etcd\'s v3 API by a Job of the CronJob <cluster>-etcd-backup, into a volume of yours. A snapshot at any other time: kubectl create job --from=cronjob/<cluster>-etcd-backup <name>.',
+              type: 'object',
+              required: ['schedule', 'volume'],
+              properties: {
+                schedule: {
+                  description: 'When to take a snapshot, a cron schedule in UTC (e.g. "0 */6 * * *").',
+                  type: 'string',
+                  maxLength: 64,
+                  pattern: '^(@(hourly|daily|weekly|monthly|yearly|annually|midnight)|[-0-9*/,A-Za-z?]+( [-0-9*/,A-Za-z?]+){4})$',
+                },
+                retention: {
+                  description: 'How many snapshots of this Cluster the volume keeps: after each new one, the oldest beyond this number are deleted.',
+                  type: 'integer',
+                  format: 'int32',
+                  minimum: 1,
+                  maximum: 1000,
+                  default: 7,
+                },
+                volume: {
+                  description: 'The core/v1 VolumeSource the snapshots are written to, e.g. {persistentVolumeClaim: {claimName: etcd-backups}}. It is yours: the operator never creates or deletes it, so the snapshots outlive the Cluster. Files are named <cluster>-<UTC time>.db.',
+                  type: 'object',
+                  'x-kubernetes-preserve-unknown-fields': true,
+                },
+              },
+            },
+            restoreFrom: {
+              description: 'Creates this Cluster\'s etcd from a snapshot (of this or of another Cluster) instead of empty: every member is restored from it before the cluster forms. Only at creation: it cannot be added, changed or removed later.',
+              type: 'object',
+              required: ['volume', 'path'],
+              'x-kubernetes-validations': [
+                {
+                  rule: 'self == oldSelf',
+                  message: 'restoreFrom cannot change after creation',
+                  reason: 'FieldValueForbidden',
+                },
+              ],
+              properties: {
+                volume: {
+                  description: 'The core/v1 VolumeSource holding the snapshot, e.g. {persistentVolumeClaim: {claimName: etcd-backups}}; mounted read-only.',
+                  type: 'object',
+                  'x-kubernetes-preserve-unknown-fields': true,
+                },
+                path: {
+                  description: 'The snapshot file, relative to the volume\'s root (e.g. prod-a-20261123T101500Z.db, as status.etcd.lastSnapshot.file names it).',
+                  type: 'string',
+                  maxLength: 512,
+                  pattern: '^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$',
                 },
               },
             },
@@ -1460,6 +1596,35 @@ export const clusterSchema = {
             version: {
               description: 'The etcd version every member reports (the one they were created with until all of them run another).',
               type: 'string',
+            },
+            restored: {
+              description: 'Set once every member was restored from spec.etcd.restoreFrom; the snapshot is never restored again.',
+              type: 'boolean',
+            },
+            lastSnapshot: {
+              description: 'The newest snapshot spec.etcd.backup took.',
+              type: 'object',
+              properties: {
+                time: {
+                  description: 'When it was taken.',
+                  type: 'string',
+                  format: 'date-time',
+                },
+                file: {
+                  description: 'Its file, relative to the backup volume\'s root.',
+                  type: 'string',
+                },
+                sizeBytes: {
+                  description: 'Its size.',
+                  type: 'integer',
+                  format: 'int64',
+                },
+                revision: {
+                  description: 'The etcd revision it holds.',
+                  type: 'integer',
+                  format: 'int64',
+                },
+              },
             },
           },
         },

@@ -203,6 +203,12 @@ describe('validate: the CEL rules, with the apiserver messages', () => {
     ['an empty key without operator Exists', spec({ controlPlane: { tolerations: [{ key: 'a' }, { value: 'x' }] } }), ['spec.controlPlane.tolerations[1]: operator must be Exists when key is empty (which matches all taints)']],
     ['an add-on without a template', spec({ addons: [{ name: 'coredns' }, { name: 'mine' }] }), ['spec.addons[1]: template is required for add-ons other than the built-in kube-proxy and coredns']],
     ['a name that is no DNS-1035 label', withPatch({ metadata: { name: '9lives' } }), ["metadata.name: metadata.name must be at most 53 characters of lower-case letters, digits and '-', start with a letter and end with a letter or digit (it prefixes Service names)"]],
+    ['a restore into emptyDir members', spec({ etcd: { storage: { claimTemplate: null, volumeSource: { emptyDir: {} } }, restoreFrom: { volume: { persistentVolumeClaim: { claimName: 'b' } }, path: 'x.db' } } }),
+      ['spec.etcd.restoreFrom: restoreFrom needs storage that outlives a Pod (a claimTemplate or a volumeSource other than emptyDir)']],
+    ['a snapshot path that leaves the volume', spec({ etcd: { restoreFrom: { volume: { persistentVolumeClaim: { claimName: 'b' } }, path: '../x.db' } } }),
+      [expect.stringMatching(/^spec\.etcd\.restoreFrom\.path: must match/)]],
+    ['a backup schedule that is no cron line', spec({ etcd: { backup: { schedule: 'every hour', volume: { emptyDir: {} } } } }),
+      [expect.stringMatching(/^spec\.etcd\.backup\.schedule: must match/)]],
     ['a name longer than 53 characters', withPatch({ metadata: { name: `a${'b'.repeat(53)}` } }), [expect.stringMatching(/^metadata\.name: metadata\.name must be at most 53 characters/)]],
   ])('refuses %s', (_, object, expected) => {
     expect(errorsOf(object)).toEqual(expected);
@@ -243,6 +249,16 @@ describe('validateUpdate: transition rules', () => {
     expect(validateUpdate(at('v1.34.4', { claimTemplate: null, ...volume }), at('v1.34.4'))).toEqual({ ok: false, errors: [message] });
     expect(validateUpdate(at('v1.34.4', claim), spec({ etcd: { storage: { claimTemplate: { storageClassName: 'fast' } } } }))).toEqual({ ok: false, errors: [message] });
     expect(validateUpdate(at('v1.34.4', claim), at('v1.34.4', claim)).ok).toBe(true);
+  });
+
+  it('refuses adding, changing or removing etcd.restoreFrom after creation', () => {
+    const from = { volume: { persistentVolumeClaim: { claimName: 'backups' } }, path: 'a-20261123T101500Z.db' };
+    const message = 'spec.etcd.restoreFrom: restoreFrom can only be given when the Cluster is created';
+    expect(validateUpdate(spec({}), spec({ etcd: { restoreFrom: from } }))).toEqual({ ok: false, errors: [message] });
+    expect(validateUpdate(spec({ etcd: { restoreFrom: from } }), withPatch({ spec: { etcd: { restoreFrom: null } } }))).toEqual({ ok: false, errors: [message] });
+    expect(validateUpdate(spec({ etcd: { restoreFrom: from } }), spec({ etcd: { restoreFrom: { ...from, path: 'b.db' } } })))
+      .toEqual({ ok: false, errors: ['spec.etcd.restoreFrom: restoreFrom cannot change after creation'] });
+    expect(validateUpdate(spec({ etcd: { restoreFrom: from } }), spec({ etcd: { restoreFrom: from } })).ok).toBe(true);
   });
 
   it('refuses standard → minimal, except to undo a refused growth of a one-member etcd', () => {

@@ -20,6 +20,8 @@ export class EtcdConnections {
   /** Membership calls, by call (add, promote, remove) and result (ok, refused: etcd said no, e.g. a learner not caught up). */
   readonly calls = new Map<string, number>();
   readonly clusters = new Map<string, EtcdClusterMetrics>();
+  /** Per cluster: when its last snapshot was taken (epoch ms), for the snapshot age metric. */
+  readonly snapshots = new Map<string, number>();
   readonly #timeoutMs: number;
 
   constructor({ timeoutMs = 3000 } = {}) {
@@ -62,6 +64,7 @@ export class EtcdConnections {
     this.#clients.get(cluster)?.client.close();
     this.#clients.delete(cluster);
     this.clusters.delete(cluster);
+    this.snapshots.delete(cluster);
     for (const key of this.#unhealthySince.keys()) if (key.startsWith(`${cluster}/`)) this.#unhealthySince.delete(key);
   }
 

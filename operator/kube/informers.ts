@@ -2,7 +2,7 @@
 // restarted (with backoff) after any watch or list error. Events only say which Cluster to look
 // at again: an owned object maps to its Cluster through the kubeonkube.io/cluster label.
 import {
-  AppsV1Api, CoreV1Api, CustomObjectsApi, makeInformer, NetworkingV1Api, type Informer, type KubeConfig, type KubernetesListObject,
+  AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi, makeInformer, NetworkingV1Api, type Informer, type KubeConfig, type KubernetesListObject,
   type KubernetesObject, type ObjectCache,
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
@@ -12,7 +12,7 @@ export const clusterGroup = 'kubeonkube.io';
 export const clusterVersion = 'v1alpha1';
 export const clusterPlural = 'clusters';
 
-export type OwnedKind = 'Pod' | 'Service' | 'PersistentVolumeClaim' | 'Secret' | 'Deployment' | 'NetworkPolicy';
+export type OwnedKind = 'Pod' | 'Service' | 'PersistentVolumeClaim' | 'Secret' | 'Deployment' | 'NetworkPolicy' | 'CronJob' | 'Job';
 
 type Cache = Informer<KubernetesObject> & ObjectCache<KubernetesObject>;
 
@@ -39,6 +39,7 @@ export function startInformers(kc: KubeConfig, log: Logger, enqueue: (clusterKey
   const core = kc.makeApiClient(CoreV1Api);
   const apps = kc.makeApiClient(AppsV1Api);
   const networking = kc.makeApiClient(NetworkingV1Api);
+  const batch = kc.makeApiClient(BatchV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
   const labelSelector = clusterLabel;
   const list = <T>(fn: () => Promise<T>) => fn as unknown as () => Promise<KubernetesListObject<KubernetesObject>>;
@@ -61,6 +62,10 @@ export function startInformers(kc: KubeConfig, log: Logger, enqueue: (clusterKey
       ? apps.listNamespacedDeployment({ namespace, labelSelector }) : apps.listDeploymentForAllNamespaces({ labelSelector }))), labelSelector),
     NetworkPolicy: makeInformer(kc, path('/apis/networking.k8s.io/v1', 'networkpolicies'), list(() => (namespace
       ? networking.listNamespacedNetworkPolicy({ namespace, labelSelector }) : networking.listNetworkPolicyForAllNamespaces({ labelSelector }))), labelSelector),
+    CronJob: makeInformer(kc, path('/apis/batch/v1', 'cronjobs'), list(() => (namespace
+      ? batch.listNamespacedCronJob({ namespace, labelSelector }) : batch.listCronJobForAllNamespaces({ labelSelector }))), labelSelector),
+    Job: makeInformer(kc, path('/apis/batch/v1', 'jobs'), list(() => (namespace
+      ? batch.listNamespacedJob({ namespace, labelSelector }) : batch.listJobForAllNamespaces({ labelSelector }))), labelSelector),
   };
 
   const seen = new Map<string, string>();

@@ -27,6 +27,8 @@ export interface ControlPlaneSpec {
   etcd: {
     version: string;
     storage: { claimTemplate?: { storageClassName?: string; resources: { requests: { storage: string } } }; volumeSource?: Record<string, unknown> };
+    backup?: { schedule: string; retention?: number; volume: Record<string, unknown> };
+    restoreFrom?: { volume: Record<string, unknown>; path: string };
   };
 }
 
@@ -84,11 +86,11 @@ export function flags(binary: string, base: Record<string, string>, extra: Recor
   return [binary, ...Object.entries(merged).map(([k, v]) => `--${k}=${v}`)];
 }
 
-function placement(spec: ControlPlaneSpec) {
+export function placement(spec: ControlPlaneSpec) {
   return { nodeSelector: spec.controlPlane?.nodeSelector ?? {}, tolerations: spec.controlPlane?.tolerations ?? [] };
 }
 
-function metadata(facts: ControlPlaneFacts, component: Component, name: string, extraLabels: Record<string, string> = {}) {
+export function metadata(facts: ControlPlaneFacts, component: Component, name: string, extraLabels: Record<string, string> = {}) {
   return { name, namespace: facts.namespace, labels: { ...clusterLabels(facts.name, component), ...extraLabels } };
 }
 
@@ -197,6 +199,7 @@ export function etcdNetworkPolicyContext(facts: ControlPlaneFacts) {
     policy: metadata(facts, 'etcd', names.etcdClient(facts.name)),
     etcdSelector: selectorLabels(facts.name, 'etcd'),
     apiserverSelector: selectorLabels(facts.name, 'kube-apiserver'),
+    backupSelector: selectorLabels(facts.name, 'etcd-backup'),
     operatorNamespace: facts.operatorNamespace ?? '',
   };
 }

@@ -13,7 +13,11 @@ const spec = (mode: 'minimal' | 'standard'): ClusterSpec => ({
   version: 'v1.34.4',
   mode,
   network: { serviceCIDR: '10.96.0.0/12', podCIDR: '10.244.0.0/16', dnsDomain: 'cluster.local' },
-  etcd: { version: 'v3.6.16', storage: { claimTemplate: { resources: { requests: { storage: '1Gi' } } } } },
+  etcd: {
+    version: 'v3.6.16',
+    storage: { claimTemplate: { resources: { requests: { storage: '1Gi' } } } },
+    backup: { schedule: '@daily', retention: 7, volume: { persistentVolumeClaim: { claimName: 'b' } } },
+  },
   users: users.map((name) => ({ name })),
 });
 

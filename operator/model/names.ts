@@ -12,9 +12,11 @@ export const names = {
   scheduler: (c: string) => `${c}-scheduler`,
   etcdMember: (c: string, i: number) => `${c}-etcd-${i}`,
   etcdClient: (c: string) => `${c}-etcd`,
+  etcdBackup: (c: string) => `${c}-etcd-backup`,
+  etcdRestore: (c: string, i: number) => `${c}-etcd-${i}-restore`,
 };
 
-export type Component = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'pki' | 'kubeconfig';
+export type Component = 'etcd' | 'etcd-backup' | 'etcd-restore' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'pki' | 'kubeconfig';
 
 /** The labels every object of a cluster carries; `kubeonkube.io/cluster` is what informers filter on. */
 export function clusterLabels(cluster: string, component: Component): Record<string, string> {

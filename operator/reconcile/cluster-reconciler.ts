@@ -18,6 +18,7 @@ import type { EtcdConnections } from '../etcd/connections.ts';
 import type { EventSink } from '../kube/events.ts';
 import type { ClusterObject, ClusterSpec, ClusterStatus, ObjectRef, ReconcileContext, Settings } from './context.ts';
 import { reconcileDeployments, wantedDeployments } from './deployments-unit.ts';
+import { reconcileEtcdBackup, wantedEtcdBackup } from './etcd-backup-unit.ts';
 import { reconcileEtcd, wantedEtcdObjects } from './etcd-unit.ts';
 import { PkiError, reconcilePki, wantedPkiObjects } from './pki-unit.ts';
 import { policyViolations } from './policy.ts';
@@ -56,6 +57,8 @@ const units: Unit[] = [
   { name: 'etcd', run: reconcileEtcd, wanted: wantedEtcdObjects },
   // apiserver first, then controller-manager and scheduler, which need it
   { name: 'deployments', run: reconcileDeployments, wanted: wantedDeployments },
+  // snapshots of a running etcd
+  { name: 'etcd-backup', run: reconcileEtcdBackup, wanted: wantedEtcdBackup },
 ];
 
 /** Every object a Cluster of this name and spec wants, by kind and name. */
@@ -67,7 +70,7 @@ export function wantedObjects(cluster: string, spec: ClusterSpec): ObjectRef[] {
  * Kinds whose surplus objects are deleted. etcd member Pods and claims never are: a member leaves
  * the etcd cluster only through a membership change, never because a spec stopped naming it.
  */
-const collectable: Partial<Record<OwnedKind, string>> = { Secret: 'v1', Service: 'v1', Deployment: 'apps/v1', NetworkPolicy: 'networking.k8s.io/v1' };
+const collectable: Partial<Record<OwnedKind, string>> = { Secret: 'v1', Service: 'v1', Deployment: 'apps/v1', NetworkPolicy: 'networking.k8s.io/v1', CronJob: 'batch/v1' };
 
 const readinessParts = ['EtcdReady', 'APIServerReady', 'ControllerManagerReady', 'SchedulerReady', 'CertificatesReady'] as const;
 

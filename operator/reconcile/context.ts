@@ -37,6 +37,10 @@ export interface ClusterStatus {
     size?: number;
     /** The etcd version every member runs (the one they were created with until all of them report another). */
     version?: string;
+    /** Every member was restored from spec.etcd.restoreFrom: never again. */
+    restored?: boolean;
+    /** The newest snapshot spec.etcd.backup took. */
+    lastSnapshot?: { time: string; file: string; sizeBytes: number; revision: number };
   };
   certificates?: { notAfter?: string; caNotAfter?: string; lastRotation?: string };
 }
@@ -55,6 +59,8 @@ export interface Settings {
   policy: Policy;
   /** An etcd member unhealthy this long is replaced (when quorum allows). */
   etcdReplaceUnhealthyAfterMs: number;
+  /** The operator's own image: snapshot Jobs run it. */
+  operatorImage: string;
 }
 
 /** An object the Cluster wants to exist, by kind and name. */

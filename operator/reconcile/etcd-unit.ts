@@ -12,7 +12,7 @@
 // or etcd says it started without its data) the Cluster reports DataLost and the apiserver,
 // controller-manager and scheduler are scaled to 0, so nothing answers from a cache of data that
 // is gone. Restoring a snapshot into a new Cluster is the way back.
-import type { KubernetesObject, V1PersistentVolumeClaim, V1Pod, V1Secret, V1Service } from '@kubernetes/client-node';
+import type { KubernetesObject, V1Job, V1PersistentVolumeClaim, V1Pod, V1Secret, V1Service } from '@kubernetes/client-node';
 import { ownedBy } from '../kube/apply.ts';
 import type { OwnedKind } from '../kube/informers.ts';
 import { memberIdHex, type EtcdClient, type EtcdMember, type EtcdStatus, type EtcdTarget } from '../etcd/client.ts';
@@ -22,6 +22,7 @@ import {
   etcdTemplateHashAnnotation,
   type ControlPlaneFacts, type EtcdJoin,
 } from '../model/control-plane.ts';
+import { etcdRestoreJobContext } from '../model/etcd-backup.ts';
 import { inputsHashAnnotation, names } from '../model/names.ts';
 import { notReady, ready, Reasons } from '../status/conditions.ts';
 import { etcdOperatorClientSecret } from '../pki/cluster-pki.ts';
@@ -90,8 +91,55 @@ export async function reconcileEtcd(ctx: ReconcileContext): Promise<void> {
   else await manage(ctx, facts, count);
 }
 
+/**
+ * Before a Cluster created from a snapshot forms: one Job per member restores it into the
+ * member's data volume. True once every member was restored (recorded in status.etcd.restored, so
+ * it never runs again); until then no member Pod starts.
+ */
+async function restored(ctx: ReconcileContext, facts: ControlPlaneFacts, count: number): Promise<boolean> {
+  const from = ctx.cluster.spec.etcd.restoreFrom;
+  if (!from || ctx.status.etcd?.restored) return true;
+  const failures: string[] = [];
+  let done = 0;
+  for (let i = 0; i < count; i++) {
+    const member = names.etcdMember(ctx.name, i);
+    const claim = render(ctx, facts, i).claim;
+    if (claim && !cached(ctx, 'PersistentVolumeClaim', member)) await ctx.writer.createOnly(claim);
+    const name = names.etcdRestore(ctx.name, i);
+    let job = cached<V1Job>(ctx, 'Job', name);
+    if (!job) {
+      const [obj] = ctx.renderer.render('etcd-restore-job.yaml.hbs', etcdRestoreJobContext(ctx.cluster.spec, facts, i));
+      const { created, live } = await ctx.writer.createOnly(ownedBy(obj!, ctx.owner));
+      job = live;
+      if (created) ctx.events.normal('RestoreStarted', `restoring ${from.path} into ${member}`);
+    }
+    const finished = (type: string) => job.status?.conditions?.some((c) => c.type === type && c.status === 'True');
+    if (finished('Complete')) done++;
+    else if (finished('Failed')) failures.push(`${name}: ${restoreFailure(ctx, name)}`);
+  }
+  if (done === count) {
+    ctx.status.etcd = { ...ctx.status.etcd, restored: true };
+    ctx.events.normal('Restored', `every member was restored from ${from.path}`);
+    return true;
+  }
+  ctx.facts.etcdQuorum = false;
+  ctx.setCondition('EtcdReady', failures.length > 0
+    ? notReady(Reasons.RestoreFailed, `restoring ${from.path} failed: ${failures.join('; ')}. Fix spec.etcd.restoreFrom's volume or file by creating the Cluster anew`)
+    : notReady(Reasons.Restoring, `restoring ${from.path}: ${done}/${count} members restored`));
+  ctx.requeueAfter(2000);
+  return false;
+}
+
+/** What the restore Pod of Job `job` said when it failed (its last log lines), or a pointer to it. */
+function restoreFailure(ctx: ReconcileContext, job: string): string {
+  const pods = (ctx.caches.owned.Pod.list(ctx.namespace) as V1Pod[]).filter((p) => p.metadata?.labels?.['job-name'] === job);
+  const message = pods.map((p) => p.status?.containerStatuses?.[0]?.state?.terminated?.message?.trim()).find((m) => m);
+  return message ? message.split('\n').slice(-3).join(' ') : `see kubectl logs job/${job}`;
+}
+
 /** Creation: every member starts at once and they form the cluster together. */
 async function form(ctx: ReconcileContext, facts: ControlPlaneFacts, count: number): Promise<void> {
+  if (!await restored(ctx, facts, count)) return;
   let readyCount = 0;
   for (let i = 0; i < count; i++) {
     const member = names.etcdMember(ctx.name, i);

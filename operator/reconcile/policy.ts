@@ -51,5 +51,13 @@ export function policyViolations(spec: ClusterSpec, policy: Policy): string[] {
       problems.push(`spec.etcd.storage.volumeSource.${kind}: not allowed by the operator's policy (allowed: ${policy.allowedVolumeSources.join(', ') || 'none'})`);
     }
   }
+  // snapshots go to and come from a claim of the Cluster's namespace, or what the policy allows
+  for (const [field, volume] of [['backup.volume', spec.etcd.backup?.volume], ['restoreFrom.volume', spec.etcd.restoreFrom?.volume]] as const) {
+    for (const kind of Object.keys(volume ?? {})) {
+      if (kind !== 'persistentVolumeClaim' && !policy.allowedVolumeSources.includes(kind)) {
+        problems.push(`spec.etcd.${field}.${kind}: not allowed by the operator's policy (allowed: persistentVolumeClaim, ${policy.allowedVolumeSources.join(', ') || 'nothing else'})`);
+      }
+    }
+  }
   return problems;
 }

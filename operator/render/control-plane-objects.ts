@@ -3,6 +3,7 @@ import {
   apiserverContext, apiserverServiceContext, controllerManagerContext, etcdClientServiceContext, etcdMemberContext, etcdMembers, etcdNetworkPolicyContext,
   schedulerContext, type ControlPlaneFacts, type ControlPlaneSpec,
 } from '../model/control-plane.ts';
+import { etcdBackupCronJobContext, etcdRestoreJobContext } from '../model/etcd-backup.ts';
 import type { Renderer, RenderedObject } from './renderer.ts';
 
 export interface ControlPlaneObjects {
@@ -14,9 +15,13 @@ export interface ControlPlaneObjects {
   apiserver: RenderedObject[];
   controllerManager: RenderedObject[];
   scheduler: RenderedObject[];
+  /** With spec.etcd.backup: the snapshot CronJob. */
+  etcdBackup?: RenderedObject[];
+  /** With spec.etcd.restoreFrom: per member, its restore Job. */
+  etcdRestore?: RenderedObject[][];
 }
 
-export function renderControlPlane(renderer: Renderer, spec: ControlPlaneSpec, facts: ControlPlaneFacts): ControlPlaneObjects {
+export function renderControlPlane(renderer: Renderer, spec: ControlPlaneSpec, facts: ControlPlaneFacts, operatorImage = 'ghcr.io/kubeonkube/kubeonkube:0.0.0'): ControlPlaneObjects {
   return {
     etcdMembers: Array.from({ length: etcdMembers(spec) }, (_, i) => renderer.render('etcd-member.yaml.hbs', etcdMemberContext(spec, facts, i))),
     etcdClientService: renderer.render('etcd-client-service.yaml.hbs', etcdClientServiceContext(facts)),
@@ -25,5 +30,9 @@ export function renderControlPlane(renderer: Renderer, spec: ControlPlaneSpec, f
     apiserver: renderer.render('apiserver-deployment.yaml.hbs', apiserverContext(spec, facts)),
     controllerManager: renderer.render('controller-manager-deployment.yaml.hbs', controllerManagerContext(spec, facts)),
     scheduler: renderer.render('scheduler-deployment.yaml.hbs', schedulerContext(spec, facts)),
+    ...(spec.etcd.backup ? { etcdBackup: renderer.render('etcd-backup-cronjob.yaml.hbs', etcdBackupCronJobContext(spec, facts, operatorImage)) } : {}),
+    ...(spec.etcd.restoreFrom
+      ? { etcdRestore: Array.from({ length: etcdMembers(spec) }, (_, i) => renderer.render('etcd-restore-job.yaml.hbs', etcdRestoreJobContext(spec, facts, i))) }
+      : {}),
   };
 }

@@ -16,7 +16,11 @@ const minimal: ControlPlaneSpec = {
   version: 'v1.34.4',
   mode: 'minimal',
   network: { serviceCIDR: '10.96.0.0/12', podCIDR: '10.244.0.0/16', dnsDomain: 'cluster.local' },
-  etcd: { version: 'v3.6.16', storage: { claimTemplate: { resources: { requests: { storage: '1Gi' } } } } },
+  etcd: {
+    version: 'v3.6.16',
+    storage: { claimTemplate: { resources: { requests: { storage: '1Gi' } } } },
+    restoreFrom: { volume: { persistentVolumeClaim: { claimName: 'etcd-backups' } }, path: 'old-20261123T101500Z.db' },
+  },
 };
 const standard: ControlPlaneSpec = {
   ...minimal,
@@ -27,7 +31,11 @@ const standard: ControlPlaneSpec = {
     apiServer: { extraArgs: { 'audit-log-maxage': '7', 'profiling': 'true' }, resources: { requests: { cpu: '1', memory: '2Gi' } } },
   },
   endpoint: { service: { type: 'LoadBalancer', annotations: { 'example.com/lb': 'internal' } }, host: 'api.prod.example.com' },
-  etcd: { version: 'v3.6.16', storage: { volumeSource: { hostPath: { path: '/var/lib/prod-etcd', type: 'DirectoryOrCreate' } } } },
+  etcd: {
+    version: 'v3.6.16',
+    storage: { volumeSource: { hostPath: { path: '/var/lib/prod-etcd', type: 'DirectoryOrCreate' } } },
+    backup: { schedule: '0 */6 * * *', retention: 5, volume: { persistentVolumeClaim: { claimName: 'etcd-backups' } } },
+  },
 };
 const facts = (name: string, members: number): ControlPlaneFacts => ({
   name,
@@ -61,8 +69,8 @@ describe('templates', () => {
 
   it('renders every template it knows', () => {
     expect(renderer.names()).toEqual([
-      'apiserver-deployment.yaml.hbs', 'apiserver-service.yaml.hbs', 'controller-manager-deployment.yaml.hbs',
-      'etcd-client-service.yaml.hbs', 'etcd-member.yaml.hbs', 'etcd-network-policy.yaml.hbs', 'scheduler-deployment.yaml.hbs',
+      'apiserver-deployment.yaml.hbs', 'apiserver-service.yaml.hbs', 'controller-manager-deployment.yaml.hbs', 'etcd-backup-cronjob.yaml.hbs',
+      'etcd-client-service.yaml.hbs', 'etcd-member.yaml.hbs', 'etcd-network-policy.yaml.hbs', 'etcd-restore-job.yaml.hbs', 'scheduler-deployment.yaml.hbs',
     ]);
   });
 

@@ -44,6 +44,8 @@ export const Reasons = {
   QuorumLost: 'QuorumLost',
   // a member is being added, promoted or replaced
   MembershipChanging: 'MembershipChanging',
+  Restoring: 'Restoring',
+  RestoreFailed: 'RestoreFailed',
   // a member must be replaced but that would cost quorum
   ReplacementBlocked: 'ReplacementBlocked',
   // the member list could not be read (credentials not there yet, no member has an address)

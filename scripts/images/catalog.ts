@@ -108,11 +108,13 @@ function etcdImage(version: string, dir: string): ImageDefinition {
     // upstream tags etcd images <version>-<build>; the binary is started by the pod's command
     ref: `registry.k8s.io/etcd:${version.replace(/^v/, '')}-0`,
     config: { cmd: ['/usr/local/bin/etcd'] },
-    inputs: [join(dir, 'etcd'), join(dir, 'etcdctl')],
+    inputs: [join(dir, 'etcd'), join(dir, 'etcdctl'), join(dir, 'etcdutl')],
     stage: (rootfs) => {
       addBase(rootfs);
       addFile(rootfs, join(dir, 'etcd'), '/usr/local/bin/etcd');
       addFile(rootfs, join(dir, 'etcdctl'), '/usr/local/bin/etcdctl');
+      // restores a snapshot into a data directory (etcdctl no longer does since 3.6)
+      addFile(rootfs, join(dir, 'etcdutl'), '/usr/local/bin/etcdutl');
       mkdirSync(join(rootfs, 'var/lib/etcd'), { recursive: true });
     },
   };
