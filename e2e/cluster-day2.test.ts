@@ -90,6 +90,8 @@ describe('a Cluster on day 2', () => {
     // the operator's resync is 10 s here
     await eventually('x-apiserver scaled back', async () => (await get('deployment x-apiserver', '{.spec.replicas}')) === '1' || undefined, 20_000);
     await eventually('the label back', async () => (await get('service x-etcd', '{.metadata.labels.app\\.kubernetes\\.io/part-of}')) === 'kubeonkube' || undefined, 20_000);
+    // Ready may still be the one from before the scale-down: the new apiserver Pod is waited for first
+    await kubectl(['-n', ns, 'rollout', 'status', 'deployment/x-apiserver', '--timeout=120s']);
     await kubectl(['-n', ns, 'wait', '--for=condition=Ready', 'cluster/x', '--timeout=120s']);
 
     const bob = await kubeconfigOf('x-user-bob-kubeconfig');

@@ -70,7 +70,7 @@ describe('a minimal Cluster', () => {
     const before = await operator().writesByKind();
     // two resync periods: a paused Cluster is not touched, not even its status
     await new Promise((r) => setTimeout(r, 22_000));
-    expect(await operator().writes()).toEqual(before);
+    expect(await operator().writesByKind()).toEqual(before);
     await expect(kubectl(['-n', ns, 'get', 'service', 'dev-etcd'])).rejects.toThrow(/NotFound/);
     await kubectl(['-n', ns, 'patch', 'cluster', 'dev', '--type=merge', '-p', '{"spec":{"paused":false}}']);
     await eventually('the etcd client Service back', async () => (await kubectl(['-n', ns, 'get', 'service', 'dev-etcd', '-o', 'name']).catch(() => '')) || undefined, 60_000);

@@ -20,7 +20,7 @@ export interface SlotView {
   name: string;
   peerURL: string;
   /** Its Pod, if one exists. */
-  pod?: { deleting: boolean; address?: string | undefined; memberId?: string | undefined };
+  pod?: { deleting: boolean; address?: string | undefined; memberId?: string | undefined; ready?: boolean | undefined };
   /** Why its data is known to be gone (claim deleted, Pod on an emptyDir gone, etcd said so), if it is. */
   dataLost?: string | undefined;
   /** Its status, when it answered. */
@@ -182,7 +182,8 @@ function planRestart(view: MembershipView, members: EtcdMember[], plan: Membersh
   const leader = view.slots.find((s) => s.status?.memberId === leaderId);
   const settled = leader?.status !== undefined && plan.voters === view.slots.length && plan.healthyVoters === view.slots.length
     && members.every((m) => !m.isLearner)
-    && view.slots.every((s) => s.pod && !s.pod.deleting && s.status && leader.status!.raftIndex - s.status.raftAppliedIndex <= caughtUpEntries);
+    // the Pod's readiness too: what a human (and a PodDisruptionBudget) sees agrees before the next one goes
+    && view.slots.every((s) => s.pod && !s.pod.deleting && s.pod.ready !== false && s.status && leader.status!.raftIndex - s.status.raftAppliedIndex <= caughtUpEntries);
   if (!settled) return;
   const next = outdated.find((s) => s !== leader);
   if (next) {

@@ -192,7 +192,7 @@ async function observe(ctx: ReconcileContext, facts: ControlPlaneFacts, count: n
     }
     const slot: SlotView = {
       index, name, peerURL: etcdPeerURL(facts, index),
-      ...(podObject ? { pod: { deleting: !!podObject.metadata?.deletionTimestamp, address, memberId: memberIdOf(podObject) } } : {}),
+      ...(podObject ? { pod: { deleting: !!podObject.metadata?.deletionTimestamp, address, memberId: memberIdOf(podObject), ready: podReady(podObject) } } : {}),
       dataLost: dataLoss(ctx.cluster.spec, name, claimObject, podObject),
       status, statusError, unhealthyForMs: 0,
       outdated: alive(podObject) ? outdated(ctx, facts, index, podObject) : undefined,
