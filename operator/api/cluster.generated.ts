@@ -1071,11 +1071,6 @@ export const clusterSchema = {
               fieldPath: '.restoreFrom',
               reason: 'FieldValueForbidden',
             },
-            {
-              rule: '!has(self.restoreFrom) || !has(self.storage.volumeSource) || !has(self.storage.volumeSource.emptyDir)',
-              message: 'restoreFrom needs storage that outlives a Pod (a claimTemplate or a volumeSource other than emptyDir)',
-              fieldPath: '.restoreFrom',
-            },
           ],
           properties: {
             version: {

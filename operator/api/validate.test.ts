@@ -203,8 +203,6 @@ describe('validate: the CEL rules, with the apiserver messages', () => {
     ['an empty key without operator Exists', spec({ controlPlane: { tolerations: [{ key: 'a' }, { value: 'x' }] } }), ['spec.controlPlane.tolerations[1]: operator must be Exists when key is empty (which matches all taints)']],
     ['an add-on without a template', spec({ addons: [{ name: 'coredns' }, { name: 'mine' }] }), ['spec.addons[1]: template is required for add-ons other than the built-in kube-proxy and coredns']],
     ['a name that is no DNS-1035 label', withPatch({ metadata: { name: '9lives' } }), ["metadata.name: metadata.name must be at most 53 characters of lower-case letters, digits and '-', start with a letter and end with a letter or digit (it prefixes Service names)"]],
-    ['a restore into emptyDir members', spec({ etcd: { storage: { claimTemplate: null, volumeSource: { emptyDir: {} } }, restoreFrom: { volume: { persistentVolumeClaim: { claimName: 'b' } }, path: 'x.db' } } }),
-      ['spec.etcd.restoreFrom: restoreFrom needs storage that outlives a Pod (a claimTemplate or a volumeSource other than emptyDir)']],
     ['a snapshot path that leaves the volume', spec({ etcd: { restoreFrom: { volume: { persistentVolumeClaim: { claimName: 'b' } }, path: '../x.db' } } }),
       [expect.stringMatching(/^spec\.etcd\.restoreFrom\.path: must match/)]],
     ['a backup schedule that is no cron line', spec({ etcd: { backup: { schedule: 'every hour', volume: { emptyDir: {} } } } }),

@@ -353,10 +353,6 @@ const twins = new Map<string, Twin>([
   ['self == oldSelf', { holds: (self, oldSelf) => isDeepStrictEqual(self, oldSelf) }],
   ['has(self.restoreFrom) == has(oldSelf.restoreFrom)', { holds: (self, oldSelf) => has(self, 'restoreFrom') === has(oldSelf, 'restoreFrom') }],
   [
-    '!has(self.restoreFrom) || !has(self.storage.volumeSource) || !has(self.storage.volumeSource.emptyDir)',
-    { holds: (self) => !has(self, 'restoreFrom') || !isObject(self) || !isObject(self.storage) || !has(self.storage, 'volumeSource') || !has(self.storage.volumeSource, 'emptyDir') },
-  ],
-  [
     `!has(self.validity) || !has(self.renewBefore) || !self.validity.matches('${celDuration}') || !self.renewBefore.matches('${celDuration}') || duration(self.renewBefore) < duration(self.validity)`,
     {
       holds: (self) => {

@@ -25,4 +25,11 @@ describe('validateCluster', () => {
     expect(validateCluster(cluster({ version: 'v1.29.0' }))).toEqual(['spec.version: v1.29.0 is not supported; this operator runs v1.33 to v1.35']);
     expect(validateCluster(cluster({ etcd: { version: 'v3.4.30', storage: { volumeSource: { emptyDir: {} } } } }))).toEqual(['spec.etcd.version: v3.4.30 is not supported; use v3.5.x or v3.6.x']);
   });
+
+  it('refuses a restore into members that keep their data in an emptyDir', () => {
+    const restoreFrom = { volume: { persistentVolumeClaim: { claimName: 'b' } }, path: 'x.db' };
+    expect(validateCluster(cluster({ etcd: { storage: { volumeSource: { emptyDir: {} } }, restoreFrom } })))
+      .toEqual(['spec.etcd.restoreFrom: a restore needs storage that outlives a Pod (a claimTemplate, or a volumeSource other than emptyDir)']);
+    expect(validateCluster(cluster({ etcd: { storage: { claimTemplate: { resources: { requests: { storage: '1Gi' } } } }, restoreFrom } }))).toEqual([]);
+  });
 });

@@ -19,5 +19,9 @@ export function validateCluster(cluster: ClusterObject): string[] {
     return [`spec.version: ${version} is not supported; this operator runs v1.${supportedMinors.min} to v1.${supportedMinors.max}`];
   }
   if (!/^v3\.[56]\.\d+$/.test(etcd.version)) return [`spec.etcd.version: ${etcd.version} is not supported; use v3.5.x or v3.6.x`];
+  // (the CRD cannot say this: CEL cannot look into a volumeSource, which has no schema)
+  if (etcd.restoreFrom && etcd.storage.volumeSource && 'emptyDir' in etcd.storage.volumeSource) {
+    return ['spec.etcd.restoreFrom: a restore needs storage that outlives a Pod (a claimTemplate, or a volumeSource other than emptyDir)'];
+  }
   return [];
 }
