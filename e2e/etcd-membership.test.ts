@@ -12,10 +12,11 @@ import { afterAll, describe, expect, it, onTestFailed } from 'vitest';
 import { businessClusters, delta } from './business-cluster.ts';
 import { apply, kubectl } from './kubectl.ts';
 import { startBusinessWriter, type WriterCounts } from './business-writer.ts';
-import { operatorLogTail, operatorTestBed, type OperatorProcess } from './operator-process.ts';
+import { operatorLogTail, operatorTestBed, startOperator, type OperatorProcess } from './operator-process.ts';
 
 const run = promisify(execFile);
-const { ns, current } = operatorTestBed('e2e-etcd', 18070, { KUBEONKUBE_ETCD_REPLACE_UNHEALTHY_AFTER: '20s' });
+const operatorEnv = { KUBEONKUBE_ETCD_REPLACE_UNHEALTHY_AFTER: '20s' };
+const { ns, current } = operatorTestBed('e2e-etcd', 18070, operatorEnv);
 const operator = (): OperatorProcess => current.operator!;
 const scratch = mkdtempSync(join(tmpdir(), 'kok-e2e-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -110,6 +111,27 @@ describe('etcd membership', () => {
     }
     await healed('m', peerURLs);
     expect(delta(await operator().etcdCalls(), calls)).toEqual({});
+    expect(await kept('m')).toBe(1000);
+  });
+
+  it('finishes a replacement it did not see begin: a learner added while the operator was stopped is started and promoted', async () => {
+    onTestFailed(() => console.error(`operator log:\n${operatorLogTail(operator())}`));
+    const target = (await members('m')).find((m) => m.name === 'm-etcd-2')!;
+    await operator().stop();
+    // what a pass that died between its member add and the member's Pod would leave behind
+    const etcdctl = (...args: string[]) => kubectl(['-n', ns, 'exec', 'm-etcd-0', '--', 'etcdctl', '--endpoints=https://127.0.0.1:2379',
+      '--cacert=/etc/etcd/pki/ca.crt', '--cert=/etc/etcd/pki/tls.crt', '--key=/etc/etcd/pki/tls.key', ...args]);
+    await etcdctl('member', 'remove', target.id);
+    await etcdctl('member', 'add', 'm-etcd-2', `--peer-urls=${target.peerURL}`, '--learner');
+    await kubectl(['-n', ns, 'delete', 'pvc', 'm-etcd-2', '--wait=false']);
+    await kubectl(['-n', ns, 'delete', 'pod', 'm-etcd-2']);
+
+    current.operator = startOperator(ns, 18070, { KUBEONKUBE_WATCH_NAMESPACE: ns, ...operatorEnv });
+    await healed('m', peerURLs, target);
+    // the add was not the operator's: it started the learner's Pod and promoted it, nothing else
+    const made = await operator().etcdCalls();
+    expect(made['promote/ok']).toBe(1);
+    expect(Object.keys(made).filter((k) => !k.startsWith('promote/'))).toEqual([]);
     expect(await kept('m')).toBe(1000);
   });
 

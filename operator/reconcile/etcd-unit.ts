@@ -312,6 +312,8 @@ async function forceDeleteStuckPods(ctx: ReconcileContext, count: number): Promi
 /** Creates the Pod (and the claim, if gone) of a member etcd knows; `memberId` when the operator added it and it never started. */
 async function startPod(ctx: ReconcileContext, facts: ControlPlaneFacts, observed: Observed, slot: number, memberId: string | undefined): Promise<void> {
   const s = observed.slots[slot]!;
+  // a claim on its way out would take the new Pod's volume with it: wait until it is gone
+  if (s.claimObject?.metadata?.deletionTimestamp) return;
   const hex = memberId ? memberIdHex(memberId) : undefined;
   // a new member starts in a directory of its own: whatever an earlier member left on the volume stays there, unused
   // where the member's data is: on its claim, or (a volumeSource has none) on its Service
