@@ -104,9 +104,9 @@ describe('a Cluster on day 2', () => {
     const admin = await kubeconfigOf('x-kubeconfig');
     for (let i = 0; i < 20; i++) await business(admin, 'create', 'configmap', `keep-${i}`, `--from-literal=i=${i}`);
     const generation = Number(await get('cluster x', '{.metadata.generation}'));
-    await kubectl(['-n', ns, 'patch', 'cluster', 'x', '--type=merge', '-p', '{"spec":{"etcd":{"version":"v3.7.0"}}}']);
+    await kubectl(['-n', ns, 'patch', 'cluster', 'x', '--type=merge', '-p', '{"spec":{"etcd":{"version":"v3.5.21"}}}']);
     await kubectl(['-n', ns, 'wait', 'cluster/x', '--for=jsonpath={.status.conditions[?(@.type=="SpecApplied")].reason}=UnsupportedChange', '--timeout=60s']);
-    expect(await condition('x', 'SpecApplied', 'message')).toMatch(/^spec.etcd.version: changing v3.6.16 to v3.7.0 changes the minor version of etcd/);
+    expect(await condition('x', 'SpecApplied', 'message')).toMatch(/^spec.etcd.version: changing v3.6.16 to v3.5.21 changes the minor version of etcd/);
     // two resyncs later: nothing was rolled, and the cluster still serves its data
     await new Promise((r) => setTimeout(r, 21_000));
     expect(await kubectl(['-n', ns, 'get', 'pods,pvc', '-l', 'kubeonkube.io/cluster=x,app.kubernetes.io/component=etcd', '-o', 'name'])).toBe('pod/x-etcd-0\npersistentvolumeclaim/x-etcd-0\n');
