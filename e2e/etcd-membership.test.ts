@@ -1,7 +1,8 @@
 // etcd membership on real components: a standard Cluster loses a member in each way it can (its
 // Pod, its claim, its data directory) and comes back to three started voting members at the same
 // peer URLs with every object written before; with two members gone the operator makes no
-// membership call and says why; a minimal Cluster grows to standard. A client writes to the
+// membership call and says why; a replacement the operator did not see begin is finished; a Pod
+// stuck terminating on a lost node is removed; a minimal Cluster grows to standard. A client writes to the
 // business cluster every 100 ms throughout, and its failures are counted.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -10,7 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it, onTestFailed } from 'vitest';
 import { businessClusters, delta } from './business-cluster.ts';
-import { apply, kubectl } from './kubectl.ts';
+import { apply, eventually, kubectl } from './kubectl.ts';
 import { startBusinessWriter, type WriterCounts } from './business-writer.ts';
 import { operatorLogTail, operatorTestBed, startOperator, type OperatorProcess } from './operator-process.ts';
 
@@ -132,6 +133,35 @@ describe('etcd membership', () => {
     const made = await operator().etcdCalls();
     expect(made['promote/ok']).toBe(1);
     expect(Object.keys(made).filter((k) => !k.startsWith('promote/'))).toEqual([]);
+    expect(await kept('m')).toBe(1000);
+  });
+
+  it('does not wait forever on a member Pod stuck terminating on a lost node', async () => {
+    onTestFailed(() => console.error(`operator log:\n${operatorLogTail(operator())}`));
+    const before = await members('m');
+    const calls = await operator().etcdCalls();
+    const uid = await get('pod m-etcd-2', '{.metadata.uid}');
+    // the node is lost: its kubelet stops answering (its containers keep running, as on a partitioned node)
+    const { stdout } = await run('pgrep', ['-x', 'kubelet']);
+    const kubelet = Number(stdout.trim().split('\n')[0]);
+    process.kill(kubelet, 'SIGSTOP');
+    try {
+      await eventually('the node NotReady', async () => (await kubectl(['get', 'nodes', '-o', 'jsonpath={.items[0].status.conditions[?(@.type=="Ready")].status}'])) !== 'True' || undefined, 180_000);
+      await kubectl(['-n', ns, 'delete', 'pod', 'm-etcd-2', '--wait=false']);
+      // its grace period (30 s) and a minute more
+      await eventually('the stuck Pod removed', async () => (await kubectl(['-n', ns, 'get', 'events', '--field-selector', 'reason=MemberPodForceDeleted',
+        '-o', 'jsonpath={.items[*].message}'])).includes('m-etcd-2') || undefined, 240_000);
+      await eventually('a new Pod for the member', async () => {
+        const now = await get('pod m-etcd-2', '{.metadata.uid}').catch(() => '');
+        return now !== '' && now !== uid || undefined;
+      }, 60_000);
+    } finally {
+      process.kill(kubelet, 'SIGCONT');
+    }
+    // the same member, started again with its data once the node is back
+    const after = await healed('m', peerURLs);
+    expect(after.map((m) => m.id)).toEqual(before.map((m) => m.id));
+    expect(delta(await operator().etcdCalls(), calls)).toEqual({});
     expect(await kept('m')).toBe(1000);
   });
 

@@ -57,6 +57,11 @@ describe('planMembership', () => {
     expect(p.blocked).toMatchObject({ reason: 'ReplacementBlocked' });
   });
 
+  it('does not replace a member for the time its Pod spends terminating', () => {
+    const p = plan([up(0), down(1, { pod: { deleting: true }, unhealthyForMs: 120_000 }), up(2)], [member(0), member(1), member(2)]);
+    expect(p.call).toBeUndefined();
+  });
+
   it('replaces a member unhealthy for longer than allowed, one at a time', () => {
     const p = plan([up(0), down(1, { unhealthyForMs: 61_000 }), down(2, { unhealthyForMs: 61_000 })], [member(0), member(1), member(2)]);
     // two of three down: quorum is gone in fact, even though the list was read

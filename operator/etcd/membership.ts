@@ -120,7 +120,8 @@ export function planMembership(view: MembershipView): MembershipPlan {
       continue;
     }
     // a member that never started has no data to lose: its claim and Pod are about to be made
-    const why = (m.name !== '' ? s.dataLost : undefined) ?? (s.pod && s.unhealthyForMs >= view.replaceUnhealthyAfterMs
+    // a Pod on its way out is not judged: it is started again with its data once gone (a stuck one is removed)
+    const why = (m.name !== '' ? s.dataLost : undefined) ?? (s.pod && !s.pod.deleting && s.unhealthyForMs >= view.replaceUnhealthyAfterMs
       ? `unhealthy for ${Math.round(s.unhealthyForMs / 1000)} s (${s.statusError ?? 'not healthy'})` : undefined);
     if (why) {
       lost.push({ slot: s, member: m, why });
