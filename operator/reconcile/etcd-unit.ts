@@ -320,7 +320,11 @@ async function startPod(ctx: ReconcileContext, facts: ControlPlaneFacts, observe
   const service = cached<V1Service>(ctx, 'Service', s.name);
   const recorded = (s.claimObject ?? service)?.metadata?.annotations?.[etcdDataDirAnnotation];
   const dataDir = hex ? `data-${hex}` : (recorded ?? 'data');
-  const started = (observed.members ?? []).filter((m) => m.name !== '' && !m.peerURLs.includes(s.peerURL));
+  // A member that ran before starts from its data and reads no peer list; it is given only itself,
+  // so that one whose data is gone cannot quietly rejoin under its old ID with an empty log (it
+  // would have forgotten its raft votes): it fails to find peers, says so, and is replaced. A new
+  // member gets the started members to join.
+  const started = hex ? (observed.members ?? []).filter((m) => m.name !== '' && !m.peerURLs.includes(s.peerURL)) : [];
   const join: EtcdJoin = {
     initialCluster: [...started.map((m) => `${m.name}=${m.peerURLs[0]}`), `${s.name}=${s.peerURL}`],
     dataDir,
