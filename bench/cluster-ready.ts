@@ -79,18 +79,23 @@ async function measure(name: string, mode: 'minimal' | 'standard'): Promise<Phas
   return { ...phases, totalSeconds };
 }
 
-interface EtcdRecord { members?: { healthy: boolean; learner?: boolean }[] }
+interface EtcdRecord { members?: { name: string; id: string; healthy: boolean; learner?: boolean }[] }
 
-/** Seconds from `change` until the Cluster's etcd lists three healthy voting members and the Cluster is Ready again. */
-async function untilThreeVoting(name: string, change: () => Promise<void>): Promise<number> {
+type Members = NonNullable<EtcdRecord['members']>;
+const membersOf = async (name: string) => (((await custom.getNamespacedCustomObject({ ...ref, namespace, name })) as { status?: { etcd?: EtcdRecord } }).status?.etcd?.members ?? []) as Members;
+
+/**
+ * Seconds from `change` until etcd has three healthy voting members again and `done` holds of them
+ * (the status before the change may still show three: `done` tells the new ones apart).
+ */
+async function untilThreeVoting(name: string, change: () => Promise<void>, done: (members: Members) => boolean): Promise<number> {
   const started = Date.now();
   await change();
-  await new Promise((r) => setTimeout(r, 1000));
   for (;;) {
     const cluster = (await custom.getNamespacedCustomObject({ ...ref, namespace, name })) as { status?: { etcd?: EtcdRecord; conditions?: { type: string; status: string }[] } };
     const m = cluster.status?.etcd?.members ?? [];
     const ready = cluster.status?.conditions?.find((c) => c.type === 'EtcdReady')?.status === 'True';
-    if (ready && m.length === 3 && m.every((x) => x.healthy && !x.learner)) return Number(((Date.now() - started) / 1000).toFixed(2));
+    if (ready && m.length === 3 && m.every((x) => x.healthy && !x.learner) && done(m)) return Number(((Date.now() - started) / 1000).toFixed(2));
     if (Date.now() - started > 600_000) throw new Error(`${name}: etcd not back to three voting members after 600 s`);
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -119,14 +124,15 @@ async function main(): Promise<void> {
     const growSeconds = await untilThreeVoting('bench-minimal', async () => {
       await custom.patchNamespacedCustomObject({ ...ref, namespace, name: 'bench-minimal', body: { spec: { mode: 'standard' } } },
         setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
-    });
+    }, () => true);
     await remove('bench-minimal');
     const standard = await measure('bench-standard', 'standard');
     // a lost member (claim and Pod deleted): from the deletion to three healthy voting members again
+    const lostId = (await membersOf('bench-standard')).find((m) => m.name === 'bench-standard-etcd-1')?.id;
     const replaceSeconds = await untilThreeVoting('bench-standard', async () => {
       await core.deleteNamespacedPersistentVolumeClaim({ namespace, name: 'bench-standard-etcd-1' });
       await core.deleteNamespacedPod({ namespace, name: 'bench-standard-etcd-1' });
-    });
+    }, (m) => m.some((x) => x.name === 'bench-standard-etcd-1' && x.id !== lostId));
     await remove('bench-standard');
     await new Promise((r) => setTimeout(r, 2000));
     const ratio = Object.fromEntries(Object.keys(standard).map((k) => {
