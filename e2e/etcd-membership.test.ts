@@ -171,7 +171,8 @@ describe('etcd membership', () => {
     expect(after.map((m) => m.id)).toEqual(before.map((m) => m.id));
     expect(delta(await operator().etcdCalls(), calls)).toEqual({});
     expect(await kept('m')).toBe(1000);
-  });
+    // the node's grace (40 s), the Pod's (30 s) and a minute are waited out
+  }, 420_000);
 
   it('grows a minimal Cluster to standard one member at a time, serving every write', async () => {
     onTestFailed(() => console.error(`operator log:\n${operatorLogTail(operator())}`));
