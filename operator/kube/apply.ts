@@ -49,9 +49,12 @@ export function isOwnedBy(obj: KubernetesObject, uid: string): boolean {
   return uid !== '' && (obj.metadata?.ownerReferences ?? []).some((r) => r.uid === uid && r.controller === true);
 }
 
+/** The owner reference of `obj` that controls it, if one does. */
+export const controllerOf = (obj: KubernetesObject | undefined) => obj?.metadata?.ownerReferences?.find((r) => r.controller === true);
+
 /** Who controls `obj`, in words, for a condition message. */
 export function describeOwner(obj: KubernetesObject): string {
-  const controller = (obj.metadata?.ownerReferences ?? []).find((r) => r.controller === true);
+  const controller = controllerOf(obj);
   return controller ? `owned by ${controller.kind} ${controller.name}` : 'owned by nobody';
 }
 
@@ -74,7 +77,7 @@ export class NotLeaderError extends Error {
   }
 }
 
-const ownerUidOf = (obj: KubernetesObject) => obj.metadata?.ownerReferences?.find((r) => r.controller === true)?.uid ?? '';
+const ownerUidOf = (obj: KubernetesObject) => controllerOf(obj)?.uid ?? '';
 
 export class Writer {
   readonly #api: KubernetesObjectApi;

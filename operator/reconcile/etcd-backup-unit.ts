@@ -2,8 +2,8 @@
 // snapshot its Jobs took, read from their Pods' termination messages into status.etcd.lastSnapshot
 // (and the snapshot age metric). The snapshots live in the user's volume: removing spec.etcd.backup
 // deletes the CronJob, never a snapshot.
-import type { KubernetesObject, V1Pod } from '@kubernetes/client-node';
-import { ownedBy } from '../kube/apply.ts';
+import type { V1Pod } from '@kubernetes/client-node';
+import { controllerOf, ownedBy } from '../kube/apply.ts';
 import { etcdBackupCronJobContext } from '../model/etcd-backup.ts';
 import { names, selectorLabels } from '../model/names.ts';
 import type { SnapshotResult } from '../etcd/snapshot-job.ts';
@@ -41,11 +41,10 @@ export async function reconcileEtcdBackup(ctx: ReconcileContext): Promise<void> 
   // one recorded in the status stays until a newer one appears
   const selector = selectorLabels(ctx.name, 'etcd-backup');
   const cronJobUid = cached(ctx, 'CronJob', names.etcdBackup(ctx.name))?.metadata?.uid;
-  const controller = (o: KubernetesObject | undefined) => o?.metadata?.ownerReferences?.find((r) => r.controller === true);
   // only Pods of Jobs of this Cluster's CronJob: a Pod that merely carries the labels reports nothing
   const ours = (pod: V1Pod) => {
-    const job = controller(pod);
-    return job?.kind === 'Job' && cronJobUid !== undefined && controller(ctx.caches.owned.Job.get(job.name, ctx.namespace))?.uid === cronJobUid;
+    const job = controllerOf(pod);
+    return job?.kind === 'Job' && cronJobUid !== undefined && controllerOf(ctx.caches.owned.Job.get(job.name, ctx.namespace))?.uid === cronJobUid;
   };
   const reported = (ctx.caches.owned.Pod.list(ctx.namespace) as V1Pod[])
     .filter((p) => Object.entries(selector).every(([k, v]) => p.metadata?.labels?.[k] === v) && ours(p))
