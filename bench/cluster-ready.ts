@@ -82,7 +82,7 @@ async function measure(name: string, mode: 'minimal' | 'standard'): Promise<Phas
 interface EtcdRecord { members?: { name: string; id: string; healthy: boolean; learner?: boolean }[] }
 
 type Members = NonNullable<EtcdRecord['members']>;
-const membersOf = async (name: string) => (((await custom.getNamespacedCustomObject({ ...ref, namespace, name })) as { status?: { etcd?: EtcdRecord } }).status?.etcd?.members ?? []) as Members;
+const membersOf = async (name: string) => (((await custom.getNamespacedCustomObject({ ...ref, namespace, name })) as { status?: { etcd?: EtcdRecord } }).status?.etcd?.members ?? []);
 
 /**
  * Seconds from `change` until etcd has three healthy voting members again and `done` holds of them
