@@ -70,6 +70,9 @@ export interface MembershipPlan {
 
 export const healthy = (s: SlotView): boolean => s.status !== undefined && s.status.errors.length === 0 && s.status.leader !== '0';
 
+/** The member ID the slots report as their leader ('0' means "none known" and is passed over). */
+export const leaderIdOf = (slots: SlotView[]): string | undefined => slots.find((s) => s.status && s.status.leader !== '0')?.status?.leader;
+
 /** Members needed for quorum among `voters`. */
 export const quorum = (voters: number): number => Math.floor(voters / 2) + 1;
 
@@ -179,7 +182,7 @@ export function planMembership(view: MembershipView): MembershipPlan {
 function planRestart(view: MembershipView, members: EtcdMember[], plan: MembershipPlan): void {
   const outdated = view.slots.filter((s) => s.outdated !== undefined);
   if (outdated.length === 0 || plan.startPods.length > 0 || plan.strangers.length > 0) return;
-  const leaderId = view.slots.find((s) => s.status && s.status.leader !== '0')?.status?.leader;
+  const leaderId = leaderIdOf(view.slots);
   const leader = view.slots.find((s) => s.status?.memberId === leaderId);
   const settled = leader?.status !== undefined && plan.voters === view.slots.length && plan.healthyVoters === view.slots.length
     && members.every((m) => !m.isLearner)

@@ -16,7 +16,7 @@ import type { KubernetesObject, V1Job, V1PersistentVolumeClaim, V1Pod, V1Secret,
 import { ownedBy } from '../kube/apply.ts';
 import type { OwnedKind } from '../kube/informers.ts';
 import { memberIdHex, type EtcdClient, type EtcdMember, type EtcdStatus, type EtcdTarget } from '../etcd/client.ts';
-import { healthy, planMembership, quorum, type MembershipPlan, type SlotView } from '../etcd/membership.ts';
+import { healthy, leaderIdOf, planMembership, quorum, type MembershipPlan, type SlotView } from '../etcd/membership.ts';
 import {
   etcdClientServiceContext, etcdDataDirAnnotation, etcdMemberContext, etcdMemberHost, etcdMemberIdAnnotation, etcdMembers, etcdNetworkPolicyContext, etcdPeerURL,
   etcdTemplateHashAnnotation,
@@ -257,7 +257,6 @@ async function manage(ctx: ReconcileContext, facts: ControlPlaneFacts, count: nu
   let restarted: NonNullable<ClusterStatus['etcd']>['lastChange'];
   for (const { slot, why, restart } of plan.deletePods) {
     const pod = observed.slots[slot]!.podObject!;
-    if (restart) ctx.writer.assertMayWrite();
     await ctx.writer.delete({ ...pod, apiVersion: 'v1', kind: 'Pod' });
     if (restart) {
       // started again with its data by a later pass, on the current template (one member at a time)
@@ -315,8 +314,8 @@ async function startPod(ctx: ReconcileContext, facts: ControlPlaneFacts, observe
   // a claim on its way out would take the new Pod's volume with it: wait until it is gone
   if (s.claimObject?.metadata?.deletionTimestamp) return;
   const hex = memberId ? memberIdHex(memberId) : undefined;
-  // a new member starts in a directory of its own: whatever an earlier member left on the volume stays there, unused
-  // where the member's data is: on its claim, or (a volumeSource has none) on its Service
+  // where the member's data is: recorded on its claim, or (a volumeSource has none) on its Service;
+  // a new member starts in a directory of its own, and what an earlier member left stays there, unused
   const service = cached<V1Service>(ctx, 'Service', s.name);
   const recorded = (s.claimObject ?? service)?.metadata?.annotations?.[etcdDataDirAnnotation];
   const dataDir = hex ? `data-${hex}` : (recorded ?? 'data');
@@ -351,7 +350,7 @@ async function startPod(ctx: ReconcileContext, facts: ControlPlaneFacts, observe
 async function call(ctx: ReconcileContext, observed: Observed, plan: MembershipPlan): Promise<NonNullable<ClusterStatus['etcd']>['lastChange']> {
   const c = plan.call!;
   const slot = observed.slots[c.slot]!;
-  const leaderId = observed.slots.find((s) => s.status)?.status?.leader;
+  const leaderId = leaderIdOf(observed.slots);
   const voters = new Set((observed.members ?? []).filter((m) => !m.isLearner).map((m) => m.id));
   // a leadership transfer is accepted from the leader only; the rest goes to any healthy voter, the leader first
   const through = c.call === 'move-leader' ? slot : observed.slots.filter((s) => s.target && healthy(s) && s.status && voters.has(s.status.memberId))
@@ -400,7 +399,7 @@ function report(ctx: ReconcileContext, observed: Observed, plan: MembershipPlan,
   const members = observed.members ?? [];
   const bySlot = new Map(observed.slots.map((s) => [s.peerURL, s]));
   const voters = members.filter((m) => !m.isLearner);
-  const leaderId = observed.slots.find((s) => s.status && s.status.leader !== '0')?.status?.leader;
+  const leaderId = leaderIdOf(observed.slots);
   const grown = observed.members !== undefined && !plan.progressing && !plan.blocked
     && observed.slots.every((s) => voters.some((m) => m.peerURLs.includes(s.peerURL)));
   const record = ctx.status.etcd ?? {};
