@@ -83,12 +83,12 @@ export async function reconcileEtcd(ctx: ReconcileContext): Promise<void> {
   for (const obj of ctx.renderer.render('etcd-network-policy.yaml.hbs', etcdNetworkPolicyContext(facts))) {
     await ctx.writer.apply(ownedBy(obj, ctx.owner), cached(ctx, 'NetworkPolicy', names.etcdClient(ctx.name)));
   }
-  for (let i = 0; i < count; i++) {
-    await ctx.writer.apply(render(ctx, facts, i).service, cached(ctx, 'Service', names.etcdMember(ctx.name, i)));
-  }
-  if (!record.initialized) await form(ctx, facts, count);
+  // each member as the current template has it (a Pod that joins is rendered again with its peers)
+  const rendered = Array.from({ length: count }, (_, i) => render(ctx, facts, i));
+  for (const [i, member] of rendered.entries()) await ctx.writer.apply(member.service, cached(ctx, 'Service', names.etcdMember(ctx.name, i)));
+  if (!record.initialized) await form(ctx, facts, rendered);
   else if ((record.size ?? count) === 1 && onlyMemberLost(ctx, spec)) return;
-  else await manage(ctx, facts, count);
+  else await manage(ctx, facts, rendered);
 }
 
 /**
@@ -96,14 +96,15 @@ export async function reconcileEtcd(ctx: ReconcileContext): Promise<void> {
  * member's data volume. True once every member was restored (recorded in status.etcd.restored, so
  * it never runs again); until then no member Pod starts.
  */
-async function restored(ctx: ReconcileContext, facts: ControlPlaneFacts, count: number): Promise<boolean> {
+async function restored(ctx: ReconcileContext, facts: ControlPlaneFacts, rendered: MemberObjects[]): Promise<boolean> {
   const from = ctx.cluster.spec.etcd.restoreFrom;
+  const count = rendered.length;
   if (!from || ctx.status.etcd?.restored) return true;
   const failures: string[] = [];
   let done = 0;
   for (let i = 0; i < count; i++) {
     const member = names.etcdMember(ctx.name, i);
-    const claim = render(ctx, facts, i).claim;
+    const claim = rendered[i]!.claim;
     if (claim && !cached(ctx, 'PersistentVolumeClaim', member)) await ctx.writer.createOnly(claim);
     const name = names.etcdRestore(ctx.name, i);
     let job = cached<V1Job>(ctx, 'Job', name);
@@ -138,12 +139,12 @@ function restoreFailure(ctx: ReconcileContext, job: string): string {
 }
 
 /** Creation: every member starts at once and they form the cluster together. */
-async function form(ctx: ReconcileContext, facts: ControlPlaneFacts, count: number): Promise<void> {
-  if (!await restored(ctx, facts, count)) return;
+async function form(ctx: ReconcileContext, facts: ControlPlaneFacts, rendered: MemberObjects[]): Promise<void> {
+  if (!await restored(ctx, facts, rendered)) return;
+  const count = rendered.length;
   let readyCount = 0;
-  for (let i = 0; i < count; i++) {
+  for (const [i, objects] of rendered.entries()) {
     const member = names.etcdMember(ctx.name, i);
-    const objects = render(ctx, facts, i);
     if (objects.claim && !cached(ctx, 'PersistentVolumeClaim', member)) await ctx.writer.createOnly(objects.claim);
     const pod = cached<V1Pod>(ctx, 'Pod', member);
     if (!pod) await ctx.writer.createOnly(objects.pod);
@@ -175,9 +176,9 @@ interface Observed {
   client: EtcdClient;
 }
 
-async function observe(ctx: ReconcileContext, facts: ControlPlaneFacts, count: number, client: EtcdClient): Promise<Observed> {
+async function observe(ctx: ReconcileContext, facts: ControlPlaneFacts, rendered: MemberObjects[], client: EtcdClient): Promise<Observed> {
   const now = ctx.now.getTime();
-  const slots = await Promise.all(Array.from({ length: count }, async (_, index) => {
+  const slots = await Promise.all(rendered.map(async (wanted, index) => {
     const name = names.etcdMember(ctx.name, index);
     const podObject = cached<V1Pod>(ctx, 'Pod', name);
     const claimObject = cached<V1PersistentVolumeClaim>(ctx, 'PersistentVolumeClaim', name);
@@ -195,7 +196,7 @@ async function observe(ctx: ReconcileContext, facts: ControlPlaneFacts, count: n
       ...(podObject ? { pod: { deleting: !!podObject.metadata?.deletionTimestamp, address, memberId: memberIdOf(podObject), ready: podReady(podObject) } } : {}),
       dataLost: dataLoss(ctx.cluster.spec, name, claimObject, podObject),
       status, statusError, unhealthyForMs: 0,
-      outdated: alive(podObject) ? outdated(ctx, facts, index, podObject) : undefined,
+      outdated: alive(podObject) ? outdated(ctx, wanted.pod, podObject) : undefined,
     };
     // timed per Pod: a replacement's new Pod starts with a clean slate, not with its predecessor's time
     slot.unhealthyForMs = ctx.etcd.unhealthyFor(timerKey(ctx, name, podObject), healthy(slot), now);
@@ -216,9 +217,8 @@ async function observe(ctx: ReconcileContext, facts: ControlPlaneFacts, count: n
  * Why a member's Pod is to be restarted on the current template, if it is. A member that keeps its
  * data in an emptyDir is never restarted for this: its data would go with the Pod.
  */
-function outdated(ctx: ReconcileContext, facts: ControlPlaneFacts, index: number, pod: V1Pod): string | undefined {
+function outdated(ctx: ReconcileContext, wanted: KubernetesObject, pod: V1Pod): string | undefined {
   if (ctx.cluster.spec.etcd.storage.volumeSource?.emptyDir !== undefined) return undefined;
-  const wanted = render(ctx, facts, index).pod;
   const hash = (p: KubernetesObject) => p.metadata?.annotations?.[etcdTemplateHashAnnotation];
   if (hash(pod) === hash(wanted)) return undefined;
   const image = (p: V1Pod) => p.spec?.containers?.find((c) => c.name === 'etcd')?.image;
@@ -241,7 +241,8 @@ const credentialsOf = (secret: V1Secret | undefined) => {
 };
 
 /** A formed cluster: observe through etcd, plan, make at most one membership call. */
-async function manage(ctx: ReconcileContext, facts: ControlPlaneFacts, count: number): Promise<void> {
+async function manage(ctx: ReconcileContext, facts: ControlPlaneFacts, rendered: MemberObjects[]): Promise<void> {
+  const count = rendered.length;
   const key = `${ctx.namespace}/${ctx.name}`;
   const credentials = credentialsOf(cached<V1Secret>(ctx, 'Secret', etcdOperatorClientSecret(ctx.name)));
   if (!credentials) {
@@ -251,7 +252,7 @@ async function manage(ctx: ReconcileContext, facts: ControlPlaneFacts, count: nu
     return;
   }
   await forceDeleteStuckPods(ctx, count);
-  const observed = await observe(ctx, facts, count, ctx.etcd.client(key, credentials));
+  const observed = await observe(ctx, facts, rendered, ctx.etcd.client(key, credentials));
   const plan = planMembership({ slots: observed.slots, members: observed.members, replaceUnhealthyAfterMs: ctx.settings.etcdReplaceUnhealthyAfterMs });
 
   let restarted: NonNullable<ClusterStatus['etcd']>['lastChange'];
