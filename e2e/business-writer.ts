@@ -10,16 +10,45 @@ interface Kubeconfig {
   users: { user: { 'client-certificate-data': string; 'client-key-data': string } }[];
 }
 
-export interface WriterCounts { written: number; failed: number; errors: string[] }
+export interface WriterCounts {
+  written: number;
+  failed: number;
+  errors: string[];
+  /** Reads of the kubeconfig itself that failed (the meta-cluster's side: not a failed request of the business cluster). */
+  unread: number;
+}
 
-export function startBusinessWriter(kubeconfigYaml: string, prefix: string, periodMs = 100): { stop(): Promise<WriterCounts> } {
-  const kc = load(kubeconfigYaml) as Kubeconfig;
-  const server = new URL(kc.clusters[0]!.cluster.server);
+/** Where the server, CA and client certificate of a kubeconfig are. */
+function parseKubeconfig(yaml: string) {
+  const kc = load(yaml) as Kubeconfig;
   const b64 = (s: string) => Buffer.from(s, 'base64');
-  const tls = { ca: b64(kc.clusters[0]!.cluster['certificate-authority-data']), cert: b64(kc.users[0]!.user['client-certificate-data']), key: b64(kc.users[0]!.user['client-key-data']) };
-  const counts: WriterCounts = { written: 0, failed: 0, errors: [] };
+  return {
+    server: new URL(kc.clusters[0]!.cluster.server),
+    tls: { ca: b64(kc.clusters[0]!.cluster['certificate-authority-data']), cert: b64(kc.users[0]!.user['client-certificate-data']), key: b64(kc.users[0]!.user['client-key-data']) },
+  };
+}
+
+/**
+ * Writes through `kubeconfig`: a fixed one, or a function that reads it anew before each write
+ * (as a client that re-reads the kubeconfig Secret picks up renewed certificates and CA bundles).
+ */
+export function startBusinessWriter(kubeconfig: string | (() => Promise<string>), prefix: string, periodMs = 100): { stop(): Promise<WriterCounts> } {
+  const fixed = typeof kubeconfig === 'string' ? parseKubeconfig(kubeconfig) : undefined;
+  const counts: WriterCounts = { written: 0, failed: 0, errors: [], unread: 0 };
   let running = true;
-  const write = (n: number) => new Promise<void>((resolve) => {
+  const write = async (n: number) => {
+    let target = fixed;
+    if (!target) {
+      try {
+        target = parseKubeconfig(await (kubeconfig as () => Promise<string>)());
+      } catch {
+        counts.unread++;
+        return;
+      }
+    }
+    await send(n, target);
+  };
+  const send = (n: number, { server, tls }: ReturnType<typeof parseKubeconfig>) => new Promise<void>((resolve) => {
     const body = JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `${prefix}-${n}` }, data: { n: String(n) } });
     const req = request({
       host: server.hostname, port: server.port || 443, path: '/api/v1/namespaces/default/configmaps', method: 'POST', agent: false, ...tls,

@@ -625,6 +625,22 @@ export interface ClusterStatusCertificates {
   caNotAfter?: string;
   /** When a certificate was last issued or renewed. */
   lastRotation?: string;
+  /**
+   * The last kubeonkube.io/renew-certificates annotation value honoured (every leaf certificate
+   * re-issued), and when.
+   */
+  forcedRenewal?: ClusterStatusCertificatesForcedRenewal;
+}
+
+/**
+ * The last kubeonkube.io/renew-certificates annotation value honoured (every leaf certificate
+ * re-issued), and when.
+ */
+export interface ClusterStatusCertificatesForcedRenewal {
+  /** The annotation's value. */
+  request?: string;
+  /** When every leaf was re-issued for it. */
+  time?: string;
 }
 
 /** The reverse tunnel. */
@@ -689,8 +705,8 @@ export const clusterSchema = {
       required: ['version', 'etcd'],
       'x-kubernetes-validations': [
         {
-          rule: '!has(self.users) || !has(self.certificates) || !has(self.certificates.renewBefore) || !self.certificates.renewBefore.matches(\'^([0-9]+([.][0-9]+)?(ns|us|µs|μs|ms|s|m|h))+$\') || self.users.all(u, !has(u.validity) || !u.validity.matches(\'^([0-9]+([.][0-9]+)?(ns|us|µs|μs|ms|s|m|h))+$\') || duration(u.validity) > duration(self.certificates.renewBefore))',
-          message: 'a user\'s validity must be longer than certificates.renewBefore (a certificate would be in its renew window from the moment it is issued)',
+          rule: '!has(self.users) || !has(self.certificates) || !has(self.certificates.renewBefore) || !self.certificates.renewBefore.matches(\'^([0-9]+([.][0-9]+)?(ns|us|µs|μs|ms|s|m|h))+$\') || self.users.all(u, !has(u.validity) || !u.validity.matches(\'^([0-9]+([.][0-9]+)?(ns|us|µs|μs|ms|s|m|h))+$\') || duration(u.validity) - duration(self.certificates.renewBefore) >= duration(\'1m\'))',
+          message: 'a user\'s validity must be at least 1m longer than certificates.renewBefore (its certificate is renewed validity - renewBefore after it is issued)',
           fieldPath: '.users',
         },
       ],
@@ -1200,8 +1216,8 @@ export const clusterSchema = {
           default: {},
           'x-kubernetes-validations': [
             {
-              rule: '!has(self.validity) || !has(self.renewBefore) || !self.validity.matches(\'^([0-9]+([.][0-9]+)?(ns|us|µs|μs|ms|s|m|h))+$\') || !self.renewBefore.matches(\'^([0-9]+([.][0-9]+)?(ns|us|µs|μs|ms|s|m|h))+$\') || duration(self.renewBefore) < duration(self.validity)',
-              message: 'renewBefore must be shorter than validity',
+              rule: '!has(self.validity) || !has(self.renewBefore) || !self.validity.matches(\'^([0-9]+([.][0-9]+)?(ns|us|µs|μs|ms|s|m|h))+$\') || !self.renewBefore.matches(\'^([0-9]+([.][0-9]+)?(ns|us|µs|μs|ms|s|m|h))+$\') || duration(self.validity) - duration(self.renewBefore) >= duration(\'1m\')',
+              message: 'renewBefore must be at least 1m shorter than validity (a certificate is renewed validity - renewBefore after it is issued)',
               fieldPath: '.renewBefore',
             },
           ],
@@ -1641,6 +1657,21 @@ export const clusterSchema = {
               description: 'When a certificate was last issued or renewed.',
               type: 'string',
               format: 'date-time',
+            },
+            forcedRenewal: {
+              description: 'The last kubeonkube.io/renew-certificates annotation value honoured (every leaf certificate re-issued), and when.',
+              type: 'object',
+              properties: {
+                request: {
+                  description: 'The annotation\'s value.',
+                  type: 'string',
+                },
+                time: {
+                  description: 'When every leaf was re-issued for it.',
+                  type: 'string',
+                  format: 'date-time',
+                },
+              },
             },
           },
         },

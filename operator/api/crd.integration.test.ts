@@ -45,7 +45,7 @@ describe('the Cluster CRD in the apiserver', () => {
     ['an invalid CIDR', { ...base, network: { serviceCIDR: '10.96.0.0/33' } }, 'spec.network.serviceCIDR'],
     ['overlapping ranges', { ...base, network: { serviceCIDR: '10.0.0.0/8', podCIDR: '10.244.0.0/16' } }, 'must not overlap'],
     ['duplicate users', { ...base, users: [{ name: 'alice' }, { name: 'alice' }] }, 'spec.users[1]: Duplicate value'],
-    ['renewBefore not shorter than validity', { ...base, certificates: { validity: '24h', renewBefore: '24h' } }, 'renewBefore must be shorter than validity'],
+    ['renewBefore not shorter than validity', { ...base, certificates: { validity: '24h', renewBefore: '24h' } }, 'renewBefore must be at least 1m shorter than validity'],
   ])('refuses %s, naming the field', async (_what, spec, message) => {
     await expect(kubectl(['create', '--dry-run=server', '-f', '-'], cluster('bad', spec))).rejects.toThrow(message);
     const offline = validate(cluster('bad', spec));

@@ -190,8 +190,9 @@ describe('validate: the CEL rules, with the apiserver messages', () => {
     ['overlapping ranges with host bits set', spec({ network: { serviceCIDR: '10.96.0.1/12', podCIDR: '10.100.0.0/16' } }), ['spec.network: serviceCIDR 10.96.0.1/12 and podCIDR 10.100.0.0/16 must not overlap']],
     ['both storage modes', spec({ etcd: { storage: { volumeSource: { hostPath: { path: '/x' } } } } }), ['spec.etcd.storage: exactly one of claimTemplate or volumeSource must be set']],
     ['no storage mode', spec({ etcd: { storage: { claimTemplate: null } } }), ['spec.etcd.storage: exactly one of claimTemplate or volumeSource must be set']],
-    ['renewBefore longer than validity', spec({ certificates: { validity: '24h', renewBefore: '48h' } }), ['spec.certificates.renewBefore: renewBefore must be shorter than validity']],
-    ['renewBefore as long as validity', spec({ certificates: { validity: '24h', renewBefore: '1440m' } }), ['spec.certificates.renewBefore: renewBefore must be shorter than validity']],
+    ['renewBefore longer than validity', spec({ certificates: { validity: '24h', renewBefore: '48h' } }), ['spec.certificates.renewBefore: renewBefore must be at least 1m shorter than validity (a certificate is renewed validity - renewBefore after it is issued)']],
+    ['renewBefore as long as validity', spec({ certificates: { validity: '24h', renewBefore: '1440m' } }), ['spec.certificates.renewBefore: renewBefore must be at least 1m shorter than validity (a certificate is renewed validity - renewBefore after it is issued)']],
+    ['a renewal every 59 s', spec({ certificates: { validity: '5m', renewBefore: '4m1s' } }), ['spec.certificates.renewBefore: renewBefore must be at least 1m shorter than validity (a certificate is renewed validity - renewBefore after it is issued)']],
     ['an unparseable validity', spec({ certificates: { validity: '1 year' } }), ['spec.certificates.validity: validity must be a positive Go duration such as 8760h']],
     ['an unparseable renewBefore', spec({ certificates: { renewBefore: '30d' } }), ['spec.certificates.renewBefore: renewBefore must be a positive Go duration such as 720h']],
     ['a zero caValidity', spec({ certificates: { caValidity: '0h' } }), ['spec.certificates.caValidity: caValidity must be a positive Go duration such as 87600h']],
@@ -268,11 +269,11 @@ describe('validateUpdate: transition rules', () => {
     expect(validateUpdate(spec({ mode: 'minimal' }), spec({ mode: 'standard' })).ok).toBe(true);
   });
 
-  it('refuses a user whose validity is not longer than renewBefore, and names, not network changes', () => {
-    expect(errorsOf(spec({ users: [{ name: 'alice', validity: '720h' }] }))).toEqual([
-      "spec.users: a user's validity must be longer than certificates.renewBefore (a certificate would be in its renew window from the moment it is issued)",
+  it('refuses a user whose validity is not a minute longer than renewBefore, and names, not network changes', () => {
+    expect(errorsOf(spec({ users: [{ name: 'alice', validity: '720h59s' }] }))).toEqual([
+      "spec.users: a user's validity must be at least 1m longer than certificates.renewBefore (its certificate is renewed validity - renewBefore after it is issued)",
     ]);
-    expect(errorsOf(spec({ users: [{ name: 'alice', validity: '721h' }] }))).toEqual([]);
+    expect(errorsOf(spec({ users: [{ name: 'alice', validity: '720h1m' }] }))).toEqual([]);
     expect(validateUpdate(minimal(), spec({ network: { serviceCIDR: '10.100.0.0/16' } })).ok).toBe(false);
   });
 

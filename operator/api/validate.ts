@@ -255,6 +255,8 @@ interface Twin {
 
 const celDuration = '^([0-9]+([.][0-9]+)?(ns|us|µs|μs|ms|s|m|h))+$';
 const durationSyntax = new RegExp(celDuration, 'u');
+/** One minute in nanoseconds, the unit parseGoDuration counts in: the shortest gap between a certificate's issue and its renewal. */
+const minuteNs = 60_000_000_000n;
 const versionSyntax = /^v1[.][0-9]+[.][0-9]+$/;
 const minorPatch = (v: string) => v.split('.').slice(1).map(Number) as [number, number];
 const has = (o: unknown, key: string) => isObject(o) && o[key] !== undefined;
@@ -333,7 +335,7 @@ const twins = new Map<string, Twin>([
     },
   ],
   [
-    `!has(self.users) || !has(self.certificates) || !has(self.certificates.renewBefore) || !self.certificates.renewBefore.matches('${celDuration}') || self.users.all(u, !has(u.validity) || !u.validity.matches('${celDuration}') || duration(u.validity) > duration(self.certificates.renewBefore))`,
+    `!has(self.users) || !has(self.certificates) || !has(self.certificates.renewBefore) || !self.certificates.renewBefore.matches('${celDuration}') || self.users.all(u, !has(u.validity) || !u.validity.matches('${celDuration}') || duration(u.validity) - duration(self.certificates.renewBefore) >= duration('1m'))`,
     {
       holds: (self) => {
         const users = isObject(self) && Array.isArray(self.users) ? (self.users as unknown[]) : undefined;
@@ -344,7 +346,7 @@ const twins = new Map<string, Twin>([
           const validity = text(u, 'validity');
           if (validity === undefined || !durationSyntax.test(validity)) return true;
           const v = parseGoDuration(validity);
-          return v !== undefined && r !== undefined && v > r;
+          return v !== undefined && r !== undefined && v - r >= minuteNs;
         });
       },
     },
@@ -353,7 +355,7 @@ const twins = new Map<string, Twin>([
   ['self == oldSelf', { holds: (self, oldSelf) => isDeepStrictEqual(self, oldSelf) }],
   ['has(self.restoreFrom) == has(oldSelf.restoreFrom)', { holds: (self, oldSelf) => has(self, 'restoreFrom') === has(oldSelf, 'restoreFrom') }],
   [
-    `!has(self.validity) || !has(self.renewBefore) || !self.validity.matches('${celDuration}') || !self.renewBefore.matches('${celDuration}') || duration(self.renewBefore) < duration(self.validity)`,
+    `!has(self.validity) || !has(self.renewBefore) || !self.validity.matches('${celDuration}') || !self.renewBefore.matches('${celDuration}') || duration(self.validity) - duration(self.renewBefore) >= duration('1m')`,
     {
       holds: (self) => {
         const validity = text(self, 'validity');
@@ -363,7 +365,7 @@ const twins = new Map<string, Twin>([
         const v = parseGoDuration(validity);
         const r = parseGoDuration(renewBefore);
         // out of range: CEL's duration() fails, which refuses the object too
-        return v !== undefined && r !== undefined && r < v;
+        return v !== undefined && r !== undefined && v - r >= minuteNs;
       },
     },
   ],

@@ -78,8 +78,8 @@ let reconcileCounter = 0;
 
 export class ClusterReconciler {
   readonly #deps: ReconcilerDeps;
-  /** Per cluster: reconcile count, errors, and the last certificate expiry, for the metrics. */
-  readonly stats = { reconciles: 0, errors: 0, durationSeconds: 0, certificateExpiry: new Map<string, number>() };
+  /** Reconcile count, errors, and per cluster the end of each certificate (ms since the epoch, by Secret), for the metrics. */
+  readonly stats = { reconciles: 0, errors: 0, durationSeconds: 0, certificateExpiry: new Map<string, Map<string, number>>() };
   /**
    * Per cluster: the status last written, and the resourceVersion it was written over. A pass that
    * starts before the watch has delivered that write sees the older object in the cache; it uses
@@ -152,7 +152,7 @@ export class ClusterReconciler {
         apiserverAddresses: [],
         etcdDataLost: false,
         inputHashes: { apiserver: '', controllerManager: '', scheduler: '', etcd: [] },
-        certificates: {},
+        certificates: { expiries: new Map() },
         etcdQuorum: false,
         apiserverReady: false,
       },
@@ -193,7 +193,8 @@ export class ClusterReconciler {
     if (!failure) failure = await this.#collectGarbage(ctx).then(() => undefined, (err: unknown) => err as Error);
     if (!failure) ctx.setCondition('Ready', readiness(conditions));
     await this.#writeStatus(ctx, conditions, failure === undefined);
-    if (ctx.facts.certificates.notAfter) this.stats.certificateExpiry.set(`${namespace}/${name}`, ctx.facts.certificates.notAfter.getTime() / 1000);
+    const expiries = ctx.facts.certificates.expiries;
+    if (expiries.size > 0) this.stats.certificateExpiry.set(`${namespace}/${name}`, new Map([...expiries].map(([secret, at]) => [secret, at.getTime()])));
     // a name conflict waits for a human, not a backoff: the object's events (if labelled) or the resync bring the Cluster back
     if (failure && !(failure instanceof OwnershipConflict)) throw failure;
     return requeueMs === undefined ? undefined : { requeueAfter: requeueMs };
@@ -235,7 +236,7 @@ export class ClusterReconciler {
       ...(endpoint ? { endpoint } : {}),
       kubeconfigSecretRef: { name: adminKubeconfigSecret(ctx.name), key: 'value' },
       certificates: {
-        ...old.certificates,
+        ...ctx.status.certificates,
         ...(ctx.facts.certificates.notAfter ? { notAfter: ctx.facts.certificates.notAfter.toISOString() } : {}),
         ...(ctx.facts.certificates.caNotAfter ? { caNotAfter: ctx.facts.certificates.caNotAfter.toISOString() } : {}),
         ...(ctx.facts.certificates.lastRotation ? { lastRotation: ctx.facts.certificates.lastRotation.toISOString() } : {}),

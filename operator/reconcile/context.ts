@@ -42,7 +42,13 @@ export interface ClusterStatus {
     /** The newest snapshot spec.etcd.backup took. */
     lastSnapshot?: { time: string; file: string; sizeBytes: number; revision: number };
   };
-  certificates?: { notAfter?: string; caNotAfter?: string; lastRotation?: string };
+  certificates?: {
+    notAfter?: string;
+    caNotAfter?: string;
+    lastRotation?: string;
+    /** The last kubeonkube.io/renew-certificates value honoured, and when. */
+    forcedRenewal?: { request: string; time: string };
+  };
 }
 
 export interface ClusterObject extends KubernetesObject {
@@ -97,7 +103,8 @@ export interface ReconcileContext {
     /** The (single) etcd member lost its data: nothing may serve from the apiserver's cache. */
     etcdDataLost: boolean;
     inputHashes: { apiserver: string; controllerManager: string; scheduler: string; etcd: string[] };
-    certificates: { notAfter?: Date; caNotAfter?: Date; lastRotation?: Date };
+    /** `expiries`: the end of each certificate, by its Secret's name (for the metrics). */
+    certificates: { notAfter?: Date; caNotAfter?: Date; lastRotation?: Date; expiries: Map<string, Date> };
     etcdQuorum: boolean;
     apiserverReady: boolean;
   };

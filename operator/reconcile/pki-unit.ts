@@ -23,6 +23,11 @@ import { notReady, ready, Reasons, type ConditionUpdate } from '../status/condit
 import { cached, type ClusterSpec, type ObjectRef, type ReconcileContext } from './context.ts';
 
 export const serverAnnotation = 'kubeonkube.io/server';
+/**
+ * On the Cluster: a value not yet honoured (status.certificates.forcedRenewal.request) re-issues
+ * every leaf certificate at once, e.g. after a key may have leaked. Any new value asks again.
+ */
+export const renewCertificatesAnnotation = 'kubeonkube.io/renew-certificates';
 
 /** A Secret's value as text (PEM), undefined when the key is absent. */
 export const decode = (secret: V1Secret | undefined, key: string): string | undefined => {
@@ -161,6 +166,9 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
   const issuedCerts = new Map<string, string>();
   const clipped: string[] = [];
   const waiting: string[] = [];
+  const renewalRequest = ctx.cluster.metadata?.annotations?.[renewCertificatesAnnotation] ?? '';
+  const renewalDue = renewalRequest !== '' && renewalRequest !== ctx.cluster.status?.certificates?.forcedRenewal?.request;
+  const reissued: string[] = [];
   for (const planned of plan) {
     const server = planned.kubeconfig?.server;
     if (planned.kubeconfig && server === undefined) {
@@ -169,10 +177,15 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
     }
     const ca = cas[planned.issuer];
     const live = cached<V1Secret>(ctx, 'Secret', planned.secretName);
-    const { reason, clipped: isClipped } = await reissueReason(ctx, planned, live, ca, caInfo[planned.issuer], renewBeforeMs);
-    if (isClipped) clipped.push(planned.secretName);
+    const verdict = await reissueReason(ctx, planned, live, ca, caInfo[planned.issuer], renewBeforeMs);
+    const reason = verdict.reason ?? (renewalDue ? `renewal requested (${renewCertificatesAnnotation})` : undefined);
+    if (verdict.clipped && !reason) clipped.push(planned.secretName);
     let certificate = decode(live, 'tls.crt') ?? '';
     if (reason) {
+      if (live) {
+        ctx.events.normal('CertificateRenewing', `re-issuing ${planned.secretName}: ${reason}`);
+        reissued.push(planned.secretName);
+      }
       const issued = await issueCertificate(ca, planned.spec, ctx.now);
       certificate = issued.certificate;
       const secret = server !== undefined
@@ -187,18 +200,26 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
         if (!created) certificate = decode(existing, 'tls.crt') ?? '';
       } else {
         await ctx.writer.apply(secret, live);
-        ctx.events.normal('CertificateRotated', `re-issued ${planned.secretName}: ${reason}`);
+        ctx.events.normal('CertificateRotated', `re-issued ${planned.secretName}, valid until ${describeCertificate(certificate).notAfter.toISOString()}`);
       }
       ctx.facts.certificates.lastRotation = ctx.now;
       ctx.requeueAfter(planned.spec.validityMs - renewBeforeMs);
     }
     issuedCerts.set(planned.secretName, certificate);
     const notAfter = describeCertificate(certificate).notAfter;
+    ctx.facts.certificates.expiries.set(planned.secretName, notAfter);
     if (!ctx.facts.certificates.notAfter || notAfter < ctx.facts.certificates.notAfter) ctx.facts.certificates.notAfter = notAfter;
   }
-  for (const info of Object.values(caInfo)) {
-    const notAfter = info.notAfter;
+  for (const a of authorities) {
+    const notAfter = caInfo[a.authority].notAfter;
+    ctx.facts.certificates.expiries.set(authoritySecret(ctx.name, a.authority), notAfter);
     if (!ctx.facts.certificates.caNotAfter || notAfter < ctx.facts.certificates.caNotAfter) ctx.facts.certificates.caNotAfter = notAfter;
+  }
+  // honoured once every leaf was written (a kubeconfig still waiting for the endpoint is issued
+  // new when it can be); a pass that fails before here re-issues them all again, which is harmless
+  if (renewalDue && waiting.length === 0) {
+    ctx.status.certificates = { ...ctx.status.certificates, forcedRenewal: { request: renewalRequest, time: ctx.now.toISOString() } };
+    ctx.events.normal('CertificatesRenewed', `re-issued ${reissued.length} certificates as asked by ${renewCertificatesAnnotation}=${renewalRequest}`);
   }
 
   // a component's pods roll when any certificate they mount changes
@@ -208,11 +229,16 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
     for (const ca of Object.values(cas)) h.update(ca.certificate);
     return h.digest('hex').slice(0, 16);
   };
+  // etcd reads its key pair from the files on every TLS handshake, as server and as a peer's
+  // client (client/pkg/transport: TLSInfo's GetCertificate and GetClientCertificate), but its
+  // trusted CAs only when it starts: a re-issued leaf reaches it through the kubelet's update of
+  // the Secret volume, without a restart; only a change of what it trusts restarts members
+  const etcdTrust = createHash('sha256').update(cas['etcd-ca'].certificate).digest('hex').slice(0, 16);
   ctx.facts.inputHashes = {
     apiserver: hashOf('apiserver-tls', 'apiserver-etcd-client', 'apiserver-kubelet-client', 'front-proxy-client'),
     controllerManager: hashOf('controller-manager-kubeconfig'),
     scheduler: hashOf('scheduler-kubeconfig'),
-    etcd: Array.from({ length: etcdMembers(spec) }, (_, i) => hashOf(`etcd-${i}-tls`)),
+    etcd: Array.from({ length: etcdMembers(spec) }, () => etcdTrust),
   };
   ctx.setCondition('CertificatesReady', certificatesCondition(ctx, caInfo, renewBeforeMs, clipped, waiting));
 }
