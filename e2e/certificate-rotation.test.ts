@@ -122,7 +122,7 @@ describe('certificates that renew themselves', () => {
       if (Date.now() < firstEnd.getTime() + 1000) return undefined;
       return asClient(first, ['get', 'ns', 'default', '-o', 'name']).then(() => { throw new Error('still served'); }, (err: Error) => /Unauthorized|must be logged in/.test(err.message) || undefined);
     }, 300_000);
-  });
+  }, 1_200_000);
 
   it('renews every leaf at once when asked by annotation, records it in status, and fails no request', async () => {
     onTestFailed(() => console.error(`operator log:\n${operatorLogTail(operator())}`));
@@ -157,7 +157,7 @@ describe('certificates that renew themselves', () => {
     }
     expect(counts.failed).toBe(0);
     expect(await restarts()).toBe(0);
-  });
+  }, 600_000);
 
   it('never puts a private key in a log or an Event', async () => {
     const events = await kubectl(['-n', ns, 'get', 'events', '-o', 'json']);
