@@ -1,20 +1,22 @@
 // Certificates that renew themselves while the cluster serves: a standard Cluster whose leaves live
-// a few minutes is renewed twice, and on demand, while a client that re-reads the admin kubeconfig
-// Secret writes every 100 ms; no request fails, etcd picks up its new certificates without a
-// restart, the CAs stay byte for byte what they were, and no private key reaches a log or Event.
+// a few minutes is renewed twice, on demand, and its CAs are rotated, while a client that re-reads
+// the admin kubeconfig Secret writes every 100 ms; no request fails, etcd picks up its renewed
+// certificates without a restart, the CAs stay byte for byte what they were until rotated, and no
+// private key reaches a log or Event.
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { dump, load } from 'js-yaml';
 import { afterAll, describe, expect, it, onTestFailed } from 'vitest';
 import { loadConfig } from '../scripts/testbed/config.ts';
 import { businessClusters } from './business-cluster.ts';
 import { startBusinessWriter, type WriterCounts } from './business-writer.ts';
 import { apply, eventually, kubectl } from './kubectl.ts';
 import { secretReader } from './meta-client.ts';
-import { operatorLogTail, operatorTestBed, type OperatorProcess } from './operator-process.ts';
+import { operatorLogTail, operatorTestBed, startOperator, type OperatorProcess } from './operator-process.ts';
 
 const { ns, current } = operatorTestBed('e2e-certs', 18070);
 const operator = (): OperatorProcess => current.operator!;
@@ -158,6 +160,62 @@ describe('certificates that renew themselves', () => {
     expect(counts.failed).toBe(0);
     expect(await restarts()).toBe(0);
   }, 600_000);
+
+  it('rotates the cluster, etcd and front-proxy CAs in phases, through an operator restart, while a client writes every 100 ms: no request fails, then the old CAs are trusted nowhere', async () => {
+    onTestFailed(() => console.error(`operator log:\n${operatorLogTail(operator())}`));
+    const old = join(scratch, 'before-rotation.kubeconfig');
+    writeFileSync(old, await secretReader(ns, 'rot-kubeconfig', 'value')(), { mode: 0o600 });
+    const oldCAs = await Promise.all(['rot-ca', 'rot-etcd-ca', 'rot-front-proxy-ca'].map(async (s) => Buffer.from(await get(`secret ${s}`, '{.data.tls\\.crt}'), 'base64').toString()));
+    // a service-account token made before the rotation: the signing key is not rotated, the token keeps working
+    const token = (await asClient(old, ['-n', 'default', 'create', 'token', 'default', '--duration=2h'])).trim();
+    const withToken = async () => {
+      const file = join(scratch, 'token.kubeconfig');
+      const kc = load(await secretReader(ns, 'rot-kubeconfig', 'value')()) as { users: { user: Record<string, string> }[] };
+      kc.users[0]!.user = { token };
+      writeFileSync(file, dump(kc), { mode: 0o600 });
+      return asClient(file, ['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}']);
+    };
+    expect(await withToken()).toBe('system:serviceaccount:default:default');
+
+    const writer = startBusinessWriter(secretReader(ns, 'rot-kubeconfig', 'value'), 'ca');
+    const phases: string[] = [];
+    let counts: WriterCounts;
+    try {
+      await kubectl(['-n', ns, 'annotate', 'cluster', 'rot', 'kubeonkube.io/rotate-ca=2026-11']);
+      let restarted = false;
+      await eventually('the CA rotation completed', async () => {
+        const phase = await get('cluster rot', '{.status.certificates.caRotation.phase}');
+        if (phase && phases.at(-1) !== phase) phases.push(phase);
+        if (phase === 'Signing' && !restarted) {
+          // killed mid-rotation: its successor finds the phase in the CA Secrets and goes on
+          restarted = true;
+          await operator().stop('SIGKILL');
+          current.operator = startOperator(ns, 18070, { KUBEONKUBE_WATCH_NAMESPACE: ns });
+        }
+        return phase === 'Completed' || undefined;
+      }, 1_500_000);
+    } finally {
+      counts = await writer.stop();
+      report('CA rotation', counts);
+    }
+    expect(phases).toEqual(['Trusting', 'Signing', 'Dropping', 'Completed']);
+    expect(counts.written).toBeGreaterThan(1000);
+    expect(counts.failed).toBe(0);
+
+    // the old CAs are in no Secret of the Cluster, and the CA Secrets hold one CA each
+    for (const s of await secrets('rot')) {
+      const data = Object.values(s.data ?? {}).map((v) => Buffer.from(v, 'base64').toString()).join('\n');
+      for (const ca of oldCAs) {
+        expect(data, s.metadata.name).not.toContain(ca.trim());
+        expect(data, s.metadata.name).not.toContain(Buffer.from(ca).toString('base64').slice(0, 200));
+      }
+      if (['rot-ca', 'rot-etcd-ca', 'rot-front-proxy-ca'].includes(s.metadata.name)) expect(Object.keys(s.data ?? {}).sort()).toEqual(['tls.crt', 'tls.key']);
+    }
+    await expect(asClient(old, ['get', 'ns', 'default'])).rejects.toThrow(/Unauthorized|unknown authority|must be logged in/);
+    expect(await withToken()).toBe('system:serviceaccount:default:default');
+    expect((await members('rot')).every((m) => m.healthy && !m.learner)).toBe(true);
+    expect(await kept('rot')).toBe(50);
+  }, 1_800_000);
 
   it('never puts a private key in a log or an Event', async () => {
     const events = await kubectl(['-n', ns, 'get', 'events', '-o', 'json']);

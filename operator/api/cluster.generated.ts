@@ -630,6 +630,12 @@ export interface ClusterStatusCertificates {
    * re-issued), and when.
    */
   forcedRenewal?: ClusterStatusCertificatesForcedRenewal;
+  /**
+   * The rotation of the CAs asked for by the kubeonkube.io/rotate-ca annotation: Trusting (new CAs
+   * added to every trust bundle), Signing (every certificate re-issued by the new CAs), Dropping
+   * (the old CAs removed from every bundle), Completed; Refused when it cannot be done.
+   */
+  caRotation?: ClusterStatusCertificatesCaRotation;
 }
 
 /**
@@ -641,6 +647,24 @@ export interface ClusterStatusCertificatesForcedRenewal {
   request?: string;
   /** When every leaf was re-issued for it. */
   time?: string;
+}
+
+/**
+ * The rotation of the CAs asked for by the kubeonkube.io/rotate-ca annotation: Trusting (new CAs
+ * added to every trust bundle), Signing (every certificate re-issued by the new CAs), Dropping (the
+ * old CAs removed from every bundle), Completed; Refused when it cannot be done.
+ */
+export interface ClusterStatusCertificatesCaRotation {
+  /** The annotation's value this rotation carries out. */
+  request?: string;
+  /** Where it stands. */
+  phase?: 'Trusting' | 'Signing' | 'Dropping' | 'Completed' | 'Refused';
+  /** What the phase does, or why it was refused. */
+  message?: string;
+  /** When the new CAs were made. */
+  started?: string;
+  /** When nothing used the old CAs any more. */
+  completed?: string;
 }
 
 /** The reverse tunnel. */
@@ -1668,6 +1692,35 @@ export const clusterSchema = {
                 },
                 time: {
                   description: 'When every leaf was re-issued for it.',
+                  type: 'string',
+                  format: 'date-time',
+                },
+              },
+            },
+            caRotation: {
+              description: 'The rotation of the CAs asked for by the kubeonkube.io/rotate-ca annotation: Trusting (new CAs added to every trust bundle), Signing (every certificate re-issued by the new CAs), Dropping (the old CAs removed from every bundle), Completed; Refused when it cannot be done.',
+              type: 'object',
+              properties: {
+                request: {
+                  description: 'The annotation\'s value this rotation carries out.',
+                  type: 'string',
+                },
+                phase: {
+                  description: 'Where it stands.',
+                  type: 'string',
+                  enum: ['Trusting', 'Signing', 'Dropping', 'Completed', 'Refused'],
+                },
+                message: {
+                  description: 'What the phase does, or why it was refused.',
+                  type: 'string',
+                },
+                started: {
+                  description: 'When the new CAs were made.',
+                  type: 'string',
+                  format: 'date-time',
+                },
+                completed: {
+                  description: 'When nothing used the old CAs any more.',
                   type: 'string',
                   format: 'date-time',
                 },

@@ -4,6 +4,7 @@
 // when a human has to look. uint64 values (member IDs, indexes, sizes) arrive as decimal strings
 // and are kept as strings or bigints, never as lossy numbers.
 import { Agent, request } from 'node:https';
+import { connect } from 'node:tls';
 
 export interface EtcdCredentials {
   /** PEM of the etcd CA, of the client certificate and of its key. */
@@ -63,8 +64,10 @@ const member = (m: RawMember): EtcdMember => ({
 export class EtcdClient {
   readonly #agent: Agent;
   readonly #timeoutMs: number;
+  readonly #credentials: EtcdCredentials;
 
   constructor(credentials: EtcdCredentials, { timeoutMs = 3000 } = {}) {
+    this.#credentials = credentials;
     // keep-alive: a pass asks every member for its status; one TLS handshake per member, not per call
     this.#agent = new Agent({ ca: credentials.ca, cert: credentials.cert, key: credentials.key, keepAlive: true, maxSockets: 4 });
     this.#timeoutMs = timeoutMs;
@@ -72,6 +75,22 @@ export class EtcdClient {
 
   close(): void {
     this.#agent.destroy();
+  }
+
+  /**
+   * The serial number of the certificate the member serves now, from a handshake of its own (a
+   * kept-alive connection would show the one it served when that connection was opened): etcd
+   * reads its key pair on each handshake, so this tells whether it picked up a renewed one.
+   */
+  servedSerial(target: EtcdTarget): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host: target.address, port: target.port ?? 2379, servername: target.servername, ...this.#credentials, timeout: this.#timeoutMs }, () => {
+        resolve(socket.getPeerX509Certificate()?.serialNumber ?? '');
+        socket.end();
+      });
+      socket.on('timeout', () => socket.destroy(new Error(`no TLS handshake with ${target.servername} within ${this.#timeoutMs} ms`)));
+      socket.on('error', reject);
+    });
   }
 
   /** The member list, read through raft (linearizable): it fails rather than answer from a member cut off from quorum. */

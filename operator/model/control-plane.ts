@@ -308,7 +308,8 @@ export function controllerManagerContext(spec: ControlPlaneSpec, facts: ControlP
       'leader-elect': 'true',
       'cluster-name': c,
       'service-account-private-key-file': `${pki}/sa.key`,
-      'root-ca-file': `${pki}/ca.crt`,
+      // every CA the business cluster's pods are to trust (two during a CA rotation), beside the kubeconfig
+      'root-ca-file': '/etc/kubernetes/kubeconfig/ca.crt',
       'cluster-signing-cert-file': `${pki}/ca.crt`,
       'cluster-signing-key-file': `${pki}/ca.key`,
       'use-service-account-credentials': 'true',

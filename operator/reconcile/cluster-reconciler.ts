@@ -17,6 +17,7 @@ import { reconcileApiserverService, wantedApiserverService, type NodeAddresses }
 import type { EtcdConnections } from '../etcd/connections.ts';
 import type { EventSink } from '../kube/events.ts';
 import type { ClusterObject, ClusterSpec, ClusterStatus, ObjectRef, ReconcileContext, Settings } from './context.ts';
+import { reconcileCaRotation } from './ca-rotation-unit.ts';
 import { reconcileDeployments, wantedDeployments } from './deployments-unit.ts';
 import { reconcileEtcdBackup, wantedEtcdBackup } from './etcd-backup-unit.ts';
 import { reconcileEtcd, wantedEtcdObjects } from './etcd-unit.ts';
@@ -59,6 +60,8 @@ const units: Unit[] = [
   { name: 'deployments', run: reconcileDeployments, wanted: wantedDeployments },
   // snapshots of a running etcd
   { name: 'etcd-backup', run: reconcileEtcdBackup, wanted: wantedEtcdBackup },
+  // last: a CA rotation moves on once everything above runs with what its last step gave it
+  { name: 'ca-rotation', run: reconcileCaRotation, wanted: () => [] },
 ];
 
 /** Every object a Cluster of this name and spec wants, by kind and name. */
@@ -155,6 +158,9 @@ export class ClusterReconciler {
         certificates: { expiries: new Map() },
         etcdQuorum: false,
         apiserverReady: false,
+        certificatesCurrent: false,
+        rolledOut: { apiServer: false, controllerManager: false, scheduler: false },
+        etcdCurrent: false,
       },
       status: { ...cluster.status },
     };

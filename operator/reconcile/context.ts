@@ -7,6 +7,8 @@ import type { EtcdConnections } from '../etcd/connections.ts';
 import type { EventSink } from '../kube/events.ts';
 import type { InformerSet, OwnedKind } from '../kube/informers.ts';
 import type { ControlPlaneSpec } from '../model/control-plane.ts';
+import type { AuthorityState } from '../pki/ca-rotation.ts';
+import type { Authority } from '../pki/cluster-pki.ts';
 import type { Renderer } from '../render/renderer.ts';
 import type { Policy } from './policy.ts';
 import type { Condition, ConditionType, ConditionUpdate } from '../status/conditions.ts';
@@ -48,7 +50,17 @@ export interface ClusterStatus {
     lastRotation?: string;
     /** The last kubeonkube.io/renew-certificates value honoured, and when. */
     forcedRenewal?: { request: string; time: string };
+    /** The CA rotation asked for by kubeonkube.io/rotate-ca: where it stands. */
+    caRotation?: CaRotationStatus;
   };
+}
+
+export interface CaRotationStatus {
+  request: string;
+  phase: 'Trusting' | 'Signing' | 'Dropping' | 'Completed' | 'Refused';
+  message: string;
+  started?: string;
+  completed?: string;
 }
 
 export interface ClusterObject extends KubernetesObject {
@@ -107,6 +119,14 @@ export interface ReconcileContext {
     certificates: { notAfter?: Date; caNotAfter?: Date; lastRotation?: Date; expiries: Map<string, Date> };
     etcdQuorum: boolean;
     apiserverReady: boolean;
+    /** Each CA as its Secret holds it (signer, the one coming or going), once the PKI unit read them. */
+    authorities?: Record<Authority, AuthorityState>;
+    /** The PKI unit found every certificate as it should be and wrote none this pass. */
+    certificatesCurrent: boolean;
+    /** Each Deployment runs the current template on every replica. */
+    rolledOut: { apiServer: boolean; controllerManager: boolean; scheduler: boolean };
+    /** Every etcd member runs the current template, healthy and voting, and no membership change is under way. */
+    etcdCurrent: boolean;
   };
   status: ClusterStatus;
 }

@@ -57,6 +57,7 @@ async function reconcileDeployment(ctx: ReconcileContext, part: Part): Promise<b
     ctx.setCondition(part.condition, notReady(Reasons.EtcdDataLost, 'scaled to 0: its etcd lost its data (see EtcdReady)'));
     return false;
   }
+  ctx.facts.rolledOut[part.key] = done;
   ctx.setCondition(part.condition, done ? ready(`${c.replicas}/${c.replicas} replicas ready`)
     : notReady(Reasons.ReplicasNotReady, `${live?.status?.readyReplicas ?? 0}/${c.replicas} replicas ready`));
   return done;

@@ -12,6 +12,7 @@
 // or etcd says it started without its data) the Cluster reports DataLost and the apiserver,
 // controller-manager and scheduler are scaled to 0, so nothing answers from a cache of data that
 // is gone. Restoring a snapshot into a new Cluster is the way back.
+import { X509Certificate } from 'node:crypto';
 import type { KubernetesObject, V1Job, V1PersistentVolumeClaim, V1Pod, V1Secret, V1Service } from '@kubernetes/client-node';
 import { ownedBy } from '../kube/apply.ts';
 import type { OwnedKind } from '../kube/informers.ts';
@@ -228,6 +229,26 @@ function outdated(ctx: ReconcileContext, wanted: KubernetesObject, pod: V1Pod): 
   return 'its flags changed';
 }
 
+/**
+ * While the etcd CA is being replaced (signing), whether every member serves the certificate its
+ * Secret holds. Members pick up a re-issued certificate without a restart, once the kubelet has
+ * updated their Secret volume; the old CA may leave the trust bundles only after that.
+ */
+async function servingIssuedCertificates(ctx: ReconcileContext, observed: Observed): Promise<boolean> {
+  if (ctx.facts.authorities?.['etcd-ca'].previous === undefined) return true;
+  for (const s of observed.slots) {
+    const pem = decode(cached<V1Secret>(ctx, 'Secret', `${s.name}-tls`), 'tls.crt');
+    const served = s.target ? await observed.client.servedSerial(s.target).catch(() => undefined) : undefined;
+    if (!pem || served !== new X509Certificate(pem).serialNumber) {
+      ctx.log.info({ member: s.name }, 'waiting for the member to serve its re-issued certificate');
+      // nothing the operator watches changes when the kubelet updates the volume
+      ctx.requeueAfter(10_000);
+      return false;
+    }
+  }
+  return true;
+}
+
 const timerKey = (ctx: ReconcileContext, member: string, pod: V1Pod | undefined) => `${ctx.namespace}/${ctx.name}/${member}/${pod?.metadata?.uid ?? 'none'}`;
 
 function memberIdOf(pod: V1Pod): string | undefined {
@@ -273,6 +294,7 @@ async function manage(ctx: ReconcileContext, facts: ControlPlaneFacts, rendered:
   const change = (plan.call ? await call(ctx, observed, plan) : undefined) ?? restarted;
 
   report(ctx, observed, plan, count, change);
+  if (ctx.facts.etcdCurrent) ctx.facts.etcdCurrent = await servingIssuedCertificates(ctx, observed);
   if (plan.progressing || plan.startPods.length > 0) ctx.requeueAfter(2000);
   else if (observed.slots.some((s) => s.unhealthyForMs > 0)) {
     // to replace it once it has been unhealthy long enough, and to see it come back
@@ -421,6 +443,7 @@ function report(ctx: ReconcileContext, observed: Observed, plan: MembershipPlan,
     ...(change ? { lastChange: change } : {}),
   };
   ctx.facts.etcdQuorum = observed.members !== undefined && plan.healthyVoters >= quorum(plan.voters);
+  ctx.facts.etcdCurrent = grown && plan.healthyVoters === count && observed.slots.every((s) => healthy(s) && s.outdated === undefined && s.pod?.ready === true);
   ctx.etcd.clusters.set(`${ctx.namespace}/${ctx.name}`, {
     members: members.length,
     healthyMembers: observed.slots.filter(healthy).length,

@@ -18,6 +18,7 @@ import {
   authorities, authoritySecret, plannedCertificates, serviceAccountSecret, type Authority, type PlannedCertificate,
 } from '../pki/cluster-pki.ts';
 import { generateKeyPair, privateKeyToPem, publicKeyToPem } from '../pki/keys.ts';
+import { caRotationRequestAnnotation, rotateCaAnnotation, trustBundle, type AuthorityState } from '../pki/ca-rotation.ts';
 import { renewalVerdict } from '../pki/renewal.ts';
 import { notReady, ready, Reasons, type ConditionUpdate } from '../status/conditions.ts';
 import { cached, type ClusterSpec, type ObjectRef, type ReconcileContext } from './context.ts';
@@ -48,31 +49,41 @@ function secretObject(ctx: ReconcileContext, name: string, type: string, data: R
   }, ctx.owner);
 }
 
-async function readAuthority(name: string, live: V1Secret): Promise<CertificateAndKey> {
-  const certificate = decode(live, 'tls.crt');
-  const privateKey = decode(live, 'tls.key');
-  if (!certificate || !privateKey) throw new PkiError(`Secret ${name} exists but lacks tls.crt or tls.key; a CA is never regenerated: restore it`);
+async function readPair(name: string, certificate: string | undefined, privateKey: string | undefined, which: string): Promise<CertificateAndKey> {
+  if (!certificate || !privateKey) throw new PkiError(`Secret ${name} exists but lacks ${which}.crt or ${which}.key; a CA is never regenerated: restore it`);
   let matches: boolean;
   try {
     matches = await keyMatchesCertificate({ certificate, privateKey });
   } catch {
-    throw new PkiError(`Secret ${name} holds an unreadable CA; a CA is never regenerated: restore it`);
+    throw new PkiError(`Secret ${name} holds an unreadable CA (${which}.crt); a CA is never regenerated: restore it`);
   }
-  if (!matches) throw new PkiError(`the key in Secret ${name} does not belong to its certificate; restore it`);
+  if (!matches) throw new PkiError(`the key in Secret ${name} does not belong to its certificate (${which}.crt); restore it`);
   return { certificate, privateKey };
 }
 
+/** A CA's Secret as an AuthorityState (see ca-rotation.ts for its keys). */
+export async function readAuthority(name: string, live: V1Secret): Promise<AuthorityState> {
+  const signer = await readPair(name, decode(live, 'tls.crt'), decode(live, 'tls.key'), 'tls');
+  const [nextCert, nextKey] = [decode(live, 'next.crt'), decode(live, 'next.key')];
+  const next = nextCert !== undefined || nextKey !== undefined ? await readPair(name, nextCert, nextKey, 'next') : undefined;
+  const previous = decode(live, 'previous.crt');
+  return { signer, next, previous, request: live.metadata?.annotations?.[caRotationRequestAnnotation] ?? '' };
+}
+
 /** Reads a CA, creating it only when its Secret does not exist. */
-async function ensureAuthority(ctx: ReconcileContext, authority: Authority, commonName: string, caValidityMs: number): Promise<CertificateAndKey> {
+async function ensureAuthority(ctx: ReconcileContext, authority: Authority, commonName: string, caValidityMs: number): Promise<AuthorityState> {
   const name = authoritySecret(ctx.name, authority);
   const live = cached<V1Secret>(ctx, 'Secret', name);
   if (live) return readAuthority(name, live);
   const ca = await createCertificateAuthority(commonName, caValidityMs, ctx.now);
+  // a Cluster created with a rotation request already on it has nothing to rotate
+  const request = ctx.cluster.metadata?.annotations?.[rotateCaAnnotation] ?? '';
   // create, never apply: if the cache lags and the CA exists after all, the existing one wins
-  const { created, live: existing } = await ctx.writer.createOnly(secretObject(ctx, name, 'kubernetes.io/tls', { 'tls.crt': ca.certificate, 'tls.key': ca.privateKey }, 'pki'));
+  const { created, live: existing } = await ctx.writer.createOnly(secretObject(ctx, name, 'kubernetes.io/tls', { 'tls.crt': ca.certificate, 'tls.key': ca.privateKey }, 'pki',
+    request ? { [caRotationRequestAnnotation]: request } : {}));
   if (!created) return readAuthority(name, existing);
   ctx.events.normal('CACreated', `created certificate authority ${name}`);
-  return ca;
+  return { signer: ca, request };
 }
 
 async function ensureServiceAccountKey(ctx: ReconcileContext): Promise<string> {
@@ -92,16 +103,18 @@ async function ensureServiceAccountKey(ctx: ReconcileContext): Promise<string> {
 }
 
 /** Why the live Secret of `planned` must be (re-)written, or undefined while it is fine. */
-async function reissueReason(ctx: ReconcileContext, planned: PlannedCertificate, live: V1Secret | undefined, ca: CertificateAndKey, caInfo: CertificateDescription, renewBeforeMs: number): Promise<{ reason?: string; clipped?: boolean }> {
+async function reissueReason(ctx: ReconcileContext, planned: PlannedCertificate, live: V1Secret | undefined, ca: CertificateAndKey, bundle: string, caInfo: CertificateDescription, renewBeforeMs: number): Promise<{ reason?: string; clipped?: boolean }> {
   const certificate = decode(live, 'tls.crt');
   if (!live || !certificate) return { reason: 'missing' };
   // what a hand edit may have broken: the kubeconfig or key beside the certificate
   if (planned.kubeconfig) {
     if (live.metadata?.annotations?.[serverAnnotation] !== planned.kubeconfig.server) return { reason: 'server changed' };
     if (!decode(live, 'value')) return { reason: 'kubeconfig missing' };
-  } else if (!decode(live, 'tls.key') || decode(live, 'ca.crt') !== ca.certificate) {
-    return { reason: 'key or CA bundle missing' };
+  } else if (!decode(live, 'tls.key')) {
+    return { reason: 'key missing' };
   }
+  // the CAs its holder trusts: they change in a CA rotation
+  if (decode(live, 'ca.crt') !== bundle) return { reason: 'trusted CAs changed' };
   if (!(await isSignedBy(certificate, ca.certificate).catch(() => false))) return { reason: 'issued by another CA' };
   const verdict = renewalVerdict(describeCertificate(certificate), planned.spec, { subject: caInfo.issuer, notAfter: caInfo.notAfter }, renewBeforeMs, ctx.now);
   // a deadline already passed would requeue at once: a clipped leaf waits for a new CA instead
@@ -140,10 +153,10 @@ export function wantedPkiObjects(cluster: string, spec: ClusterSpec): ObjectRef[
 /** CertificatesReady from the CAs' ends and what had to wait. */
 function certificatesCondition(ctx: ReconcileContext, caInfo: Record<Authority, CertificateDescription>, renewBeforeMs: number, clipped: string[], waiting: string[]): ConditionUpdate {
   const [first] = authorities.map((a) => ({ secret: authoritySecret(ctx.name, a.authority), notAfter: caInfo[a.authority].notAfter })).sort((a, b) => a.notAfter.getTime() - b.notAfter.getTime());
-  if (first && first.notAfter <= ctx.now) return notReady(Reasons.CAExpired, `certificate authority ${first.secret} expired at ${first.notAfter.toISOString()}; nothing it signed is valid: rotate the CA`);
+  if (first && first.notAfter <= ctx.now) return notReady(Reasons.CAExpired, `certificate authority ${first.secret} expired at ${first.notAfter.toISOString()}; nothing it signed is valid: rotate the CAs (annotate the Cluster with ${rotateCaAnnotation}=<a new value>)`);
   if (first && first.notAfter.getTime() - ctx.now.getTime() < renewBeforeMs) {
     const cut = clipped.length > 0 ? `; ${clipped.length} certificate(s) end with it and cannot be renewed past it` : '';
-    return notReady(Reasons.CAExpiring, `certificate authority ${first.secret} expires at ${first.notAfter.toISOString()}, within renewBefore${cut}: rotate the CA`);
+    return notReady(Reasons.CAExpiring, `certificate authority ${first.secret} expires at ${first.notAfter.toISOString()}, within renewBefore${cut}: rotate the CAs (annotate the Cluster with ${rotateCaAnnotation}=<a new value>)`);
   }
   if (waiting.length > 0) return notReady(Reasons.WaitingForEndpoint, `${waiting.join(', ')} wait for the apiserver's endpoint (a load balancer without an ingress address yet, and no spec.endpoint.host)`);
   return ready('every certificate is current');
@@ -155,8 +168,11 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
   const renewBeforeMs = parseDuration(spec.certificates?.renewBefore ?? '720h');
   const caValidityMs = parseDuration(spec.certificates?.caValidity ?? '87600h');
 
-  const cas = {} as Record<Authority, CertificateAndKey>;
-  for (const a of authorities) cas[a.authority] = await ensureAuthority(ctx, a.authority, a.commonName, caValidityMs);
+  const states = {} as Record<Authority, AuthorityState>;
+  for (const a of authorities) states[a.authority] = await ensureAuthority(ctx, a.authority, a.commonName, caValidityMs);
+  ctx.facts.authorities = states;
+  const cas = Object.fromEntries(authorities.map((a) => [a.authority, states[a.authority].signer])) as Record<Authority, CertificateAndKey>;
+  const bundles = Object.fromEntries(authorities.map((a) => [a.authority, trustBundle(states[a.authority])])) as Record<Authority, string>;
   await ensureServiceAccountKey(ctx);
 
   const plan = plannedCertificates(pkiInput(ctx, spec, validityMs));
@@ -177,7 +193,7 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
     }
     const ca = cas[planned.issuer];
     const live = cached<V1Secret>(ctx, 'Secret', planned.secretName);
-    const verdict = await reissueReason(ctx, planned, live, ca, caInfo[planned.issuer], renewBeforeMs);
+    const verdict = await reissueReason(ctx, planned, live, ca, bundles[planned.issuer], caInfo[planned.issuer], renewBeforeMs);
     const reason = verdict.reason ?? (renewalDue ? `renewal requested (${renewCertificatesAnnotation})` : undefined);
     if (verdict.clipped && !reason) clipped.push(planned.secretName);
     let certificate = decode(live, 'tls.crt') ?? '';
@@ -190,10 +206,12 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
       certificate = issued.certificate;
       const secret = server !== undefined
         ? secretObject(ctx, planned.secretName, 'Opaque', {
-          value: renderKubeconfig({ name: ctx.name, server, caCertificate: cas.ca.certificate, clientCertificate: issued.certificate, clientKey: issued.privateKey }),
+          value: renderKubeconfig({ name: ctx.name, server, caCertificate: bundles.ca, clientCertificate: issued.certificate, clientKey: issued.privateKey }),
           'tls.crt': issued.certificate,
+          // the CAs the kubeconfig trusts, beside it: the controller-manager hands them to the business cluster's pods
+          'ca.crt': bundles.ca,
         }, 'kubeconfig', { [serverAnnotation]: server })
-        : secretObject(ctx, planned.secretName, 'kubernetes.io/tls', { 'tls.crt': issued.certificate, 'tls.key': issued.privateKey, 'ca.crt': ca.certificate }, 'pki');
+        : secretObject(ctx, planned.secretName, 'kubernetes.io/tls', { 'tls.crt': issued.certificate, 'tls.key': issued.privateKey, 'ca.crt': bundles[planned.issuer] }, 'pki');
       if (reason === 'missing' && !live) {
         // a Secret the cache has not seen yet may exist: creating never overwrites it
         const { created, live: existing } = await ctx.writer.createOnly(secret);
@@ -215,6 +233,8 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
     ctx.facts.certificates.expiries.set(authoritySecret(ctx.name, a.authority), notAfter);
     if (!ctx.facts.certificates.caNotAfter || notAfter < ctx.facts.certificates.caNotAfter) ctx.facts.certificates.caNotAfter = notAfter;
   }
+  // a CA rotation moves on only from a pass that found every certificate as it should be
+  ctx.facts.certificatesCurrent = reissued.length === 0 && waiting.length === 0 && plan.every((p) => issuedCerts.has(p.secretName) && cached<V1Secret>(ctx, 'Secret', p.secretName) !== undefined);
   // honoured once every leaf was written (a kubeconfig still waiting for the endpoint is issued
   // new when it can be); a pass that fails before here re-issues them all again, which is harmless
   if (renewalDue && waiting.length === 0) {
@@ -226,14 +246,14 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
   const hashOf = (...secrets: string[]) => {
     const h = createHash('sha256');
     for (const s of secrets) h.update(s).update(issuedCerts.get(`${ctx.name}-${s}`) ?? '');
-    for (const ca of Object.values(cas)) h.update(ca.certificate);
+    for (const a of authorities) h.update(cas[a.authority].certificate).update(bundles[a.authority]);
     return h.digest('hex').slice(0, 16);
   };
   // etcd reads its key pair from the files on every TLS handshake, as server and as a peer's
   // client (client/pkg/transport: TLSInfo's GetCertificate and GetClientCertificate), but its
   // trusted CAs only when it starts: a re-issued leaf reaches it through the kubelet's update of
   // the Secret volume, without a restart; only a change of what it trusts restarts members
-  const etcdTrust = createHash('sha256').update(cas['etcd-ca'].certificate).digest('hex').slice(0, 16);
+  const etcdTrust = createHash('sha256').update(bundles['etcd-ca']).digest('hex').slice(0, 16);
   ctx.facts.inputHashes = {
     apiserver: hashOf('apiserver-tls', 'apiserver-etcd-client', 'apiserver-kubelet-client', 'front-proxy-client'),
     controllerManager: hashOf('controller-manager-kubeconfig'),

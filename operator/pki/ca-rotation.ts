@@ -1,0 +1,80 @@
+// A certificate authority as its Secret holds it, and the phased rotation that replaces it without
+// a failed request. The phase is read from the Secret's own keys, so one write moves an authority
+// from one phase to the next and an operator restarted at any point finds it where it was:
+//
+//   idle      tls.crt/tls.key                      signs; trusted alone
+//   trusting  tls.crt/tls.key + next.crt/next.key  the old one signs; both trusted
+//   signing   tls.crt/tls.key + previous.crt       the new one signs; both trusted
+//   idle      tls.crt/tls.key                      the new one signs and is trusted alone
+//
+// Each step waits until every component runs with what the step before gave it (see the
+// ca-rotation unit); the annotation records which request an authority was rotated for, so a
+// request is carried out once.
+import type { CertificateAndKey } from './certificates.ts';
+
+export type RotationPhase = 'idle' | 'trusting' | 'signing';
+
+/** On an authority's Secret: the kubeonkube.io/rotate-ca value it was (or is being) rotated for. */
+export const caRotationRequestAnnotation = 'kubeonkube.io/ca-rotation-request';
+/** On the Cluster: a new value starts a rotation of every CA. */
+export const rotateCaAnnotation = 'kubeonkube.io/rotate-ca';
+
+export interface AuthorityState {
+  /** What signs leaves now. */
+  signer: CertificateAndKey;
+  /** The CA that will sign once trusted everywhere (trusting). */
+  next?: CertificateAndKey | undefined;
+  /** The CA that signed before, still trusted until every leaf moved off it (signing). */
+  previous?: string | undefined;
+  /** The rotation request this authority was last rotated for ('' if never). */
+  request: string;
+}
+
+export const phaseOf = (a: AuthorityState): RotationPhase => (a.next ? 'trusting' : a.previous ? 'signing' : 'idle');
+
+/** Every CA a component must trust: the signer first, then the one coming or going. */
+export function trustBundle(a: AuthorityState): string {
+  const extra = a.next?.certificate ?? a.previous;
+  return [a.signer.certificate, ...(extra ? [extra] : [])].map((pem) => pem.trimEnd()).join('\n') + '\n';
+}
+
+/** The Secret data of an authority in that state. */
+export function authorityData(a: AuthorityState): Record<string, string> {
+  return {
+    'tls.crt': a.signer.certificate,
+    'tls.key': a.signer.privateKey,
+    ...(a.next ? { 'next.crt': a.next.certificate, 'next.key': a.next.privateKey } : {}),
+    ...(a.previous ? { 'previous.crt': a.previous } : {}),
+  };
+}
+
+/** The state after one step: trusting → signing (the new CA signs), signing → idle (the old one is dropped). */
+export function advance(a: AuthorityState): AuthorityState {
+  if (a.next) return { signer: a.next, previous: a.signer.certificate, request: a.request };
+  return { signer: a.signer, request: a.request };
+}
+
+export type RotationStep =
+  | { kind: 'none' }
+  /** Start rotating these authorities: a new CA to be trusted beside each. */
+  | { kind: 'start'; authorities: string[] }
+  /** Move these authorities one step on, once every component runs what the last step gave it. */
+  | { kind: 'advance'; authorities: string[]; from: Exclude<RotationPhase, 'idle'> };
+
+/**
+ * The next step of a rotation, from each authority's state and the request on the Cluster. A
+ * request is started only when no rotation is half done beyond its first phase; authorities that
+ * a crash left behind are brought to the others' phase before anyone moves further.
+ */
+export function nextRotationStep(states: Record<string, AuthorityState>, request: string): RotationStep {
+  const entries = Object.entries(states);
+  const inFlight = entries.filter(([, a]) => phaseOf(a) !== 'idle');
+  const pending = entries.filter(([, a]) => phaseOf(a) === 'idle' && request !== '' && a.request !== request);
+  // a request that arrived while another rotation is past trusting waits for it to end
+  if (pending.length > 0 && inFlight.every(([, a]) => phaseOf(a) === 'trusting' && a.request === request)) {
+    return { kind: 'start', authorities: pending.map(([name]) => name) };
+  }
+  if (inFlight.length === 0) return { kind: 'none' };
+  const from = inFlight.some(([, a]) => phaseOf(a) === 'trusting') ? 'trusting' : 'signing';
+  return { kind: 'advance', authorities: inFlight.filter(([, a]) => phaseOf(a) === from).map(([name]) => name), from };
+}

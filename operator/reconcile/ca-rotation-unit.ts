@@ -1,0 +1,99 @@
+// The phased rotation of a Cluster's CAs (cluster, etcd, front-proxy), asked for with the
+// kubeonkube.io/rotate-ca annotation. It runs last: a phase moves on only from a pass in which
+// every certificate was found current, every Deployment ran its current template on every replica
+// and every etcd member ran its current template, healthy and voting; that is, once everything
+// runs with what the phase before gave it. The steps and where their state lives: ca-rotation.ts.
+import type { V1Secret } from '@kubernetes/client-node';
+import { ownedBy } from '../kube/apply.ts';
+import { durationMs } from '../api/validate.ts';
+import { clusterLabels } from '../model/names.ts';
+import {
+  advance, authorityData, caRotationRequestAnnotation, nextRotationStep, phaseOf, rotateCaAnnotation, type AuthorityState,
+} from '../pki/ca-rotation.ts';
+import { createCertificateAuthority } from '../pki/certificates.ts';
+import { authorities, authoritySecret, type Authority } from '../pki/cluster-pki.ts';
+import { cached, type CaRotationStatus, type ReconcileContext } from './context.ts';
+
+const encode = (data: Record<string, string>) => Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')]));
+
+/** Writes an authority's new state over the very Secret it was read from (its resourceVersion a precondition: a stale read never overwrites a CA). */
+async function writeAuthority(ctx: ReconcileContext, authority: Authority, state: AuthorityState): Promise<void> {
+  const name = authoritySecret(ctx.name, authority);
+  const live = cached<V1Secret>(ctx, 'Secret', name);
+  if (!live) throw new Error(`Secret ${name} disappeared during a CA rotation`);
+  await ctx.writer.apply(ownedBy({
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: {
+      name, namespace: ctx.namespace, resourceVersion: live.metadata?.resourceVersion,
+      labels: clusterLabels(ctx.name, 'pki'), annotations: { [caRotationRequestAnnotation]: state.request },
+    },
+    type: 'kubernetes.io/tls',
+    data: encode(authorityData(state)),
+  }, ctx.owner), live);
+}
+
+const phaseNames = { trusting: 'Trusting', signing: 'Signing' } as const;
+const explain: Record<CaRotationStatus['phase'], string> = {
+  Trusting: 'a new CA is being added beside each old one in every trust bundle',
+  Signing: 'every certificate and kubeconfig is being re-issued by the new CAs; the old ones are still trusted',
+  Dropping: 'the old CAs are being removed from every trust bundle',
+  Completed: 'every component and kubeconfig uses the new CAs only',
+  Refused: '',
+};
+
+export async function reconcileCaRotation(ctx: ReconcileContext): Promise<void> {
+  const states = ctx.facts.authorities;
+  if (!states) return;
+  const request = ctx.cluster.metadata?.annotations?.[rotateCaAnnotation] ?? '';
+  const record = ctx.status.certificates?.caRotation;
+  const setStatus = (phase: CaRotationStatus['phase'], extra: Partial<CaRotationStatus> = {}) => {
+    const started = record?.request === request ? record.started : undefined;
+    ctx.status.certificates = {
+      ...ctx.status.certificates,
+      caRotation: { request, phase, message: explain[phase], ...(started ? { started } : {}), ...extra },
+    };
+  };
+  const settled = ctx.facts.certificatesCurrent && ctx.facts.etcdCurrent
+    && ctx.facts.rolledOut.apiServer && ctx.facts.rolledOut.controllerManager && ctx.facts.rolledOut.scheduler;
+  const step = nextRotationStep(states, request);
+
+  if (step.kind === 'start') {
+    if (ctx.cluster.spec.etcd.storage.volumeSource?.emptyDir !== undefined) {
+      // etcd loads its trusted CAs only when it starts, and a member on an emptyDir is never restarted
+      if (record?.request !== request || record.phase !== 'Refused') {
+        ctx.events.warning('CARotationRefused', `the CAs of a Cluster whose etcd keeps its data in an emptyDir cannot be rotated: its members cannot be restarted to trust a new CA`);
+      }
+      setStatus('Refused', { message: 'etcd keeps its data in an emptyDir: its members cannot be restarted to trust a new CA' });
+      return;
+    }
+    const caValidityMs = durationMs(ctx.cluster.spec.certificates?.caValidity ?? '87600h');
+    for (const name of step.authorities as Authority[]) {
+      const { commonName } = authorities.find((a) => a.authority === name)!;
+      // a name of its own, so that people and TLS stacks tell the old and the new CA apart
+      const next = await createCertificateAuthority(`${commonName}-${Math.floor(ctx.now.getTime() / 1000)}`, caValidityMs, ctx.now);
+      await writeAuthority(ctx, name, { ...states[name], next, request });
+    }
+    ctx.events.normal('CARotationStarted', `rotating ${step.authorities.map((a) => authoritySecret(ctx.name, a as Authority)).join(', ')} (${rotateCaAnnotation}=${request}): trusting the new CAs beside the old`);
+    setStatus('Trusting', { started: ctx.now.toISOString() });
+    return;
+  }
+  if (step.kind === 'advance') {
+    const rotating = states[step.authorities[0] as Authority].request;
+    if (!settled) {
+      if (rotating === request) setStatus(phaseNames[step.from]);
+      return;
+    }
+    for (const name of step.authorities as Authority[]) await writeAuthority(ctx, name, advance(states[name]));
+    const to = step.from === 'trusting' ? 'Signing' : 'Dropping';
+    ctx.events.normal('CARotationProgressed', `${step.authorities.map((a) => authoritySecret(ctx.name, a as Authority)).join(', ')}: ${explain[to]}`);
+    if (rotating === request) setStatus(to);
+    return;
+  }
+  // every authority idle: the last rotation is complete once everything dropped the old CAs
+  const rotated = request !== '' && Object.values(states).every((a) => phaseOf(a) === 'idle' && a.request === request);
+  if (!rotated || !record || record.request !== request || record.phase === 'Completed' || record.phase === 'Refused') return;
+  if (!settled) return setStatus('Dropping');
+  ctx.events.normal('CARotationCompleted', `every component and kubeconfig uses the new CAs only (${rotateCaAnnotation}=${request})`);
+  setStatus('Completed', { completed: ctx.now.toISOString() });
+}
