@@ -5,9 +5,9 @@
 // private key reaches a log or Event.
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { dump, load } from 'js-yaml';
 import { afterAll, describe, expect, it, onTestFailed } from 'vitest';
@@ -110,6 +110,12 @@ describe('certificates that renew themselves', () => {
     }
     expect(counts.written).toBeGreaterThan(1000);
     expect(counts.failed).toBe(0);
+    // how long each certificate has left, per Secret: a leaf under its 4 minutes, a CA ten years
+    const metrics = await (await fetch(operator().metricsUrl)).text();
+    const left = (secret: string) => Number(new RegExp(`^kubeonkube_certificate_expires_in_seconds\\{cluster="${ns}/rot",certificate="${secret}"\\} (-?\\d+)$`, 'm').exec(metrics)?.[1]);
+    expect(left('rot-apiserver-tls')).toBeGreaterThan(0);
+    expect(left('rot-apiserver-tls')).toBeLessThanOrEqual(240);
+    expect(left('rot-ca')).toBeGreaterThan(9 * 365 * 24 * 3600);
 
     // etcd reads its key pair on each handshake: every member serves its newest certificate, and none was restarted
     const serials = await leafSerials('rot');
@@ -217,9 +223,12 @@ describe('certificates that renew themselves', () => {
     expect(await kept('rot')).toBe(50);
   }, 1_800_000);
 
-  it('never puts a private key in a log or an Event', async () => {
+  it('never puts a private key in a log, an Event or the status', async () => {
     const events = await kubectl(['-n', ns, 'get', 'events', '-o', 'json']);
-    expect(events).toContain('CertificateRotated');
-    for (const text of [readFileSync(operator().logFile, 'utf8'), events]) expect(text).not.toMatch(/PRIVATE KEY|tls\.key"?\s*:\s*"[A-Za-z0-9+/]{40}/);
+    expect(events).toContain('CertificatesRotated');
+    expect(events).toContain('CARotationCompleted');
+    const status = await kubectl(['-n', ns, 'get', 'clusters', '-o', 'json']);
+    const logs = readdirSync(dirname(operator().logFile)).map((f) => readFileSync(join(dirname(operator().logFile), f), 'utf8'));
+    for (const text of [...logs, events, status]) expect(text).not.toMatch(/PRIVATE KEY|"(tls|next|ca|sa)\.key"\s*:\s*"[A-Za-z0-9+/]{40}/);
   });
 });

@@ -1,5 +1,5 @@
-// Day 2 of a minimal Cluster, on real components: the names of other Clusters, hand edits, changes
-// the operator refuses, a removed user, the endpoint by Service type, and finally the loss of the
+// Day 2 of a minimal Cluster, on real components: the names of other Clusters, extra users and
+// their groups, hand edits, changes the operator refuses, a removed user, the endpoint by Service type, and finally the loss of the
 // only etcd member's data. Each case fails on an operator that adopts, loops, half-applies or
 // loses data silently.
 import { execFile } from 'node:child_process';
@@ -82,6 +82,35 @@ describe('a Cluster on day 2', () => {
     const policy = JSON.parse(await kubectl(['-n', ns, 'get', 'networkpolicy', 'x-etcd', '-o', 'json'])) as { spec: { podSelector: unknown; ingress: { from: { podSelector: { matchLabels: Record<string, string> } }[] }[] } };
     expect(policy.spec.podSelector).toEqual({ matchLabels: { 'kubeonkube.io/cluster': 'x', 'app.kubernetes.io/component': 'etcd' } });
     expect(policy.spec.ingress.map((r) => r.from[0]?.podSelector.matchLabels['app.kubernetes.io/component'])).toEqual(['kube-apiserver', 'etcd']);
+  });
+
+  it('gives each extra user the groups the spec names: forbidden without rights in the business cluster, re-issued when the groups change', async () => {
+    onTestFailed(() => console.error(`operator log:\n${operatorLogTail(operator())}`));
+    await kubectl(['-n', ns, 'patch', 'cluster', 'x', '--type=merge', '-p', JSON.stringify({ spec: { users: [
+      { name: 'bob', groups: ['system:masters'] }, { name: 'carol', groups: ['viewers'], validity: '2h' },
+    ] } })]);
+    await eventually('carol\'s kubeconfig', async () => (await kubectl(['-n', ns, 'get', 'secret', 'x-user-carol-kubeconfig', '--ignore-not-found', '-o', 'name'])) !== '' || undefined, 30_000);
+    const certificate = async () => new X509Certificate(Buffer.from(await get('secret x-user-carol-kubeconfig', '{.data.tls\\.crt}'), 'base64'));
+    const first = await certificate();
+    expect(first.subject).toBe('O=viewers\nCN=carol');
+    // the user's own validity (issued 5 minutes back against clock skew)
+    expect(first.validToDate.getTime() - first.validFromDate.getTime()).toBe(2 * 3600_000 + 5 * 60_000);
+    const [bob, carol] = [await kubeconfigOf('x-user-bob-kubeconfig'), await kubeconfigOf('x-user-carol-kubeconfig')];
+    await expect(business(carol, 'get', 'pods', '-n', 'default')).rejects.toThrow(/forbidden.*"carol"/);
+    await business(bob, 'create', 'clusterrolebinding', 'viewers-view', '--clusterrole=view', '--group=viewers');
+    await eventually('carol may read', () => business(carol, 'get', 'pods', '-n', 'default'), 30_000);
+    await expect(business(carol, 'create', 'configmap', 'nope', '-n', 'default')).rejects.toThrow(/forbidden/);
+
+    await kubectl(['-n', ns, 'patch', 'cluster', 'x', '--type=merge', '-p', JSON.stringify({ spec: { users: [
+      { name: 'bob', groups: ['system:masters'] }, { name: 'carol', groups: ['auditors'], validity: '2h' },
+    ] } })]);
+    const second = await eventually('carol re-issued in group auditors', async () => {
+      const c = await certificate();
+      return c.subject === 'O=auditors\nCN=carol' ? c : undefined;
+    }, 30_000);
+    expect(second.serialNumber).not.toBe(first.serialNumber);
+    await expect(business(await kubeconfigOf('x-user-carol-kubeconfig'), 'get', 'pods', '-n', 'default')).rejects.toThrow(/forbidden.*"carol"/);
+    await applied('x');
   });
 
   it('undoes a hand edit of what it owns within a resync, and deletes a removed user\'s kubeconfig', async () => {

@@ -185,24 +185,27 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
   const renewalRequest = ctx.cluster.metadata?.annotations?.[renewCertificatesAnnotation] ?? '';
   const renewalDue = renewalRequest !== '' && renewalRequest !== ctx.cluster.status?.certificates?.forcedRenewal?.request;
   const reissued: string[] = [];
+  // first what is to be re-issued and why, announced in one Event before anything is written
+  const verdicts: { planned: PlannedCertificate; live: V1Secret | undefined; reason: string | undefined }[] = [];
   for (const planned of plan) {
-    const server = planned.kubeconfig?.server;
-    if (planned.kubeconfig && server === undefined) {
+    if (planned.kubeconfig && planned.kubeconfig.server === undefined) {
       waiting.push(planned.secretName);
       continue;
     }
-    const ca = cas[planned.issuer];
     const live = cached<V1Secret>(ctx, 'Secret', planned.secretName);
-    const verdict = await reissueReason(ctx, planned, live, ca, bundles[planned.issuer], caInfo[planned.issuer], renewBeforeMs);
+    const verdict = await reissueReason(ctx, planned, live, cas[planned.issuer], bundles[planned.issuer], caInfo[planned.issuer], renewBeforeMs);
     const reason = verdict.reason ?? (renewalDue ? `renewal requested (${renewCertificatesAnnotation})` : undefined);
     if (verdict.clipped && !reason) clipped.push(planned.secretName);
+    if (reason && live) reissued.push(`${planned.secretName} (${reason})`);
+    verdicts.push({ planned, live, reason });
+  }
+  if (reissued.length > 0) ctx.events.normal('CertificatesRenewing', `re-issuing ${reissued.join(', ')}`);
+  let earliestRenewed: Date | undefined;
+  for (const { planned, live, reason } of verdicts) {
+    const server = planned.kubeconfig?.server;
     let certificate = decode(live, 'tls.crt') ?? '';
     if (reason) {
-      if (live) {
-        ctx.events.normal('CertificateRenewing', `re-issuing ${planned.secretName}: ${reason}`);
-        reissued.push(planned.secretName);
-      }
-      const issued = await issueCertificate(ca, planned.spec, ctx.now);
+      const issued = await issueCertificate(cas[planned.issuer], planned.spec, ctx.now);
       certificate = issued.certificate;
       const secret = server !== undefined
         ? secretObject(ctx, planned.secretName, 'Opaque', {
@@ -218,7 +221,8 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
         if (!created) certificate = decode(existing, 'tls.crt') ?? '';
       } else {
         await ctx.writer.apply(secret, live);
-        ctx.events.normal('CertificateRotated', `re-issued ${planned.secretName}, valid until ${describeCertificate(certificate).notAfter.toISOString()}`);
+        const notAfter = describeCertificate(certificate).notAfter;
+        if (!earliestRenewed || notAfter < earliestRenewed) earliestRenewed = notAfter;
       }
       ctx.facts.certificates.lastRotation = ctx.now;
       ctx.requeueAfter(planned.spec.validityMs - renewBeforeMs);
@@ -228,6 +232,7 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
     ctx.facts.certificates.expiries.set(planned.secretName, notAfter);
     if (!ctx.facts.certificates.notAfter || notAfter < ctx.facts.certificates.notAfter) ctx.facts.certificates.notAfter = notAfter;
   }
+  if (earliestRenewed) ctx.events.normal('CertificatesRotated', `re-issued ${reissued.length} certificate(s); the first of them ends at ${earliestRenewed.toISOString()}; their components roll onto them`);
   for (const a of authorities) {
     const notAfter = caInfo[a.authority].notAfter;
     ctx.facts.certificates.expiries.set(authoritySecret(ctx.name, a.authority), notAfter);
