@@ -4,7 +4,8 @@
 //
 // Then, for etcd: growing the minimal Cluster to standard (from the patch to three healthy voting
 // members) and replacing a lost member of the standard one (claim and Pod deleted, to three
-// healthy voting members again).
+// healthy voting members again). Then, for certificates on the standard one: a forced renewal of
+// every leaf and a CA rotation, each until Ready with every Deployment rolled out.
 //
 // Phases (each measured from the apply, by watching the meta-cluster):
 //   pki             every Secret of the cluster's PKI exists
@@ -101,6 +102,29 @@ async function untilThreeVoting(name: string, change: () => Promise<void>, done:
   }
 }
 
+type ClusterView = { status?: { conditions?: { type: string; status: string }[]; certificates?: { forcedRenewal?: { request: string }; caRotation?: { request: string; phase: string } } } };
+
+/** Seconds from annotating Cluster `name` with `annotation=value` until `done` holds of it and every control-plane Deployment is rolled out. */
+async function afterAnnotation(name: string, annotation: string, value: string, done: (c: ClusterView) => boolean): Promise<number> {
+  const { AppsV1Api } = await import('@kubernetes/client-node');
+  const apps = kc.makeApiClient(AppsV1Api);
+  const started = Date.now();
+  await custom.patchNamespacedCustomObject({ ...ref, namespace, name, body: { metadata: { annotations: { [annotation]: value } } } },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+  for (;;) {
+    const cluster = (await custom.getNamespacedCustomObject({ ...ref, namespace, name })) as ClusterView;
+    const ready = cluster.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+    if (ready && done(cluster)) {
+      const deployments = (await apps.listNamespacedDeployment({ namespace, labelSelector: `kubeonkube.io/cluster=${name}` })).items;
+      const rolled = deployments.every((d) => (d.status?.observedGeneration ?? 0) >= (d.metadata?.generation ?? 0)
+        && d.status?.updatedReplicas === d.spec?.replicas && d.status?.readyReplicas === d.spec?.replicas && d.status?.replicas === d.spec?.replicas);
+      if (rolled) return Number(((Date.now() - started) / 1000).toFixed(2));
+    }
+    if (Date.now() - started > 900_000) throw new Error(`${name}: ${annotation}=${value} not carried out after 900 s`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 const remove = (name: string) => custom.deleteNamespacedCustomObject({ ...ref, namespace, name });
 
 async function main(): Promise<void> {
@@ -133,6 +157,12 @@ async function main(): Promise<void> {
       await core.deleteNamespacedPersistentVolumeClaim({ namespace, name: 'bench-standard-etcd-1' });
       await core.deleteNamespacedPod({ namespace, name: 'bench-standard-etcd-1' });
     }, (m) => m.some((x) => x.name === 'bench-standard-etcd-1' && x.id !== lostId));
+    // every leaf re-issued at once, until every Deployment runs them
+    const renewSeconds = await afterAnnotation('bench-standard', 'kubeonkube.io/renew-certificates', 'bench',
+      (c) => c.status?.certificates?.forcedRenewal?.request === 'bench');
+    // the three CAs rotated in phases, until nothing uses the old ones
+    const rotateSeconds = await afterAnnotation('bench-standard', 'kubeonkube.io/rotate-ca', 'bench',
+      (c) => c.status?.certificates?.caRotation?.request === 'bench' && c.status.certificates.caRotation.phase === 'Completed');
     await remove('bench-standard');
     await new Promise((r) => setTimeout(r, 2000));
     const ratio = Object.fromEntries(Object.keys(standard).map((k) => {
@@ -148,6 +178,11 @@ async function main(): Promise<void> {
       standard,
       standardOverMinimal: ratio,
       etcd: { growOneToThreeSeconds: growSeconds, replaceLostMemberSeconds: replaceSeconds },
+      certificates: {
+        forcedRenewalSeconds: renewSeconds,
+        caRotationSeconds: rotateSeconds,
+        caRotationOverRenewal: Number((rotateSeconds / renewSeconds).toFixed(2)),
+      },
       operatorMemoryMiB: {
         idleRss: Number((idleBefore / 1024).toFixed(1)),
         rssAfter: Number((rssKiB(pid, 'VmRSS') / 1024).toFixed(1)),

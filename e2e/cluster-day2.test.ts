@@ -87,14 +87,14 @@ describe('a Cluster on day 2', () => {
   it('gives each extra user the groups the spec names: forbidden without rights in the business cluster, re-issued when the groups change', async () => {
     onTestFailed(() => console.error(`operator log:\n${operatorLogTail(operator())}`));
     await kubectl(['-n', ns, 'patch', 'cluster', 'x', '--type=merge', '-p', JSON.stringify({ spec: { users: [
-      { name: 'bob', groups: ['system:masters'] }, { name: 'carol', groups: ['viewers'], validity: '2h' },
+      { name: 'bob', groups: ['system:masters'] }, { name: 'carol', groups: ['viewers'], validity: '800h' },
     ] } })]);
     await eventually('carol\'s kubeconfig', async () => (await kubectl(['-n', ns, 'get', 'secret', 'x-user-carol-kubeconfig', '--ignore-not-found', '-o', 'name'])) !== '' || undefined, 30_000);
     const certificate = async () => new X509Certificate(Buffer.from(await get('secret x-user-carol-kubeconfig', '{.data.tls\\.crt}'), 'base64'));
     const first = await certificate();
     expect(first.subject).toBe('O=viewers\nCN=carol');
     // the user's own validity (issued 5 minutes back against clock skew)
-    expect(first.validToDate.getTime() - first.validFromDate.getTime()).toBe(2 * 3600_000 + 5 * 60_000);
+    expect(first.validToDate.getTime() - first.validFromDate.getTime()).toBe(800 * 3600_000 + 5 * 60_000);
     const [bob, carol] = [await kubeconfigOf('x-user-bob-kubeconfig'), await kubeconfigOf('x-user-carol-kubeconfig')];
     await expect(business(carol, 'get', 'pods', '-n', 'default')).rejects.toThrow(/forbidden.*"carol"/);
     await business(bob, 'create', 'clusterrolebinding', 'viewers-view', '--clusterrole=view', '--group=viewers');
@@ -102,7 +102,7 @@ describe('a Cluster on day 2', () => {
     await expect(business(carol, 'create', 'configmap', 'nope', '-n', 'default')).rejects.toThrow(/forbidden/);
 
     await kubectl(['-n', ns, 'patch', 'cluster', 'x', '--type=merge', '-p', JSON.stringify({ spec: { users: [
-      { name: 'bob', groups: ['system:masters'] }, { name: 'carol', groups: ['auditors'], validity: '2h' },
+      { name: 'bob', groups: ['system:masters'] }, { name: 'carol', groups: ['auditors'], validity: '800h' },
     ] } })]);
     const second = await eventually('carol re-issued in group auditors', async () => {
       const c = await certificate();
