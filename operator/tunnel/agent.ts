@@ -1,0 +1,202 @@
+// The tunnel agent: runs in the business cluster and dials out (TLS, its own client certificate)
+// to the tunnel port of the apiserver Service. Behind that one address stand several servers (one
+// per apiserver Pod); the agent keeps a connection to each it finds. Every new connection lands on
+// some server; its hello says which, and a second connection to a server already held is closed.
+// It keeps probing for servers: soon after it found a new one or lost one, rarely once new
+// connections keep landing on servers it holds. Each dial is a stream of its own (protocol.ts).
+import { connect as connectTcp } from 'node:net';
+import { createServer as createHttp2Server, constants, type Http2Server, type Http2Session, type ServerHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
+import { connect as connectTls, type TLSSocket } from 'node:tls';
+import type { Logger } from 'pino';
+import {
+  alpn, connectionWindowBytes, defaultDialTimeoutMs, defaultKeepaliveMs, helloPath, nodesPath, reasonHeader, serverIdHeader, streamWindowBytes, type Hello,
+} from './protocol.ts';
+import { TunnelStats } from './stats.ts';
+import { parseTarget, TargetPolicy } from './targets.ts';
+
+export interface TunnelAgentOptions {
+  agentId: string;
+  /** The apiserver Service's tunnel address, and the name its certificate carries. */
+  server: { host: string; port: number; servername: string };
+  /** The agent's certificate and key, and the CA the server's certificate must be issued by. */
+  tls: { cert: string; key: string; ca: string };
+  allowedCIDRs: string[];
+  /** The business cluster's node addresses now and whenever they change (the server lets dials to them through). */
+  nodeAddresses?: (onChange: (addresses: string[]) => void) => void;
+  dialTimeoutMs?: number;
+  keepaliveMs?: number;
+  /** Shortest and longest wait between probes for servers. */
+  probeMs?: { min: number; max: number };
+  log: Logger;
+}
+
+export class TunnelAgent {
+  readonly stats = new TunnelStats();
+  readonly #options: TunnelAgentOptions;
+  readonly #policy: TargetPolicy;
+  readonly #h2: Http2Server;
+  /** Server id → its session. */
+  readonly #servers = new Map<string, Http2Session>();
+  readonly #nodeWatchers = new Set<(line: string) => void>();
+  #nodes: string[] = [];
+  #probeDelay: number;
+  #probeTimer?: NodeJS.Timeout;
+  #stopped = false;
+
+  constructor(options: TunnelAgentOptions) {
+    this.#options = options;
+    this.#policy = new TargetPolicy(options.allowedCIDRs);
+    this.#probeDelay = options.probeMs?.min ?? 1000;
+    this.#h2 = createHttp2Server({ settings: { initialWindowSize: streamWindowBytes, enablePush: false } });
+    this.#h2.on('session', (session) => {
+      session.once('remoteSettings', () => session.setLocalWindowSize(connectionWindowBytes));
+      session.on('error', (err) => this.#options.log.debug({ err: err.message }, 'tunnel session error'));
+    });
+    this.#h2.on('stream', (stream, headers) => this.#stream(stream, headers));
+    options.nodeAddresses?.((addresses) => {
+      this.#nodes = addresses;
+      this.#policy.setNodeAddresses(addresses);
+      for (const send of this.#nodeWatchers) send(JSON.stringify(addresses));
+    });
+  }
+
+  /** The servers held now, by id. */
+  servers(): string[] {
+    return [...this.#servers.keys()];
+  }
+
+  start(): void {
+    this.#probe();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#probeTimer);
+    for (const s of this.#servers.values()) s.destroy();
+    this.#servers.clear();
+  }
+
+  #schedule(delayMs: number): void {
+    if (this.#stopped) return;
+    clearTimeout(this.#probeTimer);
+    this.#probeTimer = setTimeout(() => this.#probe(), delayMs * (0.8 + Math.random() * 0.4));
+  }
+
+  /** Opens one more connection; what its hello says decides when to probe next. */
+  #probe(): void {
+    const o = this.#options;
+    const { min, max } = o.probeMs ?? { min: 1000, max: 30_000 };
+    const socket: TLSSocket = connectTls({
+      host: o.server.host, port: o.server.port, servername: o.server.servername,
+      cert: o.tls.cert, key: o.tls.key, ca: o.tls.ca, ALPNProtocols: [alpn], minVersion: 'TLSv1.3',
+    });
+    let settled = false;
+    const outcome = (found: boolean, error?: Error) => {
+      if (settled) return;
+      settled = true;
+      if (error) o.log.info({ err: error.message }, 'could not reach the tunnel server');
+      // a new server or an error: look again soon; another connection to a known server: back off
+      this.#probeDelay = found ? min : Math.min(max, this.#probeDelay * 2);
+      this.#schedule(found ? min : this.#probeDelay);
+    };
+    socket.setKeepAlive(true, 30_000);
+    socket.once('error', (err) => outcome(false, err));
+    socket.once('secureConnect', () => {
+      (socket as TLSSocket & { kubeonkubeOutcome?: typeof outcome }).kubeonkubeOutcome = outcome;
+      this.#h2.emit('connection', socket);
+    });
+    socket.setTimeout(15_000, () => socket.destroy(new Error('no hello from the server within 15 s')));
+  }
+
+  #stream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    if (headers[':method'] === 'GET' && headers[':path'] === helloPath) return this.#hello(stream, headers);
+    if (headers[':method'] === 'GET' && headers[':path'] === nodesPath) return this.#followNodes(stream);
+    if (headers[':method'] === 'CONNECT') return this.#dial(stream, String(headers[':authority'] ?? ''));
+    stream.respond({ ':status': 404 });
+    stream.end();
+  }
+
+  #hello(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    const o = this.#options;
+    const session = stream.session!;
+    const socket = session.socket as TLSSocket & { kubeonkubeOutcome?: (found: boolean) => void };
+    socket.setTimeout(0);
+    const serverId = String(headers[serverIdHeader] ?? '');
+    const outcome = socket.kubeonkubeOutcome ?? (() => undefined);
+    if (!serverId || this.#servers.has(serverId)) {
+      stream.respond({ ':status': 409 });
+      stream.end();
+      session.close();
+      return outcome(false);
+    }
+    this.#servers.set(serverId, session);
+    this.stats.agentConnected();
+    o.log.info({ server: serverId, servers: this.#servers.size }, 'connected to a tunnel server');
+    stream.respond({ ':status': 200, 'content-type': 'application/json' });
+    stream.end(JSON.stringify({ agentId: o.agentId } satisfies Hello));
+    const keepalive = setInterval(() => {
+      if (!session.ping((err) => { if (err) session.destroy(err); })) session.destroy();
+    }, o.keepaliveMs ?? defaultKeepaliveMs);
+    session.once('close', () => {
+      clearInterval(keepalive);
+      this.#servers.delete(serverId);
+      this.stats.agentDisconnected();
+      o.log.info({ server: serverId, servers: this.#servers.size }, 'lost a tunnel server');
+      // a server gone (a rollout) or a connection broken: look for servers again soon
+      this.#probeDelay = o.probeMs?.min ?? 1000;
+      this.#schedule(this.#probeDelay);
+    });
+    outcome(true);
+  }
+
+  #followNodes(stream: ServerHttp2Stream): void {
+    stream.respond({ ':status': 200, 'content-type': 'application/x-ndjson' });
+    const send = (line: string) => stream.write(`${line}\n`);
+    send(JSON.stringify(this.#nodes));
+    this.#nodeWatchers.add(send);
+    stream.on('close', () => this.#nodeWatchers.delete(send));
+    stream.on('error', () => undefined);
+  }
+
+  #dial(stream: ServerHttp2Stream, target: string): void {
+    const o = this.#options;
+    const started = performance.now();
+    stream.on('error', () => undefined);
+    const refusal = this.#policy.refusal(target);
+    if (refusal) {
+      this.stats.refused('target');
+      stream.respond({ ':status': 403, [reasonHeader]: refusal }, { endStream: true });
+      return;
+    }
+    const { host, port } = parseTarget(target)!;
+    const socket = connectTcp({ host, port });
+    const timeoutMs = o.dialTimeoutMs ?? defaultDialTimeoutMs;
+    socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`no connection to ${target} within ${timeoutMs} ms`)));
+    socket.once('error', (err) => {
+      if (stream.headersSent) return stream.close(constants.NGHTTP2_CONNECT_ERROR);
+      this.stats.dialFailed('unreachable');
+      if (!stream.closed) stream.respond({ ':status': 502, [reasonHeader]: `the agent could not reach ${target}: ${err.message}` }, { endStream: true });
+    });
+    socket.once('connect', () => {
+      socket.setTimeout(0);
+      if (stream.closed) return socket.destroy();
+      this.stats.dialSucceeded((performance.now() - started) / 1000);
+      stream.respond({ ':status': 200 });
+      this.stats.streamOpened();
+      socket.on('data', (c: Buffer) => this.stats.bytes('from-target', c.length));
+      stream.on('data', (c: Buffer) => this.stats.bytes('to-target', c.length));
+      socket.pipe(stream);
+      stream.pipe(socket);
+      let closed = false;
+      const close = () => {
+        if (closed) return;
+        closed = true;
+        this.stats.streamClosed();
+        socket.destroy();
+        if (!stream.closed) stream.close();
+      };
+      socket.on('close', close);
+      stream.on('close', close);
+    });
+  }
+}
