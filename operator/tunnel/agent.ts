@@ -50,7 +50,7 @@ export class TunnelAgent {
     this.#h2 = createHttp2Server({ settings: { initialWindowSize: streamWindowBytes, enablePush: false } });
     this.#h2.on('session', (session) => {
       session.once('remoteSettings', () => session.setLocalWindowSize(connectionWindowBytes));
-      session.on('error', (err) => this.#options.log.debug({ err: err.message }, 'tunnel session error'));
+      session.on('error', (err: Error) => this.#options.log.debug({ err: err.message }, 'tunnel session error'));
     });
     this.#h2.on('stream', (stream, headers) => this.#stream(stream, headers));
     options.nodeAddresses?.((addresses) => {
@@ -100,7 +100,7 @@ export class TunnelAgent {
       this.#schedule(found ? min : this.#probeDelay);
     };
     socket.setKeepAlive(true, 30_000);
-    socket.once('error', (err) => outcome(false, err));
+    socket.once('error', (err: Error) => outcome(false, err));
     socket.once('secureConnect', () => {
       (socket as TLSSocket & { kubeonkubeOutcome?: typeof outcome }).kubeonkubeOutcome = outcome;
       this.#h2.emit('connection', socket);

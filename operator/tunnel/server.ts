@@ -76,7 +76,10 @@ export class TunnelServer {
       res.writeHead(405, { 'content-type': 'text/plain' }).end('only CONNECT is served here\n');
     });
     // route on the request line (CONNECT ip:port); the apiserver's Host header says 127.0.0.1
-    this.#egress.on('connect', (req, socket: Duplex, head: Buffer) => this.#dial(req.url ?? '', socket, head));
+    this.#egress.on('connect', (req, socket: Duplex, head: Buffer) => {
+      o.log.debug({ target: req.url, host: req.headers.host }, 'dial requested');
+      this.#dial(req.url ?? '', socket, head);
+    });
     rmSync(o.egressSocket, { force: true });
     await new Promise<void>((resolve, reject) => this.#egress!.once('error', reject).listen(o.egressSocket, resolve));
     chmodSync(o.egressSocket, 0o660);
@@ -108,7 +111,7 @@ export class TunnelServer {
       createConnection: () => socket,
       settings: { initialWindowSize: streamWindowBytes, enablePush: false },
     });
-    session.on('error', (err) => o.log.info({ err: err.message }, 'agent session error'));
+    session.on('error', (err: Error) => o.log.info({ err: err.message }, 'agent session error'));
     session.once('connect', () => session.setLocalWindowSize(connectionWindowBytes));
     const hello = session.request({ ':method': 'GET', ':path': helloPath, [serverIdHeader]: this.id });
     const chunks: Buffer[] = [];
@@ -242,7 +245,7 @@ export class TunnelServer {
       if (head.length > 0) stream.write(head);
       this.#relay(socket, stream);
     });
-    stream.on('error', (err) => {
+    stream.on('error', (err: Error) => {
       if (answered) return socket.destroy();
       answered = true;
       clearTimeout(timer);

@@ -1,0 +1,83 @@
+// The tunnel agent as a program, in the business cluster (a Deployment the operator applies there).
+// It follows the business cluster's Nodes through its own ServiceAccount, so the servers let dials
+// to the nodes' addresses through. Configured from the environment (the add-on template sets it).
+import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { KubeConfig, Watch, type V1Node } from '@kubernetes/client-node';
+import pino, { type Logger } from 'pino';
+import { startHttpServer } from '../observability/http-server.ts';
+import { TunnelAgent } from './agent.ts';
+
+/** Calls `changed` with every address of every Node, now and whenever the set changes; re-watches after an error. */
+function watchNodeAddresses(log: Logger, changed: (addresses: string[]) => void): void {
+  const kc = new KubeConfig();
+  kc.loadFromCluster();
+  const nodes = new Map<string, string[]>();
+  let last = '';
+  const publish = () => {
+    const all = [...new Set([...nodes.values()].flat())].sort();
+    if (JSON.stringify(all) !== last) {
+      last = JSON.stringify(all);
+      changed(all);
+    }
+  };
+  const start = () => {
+    nodes.clear();
+    void new Watch(kc).watch('/api/v1/nodes', {}, (type: string, node: V1Node) => {
+      const name = node.metadata?.name ?? '';
+      if (type === 'DELETED') nodes.delete(name);
+      else nodes.set(name, (node.status?.addresses ?? []).filter((a) => a.type === 'InternalIP' || a.type === 'ExternalIP').map((a) => a.address));
+      publish();
+    }, (err: unknown) => {
+      if (err) log.info({ err: (err as Error).message }, 'node watch ended; watching again');
+      setTimeout(start, 2000);
+    }).catch((err: unknown) => {
+      log.info({ err: (err as Error).message }, 'could not watch nodes; trying again');
+      setTimeout(start, 5000);
+    });
+  };
+  start();
+}
+
+async function main(): Promise<void> {
+  const env = (name: string, fallback?: string) => {
+    const value = process.env[name] ?? fallback;
+    if (value === undefined || value === '') throw new Error(`${name} is not set`);
+    return value;
+  };
+  const log = pino({ level: process.env.LOG_LEVEL ?? 'info', base: { component: 'kubeonkube-tunnel-agent' } });
+  const pki = env('KUBEONKUBE_TUNNEL_PKI', '/etc/kubeonkube-tunnel/pki');
+  const read = (f: string) => readFile(join(pki, f), 'utf8');
+  const [host = '', port = '8132'] = env('KUBEONKUBE_TUNNEL_SERVER').split(/:(?=\d+$)/);
+  const agent = new TunnelAgent({
+    agentId: env('POD_NAME', hostname()),
+    server: { host: host.replace(/^\[|\]$/g, ''), port: Number(port), servername: env('KUBEONKUBE_TUNNEL_SERVER_NAME', host) },
+    tls: { cert: await read('tls.crt'), key: await read('tls.key'), ca: await read('ca.crt') },
+    allowedCIDRs: env('KUBEONKUBE_TUNNEL_ALLOWED_CIDRS').split(',').map((c) => c.trim()).filter(Boolean),
+    nodeAddresses: process.env.KUBERNETES_SERVICE_HOST ? (changed) => watchNodeAddresses(log, changed) : undefined,
+    log,
+  });
+  agent.start();
+  const [mHost = '0.0.0.0', mPort = '8133'] = env('KUBEONKUBE_METRICS_ADDRESS', '0.0.0.0:8133').split(':');
+  await startHttpServer(Number(mPort), mHost, {
+    healthy: () => true,
+    // ready while it holds at least one server
+    ready: () => agent.servers().length > 0,
+    metrics: () => agent.stats.metrics('kubeonkube_tunnel_agent'),
+  });
+  const stop = () => {
+    agent.stop();
+    process.exit(0);
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((err: unknown) => {
+    console.error(`tunnel agent failed: ${(err as Error).message}`);
+    process.exit(1);
+  });
+}
