@@ -23,6 +23,7 @@ export interface ControlPlaneSpec {
     scheduler?: ComponentSpec;
   };
   network: { serviceCIDR: string; podCIDR: string; dnsDomain: string };
+  tunnel?: { enabled?: boolean };
   endpoint?: { service?: { type?: string; annotations?: Record<string, string> }; host?: string };
   etcd: {
     version: string;
@@ -51,6 +52,8 @@ export interface ControlPlaneFacts {
   operatorNamespace?: string | undefined;
   /** Voting members the apiserver is pointed at (status.etcd.size); the mode's count when unset. */
   etcdVoters?: number | undefined;
+  /** The operator's own image: the tunnel server beside each apiserver runs it. */
+  operatorImage: string;
 }
 
 const defaultReplicas = {
@@ -210,6 +213,7 @@ export function etcdClientServiceContext(facts: ControlPlaneFacts) {
 
 export function apiserverServiceContext(spec: ControlPlaneSpec, facts: ControlPlaneFacts) {
   return {
+    tunnelPort: tunnelEnabled(spec) ? tunnelPort : undefined,
     service: { ...metadata(facts, 'kube-apiserver', names.apiserver(facts.name)), annotations: spec.endpoint?.service?.annotations ?? {} },
     type: spec.endpoint?.service?.type ?? 'ClusterIP',
     selector: selectorLabels(facts.name, 'kube-apiserver'),
@@ -244,8 +248,15 @@ function deploymentBase(spec: ControlPlaneSpec, facts: ControlPlaneFacts, key: D
   };
 }
 
+/** Where the tunnel server listens for agents (the apiserver Service's port `tunnel`). */
+export const tunnelPort = 8132;
+const tunnelDir = '/run/kubeonkube-tunnel';
+
+export const tunnelEnabled = (spec: ControlPlaneSpec) => spec.tunnel?.enabled !== false;
+
 export function apiserverContext(spec: ControlPlaneSpec, facts: ControlPlaneFacts) {
   const c = facts.name;
+  const tunnel = tunnelEnabled(spec);
   return {
     ...deploymentBase(spec, facts, 'apiServer'),
     secrets: {
@@ -254,8 +265,24 @@ export function apiserverContext(spec: ControlPlaneSpec, facts: ControlPlaneFact
       kubeletClient: `${c}-apiserver-kubelet-client`,
       frontProxyClient: `${c}-front-proxy-client`,
       serviceAccount: `${c}-sa`,
+      tunnelServer: `${c}-tunnel-server-tls`,
     },
+    // the tunnel server: a native sidecar (an init container that keeps running), started before
+    // the apiserver and stopped after it, so the dials of its last requests are still relayed
+    tunnel: tunnel ? {
+      image: facts.operatorImage,
+      port: tunnelPort,
+      dir: tunnelDir,
+      env: [
+        { name: 'KUBEONKUBE_TUNNEL_EGRESS_SOCKET', value: `${tunnelDir}/egress.sock` },
+        { name: 'KUBEONKUBE_TUNNEL_PORT', value: String(tunnelPort) },
+        { name: 'KUBEONKUBE_TUNNEL_ALLOWED_CIDRS', value: `${spec.network.podCIDR},${spec.network.serviceCIDR}` },
+        { name: 'KUBEONKUBE_METRICS_ADDRESS', value: '0.0.0.0:8133' },
+      ],
+    } : undefined,
     command: flags('kube-apiserver', {
+      // dials into the business cluster (kubelets, Services, webhooks by Service) go through the tunnel
+      ...(tunnel ? { 'egress-selector-config-file': `${tunnelDir}/egress-selector.json` } : {}),
       ...(facts.apiserverAddress ? { 'advertise-address': facts.apiserverAddress } : {}),
       'bind-address': '0.0.0.0',
       'secure-port': '6443',

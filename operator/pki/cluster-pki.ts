@@ -25,7 +25,12 @@ export interface ClusterPkiInput {
   etcdMembers: number;
   users: { name: string; groups: string[]; validityMs: number }[];
   validityMs: number;
+  /** The reverse tunnel runs: its server and agent get certificates. */
+  tunnel?: boolean;
 }
+
+/** The common name a tunnel agent's certificate carries; the tunnel server accepts no other. */
+export const tunnelAgentName = 'kubeonkube-tunnel-agent';
 
 export interface PlannedCertificate {
   /** Secret that holds it: tls.crt, tls.key and ca.crt, or a kubeconfig under `value`. */
@@ -83,18 +88,18 @@ export function plannedCertificates(input: ClusterPkiInput): PlannedCertificate[
   const endpointHost = input.endpoint?.host;
   const endpointIsIP = endpointHost !== undefined && isIP(endpointHost) !== 0;
 
+  // every name the apiserver Service is reached by, from the meta-cluster, the business cluster and outside
+  const serviceNames = {
+    dnsNames: [
+      ...serviceDnsNames(apiserverService, namespace, metaDnsDomain),
+      ...serviceDnsNames('kubernetes', 'default', input.dnsDomain),
+      ...(endpointHost && !endpointIsIP ? [endpointHost] : []),
+      'localhost',
+    ],
+    ipAddresses: [...new Set([firstAddress(input.serviceCIDR), ...input.apiserverAddresses, ...(endpointHost && endpointIsIP ? [endpointHost] : []), '127.0.0.1'])],
+  };
   const plan: PlannedCertificate[] = [
-    leaf('apiserver-tls', 'ca', {
-      commonName: 'kube-apiserver',
-      usage: 'server',
-      dnsNames: [
-        ...serviceDnsNames(apiserverService, namespace, metaDnsDomain),
-        ...serviceDnsNames('kubernetes', 'default', input.dnsDomain),
-        ...(endpointHost && !endpointIsIP ? [endpointHost] : []),
-        'localhost',
-      ],
-      ipAddresses: [...new Set([firstAddress(input.serviceCIDR), ...input.apiserverAddresses, ...(endpointHost && endpointIsIP ? [endpointHost] : []), '127.0.0.1'])],
-    }),
+    leaf('apiserver-tls', 'ca', { commonName: 'kube-apiserver', usage: 'server', ...serviceNames }),
     leaf('apiserver-etcd-client', 'etcd-ca', { commonName: 'kube-apiserver-etcd-client', usage: 'client' }),
     // kubelets authorize the apiserver's calls (logs, exec) through the business cluster's RBAC
     leaf('apiserver-kubelet-client', 'ca', { commonName: 'kube-apiserver-kubelet-client', organizations: ['system:masters'], usage: 'client' }),
@@ -110,6 +115,11 @@ export function plannedCertificates(input: ClusterPkiInput): PlannedCertificate[
       kubeconfig: { server: externalServer(input) },
     },
   ];
+  if (input.tunnel) {
+    // the agents dial the tunnel port of the same Service, by the same names
+    plan.push(leaf('tunnel-server-tls', 'ca', { commonName: 'kubeonkube-tunnel-server', usage: 'server', ...serviceNames }));
+    plan.push(leaf('tunnel-agent', 'ca', { commonName: tunnelAgentName, usage: 'client' }));
+  }
   for (let i = 0; i < input.etcdMembers; i++) {
     const member = etcdMemberName(name, i);
     // one certificate serves clients and peers, and authenticates the member to its peers

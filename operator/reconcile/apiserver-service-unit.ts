@@ -20,6 +20,7 @@ export function modelFacts(ctx: ReconcileContext): ControlPlaneFacts {
     etcdInitialized: ctx.status.etcd?.initialized ?? false,
     operatorNamespace: ctx.settings.operatorNamespace,
     etcdVoters: ctx.status.etcd?.size,
+    operatorImage: ctx.settings.operatorImage,
   };
 }
 

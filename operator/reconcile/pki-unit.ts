@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type { V1Secret } from '@kubernetes/client-node';
 import { ownedBy } from '../kube/apply.ts';
 import { renderKubeconfig } from '../kube/kubeconfig.ts';
-import { etcdMembers } from '../model/control-plane.ts';
+import { etcdMembers, tunnelEnabled } from '../model/control-plane.ts';
 import { durationMs as parseDuration } from '../api/validate.ts';
 import { clusterLabels } from '../model/names.ts';
 import {
@@ -134,6 +134,7 @@ function pkiInput(ctx: ReconcileContext, spec: ClusterSpec, validityMs: number) 
     etcdMembers: etcdMembers(spec),
     users: (spec.users ?? []).map((u) => ({ name: u.name, groups: u.groups ?? [], validityMs: u.validity ? parseDuration(u.validity) : validityMs })),
     validityMs,
+    tunnel: tunnelEnabled(spec),
   };
 }
 
@@ -141,7 +142,7 @@ function pkiInput(ctx: ReconcileContext, spec: ClusterSpec, validityMs: number) 
 export function wantedPkiObjects(cluster: string, spec: ClusterSpec): ObjectRef[] {
   const plan = plannedCertificates({
     name: cluster, namespace: '', metaDnsDomain: '', serviceCIDR: spec.network.serviceCIDR, dnsDomain: '', apiserverAddresses: [],
-    etcdMembers: etcdMembers(spec), users: (spec.users ?? []).map((u) => ({ name: u.name, groups: [], validityMs: 1 })), validityMs: 1,
+    etcdMembers: etcdMembers(spec), users: (spec.users ?? []).map((u) => ({ name: u.name, groups: [], validityMs: 1 })), validityMs: 1, tunnel: tunnelEnabled(spec),
   });
   return [
     ...authorities.map((a) => ({ kind: 'Secret' as const, name: authoritySecret(cluster, a.authority) })),
@@ -260,7 +261,7 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
   // the Secret volume, without a restart; only a change of what it trusts restarts members
   const etcdTrust = createHash('sha256').update(bundles['etcd-ca']).digest('hex').slice(0, 16);
   ctx.facts.inputHashes = {
-    apiserver: hashOf('apiserver-tls', 'apiserver-etcd-client', 'apiserver-kubelet-client', 'front-proxy-client'),
+    apiserver: hashOf('apiserver-tls', 'apiserver-etcd-client', 'apiserver-kubelet-client', 'front-proxy-client', 'tunnel-server-tls'),
     controllerManager: hashOf('controller-manager-kubeconfig'),
     scheduler: hashOf('scheduler-kubeconfig'),
     etcd: Array.from({ length: etcdMembers(spec) }, () => etcdTrust),

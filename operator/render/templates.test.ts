@@ -43,6 +43,7 @@ const facts = (name: string, members: number): ControlPlaneFacts => ({
   // the standard fixture has an in-cluster operator and a formed etcd cluster
   ...(members > 1 ? { operatorNamespace: 'kubeonkube-system', etcdInitialized: true } : {}),
   uid: '0b9f1c2e-0000-4000-8000-000000000001',
+  operatorImage: 'ghcr.io/kubeonkube/kubeonkube:0.1.0',
   metaDnsDomain: 'cluster.local',
   apiserverAddress: '10.112.0.42',
   inputHashes: { apiserver: 'a1', controllerManager: 'c1', scheduler: 's1', etcd: Array.from({ length: members }, (_, i) => `e${i}`) },

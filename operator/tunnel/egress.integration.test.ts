@@ -103,10 +103,8 @@ describe('kube-apiserver through the tunnel', () => {
     const objects = {
       apiVersion: 'v1', kind: 'List', items: [
         { apiVersion: 'v1', kind: 'Service', metadata: { name: 'behind', namespace: 'default' }, spec: { ports: [{ name: 'http', port: 80, targetPort: port }] } },
-        {
-          apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 'behind-1', namespace: 'default', labels: { 'kubernetes.io/service-name': 'behind' } },
-          addressType: 'IPv4', ports: [{ name: 'http', port, protocol: 'TCP' }], endpoints: [{ addresses: [hostAddress], conditions: { ready: true } }],
-        },
+        // the apiserver's service proxy reads Endpoints
+        { apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'behind', namespace: 'default' }, subsets: [{ addresses: [{ ip: hostAddress }], ports: [{ name: 'http', port }] }] },
       ],
     };
     const applied = promisify(execFile)(join(config.binDirs.kubernetes, 'kubectl'), ['--kubeconfig', kubeconfig, 'apply', '-f', '-']);

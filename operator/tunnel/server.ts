@@ -34,10 +34,15 @@ export interface TunnelServerOptions {
 
 interface AgentSession { id: string; session: ClientHttp2Session; socket: TLSSocket; nodes: string[] }
 
-/** What the apiserver reads when a dial fails: a status line and a reason it logs. */
+/**
+ * What the apiserver reads when a dial fails. It reports the status line only ("proxy error from
+ * ... code 403: 403 Forbidden: <reason>", k8s.io/apiserver egressselector), never the body: the
+ * reason goes into the reason phrase, on one line; the body repeats it for other clients.
+ */
 function refuse(socket: Duplex, status: number, text: string, reason: string): void {
+  const phrase = `${text}: ${reason}`.replace(/[\r\n]+/g, ' ').slice(0, 400);
   const body = `${reason}\n`;
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  socket.end(`HTTP/1.1 ${status} ${phrase}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
 export class TunnelServer {

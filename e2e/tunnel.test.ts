@@ -1,0 +1,119 @@
+// The reverse tunnel of a hosted control plane: every apiserver Pod of a standard Cluster runs the
+// tunnel server beside it; an agent outside the meta-cluster (this test process, as a worker behind
+// NAT would: it only dials out, to the apiserver Service's tunnel port, with the Cluster's agent
+// certificate) holds a connection to each server. The business apiserver reaches a Service whose
+// endpoint lives on the agent's side only through it, keeps doing so while the apiserver Deployment
+// rolls, and says why when the agent is gone.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { networkInterfaces, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import pino from 'pino';
+import { afterAll, describe, expect, it, onTestFailed } from 'vitest';
+import { loadConfig } from '../scripts/testbed/config.ts';
+import { TunnelAgent } from '../operator/tunnel/agent.ts';
+import { businessClusters } from './business-cluster.ts';
+import { apply, eventually, kubectl } from './kubectl.ts';
+import { operatorLogTail, operatorTestBed, type OperatorProcess } from './operator-process.ts';
+
+const { ns, current } = operatorTestBed('e2e-tunnel', 18070);
+const operator = (): OperatorProcess => current.operator!;
+const scratch = mkdtempSync(join(tmpdir(), 'kok-e2e-'));
+const { get, kubeconfig } = businessClusters(ns, scratch);
+const kubectlBinary = join(loadConfig().binDirs.kubernetes, 'kubectl');
+/** This host's own address (an endpoint may not be loopback): where the "worker" serves. */
+const hostAddress = Object.values(networkInterfaces()).flat().find((i) => i && i.family === 'IPv4' && !i.internal && !i.address.startsWith('10.'))?.address
+  ?? Object.values(networkInterfaces()).flat().find((i) => i && i.family === 'IPv4' && !i.internal)!.address;
+
+let target: Server;
+let agent: TunnelAgent | undefined;
+afterAll(() => {
+  agent?.stop();
+  target?.close();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+const business = async (...args: string[]) => {
+  const file = join(scratch, 't.kubeconfig');
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(file, await kubeconfig('t'), { mode: 0o600 });
+  return (await promisify(execFile)(kubectlBinary, ['--kubeconfig', file, '--request-timeout=15s', ...args])).stdout;
+};
+const secretData = async (name: string, key: string) => Buffer.from(await get(`secret ${name}`, `{.data.${key.replace('.', '\\.')}}`), 'base64').toString();
+
+describe('the reverse tunnel', () => {
+  it('carries the business apiserver\'s dials to an agent that only dials out, one connection per apiserver Pod', async () => {
+    onTestFailed(() => console.error(`operator log:\n${operatorLogTail(operator())}`));
+    await apply({
+      apiVersion: 'kubeonkube.io/v1alpha1', kind: 'Cluster', metadata: { name: 't', namespace: ns },
+      spec: { version: 'v1.34.4', mode: 'standard', etcd: { version: 'v3.6.16', storage: { claimTemplate: { resources: { requests: { storage: '256Mi' } } } } } },
+    });
+    await kubectl(['-n', ns, 'wait', '--for=condition=Ready', 'cluster/t', '--timeout=480s']);
+    const tunnelPort = Number(await get('service t-apiserver', '{.spec.ports[?(@.name=="tunnel")].port}'));
+    expect(tunnelPort).toBe(8132);
+    const address = await get('service t-apiserver', '{.spec.clusterIP}');
+
+    target = createServer((_req, res) => res.end('served on the far side\n'));
+    await new Promise<void>((r) => target.listen(0, hostAddress, r));
+    const port = (target.address() as AddressInfo).port;
+    agent = new TunnelAgent({
+      agentId: 'outside-0', server: { host: address, port: tunnelPort, servername: `t-apiserver.${ns}.svc` },
+      tls: { cert: await secretData('t-tunnel-agent', 'tls.crt'), key: await secretData('t-tunnel-agent', 'tls.key'), ca: await secretData('t-tunnel-agent', 'ca.crt') },
+      allowedCIDRs: ['10.244.0.0/16', '10.96.0.0/12'], nodeAddresses: (changed) => changed([hostAddress]),
+      probeMs: { min: 200, max: 2000 }, log: pino({ level: 'warn' }),
+    });
+    agent.start();
+    await eventually('a connection to each of the three servers', () => Promise.resolve(agent!.servers().length === 3 || undefined), 60_000);
+
+    const objects = {
+      apiVersion: 'v1', kind: 'List', items: [
+        { apiVersion: 'v1', kind: 'Service', metadata: { name: 'far', namespace: 'default' }, spec: { ports: [{ name: 'http', port: 80, targetPort: port }] } },
+        // the apiserver's service proxy reads Endpoints
+        { apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'far', namespace: 'default' }, subsets: [{ addresses: [{ ip: hostAddress }], ports: [{ name: 'http', port }] }] },
+      ],
+    };
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(join(scratch, 'far.json'), JSON.stringify(objects));
+    await business('apply', '-f', join(scratch, 'far.json'));
+    const through = '/api/v1/namespaces/default/services/http:far:http/proxy/';
+    // every apiserver Pod relays: ask more often than there are Pods
+    for (let i = 0; i < 9; i++) expect(await business('get', '--raw', through)).toBe('served on the far side\n');
+    expect(agent.stats.metrics('kubeonkube_tunnel_agent')).toMatch(/^kubeonkube_tunnel_agent_dial_seconds_count (9|[1-9]\d+)$/m);
+
+    // a dial outside the business cluster's ranges and nodes is refused, with the reason
+    await business('patch', 'endpoints', 'far', '-n', 'default', '--type=json', '-p', JSON.stringify([{ op: 'replace', path: '/subsets/0/addresses/0/ip', value: '192.0.2.77' }]));
+    await expect(business('get', '--raw', through)).rejects.toThrow(/outside the business cluster/);
+  }, 600_000);
+
+  it('keeps serving through a rollout of the apiserver Deployment: the agent finds each new server', async () => {
+    onTestFailed(() => console.error(`operator log:\n${operatorLogTail(operator())}`));
+    const port = (target.address() as AddressInfo).port;
+    await business('patch', 'endpoints', 'far', '-n', 'default', '--type=json', '-p', JSON.stringify([{ op: 'replace', path: '/subsets/0/addresses/0/ip', value: hostAddress }]));
+    const through = '/api/v1/namespaces/default/services/http:far:http/proxy/';
+    await kubectl(['-n', ns, 'rollout', 'restart', 'deployment/t-apiserver']);
+    let asked = 0;
+    const failures: string[] = [];
+    const rolled = kubectl(['-n', ns, 'rollout', 'status', 'deployment/t-apiserver', '--timeout=300s']);
+    let done = false;
+    void rolled.finally(() => { done = true; });
+    while (!done) {
+      asked++;
+      await business('get', '--raw', through).catch((err: Error) => failures.push(err.message.split('\n').slice(-2).join(' ')));
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await rolled;
+    console.log(`through the rollout: ${asked} requests, ${failures.length} failed${failures.length ? `\n${failures.slice(0, 10).join('\n')}` : ''}`);
+    await eventually('a connection to each new server', () => Promise.resolve(agent!.servers().length === 3 || undefined), 60_000);
+    expect(await business('get', '--raw', through)).toBe('served on the far side\n');
+    expect(failures).toEqual([]);
+    void port;
+  }, 600_000);
+
+  it('answers with the tunnel\'s reason once the agent is gone', async () => {
+    agent!.stop();
+    await expect(business('get', '--raw', '/api/v1/namespaces/default/services/http:far:http/proxy/')).rejects.toThrow(/no tunnel agent/);
+  });
+});
