@@ -1,10 +1,10 @@
 // The reverse tunnel of a hosted control plane: every apiserver Pod of a standard Cluster runs the
 // tunnel server beside it; an agent outside the meta-cluster (this test process, as a worker behind
 // NAT would: it only dials out, to the apiserver Service's tunnel port, with the Cluster's agent
-// certificate) holds a connection to each server. The business apiserver reaches a Service whose
-// endpoint lives on the agent's side only through it, keeps doing so while the apiserver Deployment
+// certificate) holds a connection to each server. The business apiserver reaches a Node's kubelet
+// port that lives on the agent's side only through it, keeps doing so while the apiserver Deployment
 // rolls, and says why when the agent is gone.
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import { promisify } from 'node:util';
 import pino from 'pino';
 import { afterAll, describe, expect, it, onTestFailed } from 'vitest';
 import { loadConfig } from '../scripts/testbed/config.ts';
+import { createCertificateAuthority, issueCertificate } from '../operator/pki/certificates.ts';
 import { TunnelAgent } from '../operator/tunnel/agent.ts';
 import { businessClusters } from './business-cluster.ts';
 import { apply, eventually, kubectl } from './kubectl.ts';
@@ -42,6 +43,11 @@ const business = async (...args: string[]) => {
   writeFileSync(file, await kubeconfig('t'), { mode: 0o600 });
   return (await promisify(execFile)(kubectlBinary, ['--kubeconfig', file, '--request-timeout=15s', ...args])).stdout;
 };
+const scratchFile = async (name: string, text: string) => {
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(join(scratch, name), text);
+  return join(scratch, name);
+};
 const secretData = async (name: string, key: string) => Buffer.from(await get(`secret ${name}`, `{.data.${key.replace('.', '\\.')}}`), 'base64').toString();
 
 describe('the reverse tunnel', () => {
@@ -56,7 +62,10 @@ describe('the reverse tunnel', () => {
     expect(tunnelPort).toBe(8132);
     const address = await get('service t-apiserver', '{.spec.clusterIP}');
 
-    target = createServer((_req, res) => res.end('served on the far side\n'));
+    // a kubelet's port stands in: HTTPS, the apiserver does not check its certificate yet
+    const kubeletCa = await createCertificateAuthority('far-kubelet', 3600_000);
+    const serving = await issueCertificate(kubeletCa, { commonName: 'far-worker', usage: 'server', ipAddresses: [hostAddress], validityMs: 3600_000 });
+    target = createServer({ cert: serving.certificate, key: serving.privateKey }, (req, res) => res.end(`served on the far side: ${req.url}\n`));
     await new Promise<void>((r) => target.listen(0, hostAddress, r));
     const port = (target.address() as AddressInfo).port;
     agent = new TunnelAgent({
@@ -68,31 +77,24 @@ describe('the reverse tunnel', () => {
     agent.start();
     await eventually('a connection to each of the three servers', () => Promise.resolve(agent!.servers().length === 3 || undefined), 60_000);
 
-    const objects = {
-      apiVersion: 'v1', kind: 'List', items: [
-        { apiVersion: 'v1', kind: 'Service', metadata: { name: 'far', namespace: 'default' }, spec: { ports: [{ name: 'http', port: 80, targetPort: port }] } },
-        // the apiserver's service proxy reads Endpoints
-        { apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'far', namespace: 'default' }, subsets: [{ addresses: [{ ip: hostAddress }], ports: [{ name: 'http', port }] }] },
-      ],
-    };
-    const { writeFileSync } = await import('node:fs');
-    writeFileSync(join(scratch, 'far.json'), JSON.stringify(objects));
-    await business('apply', '-f', join(scratch, 'far.json'));
-    const through = '/api/v1/namespaces/default/services/http:far:http/proxy/';
+    // a Node whose kubelet port is this host's target: the apiserver's node proxy dials it, as for logs and exec
+    await business('create', '-f', await scratchFile('node.json', JSON.stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'far-worker' } })));
+    await business('patch', 'node', 'far-worker', '--subresource=status', '--type=merge', '-p',
+      JSON.stringify({ status: { addresses: [{ type: 'InternalIP', address: hostAddress }], daemonEndpoints: { kubeletEndpoint: { Port: port } } } }));
+    const through = '/api/v1/nodes/far-worker/proxy/healthz';
     // every apiserver Pod relays: ask more often than there are Pods
-    for (let i = 0; i < 9; i++) expect(await business('get', '--raw', through)).toBe('served on the far side\n');
+    for (let i = 0; i < 9; i++) expect(await business('get', '--raw', through)).toMatch(/^served on the far side: \/healthz/);
     expect(agent.stats.metrics('kubeonkube_tunnel_agent')).toMatch(/^kubeonkube_tunnel_agent_dial_seconds_count (9|[1-9]\d+)$/m);
 
     // a dial outside the business cluster's ranges and nodes is refused, with the reason
-    await business('patch', 'endpoints', 'far', '-n', 'default', '--type=json', '-p', JSON.stringify([{ op: 'replace', path: '/subsets/0/addresses/0/ip', value: '192.0.2.77' }]));
+    await business('patch', 'node', 'far-worker', '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { addresses: [{ type: 'InternalIP', address: '192.0.2.77' }] } }));
     await expect(business('get', '--raw', through)).rejects.toThrow(/outside the business cluster/);
   }, 600_000);
 
   it('keeps serving through a rollout of the apiserver Deployment: the agent finds each new server', async () => {
     onTestFailed(() => console.error(`operator log:\n${operatorLogTail(operator())}`));
-    const port = (target.address() as AddressInfo).port;
-    await business('patch', 'endpoints', 'far', '-n', 'default', '--type=json', '-p', JSON.stringify([{ op: 'replace', path: '/subsets/0/addresses/0/ip', value: hostAddress }]));
-    const through = '/api/v1/namespaces/default/services/http:far:http/proxy/';
+    await business('patch', 'node', 'far-worker', '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { addresses: [{ type: 'InternalIP', address: hostAddress }] } }));
+    const through = '/api/v1/nodes/far-worker/proxy/healthz';
     await kubectl(['-n', ns, 'rollout', 'restart', 'deployment/t-apiserver']);
     let asked = 0;
     const failures: string[] = [];
@@ -107,13 +109,12 @@ describe('the reverse tunnel', () => {
     await rolled;
     console.log(`through the rollout: ${asked} requests, ${failures.length} failed${failures.length ? `\n${failures.slice(0, 10).join('\n')}` : ''}`);
     await eventually('a connection to each new server', () => Promise.resolve(agent!.servers().length === 3 || undefined), 60_000);
-    expect(await business('get', '--raw', through)).toBe('served on the far side\n');
+    expect(await business('get', '--raw', through)).toMatch(/^served on the far side/);
     expect(failures).toEqual([]);
-    void port;
   }, 600_000);
 
   it('answers with the tunnel\'s reason once the agent is gone', async () => {
     agent!.stop();
-    await expect(business('get', '--raw', '/api/v1/namespaces/default/services/http:far:http/proxy/')).rejects.toThrow(/no tunnel agent/);
+    await expect(business('get', '--raw', '/api/v1/nodes/far-worker/proxy/healthz')).rejects.toThrow(/no tunnel agent/);
   });
 });

@@ -1,7 +1,7 @@
 // The tunnel behind a real kube-apiserver: one started here (on the meta-cluster's etcd, under a
 // prefix of its own) with an EgressSelectorConfiguration that sends the `cluster` selection to the
-// tunnel server's Unix socket. A Service and a Node of that apiserver point at servers on this
-// host's address; the apiserver's service proxy and node proxy reach them only through the agent.
+// tunnel server's Unix socket. A Pod and a Node of that apiserver carry this host's address; the
+// apiserver's pod proxy and node proxy reach the servers there only through the agent.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
@@ -98,20 +98,27 @@ async function listen(t: HttpServer): Promise<number> {
 }
 
 describe('kube-apiserver through the tunnel', () => {
-  it('reaches a Service\'s endpoint on the business side through the agent (service proxy)', async () => {
+  it('reaches a Pod on the business side through the agent (pod proxy)', async () => {
     const port = await listen(createHttpServer((_req, res) => res.end('answered behind the tunnel\n')));
-    const objects = {
-      apiVersion: 'v1', kind: 'List', items: [
-        { apiVersion: 'v1', kind: 'Service', metadata: { name: 'behind', namespace: 'default' }, spec: { ports: [{ name: 'http', port: 80, targetPort: port }] } },
-        // the apiserver's service proxy reads Endpoints
-        { apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'behind', namespace: 'default' }, subsets: [{ addresses: [{ ip: hostAddress }], ports: [{ name: 'http', port }] }] },
-      ],
-    };
-    const applied = promisify(execFile)(join(config.binDirs.kubernetes, 'kubectl'), ['--kubeconfig', kubeconfig, 'apply', '-f', '-']);
-    applied.child.stdin!.end(JSON.stringify(objects));
-    await applied;
+    // a Pod whose address is this host's (the service proxy would only take endpoints backed by such a Pod too)
+    // no controller-manager here to make the namespace's default ServiceAccount
+    await kubectl('-n', 'default', 'create', 'serviceaccount', 'default');
+    await kubectl('create', '-f', file('pod.json', JSON.stringify({
+      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'behind', namespace: 'default' },
+      spec: { nodeName: 'nowhere', containers: [{ name: 'c', image: 'example.invalid/none' }] },
+    })));
+    await kubectl('patch', 'pod', 'behind', '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { podIP: hostAddress, podIPs: [{ ip: hostAddress }] } }));
     const before = server.stats.metrics('kubeonkube_tunnel_server');
-    expect(await kubectl('get', '--raw', '/api/v1/namespaces/default/services/http:behind:http/proxy/')).toBe('answered behind the tunnel\n');
+    // the proxy resolves the Pod from the apiserver's cache: a moment after it is written
+    const deadline = Date.now() + 15_000;
+    let answer = '';
+    while (!answer) {
+      answer = await kubectl('get', '--raw', `/api/v1/namespaces/default/pods/http:behind:${port}/proxy/`).catch((err: Error) => {
+        if (Date.now() > deadline || !/no endpoints|address|not found/i.test(err.message)) throw err;
+        return new Promise<string>((r) => setTimeout(() => r(''), 200));
+      });
+    }
+    expect(answer).toBe('answered behind the tunnel\n');
     expect(server.stats.metrics('kubeonkube_tunnel_server')).not.toBe(before);
     // what the apiserver sent: CONNECT to the endpoint's address, whatever the Host header says
     const dial = logLines.find((l) => l.msg === 'dial requested' && l.target === `${hostAddress}:${port}`);
@@ -125,12 +132,12 @@ describe('kube-apiserver through the tunnel', () => {
     await kubectl('create', '-f', file('node.json', JSON.stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'worker-behind-nat' } })));
     await kubectl('patch', 'node', 'worker-behind-nat', '--subresource=status', '--type=merge', '-p',
       JSON.stringify({ status: { addresses: [{ type: 'InternalIP', address: hostAddress }], daemonEndpoints: { kubeletEndpoint: { Port: port } } } }));
-    expect(await kubectl('get', '--raw', '/api/v1/nodes/worker-behind-nat/proxy/healthz')).toBe('kubelet saw /healthz\n');
+    expect(await kubectl('get', '--raw', '/api/v1/nodes/worker-behind-nat/proxy/healthz')).toMatch(/^kubelet saw \/healthz/);
   });
 
   it('fails with the tunnel\'s reason when no agent is connected', async () => {
     agent.stop();
     while (server.agents().length > 0) await new Promise((r) => setTimeout(r, 100));
-    await expect(kubectl('get', '--raw', '/api/v1/namespaces/default/services/http:behind:http/proxy/')).rejects.toThrow(/no tunnel agent/);
+    await expect(kubectl('get', '--raw', '/api/v1/nodes/worker-behind-nat/proxy/healthz')).rejects.toThrow(/no tunnel agent/);
   });
 });
