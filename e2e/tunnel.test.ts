@@ -84,7 +84,8 @@ describe('the reverse tunnel', () => {
     const through = '/api/v1/nodes/far-worker/proxy/healthz';
     // every apiserver Pod relays: ask more often than there are Pods
     for (let i = 0; i < 9; i++) expect(await business('get', '--raw', through)).toMatch(/^served on the far side: \/healthz/);
-    expect(agent.stats.metrics('kubeonkube_tunnel_agent')).toMatch(/^kubeonkube_tunnel_agent_dial_seconds_count (9|[1-9]\d+)$/m);
+    // the apiserver keeps its connections to a kubelet alive: fewer dials than requests, at least one
+    expect(agent.stats.metrics('kubeonkube_tunnel_agent')).toMatch(/^kubeonkube_tunnel_agent_dial_seconds_count [1-9]\d*$/m);
 
     // a dial outside the business cluster's ranges and nodes is refused, with the reason
     await business('patch', 'node', 'far-worker', '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { addresses: [{ type: 'InternalIP', address: '192.0.2.77' }] } }));

@@ -133,7 +133,7 @@ export class TunnelAgent {
     this.stats.agentConnected();
     o.log.info({ server: serverId, servers: this.#servers.size }, 'connected to a tunnel server');
     stream.respond({ ':status': 200, 'content-type': 'application/json' });
-    stream.end(JSON.stringify({ agentId: o.agentId } satisfies Hello));
+    stream.end(JSON.stringify({ agentId: o.agentId, nodes: this.#nodes } satisfies Hello));
     const keepalive = setInterval(() => {
       if (!session.ping((err) => { if (err) session.destroy(err); })) session.destroy();
     }, o.keepaliveMs ?? defaultKeepaliveMs);

@@ -4,7 +4,8 @@
 // with HTTP/2's per-stream flow control: a slow reader holds back only its own stream.
 //
 //   GET /v1/hello        header kubeonkube-server-id: the server's id. The agent answers 200 with
-//                        {"agentId"}, or 409 when it holds a connection to that server already.
+//                        {"agentId", "nodes"}, or 409 when it holds a connection to that server
+//                        already. The server takes dials for it only from then on.
 //   CONNECT <ip:port>    the agent dials the target and answers 200 once connected, then relays
 //                        bytes both ways; otherwise a 4xx/5xx with kubeonkube-reason saying why.
 //   GET /v1/nodes        the agent answers with its business cluster's node addresses, one JSON
@@ -25,4 +26,5 @@ export const connectionWindowBytes = 256 << 20;
 export const defaultDialTimeoutMs = 5000;
 export const defaultKeepaliveMs = 30_000;
 
-export interface Hello { agentId: string }
+/** The agent's answer to a hello: who it is and the business cluster's node addresses now. */
+export interface Hello { agentId: string; nodes: string[] }

@@ -133,14 +133,15 @@ export class TunnelServer {
     hello.on('end', () => {
       clearTimeout(timeout);
       if (session.destroyed || session.closed) return;
-      let agentId: string;
+      let hello: Hello;
       try {
-        agentId = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as Hello).agentId;
+        hello = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Hello;
       } catch {
         session.destroy();
         return;
       }
-      this.#register({ id: agentId, session, socket, nodes: [] });
+      // the nodes come with the hello: a server takes dials only once it knows them
+      this.#register({ id: hello.agentId, session, socket, nodes: Array.isArray(hello.nodes) ? hello.nodes.filter((n) => typeof n === 'string') : [] });
     });
   }
 
@@ -149,6 +150,7 @@ export class TunnelServer {
     // the same agent again (it reconnected before this side saw the old connection die): the new one wins
     this.#agents.get(agent.id)?.session.destroy();
     this.#agents.set(agent.id, agent);
+    this.#refreshNodes();
     this.stats.agentConnected();
     o.log.info({ agent: agent.id, agents: this.#agents.size }, 'agent connected');
     const keepalive = setInterval(() => {
@@ -207,16 +209,17 @@ export class TunnelServer {
     const o = this.#options;
     const started = performance.now();
     socket.on('error', () => undefined);
+    // first whether any agent is there: without one, the nodes' addresses are not known either
+    const agent = this.#pick(tried);
+    if (!agent) {
+      this.stats.dialFailed('no-agent');
+      return refuse(socket, 503, 'Service Unavailable', `no tunnel agent of the business cluster is connected to this server; cannot reach ${target}`);
+    }
     const refusal = this.#policy.refusal(target);
     if (refusal) {
       this.stats.refused('target');
       o.log.warn({ target }, 'refused a dial outside the business cluster');
       return refuse(socket, 403, 'Forbidden', refusal);
-    }
-    const agent = this.#pick(tried);
-    if (!agent) {
-      this.stats.dialFailed('no-agent');
-      return refuse(socket, 503, 'Service Unavailable', `no tunnel agent of the business cluster is connected to this server; cannot reach ${target}`);
     }
     tried.add(agent.id);
     let stream: ClientHttp2Stream;
