@@ -26,13 +26,16 @@ describe('an operator killed during creation', () => {
     }));
     let firstCa = '';
     // SIGKILL at points spread over the creation: mid-PKI, mid-etcd, mid-apiserver
+    // one operator at a time, each on this namespace: no lease to wait for after a kill (a killed
+    // leader's lease would hold the next one off for 15 s, past the kill points)
+    const alone = { KUBEONKUBE_LEADER_ELECT: 'false', KUBEONKUBE_WATCH_NAMESPACE: ns };
     for (const [round, delayMs] of [400, 1500, 3000, 6000, 10_000].entries()) {
-      operator = startOperator(`${ns}-${round}`, 18090 + round);
+      operator = startOperator(`${ns}-${round}`, 18090 + round, alone);
       await new Promise((r) => setTimeout(r, delayMs));
       await operator.stop('SIGKILL');
       firstCa ||= await caOf();
     }
-    operator = startOperator(`${ns}-final`, 18099);
+    operator = startOperator(`${ns}-final`, 18099, alone);
     await kubectl(['-n', ns, 'wait', '--for=condition=Ready', 'cluster/crash', '--timeout=480s']);
     expect(firstCa).not.toBe('');
     expect(await caOf()).toBe(firstCa);
