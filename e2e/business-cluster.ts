@@ -4,6 +4,7 @@
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { connect } from 'node:tls';
 import { promisify } from 'node:util';
 import { loadConfig } from '../scripts/testbed/config.ts';
 import { eventually, kubectl } from './kubectl.ts';
@@ -40,6 +41,22 @@ export function businessClusters(ns: string, scratch: string) {
           && (await get(`cluster ${c}`, '{.status.conditions[?(@.type=="Ready")].status}')) === 'True';
         return ok ? m : undefined;
       }, 300_000),
+    /**
+     * The serial of the certificate etcd member `i` of Cluster `c` serves now, from a handshake of
+     * its own, with the operator's etcd client certificate.
+     */
+    servedSerial: async (c: string, i: number): Promise<string> => {
+      const data = (k: string) => get(`secret ${c}-etcd-operator-client`, `{.data.${k.replace('.', '\\.')}}`).then((v) => Buffer.from(v, 'base64'));
+      const [ca, cert, key] = await Promise.all(['ca.crt', 'tls.crt', 'tls.key'].map(data));
+      const host = await get(`pod ${c}-etcd-${i}`, '{.status.podIP}');
+      return new Promise((resolve, reject) => {
+        const socket = connect({ host, port: 2379, servername: `${c}-etcd-${i}.${ns}.svc.cluster.local`, ca, cert, key }, () => {
+          resolve(socket.getPeerX509Certificate()!.serialNumber);
+          socket.end();
+        });
+        socket.on('error', reject);
+      });
+    },
     /** The number of keep-* ConfigMaps the business cluster lists. */
     kept: async (c: string): Promise<number> => {
       const { stdout } = await run(kubectlBinary, ['--kubeconfig', await kubeconfigFile(c), 'get', 'configmaps', '-o', 'name'], { maxBuffer: 16 << 20 });

@@ -22,7 +22,7 @@ const { ns, current } = operatorTestBed('e2e-certs', 18070);
 const operator = (): OperatorProcess => current.operator!;
 const scratch = mkdtempSync(join(tmpdir(), 'kok-e2e-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
-const { get, members, kept, writeObjects } = businessClusters(ns, scratch);
+const { get, members, kept, writeObjects, servedSerial } = businessClusters(ns, scratch);
 
 const kubectlBinary = join(loadConfig().binDirs.kubernetes, 'kubectl');
 /** kubectl against the business cluster, as the holder of `kubeconfig`. */
@@ -54,21 +54,6 @@ async function renewedTimes(c: string, times: number, timeoutMs: number): Promis
     return [...seen.values()].every((s) => s.size > times) || undefined;
   }, timeoutMs);
   return seen;
-}
-
-/** The serial etcd member `i` serves, asked from inside its Pod (etcdctl has no shell: openssl is not there either). */
-async function servedSerial(c: string, i: number): Promise<string> {
-  const { connect } = await import('node:tls');
-  const data = (k: string) => get(`secret ${c}-etcd-operator-client`, `{.data.${k.replace('.', '\\.')}}`).then((v) => Buffer.from(v, 'base64'));
-  const [ca, cert, key] = await Promise.all(['ca.crt', 'tls.crt', 'tls.key'].map(data));
-  const host = await get(`pod ${c}-etcd-${i}`, '{.status.podIP}');
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host, port: 2379, servername: `${c}-etcd-${i}.${ns}.svc.cluster.local`, ca, cert, key }, () => {
-      resolve(socket.getPeerX509Certificate()!.serialNumber);
-      socket.end();
-    });
-    socket.on('error', reject);
-  });
 }
 
 const report = (what: string, counts: WriterCounts) =>

@@ -8,7 +8,6 @@ import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect } from 'node:tls';
 import { afterAll, describe, expect, it, onTestFailed } from 'vitest';
 import { repoRoot } from '../scripts/testbed/config.ts';
 import { businessClusters, delta } from './business-cluster.ts';
@@ -20,7 +19,7 @@ const { ns, current } = operatorTestBed('e2e-etcd-roll', 18070);
 const operator = (): OperatorProcess => current.operator!;
 const scratch = mkdtempSync(join(tmpdir(), 'kok-e2e-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
-const { get, kubeconfig, members, healed, kept, writeObjects } = businessClusters(ns, scratch);
+const { get, kubeconfig, members, healed, kept, writeObjects, servedSerial } = businessClusters(ns, scratch);
 
 const etcdVersion = (group: string) => execFileSync(join(repoRoot, 'scripts/build-binaries.sh'), ['--print-version', group], { encoding: 'utf8' }).trim();
 const [previous, pinned] = [etcdVersion('etcd-previous'), etcdVersion('etcd')];
@@ -37,20 +36,6 @@ const restarts = async (): Promise<string[]> => {
     '-o', 'jsonpath={range .items[*]}{.message}{"\\n"}{end}']);
   return out.trim().split('\n').filter(Boolean).map((m) => /^restarting (\S+)/.exec(m)![1]!);
 };
-
-/** The serial of the certificate member `i` of Cluster `c` serves on its client port, dialled with the operator's client certificate. */
-async function servedSerial(c: string, i: number): Promise<string> {
-  const data = (k: string) => get(`secret ${c}-etcd-operator-client`, `{.data.${k.replace('.', '\\.')}}`).then((v) => Buffer.from(v, 'base64'));
-  const [ca, cert, key] = await Promise.all(['ca.crt', 'tls.crt', 'tls.key'].map(data));
-  const host = await get(`pod ${c}-etcd-${i}`, '{.status.podIP}');
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host, port: 2379, servername: `${c}-etcd-${i}.${ns}.svc.cluster.local`, ca, cert, key }, () => {
-      resolve(socket.getPeerX509Certificate()!.serialNumber);
-      socket.end();
-    });
-    socket.on('error', reject);
-  });
-}
 
 describe('rolling etcd members', () => {
   it(`moves a standard Cluster from etcd ${previous} to ${pinned} one member at a time, the leader last, serving every write`, async () => {

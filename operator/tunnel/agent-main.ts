@@ -9,6 +9,7 @@ import { KubeConfig, Watch, type V1Node } from '@kubernetes/client-node';
 import pino, { type Logger } from 'pino';
 import { startHttpServer } from '../observability/http-server.ts';
 import { TunnelAgent } from './agent.ts';
+import { setting } from './settings.ts';
 
 /** Calls `changed` with every address of every Node, now and whenever the set changes; re-watches after an error. */
 function watchNodeAddresses(log: Logger, changed: (addresses: string[]) => void): void {
@@ -42,11 +43,7 @@ function watchNodeAddresses(log: Logger, changed: (addresses: string[]) => void)
 }
 
 async function main(): Promise<void> {
-  const env = (name: string, fallback?: string) => {
-    const value = process.env[name] ?? fallback;
-    if (value === undefined || value === '') throw new Error(`${name} is not set`);
-    return value;
-  };
+  const env = setting;
   const log = pino({ level: process.env.LOG_LEVEL ?? 'info', base: { component: 'kubeonkube-tunnel-agent' } });
   const pki = env('KUBEONKUBE_TUNNEL_PKI', '/etc/kubeonkube-tunnel/pki');
   const read = (f: string) => readFile(join(pki, f), 'utf8');

@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import {
   alpn, connectionWindowBytes, defaultDialTimeoutMs, defaultKeepaliveMs, helloPath, nodesPath, reasonHeader, serverIdHeader, streamWindowBytes, type Hello,
 } from './protocol.ts';
+import { relay } from './relay.ts';
 import { TunnelStats } from './stats.ts';
 import { parseTarget, TargetPolicy } from './targets.ts';
 
@@ -182,21 +183,7 @@ export class TunnelAgent {
       if (stream.closed) return socket.destroy();
       this.stats.dialSucceeded((performance.now() - started) / 1000);
       stream.respond({ ':status': 200 });
-      this.stats.streamOpened();
-      socket.on('data', (c: Buffer) => this.stats.bytes('from-target', c.length));
-      stream.on('data', (c: Buffer) => this.stats.bytes('to-target', c.length));
-      socket.pipe(stream);
-      stream.pipe(socket);
-      let closed = false;
-      const close = () => {
-        if (closed) return;
-        closed = true;
-        this.stats.streamClosed();
-        socket.destroy();
-        if (!stream.closed) stream.close();
-      };
-      socket.on('close', close);
-      stream.on('close', close);
+      relay(socket, stream, this.stats, { fromSocket: 'from-target', fromStream: 'to-target' });
     });
   }
 }

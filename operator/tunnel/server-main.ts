@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import pino from 'pino';
 import { startHttpServer } from '../observability/http-server.ts';
+import { setting } from './settings.ts';
 import { TunnelServer } from './server.ts';
 
 /** The EgressSelectorConfiguration that sends the `cluster` selection (nodes, pods, Services of the business cluster) to `socket`. */
@@ -19,11 +20,7 @@ export function egressSelectorConfiguration(socket: string): string {
 }
 
 async function main(): Promise<void> {
-  const env = (name: string, fallback?: string) => {
-    const value = process.env[name] ?? fallback;
-    if (value === undefined || value === '') throw new Error(`${name} is not set`);
-    return value;
-  };
+  const env = setting;
   const log = pino({ level: process.env.LOG_LEVEL ?? 'info', base: { component: 'kubeonkube-tunnel-server' } });
   const socket = env('KUBEONKUBE_TUNNEL_EGRESS_SOCKET', '/run/kubeonkube-tunnel/egress.sock');
   const pki = env('KUBEONKUBE_TUNNEL_PKI', '/etc/kubeonkube-tunnel/pki');

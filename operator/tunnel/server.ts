@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import {
   alpn, connectionWindowBytes, defaultDialTimeoutMs, defaultKeepaliveMs, helloPath, nodesPath, reasonHeader, serverIdHeader, streamWindowBytes, type Hello,
 } from './protocol.ts';
+import { relay } from './relay.ts';
 import { TunnelStats } from './stats.ts';
 import { TargetPolicy } from './targets.ts';
 
@@ -251,7 +252,7 @@ export class TunnelServer {
       // the 200 alone: the apiserver speaks first, and no byte may follow the header block before it does
       socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       if (head.length > 0) stream.write(head);
-      this.#relay(socket, stream);
+      relay(socket, stream, this.stats, { fromSocket: 'to-agent', fromStream: 'from-agent' });
     });
     stream.on('error', (err: Error) => {
       if (answered) return socket.destroy();
@@ -261,25 +262,5 @@ export class TunnelServer {
       o.log.info({ agent: agent.id, target, err: err.message }, 'dial stream failed; trying another agent');
       this.#dial(target, socket, head, tried);
     });
-  }
-
-  /** Bytes both ways, each direction with its own backpressure; either end closing closes both. */
-  #relay(socket: Duplex, stream: ClientHttp2Stream): void {
-    this.stats.streamOpened();
-    socket.on('data', (c: Buffer) => this.stats.bytes('to-agent', c.length));
-    stream.on('data', (c: Buffer) => this.stats.bytes('from-agent', c.length));
-    socket.pipe(stream);
-    stream.pipe(socket);
-    let closed = false;
-    const close = () => {
-      if (closed) return;
-      closed = true;
-      this.stats.streamClosed();
-      socket.destroy();
-      if (!stream.closed) stream.close();
-    };
-    socket.on('close', close);
-    stream.on('close', close);
-    stream.on('error', close);
   }
 }
