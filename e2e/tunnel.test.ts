@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import pino from 'pino';
 import { afterAll, describe, expect, it, onTestFailed } from 'vitest';
 import { loadConfig } from '../scripts/testbed/config.ts';
-import { createCertificateAuthority, issueCertificate } from '../operator/pki/certificates.ts';
+import { issueCertificate } from '../operator/pki/certificates.ts';
 import { TunnelAgent } from '../operator/tunnel/agent.ts';
 import { businessClusters } from './business-cluster.ts';
 import { apply, eventually, kubectl } from './kubectl.ts';
@@ -61,9 +61,10 @@ describe('the reverse tunnel', () => {
     expect(tunnelPort).toBe(8132);
     const address = await get('service t-apiserver', '{.spec.clusterIP}');
 
-    // a kubelet's port stands in: HTTPS, the apiserver does not check its certificate yet
-    const kubeletCa = await createCertificateAuthority('far-kubelet', 3600_000);
-    const serving = await issueCertificate(kubeletCa, { commonName: 'far-worker', usage: 'server', ipAddresses: [hostAddress], validityMs: 3600_000 });
+    // a kubelet's port stands in: HTTPS with a serving certificate of the Cluster's CA, as an
+    // approved kubelet CSR gives it (the apiserver verifies it: --kubelet-certificate-authority)
+    const clusterCa = { certificate: await secretData('t-ca', 'tls.crt'), privateKey: await secretData('t-ca', 'tls.key') };
+    const serving = await issueCertificate(clusterCa, { commonName: 'system:node:far-worker', organizations: ['system:nodes'], usage: 'server', ipAddresses: [hostAddress], validityMs: 3600_000 });
     target = createServer({ cert: serving.certificate, key: serving.privateKey }, (req, res) => res.end(`served on the far side: ${req.url}\n`));
     await new Promise<void>((r) => target.listen(0, hostAddress, r));
     const port = (target.address() as AddressInfo).port;

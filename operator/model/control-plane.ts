@@ -298,7 +298,11 @@ export function apiserverContext(spec: ControlPlaneSpec, facts: ControlPlaneFact
       'tls-private-key-file': `${pki}/apiserver.key`,
       'kubelet-client-certificate': `${pki}/kubelet-client.crt`,
       'kubelet-client-key': `${pki}/kubelet-client.key`,
+      // kubelets serve certificates of this Cluster's CA (approved by the operator): verified, never skipped
+      'kubelet-certificate-authority': `${pki}/ca.crt`,
       'kubelet-preferred-address-types': 'InternalIP,ExternalIP,Hostname',
+      // new nodes authenticate with the bootstrap token of the join Secret until they have a certificate
+      'enable-bootstrap-token-auth': 'true',
       'proxy-client-cert-file': `${pki}/front-proxy-client.crt`,
       'proxy-client-key-file': `${pki}/front-proxy-client.key`,
       'requestheader-client-ca-file': `${pki}/front-proxy-ca.crt`,

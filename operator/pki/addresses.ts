@@ -1,5 +1,5 @@
-// IP arithmetic the PKI needs: the first host address of a Service CIDR is the ClusterIP of the
-// `kubernetes` Service, which every apiserver serving certificate must name.
+// IP arithmetic: the first host address of a Service CIDR is the ClusterIP of the `kubernetes`
+// Service, which every apiserver serving certificate must name; the tenth is the DNS Service's.
 
 function ipv4ToBigInt(ip: string): bigint {
   const parts = ip.split('.').map(Number);
@@ -41,6 +41,11 @@ function bigIntToIpv6(n: bigint): string {
 
 /** The first usable address of a CIDR (network address + 1), e.g. 10.96.0.0/12 → 10.96.0.1. */
 export function firstAddress(cidr: string): string {
+  return nthAddress(cidr, 1);
+}
+
+/** The address `n` after the network address, e.g. 10.96.0.0/12 and 10 → 10.96.0.10 (the DNS Service's by custom). */
+export function nthAddress(cidr: string, n: number): string {
   const [ip = '', prefixText = ''] = cidr.split('/');
   const prefix = Number(prefixText);
   const v6 = ip.includes(':');
@@ -48,6 +53,7 @@ export function firstAddress(cidr: string): string {
   if (!Number.isInteger(prefix) || prefix < 0 || prefix > bits - 1 || prefixText === '') throw new Error(`not a CIDR with room for hosts: ${cidr}`);
   const value = v6 ? ipv6ToBigInt(ip) : ipv4ToBigInt(ip);
   const mask = ((1n << BigInt(bits)) - 1n) ^ ((1n << BigInt(bits - prefix)) - 1n);
-  const first = (value & mask) + 1n;
-  return v6 ? bigIntToIpv6(first) : bigIntToIpv4(first);
+  if (BigInt(n) >= 1n << BigInt(bits - prefix)) throw new Error(`${cidr} has no address number ${n}`);
+  const address = (value & mask) + BigInt(n);
+  return v6 ? bigIntToIpv6(address) : bigIntToIpv4(address);
 }

@@ -2,6 +2,7 @@
 // component needs (subject, SANs, usage, lifetime), and in which Secret each lives. Pure, so the
 // operator can compare every live certificate against what it should say (see renewal.ts).
 import { isIP } from 'node:net';
+import { apiserverKubeletClientUser } from '../model/addons.ts';
 import { firstAddress } from './addresses.ts';
 import type { CertificateSpec } from './certificates.ts';
 
@@ -101,8 +102,9 @@ export function plannedCertificates(input: ClusterPkiInput): PlannedCertificate[
   const plan: PlannedCertificate[] = [
     leaf('apiserver-tls', 'ca', { commonName: 'kube-apiserver', usage: 'server', ...serviceNames }),
     leaf('apiserver-etcd-client', 'etcd-ca', { commonName: 'kube-apiserver-etcd-client', usage: 'client' }),
-    // kubelets authorize the apiserver's calls (logs, exec) through the business cluster's RBAC
-    leaf('apiserver-kubelet-client', 'ca', { commonName: 'kube-apiserver-kubelet-client', organizations: ['system:masters'], usage: 'client' }),
+    // kubelets authorize the apiserver's calls (logs, exec) through the business cluster's RBAC:
+    // the add-ons unit binds this user to system:kubelet-api-admin there, and to nothing more
+    leaf('apiserver-kubelet-client', 'ca', { commonName: apiserverKubeletClientUser, usage: 'client' }),
     leaf('front-proxy-client', 'front-proxy-ca', { commonName: 'front-proxy-client', usage: 'client' }),
     // the operator's own identity towards etcd, for member management
     leaf('etcd-operator-client', 'etcd-ca', { commonName: 'kubeonkube-operator', usage: 'client' }),

@@ -17,10 +17,14 @@ import { reconcileApiserverService, wantedApiserverService, type NodeAddresses }
 import type { EtcdConnections } from '../etcd/connections.ts';
 import type { EventSink } from '../kube/events.ts';
 import type { ClusterObject, ClusterSpec, ClusterStatus, ObjectRef, ReconcileContext, Settings } from './context.ts';
+import { BusinessClients } from '../business/clients.ts';
+import { NotLeaderError } from '../kube/apply.ts';
+import { reconcileAddons } from './addons-unit.ts';
 import { reconcileCaRotation } from './ca-rotation-unit.ts';
 import { reconcileDeployments, wantedDeployments } from './deployments-unit.ts';
 import { reconcileEtcdBackup, wantedEtcdBackup } from './etcd-backup-unit.ts';
 import { reconcileEtcd, wantedEtcdObjects } from './etcd-unit.ts';
+import { reconcileJoin, wantedJoinObjects } from './join-unit.ts';
 import { PkiError, reconcilePki, wantedPkiObjects } from './pki-unit.ts';
 import { policyViolations } from './policy.ts';
 import { refusedChanges } from './refusals.ts';
@@ -38,6 +42,8 @@ export interface ReconcilerDeps {
   etcd: EtcdConnections;
   /** The meta-cluster's nodes and their addresses (read only for NodePort endpoints). */
   nodes: () => Promise<(NodeAddresses & { ready: boolean })[]>;
+  /** Clients of the business clusters (one per Cluster); made here when not given. */
+  business?: BusinessClients;
   now?: () => Date;
 }
 
@@ -60,9 +66,26 @@ const units: Unit[] = [
   { name: 'deployments', run: reconcileDeployments, wanted: wantedDeployments },
   // snapshots of a running etcd
   { name: 'etcd-backup', run: reconcileEtcdBackup, wanted: wantedEtcdBackup },
+  // what a new worker needs: the endpoint and the CA bundle, known once the PKI ran
+  { name: 'join', run: reconcileJoin, wanted: wantedJoinObjects },
+  // into the business cluster, through a ready apiserver; its trouble is said in AddonsReady and
+  // TunnelConnected and stops nothing else (a business cluster may be unreachable for a moment)
+  { name: 'addons', run: runAddons, wanted: () => [] },
   // last: a CA rotation moves on once everything above runs with what its last step gave it
   { name: 'ca-rotation', run: reconcileCaRotation, wanted: () => [] },
 ];
+
+async function runAddons(ctx: ReconcileContext): Promise<void> {
+  try {
+    await reconcileAddons(ctx, ctx.business);
+  } catch (err) {
+    if (err instanceof NotLeaderError) throw err;
+    const message = (err as Error).message.replace(/\s+/g, ' ').slice(0, 300);
+    ctx.log.info({ err: message }, 'business cluster not reachable');
+    ctx.setCondition('AddonsReady', unknown(Reasons.BusinessClusterUnreachable, `the business cluster's apiserver did not answer as expected: ${message}`));
+    ctx.requeueAfter(5000);
+  }
+}
 
 /** Every object a Cluster of this name and spec wants, by kind and name. */
 export function wantedObjects(cluster: string, spec: ClusterSpec): ObjectRef[] {
@@ -90,8 +113,11 @@ export class ClusterReconciler {
    */
   readonly #written = new Map<string, { over: string; status: ClusterStatus }>();
 
+  readonly #business: BusinessClients;
+
   constructor(deps: ReconcilerDeps) {
     this.#deps = deps;
+    this.#business = deps.business ?? new BusinessClients();
   }
 
   async reconcile(key: string): Promise<Result> {
@@ -108,6 +134,7 @@ export class ClusterReconciler {
       this.#written.delete(key);
       this.stats.certificateExpiry.delete(key);
       this.#deps.etcd.forget(key);
+      this.#business.forget(key);
       return undefined;
     }
     const log = this.#deps.log.child({ cluster: name, namespace, reconcileID: ++reconcileCounter });
@@ -148,6 +175,7 @@ export class ClusterReconciler {
       settings: this.#deps.settings,
       events: this.#deps.events(cluster),
       etcd: this.#deps.etcd,
+      business: this.#business,
       nodes: this.#deps.nodes,
       setCondition: (type, update) => { conditions = setCondition(conditions, type, update, generation, now); },
       requeueAfter: (ms) => { requeueMs = Math.max(1000, Math.min(requeueMs ?? Infinity, ms)); },

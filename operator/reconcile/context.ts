@@ -3,9 +3,11 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { describeOwner, isOwnedBy, OwnershipConflict, type OwnerRef, type Writer } from '../kube/apply.ts';
+import type { BusinessClients } from '../business/clients.ts';
 import type { EtcdConnections } from '../etcd/connections.ts';
 import type { EventSink } from '../kube/events.ts';
 import type { InformerSet, OwnedKind } from '../kube/informers.ts';
+import type { AddonSpec, BootstrapToken } from '../model/addons.ts';
 import type { ControlPlaneSpec } from '../model/control-plane.ts';
 import type { AuthorityState } from '../pki/ca-rotation.ts';
 import type { Authority } from '../pki/cluster-pki.ts';
@@ -16,6 +18,7 @@ import type { Condition, ConditionType, ConditionUpdate } from '../status/condit
 export interface ClusterSpec extends ControlPlaneSpec {
   certificates?: { validity?: string; renewBefore?: string; caValidity?: string };
   users?: { name: string; groups?: string[]; validity?: string }[];
+  addons?: AddonSpec[];
   paused?: boolean;
 }
 
@@ -53,6 +56,8 @@ export interface ClusterStatus {
     /** The CA rotation asked for by kubeonkube.io/rotate-ca: where it stands. */
     caRotation?: CaRotationStatus;
   };
+  /** The reverse tunnel as the tunnel servers see it. */
+  tunnel?: { agents: number };
 }
 
 export interface CaRotationStatus {
@@ -102,6 +107,8 @@ export interface ReconcileContext {
   events: EventSink;
   /** Clients of each Cluster's etcd, and what is remembered of its members between passes. */
   etcd: EtcdConnections;
+  /** Clients of each Cluster's business cluster (its apiserver). */
+  business: BusinessClients;
   /** The meta-cluster's nodes with their addresses and readiness (read on demand: NodePort endpoints and stuck Pods need them). */
   nodes(): Promise<{ name: string; addresses: { type: string; address: string }[]; ready: boolean }[]>;
   /** Conditions as this pass computes them. */
@@ -127,6 +134,8 @@ export interface ReconcileContext {
     rolledOut: { apiServer: boolean; controllerManager: boolean; scheduler: boolean };
     /** Every etcd member runs the current template, healthy and voting, and no membership change is under way. */
     etcdCurrent: boolean;
+    /** The bootstrap token of the join Secret, once the join unit read or made it. */
+    bootstrapToken?: BootstrapToken | undefined;
   };
   status: ClusterStatus;
 }

@@ -45,7 +45,9 @@ function checkObject(template: string, doc: unknown, index: number): RenderedObj
   if (typeof obj.metadata !== 'object' || obj.metadata === null || typeof obj.metadata.name !== 'string' || obj.metadata.name === '') {
     throw new TemplateError(`${where}: metadata.name missing`);
   }
-  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(obj.metadata.name) || obj.metadata.name.length > 253) {
+  // RBAC objects are named by path segments, which may hold colons (system:node-proxier)
+  const nameRule = obj.apiVersion.startsWith('rbac.authorization.k8s.io/') ? /^[a-z0-9]([-a-z0-9.:]*[a-z0-9])?$/ : /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+  if (!nameRule.test(obj.metadata.name) || obj.metadata.name.length > 253) {
     throw new TemplateError(`${where}: metadata.name "${obj.metadata.name}" is not a valid object name`);
   }
   return obj as RenderedObject;

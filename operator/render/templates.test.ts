@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { dump } from 'js-yaml';
 import { describe, expect, it } from 'vitest';
 import type { ControlPlaneFacts, ControlPlaneSpec } from '../model/control-plane.ts';
+import { addonTemplates, controlPlaneAddonContext, corednsAddonContext, kubeProxyAddonContext, tunnelAgentAddonContext, type BuiltinAddon } from '../model/addons.ts';
 import { renderControlPlane } from './control-plane-objects.ts';
 import { Renderer, templatesDir } from './renderer.ts';
 
@@ -68,8 +69,30 @@ describe('templates', () => {
     }
   }
 
+  // the add-ons applied into the business cluster, with fixed stand-ins for keys and tokens
+  const addonContexts = (spec: ControlPlaneSpec) => ({
+    'control-plane': controlPlaneAddonContext({ id: 'abcdef', secret: '0123456789abcdef' }),
+    'tunnel-agent': tunnelAgentAddonContext(spec, { server: { host: '10.112.0.42', port: 8132 }, tls: { cert: 'CERT', key: 'KEY', ca: 'CA' }, image: 'ghcr.io/kubeonkube/kubeonkube:0.1.0' }),
+    'kube-proxy': kubeProxyAddonContext(spec, 'https://10.112.0.42:6443'),
+    coredns: corednsAddonContext(spec),
+  });
+  for (const [fixture, spec] of [['minimal', minimal], ['standard', standard]] as const) {
+    for (const [addon, context] of Object.entries(addonContexts(spec))) {
+      it(`${fixture}: add-on ${addon} matches its golden file`, () => {
+        const text = dump(renderer.render(addonTemplates[addon as BuiltinAddon], context), { lineWidth: 160 });
+        const file = join(goldenDir, `${fixture}.addon-${addon}.yaml`);
+        if (update || !existsSync(file)) {
+          if (process.env.CI) throw new Error(`${file} is missing: run npm run golden:update locally and commit`);
+          writeFileSync(file, text);
+        }
+        expect(text).toBe(readFileSync(file, 'utf8'));
+      });
+    }
+  }
+
   it('renders every template it knows', () => {
     expect(renderer.names()).toEqual([
+      'addon-control-plane.yaml.hbs', 'addon-coredns.yaml.hbs', 'addon-kube-proxy.yaml.hbs', 'addon-tunnel-agent.yaml.hbs',
       'apiserver-deployment.yaml.hbs', 'apiserver-service.yaml.hbs', 'controller-manager-deployment.yaml.hbs', 'etcd-backup-cronjob.yaml.hbs',
       'etcd-client-service.yaml.hbs', 'etcd-member.yaml.hbs', 'etcd-network-policy.yaml.hbs', 'etcd-restore-job.yaml.hbs', 'scheduler-deployment.yaml.hbs',
     ]);

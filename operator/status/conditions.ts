@@ -55,6 +55,13 @@ export const Reasons = {
   WaitingForAPIServer: 'WaitingForAPIServer',
   WaitingForEtcd: 'WaitingForEtcd',
   EtcdDataLost: 'EtcdDataLost',
+  // add-ons and the tunnel (business cluster)
+  NoNodes: 'NoNodes',
+  AddonConflict: 'AddonConflict',
+  AddonsProgressing: 'AddonsProgressing',
+  BusinessClusterUnreachable: 'BusinessClusterUnreachable',
+  TunnelRoundTripFailed: 'TunnelRoundTripFailed',
+  TunnelDisabled: 'TunnelDisabled',
 } as const;
 export type Reason = (typeof Reasons)[keyof typeof Reasons];
 

@@ -1,0 +1,166 @@
+// What the operator applies into a business cluster, as pure functions of the spec and a few facts:
+// the control plane's own pieces there (RBAC for the apiserver's kubelet client, TLS bootstrapping of
+// new nodes) and the built-in add-ons (tunnel agent, kube-proxy, CoreDNS). Each returns a template's
+// context; the templates are in templates/addon-*.yaml.hbs.
+import { createHash } from 'node:crypto';
+import { nthAddress } from '../pki/addresses.ts';
+import type { ControlPlaneSpec } from './control-plane.ts';
+import { tunnelEnabled, tunnelPort } from './control-plane.ts';
+
+/** The CoreDNS release the built-in add-on runs (the one kubeadm v1.34 deploys). */
+export const corednsVersion = 'v1.12.1';
+
+/** The user a kube-apiserver's kubelet client certificate names; bound to system:kubelet-api-admin. */
+export const apiserverKubeletClientUser = 'kube-apiserver-kubelet-client';
+
+/** The group every bootstrap token the operator makes adds: only these may ask for node certificates. */
+export const bootstrapGroup = 'system:bootstrappers:kubeonkube:nodes';
+
+export type BuiltinAddon = 'control-plane' | 'tunnel-agent' | 'kube-proxy' | 'coredns';
+
+/** Each built-in add-on's template. */
+export const addonTemplates: Record<BuiltinAddon, string> = {
+  'control-plane': 'addon-control-plane.yaml.hbs',
+  'tunnel-agent': 'addon-tunnel-agent.yaml.hbs',
+  'kube-proxy': 'addon-kube-proxy.yaml.hbs',
+  coredns: 'addon-coredns.yaml.hbs',
+};
+
+export interface AddonSpec {
+  name: string;
+  template?: { configMapRef?: { name: string } };
+  values?: Record<string, unknown>;
+}
+
+export interface AddonsSpec extends ControlPlaneSpec {
+  addons?: AddonSpec[];
+}
+
+/** The add-ons the spec asks for, in the order they are applied (control-plane first, always). */
+export function wantedAddons(spec: AddonsSpec): BuiltinAddon[] {
+  const listed = new Set((spec.addons ?? [{ name: 'kube-proxy' }, { name: 'coredns' }]).map((a) => a.name));
+  return [
+    'control-plane',
+    ...(tunnelEnabled(spec) ? ['tunnel-agent' as const] : []),
+    ...(['kube-proxy', 'coredns'] as const).filter((a) => listed.has(a)),
+  ];
+}
+
+/** The add-ons the spec lists that are not built in (their own templates). */
+export const customAddons = (spec: AddonsSpec): AddonSpec[] => (spec.addons ?? []).filter((a) => !(a.name in addonTemplates));
+
+export const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
+const hash = (...parts: string[]) => createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, 16);
+
+/** What the business cluster's DNS Service is given: the tenth address of the Service range, by custom. */
+export const clusterDnsAddress = (spec: ControlPlaneSpec) => nthAddress(spec.network.serviceCIDR, 10);
+
+export interface BootstrapToken {
+  id: string;
+  secret: string;
+}
+
+export function controlPlaneAddonContext(token: BootstrapToken) {
+  return {
+    kubeletClientUser: apiserverKubeletClientUser,
+    bootstrapGroup,
+    token: {
+      name: `bootstrap-token-${token.id}`,
+      data: {
+        'token-id': b64(token.id),
+        'token-secret': b64(token.secret),
+        'usage-bootstrap-authentication': b64('true'),
+        'auth-extra-groups': b64(bootstrapGroup),
+        description: b64('kubeonkube: joins new nodes (the <cluster>-join Secret in the meta-cluster)'),
+      },
+    },
+  };
+}
+
+export interface TunnelAgentFacts {
+  /** Where agents dial: the host of the Cluster's endpoint and the tunnel port there. */
+  server: { host: string; port: number };
+  /** The agent's certificate, key and the CA bundle the server's certificate is checked against (PEM). */
+  tls: { cert: string; key: string; ca: string };
+  image: string;
+}
+
+export function tunnelAgentAddonContext(spec: ControlPlaneSpec, facts: TunnelAgentFacts) {
+  const host = facts.server.host.includes(':') ? `[${facts.server.host}]` : facts.server.host;
+  return {
+    namespace: 'kube-system',
+    name: 'kubeonkube-tunnel-agent',
+    image: facts.image,
+    replicas: spec.mode === 'standard' ? 2 : 1,
+    secret: { 'tls.crt': b64(facts.tls.cert), 'tls.key': b64(facts.tls.key), 'ca.crt': b64(facts.tls.ca) },
+    // a new certificate rolls the agents (they read it once, at start)
+    inputsHash: hash(facts.tls.cert, facts.tls.ca),
+    env: [
+      { name: 'KUBEONKUBE_TUNNEL_SERVER', value: `${host}:${facts.server.port}` },
+      { name: 'KUBEONKUBE_TUNNEL_SERVER_NAME', value: facts.server.host },
+      { name: 'KUBEONKUBE_TUNNEL_ALLOWED_CIDRS', value: `${spec.network.podCIDR},${spec.network.serviceCIDR}` },
+      { name: 'KUBEONKUBE_METRICS_ADDRESS', value: '0.0.0.0:8133' },
+    ],
+  };
+}
+
+export { tunnelPort };
+
+export function kubeProxyAddonContext(spec: ControlPlaneSpec, server: string) {
+  return {
+    namespace: 'kube-system',
+    image: `registry.k8s.io/kube-proxy:${spec.version}`,
+    // kube-proxy programs the `kubernetes` Service, so it cannot reach the apiserver through it: it
+    // uses the Cluster's endpoint, with its ServiceAccount's token
+    kubeconfig: JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'default', cluster: { server, 'certificate-authority': '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt' } }],
+      users: [{ name: 'default', user: { tokenFile: '/var/run/secrets/kubernetes.io/serviceaccount/token' } }],
+      contexts: [{ name: 'default', context: { cluster: 'default', user: 'default' } }],
+      'current-context': 'default',
+    }),
+    config: JSON.stringify({
+      apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
+      kind: 'KubeProxyConfiguration',
+      clientConnection: { kubeconfig: '/var/lib/kube-proxy/kubeconfig' },
+      mode: 'iptables',
+      clusterCIDR: spec.network.podCIDR,
+      // leave the node's conntrack table size as the node's owner set it
+      conntrack: { maxPerCore: 0, min: 0 },
+    }),
+  };
+}
+
+export function corednsAddonContext(spec: AddonsSpec) {
+  const values = spec.addons?.find((a) => a.name === 'coredns')?.values ?? {};
+  const upstreams = Array.isArray(values.upstreams) ? values.upstreams.map(String) : ['/etc/resolv.conf'];
+  const forward = upstreams.length > 0 ? `    forward . ${upstreams.join(' ')} {\n        max_concurrent 1000\n    }\n` : '';
+  const corefile = `.:53 {
+    errors
+    health {
+        lameduck 5s
+    }
+    ready
+    kubernetes ${spec.network.dnsDomain} in-addr.arpa ip6.arpa {
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+        ttl 30
+    }
+    prometheus :9153
+${forward}    cache 30
+    loop
+    reload
+    loadbalance
+}
+`;
+  return {
+    namespace: 'kube-system',
+    image: `registry.k8s.io/coredns/coredns:${corednsVersion}`,
+    replicas: spec.mode === 'standard' ? 2 : 1,
+    clusterIP: clusterDnsAddress(spec),
+    corefile,
+    // a new Corefile rolls the pods (the reload plugin would too, a minute later)
+    inputsHash: hash(corefile),
+  };
+}

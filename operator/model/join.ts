@@ -1,0 +1,44 @@
+// What a new worker needs to join a business cluster, published as the meta-cluster Secret
+// `<cluster>-join`: a bootstrap kubeconfig (the Cluster's endpoint, its CA bundle, a bootstrap
+// token) that a kubelet takes as is, and the few values its configuration needs.
+import { randomInt } from 'node:crypto';
+import { dump } from 'js-yaml';
+import type { ControlPlaneSpec } from './control-plane.ts';
+import { clusterDnsAddress, type BootstrapToken } from './addons.ts';
+
+export const joinSecret = (cluster: string) => `${cluster}-join`;
+
+const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
+const randomText = (length: number) => Array.from({ length }, () => alphabet[randomInt(alphabet.length)]).join('');
+
+/** A new bootstrap token: 6 + 16 characters of [a-z0-9], as the bootstrap token authenticator wants. */
+export const newBootstrapToken = (): BootstrapToken => ({ id: randomText(6), secret: randomText(16) });
+
+/** The token a join Secret holds, if it holds a well-formed one. */
+export function parseBootstrapToken(text: string | undefined): BootstrapToken | undefined {
+  const m = /^([a-z0-9]{6})\.([a-z0-9]{16})$/.exec(text?.trim() ?? '');
+  return m?.[1] && m[2] ? { id: m[1], secret: m[2] } : undefined;
+}
+
+export function bootstrapKubeconfig(cluster: string, server: string, caBundle: string, token: BootstrapToken): string {
+  return dump({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: cluster, cluster: { server, 'certificate-authority-data': Buffer.from(caBundle, 'utf8').toString('base64') } }],
+    users: [{ name: 'kubelet-bootstrap', user: { token: `${token.id}.${token.secret}` } }],
+    contexts: [{ name: 'bootstrap', context: { cluster, user: 'kubelet-bootstrap' } }],
+    'current-context': 'bootstrap',
+  });
+}
+
+/** The join Secret's data (text): the bootstrap kubeconfig and what a kubelet's configuration needs. */
+export function joinData(cluster: string, spec: ControlPlaneSpec, server: string, caBundle: string, token: BootstrapToken): Record<string, string> {
+  return {
+    kubeconfig: bootstrapKubeconfig(cluster, server, caBundle, token),
+    'ca.crt': caBundle,
+    token: `${token.id}.${token.secret}`,
+    'cluster-dns': clusterDnsAddress(spec),
+    'cluster-domain': spec.network.dnsDomain,
+    'pod-cidr': spec.network.podCIDR,
+  };
+}

@@ -1,0 +1,269 @@
+// What the operator keeps in the business cluster, through its apiserver: the control plane's own
+// RBAC and node bootstrapping there, the tunnel agent, kube-proxy and CoreDNS (each switchable in the
+// spec), the approval of kubelet serving certificates, and a real round trip through the tunnel.
+// Runs once the apiserver is ready; AddonsReady and TunnelConnected say how it stands. Neither is
+// part of Ready: a control plane without a node yet is ready to be joined.
+import { request, type RequestOptions } from 'node:https';
+import type { KubeConfig, KubernetesObject, V1DaemonSet, V1Deployment, V1Node, V1Pod, V1Secret, V1Service } from '@kubernetes/client-node';
+import { AddonConflict, BusinessApplier } from '../business/applier.ts';
+import type { BusinessClient, BusinessClients } from '../business/clients.ts';
+import { judgeServingCsr } from '../business/serving-csr.ts';
+import {
+  addonTemplates, controlPlaneAddonContext, corednsAddonContext, customAddons, kubeProxyAddonContext, tunnelAgentAddonContext, wantedAddons,
+  type BuiltinAddon,
+} from '../model/addons.ts';
+import { tunnelPort } from '../model/control-plane.ts';
+import { joinSecret } from '../model/join.ts';
+import { names, selectorLabels } from '../model/names.ts';
+import { adminKubeconfigSecret, externalServer } from '../pki/cluster-pki.ts';
+import type { RenderedObject } from '../render/renderer.ts';
+import { notReady, ready, Reasons, unknown } from '../status/conditions.ts';
+import { cached, type ReconcileContext } from './context.ts';
+import { decode } from './pki-unit.ts';
+
+const allAddons: BuiltinAddon[] = ['control-plane', 'tunnel-agent', 'kube-proxy', 'coredns'];
+/** How often the business cluster is looked at again while all is well (nodes join, CSRs arrive). */
+const steadyRecheckMs = 30_000;
+const busyRecheckMs = 3_000;
+
+/** A GET through the business apiserver with a deadline: the answer's status and body. */
+export async function businessGet(kc: KubeConfig, server: string, path: string, timeoutMs = 5000): Promise<{ status: number; body: string }> {
+  const url = new URL(path, server);
+  const options: RequestOptions = { method: 'GET', hostname: url.hostname, port: url.port, path: url.pathname + url.search, timeout: timeoutMs };
+  await kc.applyToHTTPSOptions(options);
+  return new Promise((resolve, reject) => {
+    const req = request(options, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => { if (body.length < 4096) body += c; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs / 1000} s`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** The objects of one built-in add-on for this Cluster (undefined: its inputs are not there yet). */
+function render(ctx: ReconcileContext, addon: BuiltinAddon): RenderedObject[] | undefined {
+  const spec = ctx.cluster.spec;
+  const template = addonTemplates[addon];
+  const server = externalServer({ endpoint: ctx.facts.endpoint });
+  switch (addon) {
+    case 'control-plane': {
+      const token = ctx.facts.bootstrapToken;
+      return token ? ctx.renderer.render(template, controlPlaneAddonContext(token)) : undefined;
+    }
+    case 'tunnel-agent': {
+      const secret = cached<V1Secret>(ctx, 'Secret', `${ctx.name}-tunnel-agent`);
+      const [cert, key, ca] = [decode(secret, 'tls.crt'), decode(secret, 'tls.key'), decode(secret, 'ca.crt')];
+      const endpoint = ctx.facts.endpoint;
+      if (!cert || !key || !ca || !endpoint) return undefined;
+      return ctx.renderer.render(template, tunnelAgentAddonContext(spec, {
+        server: { host: endpoint.host, port: tunnelServicePort(ctx) }, tls: { cert, key, ca }, image: ctx.settings.operatorImage,
+      }));
+    }
+    case 'kube-proxy':
+      return server ? ctx.renderer.render(template, kubeProxyAddonContext(spec, server)) : undefined;
+    case 'coredns':
+      return ctx.renderer.render(template, corednsAddonContext(spec));
+  }
+}
+
+/** The names an add-on's objects have whatever its inputs: for removing one no longer wanted. */
+function shapes(ctx: ReconcileContext, addon: BuiltinAddon): RenderedObject[] {
+  const spec = ctx.cluster.spec;
+  const template = addonTemplates[addon];
+  switch (addon) {
+    case 'control-plane':
+      return ctx.renderer.render(template, controlPlaneAddonContext({ id: 'aaaaaa', secret: 'a'.repeat(16) })).filter((o) => o.kind !== 'Secret');
+    case 'tunnel-agent':
+      return ctx.renderer.render(template, tunnelAgentAddonContext(spec, { server: { host: 'x', port: 1 }, tls: { cert: '', key: '', ca: '' }, image: 'x' }));
+    case 'kube-proxy':
+      return ctx.renderer.render(template, kubeProxyAddonContext(spec, 'https://x'));
+    case 'coredns':
+      return ctx.renderer.render(template, corednsAddonContext(spec));
+  }
+}
+
+/** Where agents reach the tunnel servers: port 8132 of the endpoint, or the Service's node port for it. */
+function tunnelServicePort(ctx: ReconcileContext): number {
+  const service = cached<V1Service>(ctx, 'Service', names.apiserver(ctx.name));
+  const port = service?.spec?.ports?.find((p) => p.name === 'tunnel');
+  return service?.spec?.type === 'NodePort' && port?.nodePort ? port.nodePort : tunnelPort;
+}
+
+/** Why a workload of an add-on is not available yet, or undefined when it is. */
+function workloadNotReady(obj: KubernetesObject): string | undefined {
+  const name = `${obj.kind} ${obj.metadata?.namespace}/${obj.metadata?.name}`;
+  const stale = (obj.metadata)?.generation ?? 0;
+  if (obj.kind === 'Deployment') {
+    const d = obj as V1Deployment;
+    const want = d.spec?.replicas ?? 1;
+    if ((d.status?.observedGeneration ?? 0) < stale || (d.status?.updatedReplicas ?? 0) < want || (d.status?.availableReplicas ?? 0) < want || (d.status?.replicas ?? 0) > want) {
+      return `${name}: ${d.status?.availableReplicas ?? 0}/${want} available`;
+    }
+  }
+  if (obj.kind === 'DaemonSet') {
+    const d = obj as V1DaemonSet;
+    const s = d.status;
+    const want = s?.desiredNumberScheduled ?? 0;
+    if ((s?.observedGeneration ?? 0) < stale || (s?.numberAvailable ?? 0) < want || (s?.updatedNumberScheduled ?? 0) < want) {
+      return `${name}: ${s?.numberAvailable ?? 0}/${want} available`;
+    }
+  }
+  return undefined;
+}
+
+/** Removes what was applied for bootstrap tokens other than the current one (a join Secret re-made by hand). */
+async function removeOldTokens(client: BusinessClient, applier: BusinessApplier, current: string): Promise<void> {
+  const secrets = await client.core.listNamespacedSecret({ namespace: 'kube-system', labelSelector: 'kubeonkube.io/addon=control-plane' });
+  for (const s of secrets.items) {
+    if (s.type === 'bootstrap.kubernetes.io/token' && s.metadata?.name !== current) await applier.remove('control-plane', { apiVersion: 'v1', kind: 'Secret', metadata: s.metadata });
+  }
+}
+
+async function approveServingCsrs(ctx: ReconcileContext, client: BusinessClient, nodes: V1Node[]): Promise<boolean> {
+  const csrs = await client.certificates.listCertificateSigningRequest();
+  const nodeFacts = nodes.map((n) => ({ name: n.metadata?.name ?? '', addresses: n.status?.addresses ?? [] }));
+  let waiting = false;
+  for (const csr of csrs.items) {
+    const verdict = judgeServingCsr({
+      name: csr.metadata?.name ?? '',
+      signerName: csr.spec.signerName,
+      username: csr.spec.username ?? '',
+      groups: csr.spec.groups ?? [],
+      usages: csr.spec.usages ?? [],
+      request: Buffer.from(csr.spec.request, 'base64').toString('utf8'),
+      decided: (csr.status?.conditions ?? []).length > 0,
+    }, nodeFacts);
+    if (verdict.action === 'ignore') continue;
+    if (verdict.action === 'wait') {
+      waiting = true;
+      continue;
+    }
+    const approved = verdict.action === 'approve';
+    ctx.writer.count('business-approve', 'CertificateSigningRequest');
+    await client.certificates.replaceCertificateSigningRequestApproval({
+      name: csr.metadata?.name ?? '',
+      body: {
+        ...csr,
+        status: {
+          ...csr.status,
+          conditions: [{
+            type: approved ? 'Approved' : 'Denied', status: 'True', reason: approved ? 'KubeonkubeApproved' : 'KubeonkubeDenied',
+            message: approved ? 'a node\'s serving certificate for addresses its Node reports' : verdict.reason, lastUpdateTime: ctx.now,
+          }],
+        },
+      },
+    });
+    ctx.log.info({ csr: csr.metadata?.name, username: csr.spec.username, approved }, approved ? 'approved a kubelet serving certificate' : 'denied a kubelet serving certificate');
+    if (!approved) ctx.events.warning('ServingCertificateDenied', `denied CSR ${csr.metadata?.name} of ${csr.spec.username}: ${verdict.reason}`);
+  }
+  return waiting;
+}
+
+/** Connected agents as each ready tunnel server counts them (its metrics): the fewest any server holds. */
+async function agentsPerServer(ctx: ReconcileContext): Promise<number | undefined> {
+  const selector = selectorLabels(ctx.name, 'kube-apiserver');
+  const pods = (ctx.caches.owned.Pod.list(ctx.namespace) as V1Pod[]).filter((p) => Object.entries(selector).every(([k, v]) => p.metadata?.labels?.[k] === v)
+    && p.status?.podIP && p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') && !p.metadata?.deletionTimestamp);
+  const counts = await Promise.all(pods.map(async (p) => {
+    try {
+      const res = await fetch(`http://${p.status?.podIP}:8133/metrics`, { signal: AbortSignal.timeout(2000) });
+      const m = /^kubeonkube_tunnel_server_connections (\d+)/m.exec(await res.text());
+      return m ? Number(m[1]) : undefined;
+    } catch {
+      return undefined;
+    }
+  }));
+  const known = counts.filter((c): c is number => c !== undefined);
+  return known.length > 0 ? Math.min(...known) : undefined;
+}
+
+async function checkTunnel(ctx: ReconcileContext, client: BusinessClient, nodes: V1Node[]): Promise<boolean> {
+  const readyNodes = nodes.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+  const agents = await agentsPerServer(ctx);
+  if (agents !== undefined) ctx.status.tunnel = { agents };
+  const node = readyNodes[0]?.metadata?.name;
+  if (!node) {
+    ctx.setCondition('TunnelConnected', notReady(Reasons.NoNodes, `no node is ready; the tunnel agent runs on one (a worker joins with the Secret ${joinSecret(ctx.name)})`));
+    return false;
+  }
+  try {
+    // the apiserver dials the kubelet through its egress selector: the tunnel, end to end
+    const res = await businessGet(client.kc, client.server, `/api/v1/nodes/${encodeURIComponent(node)}/proxy/healthz`);
+    if (res.status === 200) {
+      ctx.setCondition('TunnelConnected', ready(`the apiserver reached the kubelets through the tunnel (${agents ?? '?'} agent(s) per server)`));
+      return true;
+    }
+    const reason = res.body.match(/"message":"([^"]*)"/)?.[1] ?? res.body.slice(0, 300);
+    ctx.setCondition('TunnelConnected', notReady(Reasons.TunnelRoundTripFailed, `the apiserver could not reach node ${node}'s kubelet through the tunnel: ${reason}`));
+  } catch (err) {
+    ctx.setCondition('TunnelConnected', notReady(Reasons.TunnelRoundTripFailed, `asking the apiserver for node ${node}'s kubelet failed: ${(err as Error).message}`));
+  }
+  return false;
+}
+
+export async function reconcileAddons(ctx: ReconcileContext, clients: BusinessClients): Promise<void> {
+  if (!ctx.facts.apiserverReady) {
+    ctx.setCondition('AddonsReady', unknown(Reasons.WaitingForAPIServer, 'waiting for the apiserver'));
+    if (ctx.cluster.spec.tunnel?.enabled !== false) ctx.setCondition('TunnelConnected', unknown(Reasons.WaitingForAPIServer, 'waiting for the apiserver'));
+    return;
+  }
+  const admin = decode(cached<V1Secret>(ctx, 'Secret', adminKubeconfigSecret(ctx.name)), 'value');
+  const address = ctx.facts.apiserverAddresses[0];
+  if (!admin || !address) {
+    ctx.setCondition('AddonsReady', unknown(Reasons.WaitingForAPIServer, 'waiting for the admin kubeconfig'));
+    return;
+  }
+  const client = clients.get(`${ctx.namespace}/${ctx.name}`, admin, `https://${address.includes(':') ? `[${address}]` : address}:6443`);
+  const applier = new BusinessApplier(client, ctx.writer);
+  const wanted = wantedAddons(ctx.cluster.spec);
+  const problems: string[] = [];
+  const progressing: string[] = [];
+  for (const addon of allAddons) {
+    if (!wanted.includes(addon)) {
+      for (const obj of shapes(ctx, addon)) {
+        if (await applier.remove(addon, obj)) ctx.events.normal('AddonRemoved', `removed ${obj.kind} ${obj.metadata.name} of add-on ${addon} from the business cluster: the spec no longer asks for it`);
+      }
+      continue;
+    }
+    const objects = render(ctx, addon);
+    if (!objects) {
+      progressing.push(`${addon}: waiting for its inputs (endpoint, certificates)`);
+      continue;
+    }
+    try {
+      for (const obj of objects) {
+        const live = await applier.apply(addon, obj);
+        const why = workloadNotReady(live);
+        if (why) progressing.push(why);
+      }
+    } catch (err) {
+      if (!(err instanceof AddonConflict)) throw err;
+      problems.push(err.message);
+    }
+  }
+  const token = ctx.facts.bootstrapToken;
+  if (token) await removeOldTokens(client, applier, `bootstrap-token-${token.id}`);
+  for (const custom of customAddons(ctx.cluster.spec)) problems.push(`add-on ${custom.name}: templates from a ConfigMap are not supported yet; remove it from spec.addons`);
+
+  const nodes = (await client.core.listNode()).items;
+  const csrWaiting = await approveServingCsrs(ctx, client, nodes);
+  if (problems.length > 0) ctx.setCondition('AddonsReady', notReady(Reasons.AddonConflict, problems.join('; ')));
+  else if (progressing.length > 0 && nodes.length === 0) ctx.setCondition('AddonsReady', notReady(Reasons.NoNodes, `no node has joined; add-on workloads wait for one (a worker joins with the Secret ${joinSecret(ctx.name)})`));
+  else if (progressing.length > 0) ctx.setCondition('AddonsReady', notReady(Reasons.AddonsProgressing, progressing.join('; ')));
+  else ctx.setCondition('AddonsReady', ready(`${wanted.join(', ')} applied and available`));
+
+  let tunnelUp = true;
+  if (ctx.cluster.spec.tunnel?.enabled === false) {
+    ctx.setCondition('TunnelConnected', notReady(Reasons.TunnelDisabled, 'spec.tunnel.enabled is false: the apiserver dials nodes directly'));
+    delete ctx.status.tunnel;
+  } else {
+    tunnelUp = await checkTunnel(ctx, client, nodes);
+  }
+  const settled = problems.length === 0 && progressing.length === 0 && !csrWaiting && tunnelUp;
+  ctx.requeueAfter(settled || nodes.length === 0 ? steadyRecheckMs : busyRecheckMs);
+}
