@@ -2,7 +2,7 @@
 // is made once and kept (a worker may be joining with it); a Secret deleted by hand gets a new
 // token, and the add-ons unit then replaces the token in the business cluster.
 import type { V1Secret } from '@kubernetes/client-node';
-import { ownedBy } from '../kube/apply.ts';
+import { objectHash, ownedBy } from '../kube/apply.ts';
 import { joinData, joinSecret, newBootstrapToken, parseBootstrapToken } from '../model/join.ts';
 import { clusterLabels } from '../model/names.ts';
 import { trustBundle } from '../pki/ca-rotation.ts';
@@ -37,6 +37,8 @@ export async function reconcileJoin(ctx: ReconcileContext): Promise<void> {
     return;
   }
   if (!known) ctx.events.warning('BootstrapTokenReplaced', `Secret ${name} held no valid bootstrap token; a new one replaces it`);
-  await ctx.writer.apply(secret(), live);
+  const desired = secret();
+  // as created, it carries no applied hash yet: equal data is no reason to write
+  if (objectHash(live.data ?? {}) !== objectHash(desired.data) || live.type !== desired.type) await ctx.writer.apply(desired, live);
   ctx.facts.bootstrapToken = token;
 }
