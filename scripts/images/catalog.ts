@@ -2,7 +2,7 @@
 // clusters use (registry.k8s.io/...), so the operator's defaults are the real-world ones and the
 // test bed merely provides them; tags are fixed and never `latest`, so the kubelet never pulls.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, linkSync, mkdirSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readlinkSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { ImageConfig } from './oci.ts';
 
@@ -50,6 +50,10 @@ export const pauseImage = 'registry.k8s.io/pause:3.10.1';
 export const busyboxImage = 'docker.io/library/busybox:1.35.0';
 export const projectImageName = 'ghcr.io/kubeonkube/kubeonkube';
 export const busyboxBinary = '/bin/busybox';
+/** Debian's iptables (nf_tables backend): one binary behind every iptables* name, and its extensions. */
+export const xtablesBinary = '/usr/sbin/xtables-nft-multi';
+export const xtablesModules = '/usr/lib/x86_64-linux-gnu/xtables';
+export const conntrackBinary = '/usr/sbin/conntrack';
 
 /**
  * Places `src` at `dest` inside `rootfs`: a hard link when the mode already fits (binaries are
@@ -91,6 +95,53 @@ export function sharedLibraries(binary: string): string[] {
   return libs;
 }
 
+/** Copies each library at the path ldd names (following the host's symlinks to the real file). */
+function addSharedLibraries(rootfs: string, binaries: string[]): void {
+  const libs = new Set(binaries.flatMap((b) => sharedLibraries(b)));
+  for (const lib of libs) addFile(rootfs, realpathSync(lib), lib, 0o755);
+}
+
+/**
+ * kube-proxy in iptables mode, as upstream ships it: the binary plus the iptables tools it execs
+ * (iptables, iptables-save, iptables-restore and the ip6tables ones). They are the host's, nf_tables
+ * backend like the host's own rules, so a kube-proxy in a pod and one on the host see the same
+ * tables. The extension modules are loaded by path at run time (ldd does not list them), and
+ * xtables-nft-multi picks the tool by the name it was started as: symlinks, as on the host.
+ */
+function kubeProxyImage(ref: string, kubeProxy: string): ImageDefinition {
+  const tools = ['iptables', 'iptables-save', 'iptables-restore', 'ip6tables', 'ip6tables-save', 'ip6tables-restore'];
+  return {
+    ref,
+    config: { cmd: ['/usr/local/bin/kube-proxy'], env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'] },
+    // an iptables upgrade replaces xtables-nft-multi too, so its identity stands for the modules'
+    inputs: [kubeProxy, xtablesBinary, conntrackBinary],
+    stage: (rootfs) => {
+      addBase(rootfs);
+      addFile(rootfs, kubeProxy, '/usr/local/bin/kube-proxy');
+      addFile(rootfs, xtablesBinary, xtablesBinary);
+      for (const tool of tools.flatMap((t) => [t, t.replace(/^(ip6?tables)/, '$1-nft')])) {
+        symlinkSync('xtables-nft-multi', join(rootfs, '/usr/sbin', tool));
+      }
+      // conntrack -D clears stale UDP entries when a Service's endpoints change
+      addFile(rootfs, conntrackBinary, '/usr/sbin/conntrack');
+      const modules: string[] = [];
+      mkdirSync(join(rootfs, xtablesModules), { recursive: true });
+      for (const name of readdirSync(xtablesModules)) {
+        const src = join(xtablesModules, name);
+        if (lstatSync(src).isSymbolicLink()) {
+          symlinkSync(readlinkSync(src), join(rootfs, src));
+        } else {
+          addFile(rootfs, src, src, 0o644);
+          modules.push(src);
+        }
+      }
+      addSharedLibraries(rootfs, [xtablesBinary, conntrackBinary, ...modules]);
+      // protocol names in rules (-p tcp) and in iptables-save's output
+      if (existsSync('/etc/protocols')) addFile(rootfs, '/etc/protocols', '/etc/protocols', 0o644);
+    },
+  };
+}
+
 function staticBinaryImage(ref: string, binary: string, dest: string, config: ImageConfig = { entrypoint: [dest] }): ImageDefinition {
   return {
     ref,
@@ -128,6 +179,7 @@ export function imageCatalog(versions: Versions, bins: BinaryDirs, projectBuild:
     k8s('kube-apiserver'),
     k8s('kube-controller-manager'),
     k8s('kube-scheduler'),
+    kubeProxyImage(`registry.k8s.io/kube-proxy:${versions.kubernetes}`, join(bins.kubernetes, 'kube-proxy')),
     etcdImage(versions.etcd, bins.etcd),
     ...(versions.etcdPrevious && bins.etcdPrevious ? [etcdImage(versions.etcdPrevious, bins.etcdPrevious)] : []),
     staticBinaryImage(`registry.k8s.io/coredns/coredns:${versions.coredns}`, join(bins.coredns, 'coredns'), '/coredns'),
@@ -160,7 +212,7 @@ export function imageCatalog(versions: Versions, bins: BinaryDirs, projectBuild:
       stage: (rootfs) => {
         addBase(rootfs);
         addFile(rootfs, projectBuild.node, '/usr/local/bin/node');
-        for (const lib of sharedLibraries(projectBuild.node)) addFile(rootfs, realpathSync(lib), lib, 0o755);
+        addSharedLibraries(rootfs, [projectBuild.node]);
         projectBuild.prepareApp(join(rootfs, 'app'));
       },
     },

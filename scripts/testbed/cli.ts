@@ -1,14 +1,60 @@
-// scripts/meta-cluster up | down | env | status
+// scripts/meta-cluster up | down | env | status | worker join | worker leave | worker list
 import { existsSync } from 'node:fs';
 import { loadConfig, statePaths } from './config.ts';
 import { down, status, TestbedError, up } from './meta-cluster.ts';
 import { NodeSetupError } from './node.ts';
 import { ComponentFailed } from './probes.ts';
+import { defaultWorkerName, listWorkers, startWorker, stopWorker, WorkerSetupError } from './worker.ts';
 
-const usage = 'usage: scripts/meta-cluster up [--with-node] | down | env | status';
+const workerUsage = 'worker join --namespace <ns> --cluster <name> [--name <worker>] | worker leave [--name <worker>] | worker list';
+const usage = `usage: scripts/meta-cluster up [--with-node] | down | env | status | ${workerUsage}`;
 const say = (line: string) => process.stderr.write(`meta-cluster: ${line}\n`);
 
+/** `--key value` and `--key=value`, only the keys given; anything else is a usage error. */
+function parseFlags(args: string[], keys: string[]): Record<string, string> | string {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < args.length; i++) {
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(args[i]!);
+    if (!m?.[1] || !keys.includes(m[1])) return `unknown argument ${args[i]}`;
+    const value = m[2] ?? args[++i];
+    if (value === undefined || value === '') return `--${m[1]} needs a value`;
+    out[m[1]] = value;
+  }
+  return out;
+}
+
+async function worker(sub: string | undefined, args: string[]): Promise<number> {
+  const stateDir = loadConfig().stateDir;
+  const flags = parseFlags(args, sub === 'join' ? ['namespace', 'cluster', 'name'] : sub === 'leave' ? ['name'] : []);
+  if (typeof flags === 'string') {
+    say(`${flags}; usage: scripts/meta-cluster ${workerUsage}`);
+    return 2;
+  }
+  switch (sub) {
+    case 'join': {
+      if (!flags.namespace || !flags.cluster) {
+        say(`worker join needs --namespace and --cluster; usage: scripts/meta-cluster ${workerUsage}`);
+        return 2;
+      }
+      const w = await startWorker({ stateDir, namespace: flags.namespace, cluster: flags.cluster, name: flags.name, log: say });
+      say(`node ${w.name} (${w.nodeIP}, pods ${w.podSubnet}) in network namespace ${w.netns}; logs in ${w.logDir}`);
+      say(`its kubeconfig (the Node's credentials): ${w.kubeletKubeconfig}`);
+      return 0;
+    }
+    case 'leave':
+      await stopWorker({ stateDir, name: flags.name ?? defaultWorkerName, log: say });
+      return 0;
+    case 'list':
+      for (const name of listWorkers(stateDir)) process.stdout.write(`${name}\n`);
+      return 0;
+    default:
+      say(`usage: scripts/meta-cluster ${workerUsage}`);
+      return 2;
+  }
+}
+
 async function main(command: string | undefined, flags: string[]): Promise<number> {
+  if (command === 'worker') return worker(flags[0], flags.slice(1));
   const unknown = flags.filter((f) => !(command === 'up' && f === '--with-node'));
   if (unknown.length > 0) {
     say(`unknown argument ${unknown[0]}; ${usage}`);
@@ -54,7 +100,7 @@ async function main(command: string | undefined, flags: string[]): Promise<numbe
 try {
   process.exitCode = await main(process.argv[2], process.argv.slice(3));
 } catch (err) {
-  if (err instanceof TestbedError || err instanceof ComponentFailed || err instanceof NodeSetupError) {
+  if (err instanceof TestbedError || err instanceof ComponentFailed || err instanceof NodeSetupError || err instanceof WorkerSetupError) {
     say(`error: ${err.message}`);
     process.exitCode = 1;
   } else {

@@ -50,25 +50,41 @@ export const runcWrapper = join(import.meta.dirname, 'runc-keep-oom-score.sh');
 
 export function containerdConfig(config: TestbedConfig, lowerOomScore = canLowerOomScore()): string {
   const p = nodePaths(config);
+  return containerdToml({
+    root: p.containerdRoot, state: p.containerdState, socket: p.containerdSocket,
+    opt: join(config.stateDir, 'containerd/opt'), cniConfDir: p.cniConfDir,
+  }, lowerOomScore);
+}
+
+export interface ContainerdPaths {
+  root: string;
+  state: string;
+  socket: string;
+  opt: string;
+  cniConfDir: string;
+}
+
+/** A containerd of its own (root, state, sockets, CNI configuration) with the CRI plugin and runc. */
+export function containerdToml(p: ContainerdPaths, lowerOomScore: boolean, extraCri: string[] = []): string {
   // see runc-keep-oom-score.sh
   const binaryName = lowerOomScore ? '' : `\n        BinaryName = ${JSON.stringify(runcWrapper)}`;
   const q = JSON.stringify; // TOML basic strings accept JSON string syntax
   return `version = 2
-root = ${q(p.containerdRoot)}
-state = ${q(p.containerdState)}
+root = ${q(p.root)}
+state = ${q(p.state)}
 disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]
 
 [grpc]
-  address = ${q(p.containerdSocket)}
+  address = ${q(p.socket)}
 
 [ttrpc]
-  address = ${q(p.containerdSocket + '.ttrpc')}
+  address = ${q(p.socket + '.ttrpc')}
 
 [plugins."io.containerd.internal.v1.opt"]
-  path = ${q(join(config.stateDir, 'containerd/opt'))}
+  path = ${q(p.opt)}
 
 [plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = ${q(pauseImage)}
+  sandbox_image = ${q(pauseImage)}${extraCri.map((line) => `\n  ${line}`).join('')}
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"

@@ -210,7 +210,7 @@ export async function refreshNodeImages(config: TestbedConfig, log: Log): Promis
 }
 
 /** Mount points at or below `dir`, deepest first. */
-function mountsUnder(dir: string): string[] {
+export function mountsUnder(dir: string): string[] {
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .map((line) => line.split(' ')[4])
@@ -219,7 +219,7 @@ function mountsUnder(dir: string): string[] {
   return [...new Set(mounts)].sort((a, b) => b.length - a.length);
 }
 
-function containerdTasks(socket: string): string[] {
+export function containerdTasks(socket: string): string[] {
   const out = spawnSync('ctr', ['--address', socket, '-n', 'k8s.io', 'tasks', 'ls', '-q'], { encoding: 'utf8' });
   return out.status === 0 ? out.stdout.split('\n').filter(Boolean) : [];
 }

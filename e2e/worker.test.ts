@@ -1,0 +1,202 @@
+// A worker joins a hosted business cluster from behind NAT: a real kubelet with its own containerd
+// in a network namespace that dials out to the meta-cluster and cannot be reached from it. It joins
+// with nothing but the Cluster's join Secret (TLS bootstrapping; the operator approves its serving
+// certificate, which the apiserver then verifies). The operator's add-ons run there: the tunnel
+// agent, kube-proxy and CoreDNS. Through the tunnel only: logs -f, interactive exec, port-forward,
+// an admission webhook served by a pod on the worker; with the agent stopped, a clear error.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it, onTestFailed } from 'vitest';
+import { createCertificateAuthority, issueCertificate } from '../operator/pki/certificates.ts';
+import { loadConfig } from '../scripts/testbed/config.ts';
+import { startWorker, stopWorker, type WorkerInfo } from '../scripts/testbed/worker.ts';
+import { businessClusters } from './business-cluster.ts';
+import { busyboxImage, projectImage } from './images.ts';
+import { apply, eventually, kubectl } from './kubectl.ts';
+import { operatorLogTail, operatorTestBed, settledWrites, type OperatorProcess } from './operator-process.ts';
+
+const { ns, current } = operatorTestBed('e2e-worker', 18070);
+const operator = (): OperatorProcess => current.operator!;
+const scratch = mkdtempSync(join(tmpdir(), 'kok-e2e-'));
+const { get, kubeconfig } = businessClusters(ns, scratch);
+const kubectlBinary = join(loadConfig().binDirs.kubernetes, 'kubectl');
+const workerName = 'far-0';
+let worker: WorkerInfo | undefined;
+const background: ChildProcess[] = [];
+
+afterAll(async () => {
+  for (const child of background) child.kill();
+  await stopWorker({ name: workerName });
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+/** kubectl against the business cluster; rejects with its stderr. */
+async function business(args: string[], input?: string): Promise<string> {
+  const file = join(scratch, 'w.kubeconfig');
+  writeFileSync(file, await kubeconfig('w'), { mode: 0o600 });
+  return new Promise((resolve, reject) => {
+    const child = spawn(kubectlBinary, ['--kubeconfig', file, '--request-timeout=30s', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => { out += c.toString(); });
+    child.stderr.on('data', (c: Buffer) => { err += c.toString(); });
+    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`kubectl ${args.join(' ')}: ${err || out}`))));
+    child.stdin.end(input ?? '');
+  });
+}
+
+/** A long-running kubectl against the business cluster (logs -f, port-forward). */
+async function businessBackground(args: string[]): Promise<{ child: ChildProcess; output: () => string }> {
+  const file = join(scratch, 'w.kubeconfig');
+  writeFileSync(file, await kubeconfig('w'), { mode: 0o600 });
+  const child = spawn(kubectlBinary, ['--kubeconfig', file, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  background.push(child);
+  let text = '';
+  child.stdout.on('data', (c: Buffer) => { text += c.toString(); });
+  child.stderr.on('data', (c: Buffer) => { text += c.toString(); });
+  return { child, output: () => text };
+}
+
+const condition = (type: string) => get('cluster w', `{.status.conditions[?(@.type=="${type}")].status} {.status.conditions[?(@.type=="${type}")].reason}: {.status.conditions[?(@.type=="${type}")].message}`);
+
+const pod = (name: string, spec: object, labels: Record<string, string> = {}) => ({
+  apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'far', labels }, spec: { terminationGracePeriodSeconds: 1, ...spec },
+});
+
+describe('a worker behind NAT', () => {
+  it('joins with the join Secret alone, and the add-ons and the tunnel come up on it', async () => {
+    onTestFailed(() => console.error(`operator log:\n${operatorLogTail(operator())}`));
+    await apply({
+      apiVersion: 'kubeonkube.io/v1alpha1', kind: 'Cluster', metadata: { name: 'w', namespace: ns },
+      spec: { version: 'v1.34.4', mode: 'minimal', etcd: { version: 'v3.6.16', storage: { claimTemplate: { resources: { requests: { storage: '256Mi' } } } } } },
+    });
+    await kubectl(['-n', ns, 'wait', '--for=condition=Ready', 'cluster/w', '--timeout=300s']);
+    // without a node, the add-ons and the tunnel say so, and nothing else waits for them
+    expect(await condition('AddonsReady')).toMatch(/^False NoNodes: .*w-join/);
+    expect(await condition('TunnelConnected')).toMatch(/^False NoNodes/);
+
+    worker = await startWorker({ namespace: ns, cluster: 'w', name: workerName, log: (l) => console.log(`worker: ${l}`) });
+    // its kubelet serves a certificate of the Cluster's CA, approved by the operator for the Node's own address
+    await eventually('the serving certificate approved', async () => {
+      const csrs = JSON.parse(await business(['get', 'csr', '-o', 'json'])) as { items: { spec: { signerName: string; username: string }; status?: { conditions?: { type: string; reason: string }[] } }[] };
+      return csrs.items.some((c) => c.spec.signerName === 'kubernetes.io/kubelet-serving' && c.spec.username === `system:node:${workerName}`
+        && c.status?.conditions?.some((x) => x.type === 'Approved' && x.reason === 'KubeonkubeApproved')) || undefined;
+    }, 120_000);
+    await eventually('AddonsReady and TunnelConnected', async () => {
+      const [addons, tunnel] = await Promise.all([condition('AddonsReady'), condition('TunnelConnected')]);
+      return addons.startsWith('True') && tunnel.startsWith('True') ? true : undefined;
+    }, 240_000);
+    expect(Number(await get('cluster w', '{.status.tunnel.agents}'))).toBe(1);
+
+    // the worker is reachable only through the tunnel: nothing here can open a connection to it
+    const reached = await new Promise<boolean>((resolve) => {
+      const socket = connect({ host: worker!.nodeIP, port: 10250, timeout: 3000 }, () => { socket.destroy(); resolve(true); });
+      socket.on('error', () => resolve(false));
+      socket.on('timeout', () => { socket.destroy(); resolve(false); });
+    });
+    expect(reached).toBe(false);
+  }, 600_000);
+
+  it('runs pods that resolve and reach a Service of the business cluster', async () => {
+    await business(['create', 'namespace', 'far']);
+    await business(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [
+      pod('web', { containers: [{ name: 'web', image: busyboxImage, command: ['sh', '-c', 'mkdir -p /www && echo hello-from-the-worker > /www/index.html && exec httpd -f -p 8080 -h /www'] }] }, { app: 'web' }),
+      { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: 'far' }, spec: { selector: { app: 'web' }, ports: [{ port: 80, targetPort: 8080 }] } },
+      pod('ticker', { containers: [{ name: 'ticker', image: busyboxImage, command: ['sh', '-c', 'i=0; while true; do echo "tick $i"; i=$((i+1)); sleep 0.2; done'] }] }),
+    ] }));
+    await business(['-n', 'far', 'wait', '--for=condition=Ready', 'pod/web', 'pod/ticker', '--timeout=120s']);
+    await business(['-n', 'far', 'apply', '-f', '-'], JSON.stringify(pod('client', { restartPolicy: 'Never', containers: [{ name: 'client', image: busyboxImage,
+      command: ['sh', '-c', 'nslookup web.far.svc.cluster.local && wget -qO- http://web.far.svc.cluster.local/'] }] })));
+    const logs = await eventually('the client pod done', async () => {
+      const phase = await business(['-n', 'far', 'get', 'pod', 'client', '-o', 'jsonpath={.status.phase}']);
+      if (phase === 'Failed') throw new Error(`the client pod failed: ${await business(['-n', 'far', 'logs', 'client'])}`);
+      return phase === 'Succeeded' ? business(['-n', 'far', 'logs', 'client']) : undefined;
+    }, 120_000);
+    expect(logs).toMatch(/Address: 10\.96\./);
+    expect(logs).toContain('hello-from-the-worker');
+  }, 300_000);
+
+  it('carries logs -f, interactive exec and port-forward through the tunnel', async () => {
+    const follow = await businessBackground(['-n', 'far', 'logs', '-f', 'ticker']);
+    await eventually('lines streamed by logs -f', () => Promise.resolve((follow.output().match(/tick \d+/g) ?? []).length >= 10 || undefined), 30_000);
+
+    expect(await business(['-n', 'far', 'exec', '-i', 'ticker', '--', 'sh', '-c', 'read line; echo "got $line"'], 'through the tunnel\n')).toBe('got through the tunnel\n');
+
+    const forward = await businessBackground(['-n', 'far', 'port-forward', 'pod/web', '0:8080']);
+    const port = await eventually('port-forward listening', () => Promise.resolve(/Forwarding from 127\.0\.0\.1:(\d+)/.exec(forward.output())?.[1]), 30_000);
+    expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe('hello-from-the-worker\n');
+    forward.child.kill();
+    // still streaming after all that
+    const before = (follow.output().match(/tick \d+/g) ?? []).length;
+    await eventually('logs -f still streaming', () => Promise.resolve((follow.output().match(/tick \d+/g) ?? []).length > before + 5 || undefined), 30_000);
+    follow.child.kill();
+  }, 180_000);
+
+  it('calls an admission webhook served only on the worker', async () => {
+    const ca = await createCertificateAuthority('far-webhook-ca', 3600_000);
+    const serving = await issueCertificate(ca, { commonName: 'far-webhook', usage: 'server', dnsNames: ['far-webhook.far.svc'], validityMs: 3600_000 });
+    const server = `const https = require('node:https'); const fs = require('node:fs');
+https.createServer({ cert: fs.readFileSync('/tls/tls.crt'), key: fs.readFileSync('/tls/tls.key') }, (req, res) => {
+  let body = ''; req.on('data', (c) => { body += c; }); req.on('end', () => {
+    const r = JSON.parse(body).request; const name = r.name || '';
+    const allowed = !name.startsWith('forbidden-');
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: r.uid, allowed, status: allowed ? undefined : { code: 403, message: 'refused by the webhook on the far worker' } } }));
+  });
+}).listen(8443);`;
+    await business(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [
+      { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'far-webhook', namespace: 'far' }, type: 'kubernetes.io/tls', stringData: { 'tls.crt': serving.certificate, 'tls.key': serving.privateKey } },
+      pod('far-webhook', { containers: [{ name: 'webhook', image: projectImage, args: ['-e', server], volumeMounts: [{ name: 'tls', mountPath: '/tls', readOnly: true }],
+        readinessProbe: { tcpSocket: { port: 8443 }, periodSeconds: 1 } }], volumes: [{ name: 'tls', secret: { secretName: 'far-webhook', defaultMode: 0o444 } }] }, { app: 'far-webhook' }),
+      { apiVersion: 'v1', kind: 'Service', metadata: { name: 'far-webhook', namespace: 'far' }, spec: { selector: { app: 'far-webhook' }, ports: [{ port: 443, targetPort: 8443 }] } },
+    ] }));
+    await business(['-n', 'far', 'wait', '--for=condition=Ready', 'pod/far-webhook', '--timeout=120s']);
+    await business(['apply', '-f', '-'], JSON.stringify({
+      apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingWebhookConfiguration', metadata: { name: 'far-webhook' },
+      webhooks: [{
+        name: 'far-webhook.example.com', admissionReviewVersions: ['v1'], sideEffects: 'None', failurePolicy: 'Fail', timeoutSeconds: 10,
+        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'far' } },
+        rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['configmaps'] }],
+        clientConfig: { service: { name: 'far-webhook', namespace: 'far', port: 443 }, caBundle: Buffer.from(ca.certificate).toString('base64') },
+      }],
+    }));
+    await eventually('the webhook refusing', async () => {
+      try {
+        await business(['-n', 'far', 'create', 'configmap', `forbidden-${Date.now()}`]);
+        return undefined;
+      } catch (err) {
+        return /refused by the webhook on the far worker/.test((err as Error).message) ? true : undefined;
+      }
+    }, 60_000);
+    expect(await business(['-n', 'far', 'create', 'configmap', 'allowed-1'])).toContain('created');
+    await business(['delete', 'validatingwebhookconfiguration', 'far-webhook']);
+  }, 180_000);
+
+  it('says why when the agent is gone, and comes back with it', async () => {
+    // paused, the operator does not put the agent back at once
+    await kubectl(['-n', ns, 'patch', 'cluster', 'w', '--type=merge', '-p', '{"spec":{"paused":true}}']);
+    await business(['-n', 'kube-system', 'scale', 'deployment', 'kubeonkube-tunnel-agent', '--replicas=0']);
+    await eventually('the agent gone', async () => (await business(['-n', 'kube-system', 'get', 'pods', '-l', 'app.kubernetes.io/name=kubeonkube-tunnel-agent', '-o', 'name'])).trim() === '' || undefined, 60_000);
+    await expect(business(['-n', 'far', 'logs', 'ticker', '--tail=1'])).rejects.toThrow(/no tunnel agent/);
+    await expect(business(['-n', 'far', 'exec', 'ticker', '--', 'true'])).rejects.toThrow(/no tunnel agent/);
+
+    await kubectl(['-n', ns, 'patch', 'cluster', 'w', '--type=merge', '-p', '{"spec":{"paused":false}}']);
+    await eventually('logs again', async () => {
+      try {
+        return /tick \d+/.test(await business(['-n', 'far', 'logs', 'ticker', '--tail=1'])) || undefined;
+      } catch {
+        return undefined;
+      }
+    }, 120_000);
+    await eventually('TunnelConnected again', async () => (await condition('TunnelConnected')).startsWith('True') || undefined, 120_000);
+  }, 300_000);
+
+  it('reaches zero writes in steady state, one recheck of the business cluster included', async () => {
+    const settled = await settledWrites(operator(), 5000, 180_000);
+    await new Promise((r) => setTimeout(r, 35_000));
+    expect(await operator().writes()).toEqual(settled);
+  }, 300_000);
+});

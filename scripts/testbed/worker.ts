@@ -1,0 +1,432 @@
+// A business cluster's worker on this machine, joined the way a remote machine behind NAT joins:
+// a network namespace whose only way out is the host (masqueraded), with its own containerd and
+// kubelet, bootstrapped from the meta-cluster Secret `<cluster>-join`. Nothing on the host or in
+// the meta-cluster can open a connection to it. `stopWorker` removes every trace of it: processes,
+// mounts, network namespaces, the veth pair, iptables rules, cgroups and files.
+import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { buildImages, importImages } from '../images/build.ts';
+import { busyboxImage, pauseImage, projectImageName } from '../images/catalog.ts';
+import { loadConfig, statePaths, type TestbedConfig } from './config.ts';
+import { checkNodePrerequisites, containerdTasks, mountsUnder } from './node.ts';
+import { canLowerOomScore } from './node-config.ts';
+import { waitFor } from './probes.ts';
+import { isRunning, readRecords, startProcess, stopProcess, type ProcessRecord } from './processes.ts';
+import {
+  checkWorkerName, firewallComment, joinSecretName, maxWorkers, parseJoinData, workerCgroup, workerCniConfig, workerContainerdConfig,
+  workerFirewall, workerKubeletArgs, workerKubeletConfig, workerNetwork, workerPaths, WorkerSetupError,
+  type JoinData, type WorkerNetwork, type WorkerPaths,
+} from './worker-config.ts';
+
+export { WorkerSetupError };
+
+type Log = (line: string) => void;
+
+export const defaultWorkerName = 'worker-0';
+
+/** What `stopWorker` needs after a crash: written before anything is created. */
+interface WorkerState {
+  name: string;
+  index: number;
+  namespace: string;
+  cluster: string;
+  network: WorkerNetwork;
+  processes: ProcessRecord[];
+}
+
+export interface WorkerInfo {
+  name: string;
+  namespace: string;
+  cluster: string;
+  /** Its network namespace, under /run/netns. */
+  netns: string;
+  /** Its address, the Node's InternalIP. */
+  nodeIP: string;
+  podSubnet: string;
+  /** The kubelet's kubeconfig once bootstrapped: a Node's credentials in the business cluster. */
+  kubeletKubeconfig: string;
+  logDir: string;
+}
+
+export interface StartWorkerOptions {
+  /** The meta-cluster's state folder; default the one scripts/meta-cluster uses. */
+  stateDir?: string;
+  namespace: string;
+  cluster: string;
+  name?: string;
+  log?: Log;
+  /** How long to wait for the join Secret to appear (default 60 s). */
+  secretTimeoutMs?: number;
+  /** How long to wait for the Node to be Ready (default 180 s); 0: return once the kubelet runs. */
+  readyTimeoutMs?: number;
+}
+
+export interface StopWorkerOptions {
+  stateDir?: string;
+  name?: string;
+  log?: Log;
+}
+
+const netnsDir = '/run/netns';
+const netnsPath = (netns: string) => join(netnsDir, netns);
+
+function run(command: string, args: string[]): string {
+  return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+function succeeds(command: string, args: string[]): boolean {
+  return spawnSync(command, args, { stdio: 'ignore' }).status === 0;
+}
+
+function testbed(stateDir: string | undefined): TestbedConfig {
+  const config = loadConfig({ withNode: true });
+  return stateDir === undefined ? config : { ...config, stateDir: resolve(stateDir) };
+}
+
+function readState(p: WorkerPaths): WorkerState | undefined {
+  return existsSync(p.stateFile) ? (JSON.parse(readFileSync(p.stateFile, 'utf8')) as WorkerState) : undefined;
+}
+
+function writeState(p: WorkerPaths, state: WorkerState): void {
+  writeFileSync(p.stateFile, JSON.stringify(state, null, 2) + '\n');
+}
+
+/** The workers this meta-cluster has a record of, by name. */
+export function listWorkers(stateDir: string): string[] {
+  const dir = join(stateDir, 'workers');
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -'.json'.length)).sort();
+}
+
+function info(config: TestbedConfig, state: WorkerState): WorkerInfo {
+  const p = workerPaths(config.stateDir, config.runDir, state.name);
+  return {
+    name: state.name, namespace: state.namespace, cluster: state.cluster, netns: state.network.netns,
+    nodeIP: state.network.workerIP, podSubnet: state.network.podSubnet, kubeletKubeconfig: p.kubeconfig, logDir: p.logs,
+  };
+}
+
+/** The lowest worker number no other worker of this meta-cluster holds. */
+function freeIndex(config: TestbedConfig): number {
+  const taken = new Set(listWorkers(config.stateDir).map((n) => readState(workerPaths(config.stateDir, config.runDir, n))?.index));
+  for (let i = 0; i < maxWorkers; i++) if (!taken.has(i)) return i;
+  throw new WorkerSetupError(`all ${maxWorkers} worker numbers are taken; remove one with scripts/meta-cluster worker leave --name <worker>`);
+}
+
+/** Workers reach the business apiserver through a meta Service: the meta node's kube-proxy routes it. */
+function checkMetaNode(config: TestbedConfig): void {
+  const records = readRecords(statePaths(config.stateDir).processes);
+  if (!existsSync(statePaths(config.stateDir).adminKubeconfig) || records.length === 0 || !records.every(isRunning)) {
+    throw new WorkerSetupError('the meta-cluster is not up; run scripts/meta-cluster up --with-node');
+  }
+  if (!records.some((r) => r.name === 'kube-proxy')) {
+    throw new WorkerSetupError('the meta-cluster has no node, whose kube-proxy routes workers to Services; run scripts/meta-cluster down, then up --with-node');
+  }
+}
+
+function metaKubectl(config: TestbedConfig): (args: string[]) => SpawnSyncReturns<string> {
+  const kubectl = join(config.binDirs.kubernetes, 'kubectl');
+  const kubeconfig = statePaths(config.stateDir).adminKubeconfig;
+  return (args) => spawnSync(kubectl, ['--kubeconfig', kubeconfig, '--request-timeout=10s', ...args], { encoding: 'utf8' });
+}
+
+async function readJoinSecret(config: TestbedConfig, namespace: string, cluster: string, timeoutMs: number): Promise<JoinData> {
+  const name = joinSecretName(cluster);
+  const kubectl = metaKubectl(config);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const out = kubectl(['-n', namespace, 'get', 'secret', name, '-o', 'json', '--ignore-not-found']);
+    if (out.status !== 0) throw new WorkerSetupError(`could not read Secret ${namespace}/${name}: ${out.stderr.trim()}`);
+    if (out.stdout.trim() !== '') return parseJoinData((JSON.parse(out.stdout) as { data?: Record<string, string> }).data, `${namespace}/${name}`);
+    if (Date.now() > deadline) {
+      throw new WorkerSetupError(`Secret ${namespace}/${name} not found after ${timeoutMs / 1000} s; is Cluster ${namespace}/${cluster} Ready, with an operator running?`);
+    }
+    await sleep(1000);
+  }
+}
+
+function writeWorkerFiles(name: string, p: WorkerPaths, net: WorkerNetwork, data: JoinData): void {
+  for (const dir of [p.root, p.run, p.logs, p.containerdRoot, p.containerdState, p.containerdOpt, p.cniConfDir, p.cniDataDir, p.kubeletRoot, p.certDir, p.podLogs]) {
+    mkdirSync(dir, { recursive: true });
+  }
+  writeFileSync(p.containerdConfig, workerContainerdConfig(p, canLowerOomScore()));
+  writeFileSync(join(p.cniConfDir, '10-kubeonkube-worker.conflist'), JSON.stringify(workerCniConfig(p, net), null, 2));
+  writeFileSync(p.kubeletConfig, JSON.stringify(workerKubeletConfig(name, p, net, data), null, 2));
+  writeFileSync(p.bootstrapKubeconfig, data.kubeconfig + '\n', { mode: 0o600 });
+  writeFileSync(p.caFile, data.caBundle + '\n');
+  writeFileSync(p.resolvConf, '');
+}
+
+function setupWorkerNetwork(name: string, net: WorkerNetwork): void {
+  // not `ip netns add`: the first time, it binds /run/netns onto itself, shared, so each namespace
+  // already mounted there (the meta node's pods') gets a second mount below the first, and
+  // containerd's removal of it fails with EBUSY for good. A bind mount on a file, as containerd
+  // makes its own, changes nothing else
+  mkdirSync(netnsDir, { recursive: true });
+  writeFileSync(netnsPath(net.netns), '');
+  run('unshare', [`--net=${netnsPath(net.netns)}`, 'true']);
+  run('ip', ['link', 'add', net.hostVeth, 'type', 'veth', 'peer', 'name', net.workerVeth, 'netns', net.netns]);
+  run('ip', ['addr', 'add', `${net.hostIP}/${net.prefix}`, 'dev', net.hostVeth]);
+  run('ip', ['link', 'set', net.hostVeth, 'up']);
+  const inside = (args: string[]) => run('ip', ['-n', net.netns, ...args]);
+  inside(['link', 'set', 'lo', 'up']);
+  inside(['addr', 'add', `${net.workerIP}/${net.prefix}`, 'dev', net.workerVeth]);
+  inside(['link', 'set', net.workerVeth, 'up']);
+  inside(['route', 'add', 'default', 'via', net.hostIP]);
+  // the worker routes its pods' traffic; a new namespace starts with forwarding off
+  run('nsenter', [`--net=${netnsPath(net.netns)}`, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
+  // the host routes the worker's (the meta node set it already, and restores it on down)
+  writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
+  for (const rule of workerFirewall(name, net)) {
+    // first in its chain: kube-proxy's and the kubelet's jumps accept some traffic before the policy
+    if (!succeeds('iptables', ['-t', rule.table, '-C', rule.chain, ...rule.spec])) run('iptables', ['-t', rule.table, '-I', rule.chain, '1', ...rule.spec]);
+  }
+}
+
+/** Mount points of cgroup hierarchies (one per controller on cgroup v1, one on v2). */
+function cgroupHierarchies(): string[] {
+  return readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' '))
+    .filter((f) => (f[2] === 'cgroup' || f[2] === 'cgroup2') && f[1]?.startsWith('/sys/fs/cgroup'))
+    .map((f) => f[1]!);
+}
+
+/** The kubelet refuses a cgroupRoot that does not exist in every hierarchy. */
+function createCgroups(name: string): void {
+  for (const hierarchy of cgroupHierarchies()) {
+    const dir = join(hierarchy, workerCgroup(name));
+    mkdirSync(dir, { recursive: true });
+    // a v1 cpuset starts empty, and no process may join an empty cpuset
+    for (const file of ['cpuset.cpus', 'cpuset.mems']) {
+      if (existsSync(join(dir, file)) && readFileSync(join(dir, file), 'utf8').trim() === '') {
+        writeFileSync(join(dir, file), readFileSync(join(hierarchy, file), 'utf8'));
+      }
+    }
+  }
+}
+
+/** The worker's cgroup folders, children before parents. */
+function cgroupDirs(name: string): string[] {
+  const dirs: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) walk(join(dir, e.name));
+    dirs.push(dir);
+  };
+  for (const hierarchy of cgroupHierarchies()) {
+    const top = join(hierarchy, workerCgroup(name));
+    if (existsSync(top)) walk(top);
+  }
+  return dirs;
+}
+
+/** Every process of the worker: in its network namespace (kubelet, containerd, shims, host-network pods) or its cgroups (pods). */
+function workerPids(name: string, netns: string): number[] {
+  const pids = new Set<number>();
+  for (const dir of cgroupDirs(name)) {
+    try {
+      for (const pid of readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) pids.add(Number(pid));
+    } catch { /* removed meanwhile */ }
+  }
+  let inode: number | undefined;
+  try {
+    inode = statSync(netnsPath(netns)).ino;
+  } catch { /* no namespace */ }
+  if (inode !== undefined) {
+    for (const pid of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
+      try {
+        if (readlinkSync(`/proc/${pid}/ns/net`) === `net:[${inode}]`) pids.add(Number(pid));
+      } catch { /* exited meanwhile */ }
+    }
+  }
+  pids.delete(process.pid);
+  return [...pids];
+}
+
+async function killWorkerProcesses(name: string, netns: string, log: Log): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (let pids = workerPids(name, netns); pids.length > 0; pids = workerPids(name, netns)) {
+    if (Date.now() > deadline) throw new WorkerSetupError(`processes ${pids.join(' ')} of worker ${name} survived SIGKILL; see ps -o pid,stat,cmd -p ${pids.join(',')}`);
+    log(`killing leftover processes of ${name}: ${pids.join(' ')}`);
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch { /* gone */ }
+    }
+    await sleep(300);
+  }
+}
+
+/** Deletes the host's rules tagged with the worker's name (found by tag: no record needed). */
+function removeFirewall(name: string): void {
+  const tag = `--comment "${firewallComment(name)}"`;
+  for (const table of ['nat', 'filter']) {
+    const rules = spawnSync('iptables', ['-t', table, '-S'], { encoding: 'utf8' }).stdout ?? '';
+    for (const rule of rules.split('\n').filter((r) => r.startsWith('-A ') && r.includes(tag))) {
+      // iptables -S quotes arguments with spaces (the comment)
+      const args = [...rule.slice(3).matchAll(/"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2]!);
+      spawnSync('iptables', ['-t', table, '-D', ...args], { stdio: 'ignore' });
+    }
+  }
+}
+
+async function removeCgroups(name: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (let dirs = cgroupDirs(name); dirs.length > 0; dirs = cgroupDirs(name)) {
+    for (const dir of dirs) {
+      try {
+        rmdirSync(dir);
+      } catch { /* busy a little longer, or its children first */ }
+    }
+    if (cgroupDirs(name).length === 0) return;
+    if (Date.now() > deadline) throw new WorkerSetupError(`cgroups of worker ${name} could not be removed: ${cgroupDirs(name).join(' ')}`);
+    await sleep(200);
+  }
+}
+
+/** The kubelet links each container's log into /var/log/containers; the worker's go with it. */
+function removeContainerLogLinks(p: WorkerPaths): void {
+  const dir = '/var/log/containers';
+  if (!existsSync(dir)) return;
+  for (const entry of readdirSync(dir)) {
+    const link = join(dir, entry);
+    try {
+      if (lstatSync(link).isSymbolicLink() && readlinkSync(link).startsWith(p.podLogs + '/')) unlinkSync(link);
+    } catch { /* removed meanwhile */ }
+  }
+}
+
+/** The images a worker runs: the pause sandbox, the add-ons (CoreDNS, kube-proxy), the project's own and busybox for tests. */
+export function isWorkerImage(ref: string): boolean {
+  return ref === pauseImage || ref === busyboxImage || ref.startsWith(`${projectImageName}:`)
+    || ref.startsWith('registry.k8s.io/coredns/coredns:') || ref.startsWith('registry.k8s.io/kube-proxy:');
+}
+
+/**
+ * Joins a worker to Cluster `namespace/cluster` and waits for its Node to be Ready. Idempotent: a
+ * worker already joined to that Cluster is left as it is; what a crashed one left is removed first.
+ */
+export async function startWorker(options: StartWorkerOptions): Promise<WorkerInfo> {
+  const config = testbed(options.stateDir);
+  const name = options.name ?? defaultWorkerName;
+  const log = options.log ?? (() => {});
+  checkWorkerName(name);
+  checkNodePrerequisites();
+  checkMetaNode(config);
+  const p = workerPaths(config.stateDir, config.runDir, name);
+  const existing = readState(p);
+  if (existing) {
+    if (existing.processes.length === 2 && existing.processes.every(isRunning)) {
+      if (existing.namespace === options.namespace && existing.cluster === options.cluster) {
+        log(`worker ${name} is already joined to ${existing.namespace}/${existing.cluster}`);
+        return info(config, existing);
+      }
+      throw new WorkerSetupError(`worker ${name} is joined to ${existing.namespace}/${existing.cluster}; run scripts/meta-cluster worker leave --name ${name} first, or choose another --name`);
+    }
+    log(`removing what is left of worker ${name}`);
+    await stopWorker({ stateDir: config.stateDir, name, log });
+  }
+
+  const data = await readJoinSecret(config, options.namespace, options.cluster, options.secretTimeoutMs ?? 60_000);
+  const index = freeIndex(config);
+  const net = workerNetwork(name, index, data.podCIDR);
+  mkdirSync(join(config.stateDir, 'workers'), { recursive: true });
+  const state: WorkerState = { name, index, namespace: options.namespace, cluster: options.cluster, network: net, processes: [] };
+  writeState(p, state);
+  const record = (r: ProcessRecord) => {
+    state.processes.push(r);
+    writeState(p, state);
+  };
+
+  log(`setting up ${name}: namespace ${net.netns}, address ${net.workerIP}, pods ${net.podSubnet}`);
+  writeWorkerFiles(name, p, net, data);
+  setupWorkerNetwork(name, net);
+  createCgroups(name);
+  // inside the worker's network namespace, and only that one: `ip netns exec` would also remount
+  // /sys, hiding the host's cgroup hierarchies from the kubelet
+  const enter = [`--net=${netnsPath(net.netns)}`, '--'];
+
+  log(`starting ${name}'s containerd`);
+  const containerd = startProcess(`${name} containerd`, 'nsenter', [...enter, '/usr/bin/containerd', '--config', p.containerdConfig, '--log-level', 'warn'], join(p.logs, 'containerd.log'));
+  record(containerd);
+  await waitFor(containerd, 'serving', () => Promise.resolve(succeeds('ctr', ['--address', p.containerdSocket, 'version'])), 30_000);
+
+  log(`importing images into ${name}`);
+  importImages(p.containerdSocket, (await buildImages(log)).filter((i) => isWorkerImage(i.ref)));
+
+  log(`starting ${name}'s kubelet`);
+  const kubelet = startProcess(`${name} kubelet`, 'nsenter', [...enter, join(config.binDirs.kubernetes, 'kubelet'), ...workerKubeletArgs(name, p, net)], join(p.logs, 'kubelet.log'));
+  record(kubelet);
+  const readyTimeoutMs = options.readyTimeoutMs ?? 180_000;
+  if (readyTimeoutMs > 0) {
+    await waitFor(kubelet, 'bootstrapped (a client certificate for its bootstrap token)', () => Promise.resolve(existsSync(p.kubeconfig)), readyTimeoutMs);
+    const kubectl = join(config.binDirs.kubernetes, 'kubectl');
+    await waitFor(kubelet, 'Ready as a node', () => {
+      const ready = execFileSync(kubectl, ['--kubeconfig', p.kubeconfig, '--request-timeout=5s', 'get', 'node', name, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      return Promise.resolve(ready === 'True');
+    }, readyTimeoutMs);
+  }
+  log(`worker ${name} joined ${options.namespace}/${options.cluster}`);
+  return info(config, state);
+}
+
+/**
+ * Removes a worker and every trace of it; a no-op for one that does not exist. Works from its
+ * state file, or by name alone when a crash lost it. The Node object stays in the business
+ * cluster (NotReady), as when a machine is switched off.
+ */
+export async function stopWorker(options: StopWorkerOptions = {}): Promise<void> {
+  const config = testbed(options.stateDir);
+  const name = options.name ?? defaultWorkerName;
+  const log = options.log ?? (() => {});
+  checkWorkerName(name);
+  const p = workerPaths(config.stateDir, config.runDir, name);
+  const state = readState(p);
+  const netns = state?.network.netns ?? `kok-${name}`;
+  const byName = (component: string) => state?.processes.find((r) => r.name === `${name} ${component}`);
+
+  const kubelet = byName('kubelet');
+  if (kubelet && isRunning(kubelet)) {
+    log(`stopping ${name}'s kubelet (pid ${kubelet.pid})`);
+    await stopProcess(kubelet);
+  }
+  const containerd = byName('containerd');
+  if (containerd && isRunning(containerd)) {
+    for (const task of containerdTasks(p.containerdSocket)) {
+      spawnSync('ctr', ['--address', p.containerdSocket, '-n', 'k8s.io', 'tasks', 'kill', '-s', 'SIGKILL', task], { stdio: 'ignore' });
+    }
+    await sleep(500);
+    for (const task of containerdTasks(p.containerdSocket)) spawnSync('ctr', ['--address', p.containerdSocket, '-n', 'k8s.io', 'tasks', 'delete', '-f', task], { stdio: 'ignore' });
+    log(`stopping ${name}'s containerd (pid ${containerd.pid})`);
+    await stopProcess(containerd);
+  }
+  // shims, and whatever a crash left running
+  await killWorkerProcesses(name, netns, log);
+  // container root file systems, pods' volumes and network namespaces
+  for (const dir of [p.root, p.run]) {
+    for (const mount of mountsUnder(dir)) {
+      if (!succeeds('umount', [mount])) succeeds('umount', ['-l', mount]);
+    }
+  }
+  if (existsSync(netnsPath(netns))) {
+    log(`removing network namespace ${netns}`);
+    if (!succeeds('umount', [netnsPath(netns)])) succeeds('umount', ['-l', netnsPath(netns)]);
+    rmSync(netnsPath(netns), { force: true });
+  }
+  // the pair goes with the namespace; deleted here too in case that is still being torn down
+  if (state && succeeds('ip', ['link', 'show', state.network.hostVeth])) succeeds('ip', ['link', 'delete', state.network.hostVeth]);
+  removeFirewall(name);
+  await removeCgroups(name);
+  removeContainerLogLinks(p);
+  rmSync(p.run, { recursive: true, force: true });
+  rmSync(p.root, { recursive: true, force: true });
+  rmSync(p.stateFile, { force: true });
+  if (state) log(`worker ${name} removed`);
+}
+
+/** Removes every worker of the meta-cluster at `config.stateDir` (scripts/meta-cluster down). */
+export async function stopAllWorkers(config: TestbedConfig, log: Log = () => {}): Promise<void> {
+  for (const name of listWorkers(config.stateDir)) await stopWorker({ stateDir: config.stateDir, name, log });
+}
