@@ -1,6 +1,6 @@
 // The reverse tunnel of a hosted control plane: every apiserver Pod of a standard Cluster runs the
 // tunnel server beside it; an agent outside the meta-cluster (this test process, as a worker behind
-// NAT would: it only dials out, to the apiserver Service's tunnel port, with the Cluster's agent
+// NAT would: it only dials out, to the tunnel Service, with the Cluster's agent
 // certificate) holds a connection to each server. The business apiserver reaches a Node's kubelet
 // port that lives on the agent's side only through it, and says why when the agent is gone.
 import { createServer, type Server } from 'node:https';
@@ -57,9 +57,11 @@ describe('the reverse tunnel', () => {
       spec: { version: 'v1.34.4', mode: 'standard', etcd: { version: 'v3.6.16', storage: { claimTemplate: { resources: { requests: { storage: '256Mi' } } } } } },
     });
     await kubectl(['-n', ns, 'wait', '--for=condition=Ready', 'cluster/t', '--timeout=480s']);
-    const tunnelPort = Number(await get('service t-apiserver', '{.spec.ports[?(@.name=="tunnel")].port}'));
+    // agents dial the tunnel Service, which lists apiserver Pods before they are ready
+    const tunnelPort = Number(await get('service t-tunnel', '{.spec.ports[?(@.name=="tunnel")].port}'));
     expect(tunnelPort).toBe(8132);
-    const address = await get('service t-apiserver', '{.spec.clusterIP}');
+    expect(await get('service t-tunnel', '{.spec.publishNotReadyAddresses}')).toBe('true');
+    const address = await get('service t-tunnel', '{.spec.clusterIP}');
 
     // a kubelet's port stands in: HTTPS with a serving certificate of the Cluster's CA, as an
     // approved kubelet CSR gives it (the apiserver verifies it: --kubelet-certificate-authority)
@@ -69,7 +71,7 @@ describe('the reverse tunnel', () => {
     await new Promise<void>((r) => target.listen(0, hostAddress, r));
     const port = (target.address() as AddressInfo).port;
     agent = new TunnelAgent({
-      agentId: 'outside-0', server: { host: address, port: tunnelPort, servername: `t-apiserver.${ns}.svc` },
+      agentId: 'outside-0', server: { host: address, port: tunnelPort, servername: `t-tunnel.${ns}.svc` },
       tls: { cert: await secretData('t-tunnel-agent', 'tls.crt'), key: await secretData('t-tunnel-agent', 'tls.key'), ca: await secretData('t-tunnel-agent', 'ca.crt') },
       allowedCIDRs: ['10.244.0.0/16', '10.96.0.0/12'], nodeAddresses: (changed) => changed([hostAddress]),
       probeMs: { min: 200, max: 2000 }, log: pino({ level: 'warn' }),

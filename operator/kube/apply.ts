@@ -9,7 +9,7 @@
 // taken over (OwnershipConflict), and deletes carry the owner-checked UID as a precondition.
 // Every write first asks the leadership guard: a process that may no longer lead sends nothing.
 import { createHash } from 'node:crypto';
-import { KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { CoreV1Api, KubernetesObjectApi, PatchStrategy, setHeaderOptions, type KubeConfig, type KubernetesObject, type V1Pod, type V1PodCondition } from '@kubernetes/client-node';
 import { toClientModel } from './client-model.ts';
 import { containsDesired } from './drift.ts';
 
@@ -81,12 +81,14 @@ const ownerUidOf = (obj: KubernetesObject) => controllerOf(obj)?.uid ?? '';
 
 export class Writer {
   readonly #api: KubernetesObjectApi;
+  readonly #core: CoreV1Api;
   readonly #counts = new Map<string, number>();
   readonly #mayWrite: () => boolean;
 
   /** `mayWrite` is asked before every request: false stops every write (leadership lost or in doubt). */
   constructor(kc: KubeConfig, mayWrite: () => boolean = () => true) {
     this.#api = KubernetesObjectApi.makeApiClient(kc);
+    this.#core = kc.makeApiClient(CoreV1Api);
     this.#mayWrite = mayWrite;
   }
 
@@ -145,6 +147,15 @@ export class Writer {
       if (!isOwnedBy(live, ownerUidOf(obj))) throw new OwnershipConflict(obj.kind ?? 'object', obj.metadata?.name ?? '', describeOwner(live));
       return { created: false, live };
     }
+  }
+
+  /** Sets one condition in a Pod's status (a readiness gate the operator answers), leaving the others as they are. */
+  async setPodCondition(pod: V1Pod, condition: V1PodCondition): Promise<void> {
+    this.count('patch-status', 'Pod');
+    await this.#core.patchNamespacedPodStatus(
+      { name: pod.metadata?.name ?? '', namespace: pod.metadata?.namespace ?? '', body: { status: { conditions: [condition] } } },
+      setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
+    );
   }
 
   /** Throws NotLeaderError unless this process may write now; for writes that go elsewhere (etcd membership calls). */

@@ -213,10 +213,23 @@ export function etcdClientServiceContext(facts: ControlPlaneFacts) {
 
 export function apiserverServiceContext(spec: ControlPlaneSpec, facts: ControlPlaneFacts) {
   return {
-    tunnelPort: tunnelEnabled(spec) ? tunnelPort : undefined,
     service: { ...metadata(facts, 'kube-apiserver', names.apiserver(facts.name)), annotations: spec.endpoint?.service?.annotations ?? {} },
     type: spec.endpoint?.service?.type ?? 'ClusterIP',
     selector: selectorLabels(facts.name, 'kube-apiserver'),
+  };
+}
+
+/**
+ * The tunnel Service: where agents dial in, of the endpoint's type. It lists apiserver Pods before
+ * they are ready, so agents connect to a new server before it takes requests (its readiness waits
+ * for that, see the tunnel-readiness unit).
+ */
+export function tunnelServiceContext(spec: ControlPlaneSpec, facts: ControlPlaneFacts) {
+  return {
+    service: { ...metadata(facts, 'kube-apiserver', names.tunnel(facts.name)), annotations: spec.endpoint?.service?.annotations ?? {} },
+    type: spec.endpoint?.service?.type ?? 'ClusterIP',
+    selector: selectorLabels(facts.name, 'kube-apiserver'),
+    port: tunnelPort,
   };
 }
 
@@ -270,6 +283,7 @@ export function apiserverContext(spec: ControlPlaneSpec, facts: ControlPlaneFact
     // the tunnel server: a native sidecar (an init container that keeps running), started before
     // the apiserver and stopped after it, so the dials of its last requests are still relayed
     tunnel: tunnel ? {
+      readinessGate: 'kubeonkube.io/tunnel-ready',
       image: facts.operatorImage,
       port: tunnelPort,
       dir: tunnelDir,

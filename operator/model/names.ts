@@ -14,6 +14,7 @@ export const names = {
   etcdClient: (c: string) => `${c}-etcd`,
   etcdBackup: (c: string) => `${c}-etcd-backup`,
   etcdRestore: (c: string, i: number) => `${c}-etcd-${i}-restore`,
+  tunnel: (c: string) => `${c}-tunnel`,
 };
 
 export type Component = 'etcd' | 'etcd-backup' | 'etcd-restore' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'pki' | 'kubeconfig';

@@ -23,6 +23,8 @@ export interface ClusterPkiInput {
   endpoint?: { host: string; port: number } | undefined;
   /** Addresses of the apiserver Service in the meta-cluster (ClusterIP, load-balancer ingress), once known. */
   apiserverAddresses: string[];
+  /** Addresses of the tunnel Service (ClusterIP, load-balancer ingress), once known. */
+  tunnelAddresses?: string[];
   etcdMembers: number;
   users: { name: string; groups: string[]; validityMs: number }[];
   validityMs: number;
@@ -118,8 +120,14 @@ export function plannedCertificates(input: ClusterPkiInput): PlannedCertificate[
     },
   ];
   if (input.tunnel) {
-    // the agents dial the tunnel port of the same Service, by the same names
-    plan.push(leaf('tunnel-server-tls', 'ca', { commonName: 'kubeonkube-tunnel-server', usage: 'server', ...serviceNames }));
+    // the agents dial the tunnel Service (its own, which also lists apiserver Pods not ready yet)
+    const tunnelService = `${name}-tunnel`;
+    plan.push(leaf('tunnel-server-tls', 'ca', {
+      commonName: 'kubeonkube-tunnel-server',
+      usage: 'server',
+      dnsNames: [...serviceDnsNames(tunnelService, namespace, metaDnsDomain), 'localhost'],
+      ipAddresses: [...new Set([...(input.tunnelAddresses ?? []), '127.0.0.1'])],
+    }));
     plan.push(leaf('tunnel-agent', 'ca', { commonName: tunnelAgentName, usage: 'client' }));
   }
   for (let i = 0; i < input.etcdMembers; i++) {

@@ -4,7 +4,7 @@
 // Runs once the apiserver is ready; AddonsReady and TunnelConnected say how it stands. Neither is
 // part of Ready: a control plane without a node yet is ready to be joined.
 import { request, type RequestOptions } from 'node:https';
-import type { KubeConfig, KubernetesObject, V1DaemonSet, V1Deployment, V1Node, V1Pod, V1Secret, V1Service } from '@kubernetes/client-node';
+import type { KubeConfig, KubernetesObject, V1DaemonSet, V1Deployment, V1Node, V1Secret } from '@kubernetes/client-node';
 import { AddonConflict, BusinessApplier } from '../business/applier.ts';
 import type { BusinessClient, BusinessClients } from '../business/clients.ts';
 import { judgeServingCsr } from '../business/serving-csr.ts';
@@ -12,14 +12,13 @@ import {
   addonTemplates, controlPlaneAddonContext, corednsAddonContext, customAddons, kubeProxyAddonContext, tunnelAgentAddonContext, wantedAddons,
   type BuiltinAddon,
 } from '../model/addons.ts';
-import { tunnelPort } from '../model/control-plane.ts';
 import { joinSecret } from '../model/join.ts';
-import { names, selectorLabels } from '../model/names.ts';
 import { adminKubeconfigSecret, externalServer } from '../pki/cluster-pki.ts';
 import type { RenderedObject } from '../render/renderer.ts';
 import { notReady, ready, Reasons, unknown } from '../status/conditions.ts';
 import { cached, type ReconcileContext } from './context.ts';
 import { decode } from './pki-unit.ts';
+import { apiserverPods, serverAgents } from './tunnel-readiness-unit.ts';
 
 const allAddons: BuiltinAddon[] = ['control-plane', 'tunnel-agent', 'kube-proxy', 'coredns'];
 /** How often the business cluster is looked at again while all is well (nodes join, CSRs arrive). */
@@ -58,11 +57,9 @@ function render(ctx: ReconcileContext, addon: BuiltinAddon): RenderedObject[] | 
     case 'tunnel-agent': {
       const secret = cached<V1Secret>(ctx, 'Secret', `${ctx.name}-tunnel-agent`);
       const [cert, key, ca] = [decode(secret, 'tls.crt'), decode(secret, 'tls.key'), decode(secret, 'ca.crt')];
-      const endpoint = ctx.facts.endpoint;
+      const endpoint = ctx.facts.tunnelEndpoint;
       if (!cert || !key || !ca || !endpoint) return undefined;
-      return ctx.renderer.render(template, tunnelAgentAddonContext(spec, {
-        server: { host: endpoint.host, port: tunnelServicePort(ctx) }, tls: { cert, key, ca }, image: ctx.settings.operatorImage,
-      }));
+      return ctx.renderer.render(template, tunnelAgentAddonContext(spec, { server: endpoint, tls: { cert, key, ca }, image: ctx.settings.operatorImage }));
     }
     case 'kube-proxy':
       return server ? ctx.renderer.render(template, kubeProxyAddonContext(spec, server)) : undefined;
@@ -85,13 +82,6 @@ function shapes(ctx: ReconcileContext, addon: BuiltinAddon): RenderedObject[] {
     case 'coredns':
       return ctx.renderer.render(template, corednsAddonContext(spec));
   }
-}
-
-/** Where agents reach the tunnel servers: port 8132 of the endpoint, or the Service's node port for it. */
-function tunnelServicePort(ctx: ReconcileContext): number {
-  const service = cached<V1Service>(ctx, 'Service', names.apiserver(ctx.name));
-  const port = service?.spec?.ports?.find((p) => p.name === 'tunnel');
-  return service?.spec?.type === 'NodePort' && port?.nodePort ? port.nodePort : tunnelPort;
 }
 
 /** Why a workload of an add-on is not available yet, or undefined when it is. */
@@ -166,19 +156,8 @@ async function approveServingCsrs(ctx: ReconcileContext, client: BusinessClient,
 
 /** Connected agents as each ready tunnel server counts them (its metrics): the fewest any server holds. */
 async function agentsPerServer(ctx: ReconcileContext): Promise<number | undefined> {
-  const selector = selectorLabels(ctx.name, 'kube-apiserver');
-  const pods = (ctx.caches.owned.Pod.list(ctx.namespace) as V1Pod[]).filter((p) => Object.entries(selector).every(([k, v]) => p.metadata?.labels?.[k] === v)
-    && p.status?.podIP && p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') && !p.metadata?.deletionTimestamp);
-  const counts = await Promise.all(pods.map(async (p) => {
-    try {
-      const res = await fetch(`http://${p.status?.podIP}:8133/metrics`, { signal: AbortSignal.timeout(2000) });
-      const m = /^kubeonkube_tunnel_server_connections (\d+)/m.exec(await res.text());
-      return m ? Number(m[1]) : undefined;
-    } catch {
-      return undefined;
-    }
-  }));
-  const known = counts.filter((c): c is number => c !== undefined);
+  const ready = apiserverPods(ctx).filter((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+  const known = (await Promise.all(ready.map(serverAgents))).filter((c): c is number => c !== undefined);
   return known.length > 0 ? Math.min(...known) : undefined;
 }
 

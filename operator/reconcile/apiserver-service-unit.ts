@@ -5,9 +5,9 @@
 // until the load balancer has one). spec.endpoint.host replaces the address in every case.
 import type { V1Service } from '@kubernetes/client-node';
 import { ownedBy } from '../kube/apply.ts';
-import { apiserverServiceContext, type ControlPlaneFacts } from '../model/control-plane.ts';
+import { apiserverServiceContext, tunnelEnabled, tunnelPort, tunnelServiceContext, type ControlPlaneFacts } from '../model/control-plane.ts';
 import { names } from '../model/names.ts';
-import { cached, type ObjectRef, type ReconcileContext } from './context.ts';
+import { cached, type ClusterSpec, type ObjectRef, type ReconcileContext } from './context.ts';
 
 export function modelFacts(ctx: ReconcileContext): ControlPlaneFacts {
   return {
@@ -24,7 +24,10 @@ export function modelFacts(ctx: ReconcileContext): ControlPlaneFacts {
   };
 }
 
-export const wantedApiserverService = (cluster: string): ObjectRef[] => [{ kind: 'Service', name: names.apiserver(cluster) }];
+export const wantedApiserverService = (cluster: string, spec: ClusterSpec): ObjectRef[] => [
+  { kind: 'Service', name: names.apiserver(cluster) },
+  ...(tunnelEnabled(spec) ? [{ kind: 'Service' as const, name: names.tunnel(cluster) }] : []),
+];
 
 export interface NodeAddresses {
   name: string;
@@ -79,4 +82,43 @@ export async function reconcileApiserverService(ctx: ReconcileContext): Promise<
   for (const ingress of live?.status?.loadBalancer?.ingress ?? []) if (ingress.ip) addresses.push(ingress.ip);
   ctx.facts.apiserverAddresses = addresses;
   ctx.facts.endpoint = await endpointOf(ctx, live);
+  if (tunnelEnabled(ctx.cluster.spec)) await reconcileTunnelService(ctx);
+}
+
+/** Services' addresses: the ClusterIP and load-balancer ingress IPs. */
+const addressesOf = (s: V1Service | undefined) => [
+  ...(s?.spec?.clusterIP && s.spec.clusterIP !== 'None' ? [s.spec.clusterIP] : []),
+  ...(s?.status?.loadBalancer?.ingress ?? []).flatMap((i) => (i.ip ? [i.ip] : [])),
+];
+
+/**
+ * The tunnel Service, and where agents reach it, by type like the endpoint (but never at
+ * spec.endpoint.host, which names the apiserver's address): the ClusterIP:8132, the endpoint's node
+ * address and the tunnel's node port, or the load balancer's own ingress:8132.
+ */
+async function reconcileTunnelService(ctx: ReconcileContext): Promise<void> {
+  let live = cached<V1Service>(ctx, 'Service', names.tunnel(ctx.name));
+  for (const obj of ctx.renderer.render('tunnel-service.yaml.hbs', tunnelServiceContext(ctx.cluster.spec, modelFacts(ctx)))) {
+    live = await ctx.writer.apply(ownedBy(obj, ctx.owner), live);
+  }
+  ctx.facts.tunnelAddresses = addressesOf(live);
+  switch (ctx.cluster.spec.endpoint?.service?.type ?? 'ClusterIP') {
+    case 'NodePort': {
+      const port = live?.spec?.ports?.find((p) => p.name === 'tunnel')?.nodePort;
+      const current = ctx.cluster.status?.endpoint ? new URL(ctx.cluster.status.endpoint).hostname.replace(/^\[|\]$/g, '') : undefined;
+      const host = pickNodeAddress(await ctx.nodes(), current);
+      ctx.facts.tunnelEndpoint = port && host ? { host, port } : undefined;
+      break;
+    }
+    case 'LoadBalancer': {
+      const ingress = live?.status?.loadBalancer?.ingress?.[0];
+      const host = ingress?.ip ?? ingress?.hostname;
+      ctx.facts.tunnelEndpoint = host ? { host, port: tunnelPort } : undefined;
+      break;
+    }
+    default: {
+      const [host] = addressesOf(live);
+      ctx.facts.tunnelEndpoint = host ? { host, port: tunnelPort } : undefined;
+    }
+  }
 }

@@ -25,6 +25,7 @@ import { reconcileDeployments, wantedDeployments } from './deployments-unit.ts';
 import { reconcileEtcdBackup, wantedEtcdBackup } from './etcd-backup-unit.ts';
 import { reconcileEtcd, wantedEtcdObjects } from './etcd-unit.ts';
 import { reconcileJoin, wantedJoinObjects } from './join-unit.ts';
+import { reconcileTunnelReadiness } from './tunnel-readiness-unit.ts';
 import { PkiError, reconcilePki, wantedPkiObjects } from './pki-unit.ts';
 import { policyViolations } from './policy.ts';
 import { refusedChanges } from './refusals.ts';
@@ -64,6 +65,8 @@ const units: Unit[] = [
   { name: 'etcd', run: reconcileEtcd, wanted: wantedEtcdObjects },
   // apiserver first, then controller-manager and scheduler, which need it
   { name: 'deployments', run: reconcileDeployments, wanted: wantedDeployments },
+  // a new apiserver Pod is let take requests once an agent reached its tunnel server
+  { name: 'tunnel-readiness', run: reconcileTunnelReadiness, wanted: () => [] },
   // snapshots of a running etcd
   { name: 'etcd-backup', run: reconcileEtcdBackup, wanted: wantedEtcdBackup },
   // what a new worker needs: the endpoint and the CA bundle, known once the PKI ran

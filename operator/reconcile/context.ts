@@ -119,6 +119,9 @@ export interface ReconcileContext {
     apiserverAddresses: string[];
     /** Where clients outside the meta-cluster reach the apiserver; undefined while unknown (a load balancer without ingress). */
     endpoint?: { host: string; port: number } | undefined;
+    /** Addresses of the tunnel Service, and where agents outside the meta-cluster reach it. */
+    tunnelAddresses?: string[];
+    tunnelEndpoint?: { host: string; port: number } | undefined;
     /** The (single) etcd member lost its data: nothing may serve from the apiserver's cache. */
     etcdDataLost: boolean;
     inputHashes: { apiserver: string; controllerManager: string; scheduler: string; etcd: string[] };

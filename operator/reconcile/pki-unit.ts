@@ -131,6 +131,7 @@ function pkiInput(ctx: ReconcileContext, spec: ClusterSpec, validityMs: number) 
     dnsDomain: spec.network.dnsDomain,
     endpoint: ctx.facts.endpoint,
     apiserverAddresses: ctx.facts.apiserverAddresses,
+    tunnelAddresses: ctx.facts.tunnelAddresses,
     etcdMembers: etcdMembers(spec),
     users: (spec.users ?? []).map((u) => ({ name: u.name, groups: u.groups ?? [], validityMs: u.validity ? parseDuration(u.validity) : validityMs })),
     validityMs,

@@ -1,6 +1,6 @@
 // Which template renders which part of a control plane, with the context the model builds.
 import {
-  apiserverContext, apiserverServiceContext, controllerManagerContext, etcdClientServiceContext, etcdMemberContext, etcdMembers, etcdNetworkPolicyContext,
+  apiserverContext, apiserverServiceContext, controllerManagerContext, etcdClientServiceContext, etcdMemberContext, etcdMembers, etcdNetworkPolicyContext, tunnelServiceContext,
   schedulerContext, type ControlPlaneFacts, type ControlPlaneSpec,
 } from '../model/control-plane.ts';
 import { etcdBackupCronJobContext, etcdRestoreJobContext } from '../model/etcd-backup.ts';
@@ -12,6 +12,7 @@ export interface ControlPlaneObjects {
   etcdClientService: RenderedObject[];
   etcdNetworkPolicy: RenderedObject[];
   apiserverService: RenderedObject[];
+  tunnelService: RenderedObject[];
   apiserver: RenderedObject[];
   controllerManager: RenderedObject[];
   scheduler: RenderedObject[];
@@ -27,6 +28,7 @@ export function renderControlPlane(renderer: Renderer, spec: ControlPlaneSpec, f
     etcdClientService: renderer.render('etcd-client-service.yaml.hbs', etcdClientServiceContext(facts)),
     etcdNetworkPolicy: renderer.render('etcd-network-policy.yaml.hbs', etcdNetworkPolicyContext(facts)),
     apiserverService: renderer.render('apiserver-service.yaml.hbs', apiserverServiceContext(spec, facts)),
+    tunnelService: renderer.render('tunnel-service.yaml.hbs', tunnelServiceContext(spec, facts)),
     apiserver: renderer.render('apiserver-deployment.yaml.hbs', apiserverContext(spec, facts)),
     controllerManager: renderer.render('controller-manager-deployment.yaml.hbs', controllerManagerContext(spec, facts)),
     scheduler: renderer.render('scheduler-deployment.yaml.hbs', schedulerContext(spec, facts)),

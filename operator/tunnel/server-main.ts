@@ -2,6 +2,7 @@
 // apiserver's EgressSelectorConfiguration into the volume they share, then serves the egress
 // socket beside it and the agents' TLS port; /readyz answers once both listen (the apiserver
 // container starts only then). Configured from the environment (the apiserver template sets it).
+import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -28,6 +29,8 @@ async function main(): Promise<void> {
   await mkdir(dirname(socket), { recursive: true });
   await writeFile(env('KUBEONKUBE_TUNNEL_EGRESS_CONFIG', join(dirname(socket), 'egress-selector.json')), egressSelectorConfiguration(socket));
   const server = new TunnelServer({
+    // the Pod's name first: the operator lists the servers to the agents by it
+    ...(process.env.POD_NAME ? { id: `${process.env.POD_NAME}.${randomUUID().slice(0, 8)}` } : {}),
     egressSocket: socket,
     agentPort: Number(env('KUBEONKUBE_TUNNEL_PORT', '8132')),
     tls: { cert: await read('tls.crt'), key: await read('tls.key'), ca: await read('ca.crt') },

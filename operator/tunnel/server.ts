@@ -17,6 +17,8 @@ import { TunnelStats } from './stats.ts';
 import { TargetPolicy } from './targets.ts';
 
 export interface TunnelServerOptions {
+  /** What the server calls itself in its hello (agents hold one connection per id); random when unset. */
+  id?: string;
   /** Unix socket the apiserver's egress selector dials (a shared emptyDir). */
   egressSocket: string;
   /** Where agents connect (TLS). */
@@ -47,7 +49,7 @@ function refuse(socket: Duplex, status: number, text: string, reason: string): v
 }
 
 export class TunnelServer {
-  readonly id = randomUUID();
+  readonly id: string;
   readonly stats = new TunnelStats();
   readonly #options: TunnelServerOptions;
   readonly #policy: TargetPolicy;
@@ -59,6 +61,7 @@ export class TunnelServer {
 
   constructor(options: TunnelServerOptions) {
     this.#options = options;
+    this.id = options.id ?? randomUUID();
     this.#policy = new TargetPolicy(options.allowedCIDRs);
   }
 
