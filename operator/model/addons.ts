@@ -83,6 +83,8 @@ export interface TunnelAgentFacts {
   /** The agent's certificate, key and the CA bundle the server's certificate is checked against (PEM). */
   tls: { cert: string; key: string; ca: string };
   image: string;
+  /** The apiserver Pods' names: their tunnel servers' ids start with them. */
+  servers: string[];
 }
 
 export function tunnelAgentAddonContext(spec: ControlPlaneSpec, facts: TunnelAgentFacts) {
@@ -92,6 +94,7 @@ export function tunnelAgentAddonContext(spec: ControlPlaneSpec, facts: TunnelAge
     name: 'kubeonkube-tunnel-agent',
     image: facts.image,
     replicas: spec.mode === 'standard' ? 2 : 1,
+    servers: facts.servers.map((s) => `${s}\n`).join(''),
     secret: { 'tls.crt': b64(facts.tls.cert), 'tls.key': b64(facts.tls.key), 'ca.crt': b64(facts.tls.ca) },
     // a new certificate rolls the agents (they read it once, at start)
     inputsHash: hash(facts.tls.cert, facts.tls.ca),

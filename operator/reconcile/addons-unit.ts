@@ -19,6 +19,8 @@ import { notReady, ready, Reasons, unknown } from '../status/conditions.ts';
 import { cached, type ReconcileContext } from './context.ts';
 import { decode } from './pki-unit.ts';
 import { apiserverPods, serverAgents } from './tunnel-readiness-unit.ts';
+import { serverListConfigMap } from '../tunnel/protocol.ts';
+import { tunnelEnabled } from '../model/control-plane.ts';
 
 const allAddons: BuiltinAddon[] = ['control-plane', 'tunnel-agent', 'kube-proxy', 'coredns'];
 /** How often the business cluster is looked at again while all is well (nodes join, CSRs arrive). */
@@ -59,13 +61,36 @@ function render(ctx: ReconcileContext, addon: BuiltinAddon): RenderedObject[] | 
       const [cert, key, ca] = [decode(secret, 'tls.crt'), decode(secret, 'tls.key'), decode(secret, 'ca.crt')];
       const endpoint = ctx.facts.tunnelEndpoint;
       if (!cert || !key || !ca || !endpoint) return undefined;
-      return ctx.renderer.render(template, tunnelAgentAddonContext(spec, { server: endpoint, tls: { cert, key, ca }, image: ctx.settings.operatorImage }));
+      return ctx.renderer.render(template, tunnelAgentAddonContext(spec, { server: endpoint, tls: { cert, key, ca }, image: ctx.settings.operatorImage, servers: serverNames(ctx) }));
     }
     case 'kube-proxy':
       return server ? ctx.renderer.render(template, kubeProxyAddonContext(spec, server)) : undefined;
     case 'coredns':
       return ctx.renderer.render(template, corednsAddonContext(spec));
   }
+}
+
+/** The apiserver Pods there are, by name, in a stable order. */
+const serverNames = (ctx: ReconcileContext) => apiserverPods(ctx).map((p) => p.metadata?.name ?? '').sort();
+
+/**
+ * During an apiserver rollout (the add-ons wait for it to end), only the agents' list of servers is
+ * kept current, through an apiserver that answers: the agents chase the new Pod's server.
+ */
+async function updateServerList(ctx: ReconcileContext, clients: BusinessClients): Promise<void> {
+  const answering = apiserverPods(ctx).some((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+  const client = answering ? businessClient(ctx, clients) : undefined;
+  if (!client || !tunnelEnabled(ctx.cluster.spec)) return;
+  const list = render(ctx, 'tunnel-agent')?.find((o) => o.kind === 'ConfigMap' && o.metadata.name === serverListConfigMap.name);
+  if (list) await new BusinessApplier(client, ctx.writer).apply('tunnel-agent', list);
+}
+
+/** The client of this Cluster's business cluster, once its admin kubeconfig and address are known. */
+function businessClient(ctx: ReconcileContext, clients: BusinessClients): BusinessClient | undefined {
+  const admin = decode(cached<V1Secret>(ctx, 'Secret', adminKubeconfigSecret(ctx.name)), 'value');
+  const address = ctx.facts.apiserverAddresses[0];
+  if (!admin || !address) return undefined;
+  return clients.get(`${ctx.namespace}/${ctx.name}`, admin, `https://${address.includes(':') ? `[${address}]` : address}:6443`);
 }
 
 /** The names an add-on's objects have whatever its inputs: for removing one no longer wanted. */
@@ -76,7 +101,7 @@ function shapes(ctx: ReconcileContext, addon: BuiltinAddon): RenderedObject[] {
     case 'control-plane':
       return ctx.renderer.render(template, controlPlaneAddonContext({ id: 'aaaaaa', secret: 'a'.repeat(16) })).filter((o) => o.kind !== 'Secret');
     case 'tunnel-agent':
-      return ctx.renderer.render(template, tunnelAgentAddonContext(spec, { server: { host: 'x', port: 1 }, tls: { cert: '', key: '', ca: '' }, image: 'x' }));
+      return ctx.renderer.render(template, tunnelAgentAddonContext(spec, { server: { host: 'x', port: 1 }, tls: { cert: '', key: '', ca: '' }, image: 'x', servers: [] }));
     case 'kube-proxy':
       return ctx.renderer.render(template, kubeProxyAddonContext(spec, 'https://x'));
     case 'coredns':
@@ -188,17 +213,16 @@ async function checkTunnel(ctx: ReconcileContext, client: BusinessClient, nodes:
 
 export async function reconcileAddons(ctx: ReconcileContext, clients: BusinessClients): Promise<void> {
   if (!ctx.facts.apiserverReady) {
+    await updateServerList(ctx, clients);
     ctx.setCondition('AddonsReady', unknown(Reasons.WaitingForAPIServer, 'waiting for the apiserver'));
     if (ctx.cluster.spec.tunnel?.enabled !== false) ctx.setCondition('TunnelConnected', unknown(Reasons.WaitingForAPIServer, 'waiting for the apiserver'));
     return;
   }
-  const admin = decode(cached<V1Secret>(ctx, 'Secret', adminKubeconfigSecret(ctx.name)), 'value');
-  const address = ctx.facts.apiserverAddresses[0];
-  if (!admin || !address) {
+  const client = businessClient(ctx, clients);
+  if (!client) {
     ctx.setCondition('AddonsReady', unknown(Reasons.WaitingForAPIServer, 'waiting for the admin kubeconfig'));
     return;
   }
-  const client = clients.get(`${ctx.namespace}/${ctx.name}`, admin, `https://${address.includes(':') ? `[${address}]` : address}:6443`);
   const applier = new BusinessApplier(client, ctx.writer);
   const wanted = wantedAddons(ctx.cluster.spec);
   const problems: string[] = [];

@@ -72,7 +72,7 @@ describe('templates', () => {
   // the add-ons applied into the business cluster, with fixed stand-ins for keys and tokens
   const addonContexts = (spec: ControlPlaneSpec) => ({
     'control-plane': controlPlaneAddonContext({ id: 'abcdef', secret: '0123456789abcdef' }),
-    'tunnel-agent': tunnelAgentAddonContext(spec, { server: { host: '10.112.0.42', port: 8132 }, tls: { cert: 'CERT', key: 'KEY', ca: 'CA' }, image: 'ghcr.io/kubeonkube/kubeonkube:0.1.0' }),
+    'tunnel-agent': tunnelAgentAddonContext(spec, { server: { host: '10.112.0.42', port: 8132 }, tls: { cert: 'CERT', key: 'KEY', ca: 'CA' }, image: 'ghcr.io/kubeonkube/kubeonkube:0.1.0', servers: ['dev-apiserver-6b7c9-x2x4q'] }),
     'kube-proxy': kubeProxyAddonContext(spec, 'https://10.112.0.42:6443'),
     coredns: corednsAddonContext(spec),
   });

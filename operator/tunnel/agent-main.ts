@@ -1,14 +1,17 @@
 // The tunnel agent as a program, in the business cluster (a Deployment the operator applies there).
 // It follows the business cluster's Nodes through its own ServiceAccount, so the servers let dials
-// to the nodes' addresses through. Configured from the environment (the add-on template sets it).
+// to the nodes' addresses through, and the list of servers the operator keeps there, so it reaches
+// a new server (an apiserver rollout) before that server takes requests. Configured from the
+// environment (the add-on template sets it).
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { KubeConfig, Watch, type V1Node } from '@kubernetes/client-node';
+import { KubeConfig, Watch, type V1ConfigMap, type V1Node } from '@kubernetes/client-node';
 import pino, { type Logger } from 'pino';
 import { startHttpServer } from '../observability/http-server.ts';
 import { TunnelAgent } from './agent.ts';
+import { serverListConfigMap } from './protocol.ts';
 import { setting } from './settings.ts';
 
 /** Calls `changed` with every address of every Node, now and whenever the set changes; re-watches after an error. */
@@ -42,6 +45,25 @@ function watchNodeAddresses(log: Logger, changed: (addresses: string[]) => void)
   start();
 }
 
+/** Calls `changed` with the listed servers, now and whenever the list changes; re-watches after an error. */
+function watchServerList(log: Logger, changed: (names: string[]) => void): void {
+  const kc = new KubeConfig();
+  kc.loadFromCluster();
+  const { namespace, name } = serverListConfigMap;
+  const start = () => {
+    void new Watch(kc).watch(`/api/v1/namespaces/${namespace}/configmaps`, { fieldSelector: `metadata.name=${name}` }, (type: string, cm: V1ConfigMap) => {
+      changed(type === 'DELETED' ? [] : (cm.data?.servers ?? '').split('\n').map((s) => s.trim()).filter(Boolean));
+    }, (err: unknown) => {
+      if (err) log.info({ err: (err as Error).message }, 'server list watch ended; watching again');
+      setTimeout(start, 2000);
+    }).catch((err: unknown) => {
+      log.info({ err: (err as Error).message }, 'could not watch the server list; trying again');
+      setTimeout(start, 5000);
+    });
+  };
+  start();
+}
+
 async function main(): Promise<void> {
   const env = setting;
   const log = pino({ level: process.env.LOG_LEVEL ?? 'info', base: { component: 'kubeonkube-tunnel-agent' } });
@@ -54,6 +76,7 @@ async function main(): Promise<void> {
     tls: { cert: await read('tls.crt'), key: await read('tls.key'), ca: await read('ca.crt') },
     allowedCIDRs: env('KUBEONKUBE_TUNNEL_ALLOWED_CIDRS').split(',').map((c) => c.trim()).filter(Boolean),
     nodeAddresses: process.env.KUBERNETES_SERVICE_HOST ? (changed) => watchNodeAddresses(log, changed) : undefined,
+    expectedServers: process.env.KUBERNETES_SERVICE_HOST ? (changed) => watchServerList(log, changed) : undefined,
     log,
   });
   agent.start();

@@ -28,8 +28,21 @@ export interface TunnelAgentOptions {
   keepaliveMs?: number;
   /** Shortest and longest wait between probes for servers. */
   probeMs?: { min: number; max: number };
+  /**
+   * The servers there are (their Pods' names, which start their ids), now and whenever they
+   * change: while one is not held, the agent probes every `fastProbeMs` (for a minute at most), so
+   * it reaches a new server before that server takes requests.
+   */
+  expectedServers?: (onChange: (names: string[]) => void) => void;
+  fastProbeMs?: number;
   log: Logger;
 }
+
+/** How long the agent probes fast for a listed server it does not reach. */
+const fastProbeWindowMs = 60_000;
+
+/** The Pod name a server id starts with (`<pod>.<random>`), or the whole id. */
+export const serverPodName = (id: string) => id.replace(/\.[^.]*$/, '');
 
 export class TunnelAgent {
   readonly stats = new TunnelStats();
@@ -43,6 +56,8 @@ export class TunnelAgent {
   #probeDelay: number;
   #probeTimer?: NodeJS.Timeout;
   #stopped = false;
+  #expected: string[] = [];
+  #expectedSince = 0;
 
   constructor(options: TunnelAgentOptions) {
     this.#options = options;
@@ -59,6 +74,18 @@ export class TunnelAgent {
       this.#policy.setNodeAddresses(addresses);
       for (const send of this.#nodeWatchers) send(JSON.stringify(addresses));
     });
+    options.expectedServers?.((names) => {
+      this.#expected = names;
+      this.#expectedSince = Date.now();
+      if (this.#missing().length > 0) this.#schedule(this.#options.fastProbeMs ?? 200);
+    });
+  }
+
+  /** Listed servers not held, while the list is fresh enough to chase them. */
+  #missing(): string[] {
+    if (Date.now() - this.#expectedSince > fastProbeWindowMs) return [];
+    const held = new Set([...this.#servers.keys()].map(serverPodName));
+    return this.#expected.filter((n) => !held.has(n));
   }
 
   /** The servers held now, by id. */
@@ -96,9 +123,10 @@ export class TunnelAgent {
       if (settled) return;
       settled = true;
       if (error) o.log.info({ err: error.message }, 'could not reach the tunnel server');
-      // a new server or an error: look again soon; another connection to a known server: back off
+      // a new server or an error: look again soon; another connection to a known server: back off,
+      // unless a listed server is still not held
       this.#probeDelay = found ? min : Math.min(max, this.#probeDelay * 2);
-      this.#schedule(found ? min : this.#probeDelay);
+      this.#schedule(this.#missing().length > 0 ? (o.fastProbeMs ?? 200) : found ? min : this.#probeDelay);
     };
     socket.setKeepAlive(true, 30_000);
     socket.once('error', (err: Error) => outcome(false, err));
