@@ -6,7 +6,9 @@
 // an admission webhook served by a pod on the worker; with the agent stopped, a clear error.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
+import { load } from 'js-yaml';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, onTestFailed } from 'vitest';
@@ -71,7 +73,8 @@ describe('a worker behind NAT', () => {
     onTestFailed(() => console.error(`operator log:\n${operatorLogTail(operator())}`));
     await apply({
       apiVersion: 'kubeonkube.io/v1alpha1', kind: 'Cluster', metadata: { name: 'w', namespace: ns },
-      spec: { version: 'v1.34.4', mode: 'minimal', etcd: { version: 'v3.6.16', storage: { claimTemplate: { resources: { requests: { storage: '256Mi' } } } } } },
+      // three apiservers: a rollout replaces them one by one while requests go on
+      spec: { version: 'v1.34.4', mode: 'minimal', controlPlane: { apiServer: { replicas: 3 } }, etcd: { version: 'v3.6.16', storage: { claimTemplate: { resources: { requests: { storage: '256Mi' } } } } } },
     });
     await kubectl(['-n', ns, 'wait', '--for=condition=Ready', 'cluster/w', '--timeout=300s']);
     // without a node, the add-ons and the tunnel say so, and nothing else waits for them
@@ -136,6 +139,61 @@ describe('a worker behind NAT', () => {
     await eventually('logs -f still streaming', () => Promise.resolve((follow.output().match(/tick \d+/g) ?? []).length > before + 5 || undefined), 30_000);
     follow.child.kill();
   }, 180_000);
+
+  it('keeps logs, logs -f and pod proxy working while the apiserver Deployment rolls', async () => {
+    const config = load(await kubeconfig('w')) as { clusters: { cluster: { server: string; 'certificate-authority-data': string } }[]; users: { user: { 'client-certificate-data': string; 'client-key-data': string } }[] };
+    const { server, 'certificate-authority-data': ca } = config.clusters[0]!.cluster;
+    const { 'client-certificate-data': cert, 'client-key-data': key } = config.users[0]!.user;
+    const tls = { ca: Buffer.from(ca, 'base64'), cert: Buffer.from(cert, 'base64'), key: Buffer.from(key, 'base64') };
+    // a new connection each time: requests land on every apiserver Pod, the new ones included
+    const ask = (path: string) => new Promise<number>((resolve) => {
+      const req = httpsRequest(new URL(path, server), { ...tls, agent: false, timeout: 10_000 }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode ?? 0)); });
+      req.on('timeout', () => req.destroy());
+      req.on('error', () => resolve(0));
+      req.end();
+    });
+    const counts = { logs: { ok: 0, failed: 0 }, proxy: { ok: 0, failed: 0 } };
+    let polling = true;
+    const poll = async (what: 'logs' | 'proxy', path: string) => {
+      while (polling) {
+        const status = await ask(path);
+        counts[what][status === 200 ? 'ok' : 'failed']++;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    // a follower started again whenever its stream ends (its apiserver Pod went away): the longest gap between lines
+    let lastLine = Date.now();
+    let maxGap = 0;
+    const follow = async () => {
+      while (polling) {
+        const f = await businessBackground(['-n', 'far', 'logs', '-f', '--tail=0', 'ticker']);
+        if (!polling) {
+          f.child.kill();
+          break;
+        }
+        f.child.stdout!.on('data', () => { maxGap = Math.max(maxGap, Date.now() - lastLine); lastLine = Date.now(); });
+        await new Promise((r) => f.child.once('exit', r));
+      }
+    };
+    const pollers = [poll('logs', '/api/v1/namespaces/far/pods/ticker/log?tailLines=1'), poll('proxy', '/api/v1/namespaces/far/pods/web:8080/proxy/'), follow()];
+    await new Promise((r) => setTimeout(r, 3000));
+    const before = (await kubectl(['-n', ns, 'get', 'pods', '-l', 'app.kubernetes.io/component=kube-apiserver', '-o', 'jsonpath={.items[*].metadata.name}'])).split(' ');
+    await kubectl(['-n', ns, 'rollout', 'restart', 'deployment', 'w-apiserver']);
+    await kubectl(['-n', ns, 'rollout', 'status', 'deployment', 'w-apiserver', '--timeout=300s']);
+    await eventually('the old apiserver Pods gone', async () => {
+      const now = (await kubectl(['-n', ns, 'get', 'pods', '-l', 'app.kubernetes.io/component=kube-apiserver', '-o', 'jsonpath={.items[*].metadata.name}'])).split(' ');
+      return now.every((p) => !before.includes(p)) || undefined;
+    }, 120_000);
+    await new Promise((r) => setTimeout(r, 3000));
+    polling = false;
+    for (const child of background) child.kill();
+    await Promise.all(pollers);
+    console.log(`during the rollout: ${JSON.stringify(counts)}, longest gap in logs -f ${maxGap} ms`);
+    expect(counts.logs.ok).toBeGreaterThan(50);
+    expect(counts.proxy.ok).toBeGreaterThan(50);
+    expect(counts).toMatchObject({ logs: { failed: 0 }, proxy: { failed: 0 } });
+    expect(maxGap).toBeLessThan(15_000);
+  }, 600_000);
 
   it('calls an admission webhook served only on the worker', async () => {
     const ca = await createCertificateAuthority('far-webhook-ca', 3600_000);

@@ -280,6 +280,11 @@ export class ClusterReconciler {
       },
     };
     if (objectHash(status) === objectHash(old)) return;
+    // what moved, in one line: a status write in a steady state is a defect to be found
+    const moved = (Object.keys({ ...old, ...status }) as (keyof ClusterStatus)[]).filter((k) => k !== 'conditions' && objectHash(status[k] ?? null) !== objectHash(old[k] ?? null));
+    const flipped = conditions.filter((c) => { const o = old.conditions?.find((x) => x.type === c.type); return !o || o.status !== c.status || o.reason !== c.reason || o.message !== c.message; })
+      .map((c) => `${c.type}=${c.status}/${c.reason}`);
+    ctx.log.info({ fields: moved, conditions: flipped }, 'status changed');
     await this.#patchStatus(ctx.cluster, ctx.namespace, ctx.name, status);
   }
 
