@@ -4,7 +4,7 @@
 // some server; its hello says which, and a second connection to a server already held is closed.
 // It keeps probing for servers: soon after it found a new one or lost one, rarely once new
 // connections keep landing on servers it holds. Each dial is a stream of its own (protocol.ts).
-import { connect as connectTcp } from 'node:net';
+import { connect as connectTcp, isIP } from 'node:net';
 import { createServer as createHttp2Server, constants, type Http2Server, type Http2Session, type ServerHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import { connect as connectTls, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
@@ -35,6 +35,8 @@ export interface TunnelAgentOptions {
    */
   expectedServers?: (onChange: (names: string[]) => void) => void;
   fastProbeMs?: number;
+  /** How long a new connection waits for the server's hello. */
+  helloTimeoutMs?: number;
   log: Logger;
 }
 
@@ -115,7 +117,8 @@ export class TunnelAgent {
     const o = this.#options;
     const { min, max } = o.probeMs ?? { min: 1000, max: 30_000 };
     const socket: TLSSocket = connectTls({
-      host: o.server.host, port: o.server.port, servername: o.server.servername,
+      // a name for SNI only: an address is checked against the certificate's IP SANs without it
+      host: o.server.host, port: o.server.port, ...(isIP(o.server.servername) ? {} : { servername: o.server.servername }),
       cert: o.tls.cert, key: o.tls.key, ca: o.tls.ca, ALPNProtocols: [alpn], minVersion: 'TLSv1.3',
     });
     let settled = false;
@@ -131,10 +134,16 @@ export class TunnelAgent {
     socket.setKeepAlive(true, 30_000);
     socket.once('error', (err: Error) => outcome(false, err));
     socket.once('secureConnect', () => {
-      (socket as TLSSocket & { kubeonkubeOutcome?: typeof outcome }).kubeonkubeOutcome = outcome;
+      // the hello's handler sees the socket through the HTTP/2 session's proxy, whose setTimeout
+      // is the session's: the wait for the hello is cleared here, on the socket itself
+      (socket as TLSSocket & { kubeonkubeOutcome?: typeof outcome }).kubeonkubeOutcome = (found: boolean) => {
+        socket.setTimeout(0);
+        outcome(found);
+      };
       this.#h2.emit('connection', socket);
     });
-    socket.setTimeout(15_000, () => socket.destroy(new Error('no hello from the server within 15 s')));
+    const helloMs = o.helloTimeoutMs ?? 15_000;
+    socket.setTimeout(helloMs, () => socket.destroy(new Error(`no hello from the server within ${helloMs / 1000} s`)));
   }
 
   #stream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
@@ -149,7 +158,6 @@ export class TunnelAgent {
     const o = this.#options;
     const session = stream.session!;
     const socket = session.socket as TLSSocket & { kubeonkubeOutcome?: (found: boolean) => void };
-    socket.setTimeout(0);
     const serverId = String(headers[serverIdHeader] ?? '');
     const outcome = socket.kubeonkubeOutcome ?? (() => undefined);
     if (!serverId || this.#servers.has(serverId)) {

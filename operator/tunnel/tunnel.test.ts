@@ -171,6 +171,42 @@ describe('the tunnel', () => {
     await until('server a gone', () => x.servers().length === 1);
   });
 
+  it('keeps a connection past the wait for the hello (it once dropped every one after it)', async () => {
+    const s = await server();
+    // no probe for seconds after the first: a dropped connection would not be made again meanwhile
+    const x = agent(s.agentPort, 'agent-a', agentCert, { helloTimeoutMs: 200, probeMs: { min: 5000, max: 5000 } });
+    await until('connected', () => x.servers().length === 1);
+    await new Promise((r) => setTimeout(r, 800));
+    expect(x.servers()).toEqual([s.id]);
+    expect(s.agents()).toEqual(['agent-a']);
+  });
+
+  it('chases a listed server it does not hold, faster than its probes back off', async () => {
+    const [a, b] = [await server(), await server()];
+    // one address in front, as a Service: it sends every connection to a until b is listed
+    let useB = false;
+    let toB = 0;
+    const front = createTcpServer((c) => {
+      const port = (useB && toB++ % 2 === 0 ? b : a).agentPort;
+      const upstream = connectTcp(port, '127.0.0.1');
+      c.pipe(upstream).pipe(c);
+      c.on('error', () => upstream.destroy());
+      upstream.on('error', () => c.destroy());
+    });
+    await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+    cleanups.push(() => front.close());
+    let announce: (names: string[]) => void = () => undefined;
+    const x = agent((front.address() as AddressInfo).port, 'agent-a', agentCert, {
+      probeMs: { min: 50, max: 60_000 }, fastProbeMs: 20, expectedServers: (changed) => { announce = changed; },
+    });
+    await until('connected to a', () => x.servers().length === 1);
+    // its probes back off towards a minute: only the list brings b in soon
+    await new Promise((r) => setTimeout(r, 600));
+    useB = true;
+    announce([a.id, b.id].map((id) => id.replace(/\.[^.]*$/, '')));
+    await until('connected to b as well', () => x.servers().length === 2, 2000);
+  });
+
   it('lets dials to the nodes the agent reports through', async () => {
     const s = await server(['10.96.0.0/12']);
     agent(s.agentPort, 'agent-a', agentCert, { allowedCIDRs: ['10.96.0.0/12'], nodeAddresses: (changed) => changed(['127.0.0.1']) });
