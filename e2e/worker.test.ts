@@ -140,7 +140,7 @@ describe('a worker behind NAT', () => {
     follow.child.kill();
   }, 180_000);
 
-  it('keeps logs, logs -f and pod proxy working while the apiserver Deployment rolls', async () => {
+  it('keeps logs, logs -f, port-forward and pod proxy working while the apiserver Deployment rolls', async () => {
     const config = load(await kubeconfig('w')) as { clusters: { cluster: { server: string; 'certificate-authority-data': string } }[]; users: { user: { 'client-certificate-data': string; 'client-key-data': string } }[] };
     const { server, 'certificate-authority-data': ca } = config.clusters[0]!.cluster;
     const { 'client-certificate-data': cert, 'client-key-data': key } = config.users[0]!.user;
@@ -175,7 +175,23 @@ describe('a worker behind NAT', () => {
         await new Promise((r) => f.child.once('exit', r));
       }
     };
-    const pollers = [poll('logs', '/api/v1/namespaces/far/pods/ticker/log?tailLines=1'), poll('proxy', '/api/v1/namespaces/far/pods/web:8080/proxy/'), follow()];
+    // a port-forward made anew each time (one lives as long as the apiserver Pod it went through)
+    const forwards = { ok: 0, failed: 0 };
+    const forwardLoop = async () => {
+      while (polling) {
+        const f = await businessBackground(['-n', 'far', 'port-forward', 'pod/web', '0:8080']);
+        try {
+          const port = await eventually('port-forward listening', () => Promise.resolve(/Forwarding from 127\.0\.0\.1:(\d+)/.exec(f.output())?.[1]), 15_000);
+          const body = await (await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(10_000) })).text();
+          forwards[body === 'hello-from-the-worker\n' ? 'ok' : 'failed']++;
+        } catch {
+          forwards.failed++;
+        } finally {
+          f.child.kill();
+        }
+      }
+    };
+    const pollers = [poll('logs', '/api/v1/namespaces/far/pods/ticker/log?tailLines=1'), poll('proxy', '/api/v1/namespaces/far/pods/web:8080/proxy/'), follow(), forwardLoop()];
     await new Promise((r) => setTimeout(r, 3000));
     const before = (await kubectl(['-n', ns, 'get', 'pods', '-l', 'app.kubernetes.io/component=kube-apiserver', '-o', 'jsonpath={.items[*].metadata.name}'])).split(' ');
     await kubectl(['-n', ns, 'rollout', 'restart', 'deployment', 'w-apiserver']);
@@ -188,7 +204,9 @@ describe('a worker behind NAT', () => {
     polling = false;
     for (const child of background) child.kill();
     await Promise.all(pollers);
-    console.log(`during the rollout: ${JSON.stringify(counts)}, longest gap in logs -f ${maxGap} ms`);
+    console.log(`during the rollout: ${JSON.stringify({ ...counts, portForward: forwards })}, longest gap in logs -f ${maxGap} ms`);
+    expect(forwards.ok).toBeGreaterThan(10);
+    expect(forwards.failed).toBe(0);
     expect(counts.logs.ok).toBeGreaterThan(50);
     expect(counts.proxy.ok).toBeGreaterThan(50);
     expect(counts).toMatchObject({ logs: { failed: 0 }, proxy: { failed: 0 } });
