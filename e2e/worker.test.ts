@@ -177,6 +177,7 @@ describe('a worker behind NAT', () => {
     };
     // a port-forward made anew each time (one lives as long as the apiserver Pod it went through)
     const forwards = { ok: 0, failed: 0 };
+    const forwardErrors: string[] = [];
     const forwardLoop = async () => {
       while (polling) {
         const f = await businessBackground(['-n', 'far', 'port-forward', 'pod/web', '0:8080']);
@@ -184,8 +185,9 @@ describe('a worker behind NAT', () => {
           const port = await eventually('port-forward listening', () => Promise.resolve(/Forwarding from 127\.0\.0\.1:(\d+)/.exec(f.output())?.[1]), 15_000);
           const body = await (await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(10_000) })).text();
           forwards[body === 'hello-from-the-worker\n' ? 'ok' : 'failed']++;
-        } catch {
+        } catch (err) {
           forwards.failed++;
+          forwardErrors.push(`${(err as Error).message}; kubectl said: ${f.output().slice(-300)}`);
         } finally {
           f.child.kill();
         }
@@ -204,7 +206,7 @@ describe('a worker behind NAT', () => {
     polling = false;
     for (const child of background) child.kill();
     await Promise.all(pollers);
-    console.log(`during the rollout: ${JSON.stringify({ ...counts, portForward: forwards })}, longest gap in logs -f ${maxGap} ms`);
+    console.log(`during the rollout: ${JSON.stringify({ ...counts, portForward: forwards })}, longest gap in logs -f ${maxGap} ms${forwardErrors.map((e) => `\n  port-forward failed: ${e}`).join('')}`);
     expect(forwards.ok).toBeGreaterThan(10);
     expect(forwards.failed).toBe(0);
     expect(counts.logs.ok).toBeGreaterThan(50);
