@@ -266,6 +266,18 @@ https.createServer({ cert: fs.readFileSync('/tls/tls.crt'), key: fs.readFileSync
     await eventually('the agent gone', async () => (await business(['-n', 'kube-system', 'get', 'pods', '-l', 'app.kubernetes.io/name=kubeonkube-tunnel-agent', '-o', 'name'])).trim() === '' || undefined, 60_000);
     await expect(business(['-n', 'far', 'logs', 'ticker', '--tail=1'])).rejects.toThrow(/no tunnel agent/);
     await expect(business(['-n', 'far', 'exec', 'ticker', '--', 'true'])).rejects.toThrow(/no tunnel agent/);
+    // kubectl says why at once, or, once it listens, at the first connection
+    const forward = await businessBackground(['-n', 'far', 'port-forward', 'pod/web', '0:8080']);
+    let tried = false;
+    await eventually('port-forward saying why', async () => {
+      const port = /Forwarding from 127\.0\.0\.1:(\d+)/.exec(forward.output())?.[1];
+      if (port && !tried) {
+        tried = true;
+        await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(10_000) }).then((r) => r.text()).catch(() => '');
+      }
+      return /no tunnel agent/.test(forward.output()) || undefined;
+    }, 30_000);
+    forward.child.kill();
 
     await kubectl(['-n', ns, 'patch', 'cluster', 'w', '--type=merge', '-p', '{"spec":{"paused":false}}']);
     await eventually('logs again', async () => {
@@ -276,6 +288,15 @@ https.createServer({ cert: fs.readFileSync('/tls/tls.crt'), key: fs.readFileSync
       }
     }, 120_000);
     await eventually('TunnelConnected again', async () => (await condition('TunnelConnected')).startsWith('True') || undefined, 120_000);
+  }, 300_000);
+
+  it('removes an add-on taken out of the spec from the business cluster, and brings it back', async () => {
+    await kubectl(['-n', ns, 'patch', 'cluster', 'w', '--type=merge', '-p', JSON.stringify({ spec: { addons: [{ name: 'kube-proxy' }] } })]);
+    await eventually('CoreDNS removed', async () => (await business(['-n', 'kube-system', 'get', 'deployment,service,configmap', '-l', 'kubeonkube.io/addon=coredns', '-o', 'name'])).trim() === '' || undefined, 60_000);
+    // what the operator did not make is left alone, even where its add-on was
+    expect(await business(['-n', 'kube-system', 'get', 'configmap', 'kube-root-ca.crt', '-o', 'name'])).toContain('kube-root-ca.crt');
+    await kubectl(['-n', ns, 'patch', 'cluster', 'w', '--type=merge', '-p', JSON.stringify({ spec: { addons: [{ name: 'kube-proxy' }, { name: 'coredns' }] } })]);
+    await eventually('AddonsReady with CoreDNS back', async () => (await condition('AddonsReady')).startsWith('True') && (await business(['-n', 'kube-system', 'get', 'deployment', 'coredns', '-o', 'name'])).includes('coredns') || undefined, 180_000);
   }, 300_000);
 
   it('reaches zero writes in steady state, one recheck of the business cluster included', async () => {

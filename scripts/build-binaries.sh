@@ -5,6 +5,7 @@
 # and a binary already there is never built again, so a second run is instant.
 #
 # usage: scripts/build-binaries.sh [group ...]     groups: kubernetes etcd etcd-previous coredns local-path-provisioner pause helm
+#                                                   konnectivity (for bench/tunnel.ts only)
 #                                                   (default: kubernetes etcd)
 #        scripts/build-binaries.sh --print-dir GROUP  prints where GROUP's binaries live
 #        scripts/build-binaries.sh --print-version GROUP  prints the version GROUP is pinned to
@@ -22,6 +23,7 @@ declare -A module_dir=(
   [local-path-provisioner]=local-path-provisioner
   [pause]=pause
   [helm]=helm
+  [konnectivity]=konnectivity
 )
 declare -A packages=(
   [kubernetes]="k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy"
@@ -31,6 +33,7 @@ declare -A packages=(
   [local-path-provisioner]="github.com/rancher/local-path-provisioner"
   [pause]="kubeonkube.local/pause"
   [helm]="helm.sh/helm/v3/cmd/helm"
+  [konnectivity]="sigs.k8s.io/apiserver-network-proxy/cmd/server sigs.k8s.io/apiserver-network-proxy/cmd/agent"
 )
 # the module whose version names the cache folder (the project's own programs: their source hash)
 declare -A pinned=(
@@ -40,6 +43,7 @@ declare -A pinned=(
   [coredns]=github.com/coredns/coredns
   [local-path-provisioner]=github.com/rancher/local-path-provisioner
   [helm]=helm.sh/helm/v3
+  [konnectivity]=sigs.k8s.io/apiserver-network-proxy
 )
 
 die() { echo "build-binaries: $*" >&2; exit 1; }
@@ -70,6 +74,8 @@ binary_name() {
     go.etcd.io/etcd/etcdctl/v3) echo etcdctl ;;
     go.etcd.io/etcd/etcdutl/v3) echo etcdutl ;;
     kubeonkube.local/pause) echo pause ;;
+    sigs.k8s.io/apiserver-network-proxy/cmd/server) echo proxy-server ;;
+    sigs.k8s.io/apiserver-network-proxy/cmd/agent) echo proxy-agent ;;
     *) basename "$1" ;;
   esac
 }

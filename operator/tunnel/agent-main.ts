@@ -14,54 +14,44 @@ import { TunnelAgent } from './agent.ts';
 import { serverListConfigMap } from './protocol.ts';
 import { setting } from './settings.ts';
 
-/** Calls `changed` with every address of every Node, now and whenever the set changes; re-watches after an error. */
-function watchNodeAddresses(log: Logger, changed: (addresses: string[]) => void): void {
+/** Watches `path` for ever: `reset` before each (re)start, `event` per change; watches again after an end or an error. */
+function watchForever<T>(log: Logger, what: string, path: string, query: Record<string, string>, reset: () => void, event: (type: string, obj: T) => void): void {
   const kc = new KubeConfig();
   kc.loadFromCluster();
-  const nodes = new Map<string, string[]>();
-  let last = '';
-  const publish = () => {
-    const all = [...new Set([...nodes.values()].flat())].sort();
-    if (JSON.stringify(all) !== last) {
-      last = JSON.stringify(all);
-      changed(all);
-    }
-  };
   const start = () => {
-    nodes.clear();
-    void new Watch(kc).watch('/api/v1/nodes', {}, (type: string, node: V1Node) => {
-      const name = node.metadata?.name ?? '';
-      if (type === 'DELETED') nodes.delete(name);
-      else nodes.set(name, (node.status?.addresses ?? []).filter((a) => a.type === 'InternalIP' || a.type === 'ExternalIP').map((a) => a.address));
-      publish();
-    }, (err: unknown) => {
-      if (err) log.info({ err: (err as Error).message }, 'node watch ended; watching again');
+    reset();
+    void new Watch(kc).watch(path, query, event, (err: unknown) => {
+      if (err) log.info({ err: (err as Error).message }, `${what} watch ended; watching again`);
       setTimeout(start, 2000);
     }).catch((err: unknown) => {
-      log.info({ err: (err as Error).message }, 'could not watch nodes; trying again');
+      log.info({ err: (err as Error).message }, `could not watch ${what}; trying again`);
       setTimeout(start, 5000);
     });
   };
   start();
 }
 
-/** Calls `changed` with the listed servers, now and whenever the list changes; re-watches after an error. */
+/** Calls `changed` with every address of every Node, now and whenever the set changes. */
+function watchNodeAddresses(log: Logger, changed: (addresses: string[]) => void): void {
+  const nodes = new Map<string, string[]>();
+  let last = '';
+  watchForever<V1Node>(log, 'node', '/api/v1/nodes', {}, () => nodes.clear(), (type, node) => {
+    const name = node.metadata?.name ?? '';
+    if (type === 'DELETED') nodes.delete(name);
+    else nodes.set(name, (node.status?.addresses ?? []).filter((a) => a.type === 'InternalIP' || a.type === 'ExternalIP').map((a) => a.address));
+    const all = [...new Set([...nodes.values()].flat())].sort();
+    if (JSON.stringify(all) !== last) {
+      last = JSON.stringify(all);
+      changed(all);
+    }
+  });
+}
+
+/** Calls `changed` with the servers the operator lists, now and whenever the list changes. */
 function watchServerList(log: Logger, changed: (names: string[]) => void): void {
-  const kc = new KubeConfig();
-  kc.loadFromCluster();
   const { namespace, name } = serverListConfigMap;
-  const start = () => {
-    void new Watch(kc).watch(`/api/v1/namespaces/${namespace}/configmaps`, { fieldSelector: `metadata.name=${name}` }, (type: string, cm: V1ConfigMap) => {
-      changed(type === 'DELETED' ? [] : (cm.data?.servers ?? '').split('\n').map((s) => s.trim()).filter(Boolean));
-    }, (err: unknown) => {
-      if (err) log.info({ err: (err as Error).message }, 'server list watch ended; watching again');
-      setTimeout(start, 2000);
-    }).catch((err: unknown) => {
-      log.info({ err: (err as Error).message }, 'could not watch the server list; trying again');
-      setTimeout(start, 5000);
-    });
-  };
-  start();
+  watchForever<V1ConfigMap>(log, 'server list', `/api/v1/namespaces/${namespace}/configmaps`, { fieldSelector: `metadata.name=${name}` }, () => undefined,
+    (type, cm) => changed(type === 'DELETED' ? [] : (cm.data?.servers ?? '').split('\n').map((s) => s.trim()).filter(Boolean)));
 }
 
 async function main(): Promise<void> {

@@ -122,38 +122,54 @@ export function cniConfig(config: TestbedConfig): object {
   };
 }
 
-export function kubeletConfig(config: TestbedConfig): object {
-  const p = nodePaths(config);
-  const pki = statePaths(config.stateDir).pki;
+/**
+ * What every kubelet of the test bed is told, the meta node's and the workers': where it listens,
+ * webhook authentication and authorization with x509 clients of `clientCAFile`, cgroup v1, and
+ * pre-loaded images that are never collected.
+ */
+export function kubeletBase(o: { address: string; clientCAFile: string; containerdSocket: string; clusterDNS: string; clusterDomain: string; resolvConf: string; podLogs: string }) {
   return {
     apiVersion: 'kubelet.config.k8s.io/v1beta1',
     kind: 'KubeletConfiguration',
-    address: config.node.ip,
+    address: o.address,
     port: 10250,
     readOnlyPort: 0,
+    // the loopback of the kubelet's own network namespace
     healthzBindAddress: '127.0.0.1',
     healthzPort: 10248,
-    authentication: { anonymous: { enabled: false }, webhook: { enabled: true }, x509: { clientCAFile: join(pki, 'ca.crt') } },
+    authentication: { anonymous: { enabled: false }, webhook: { enabled: true }, x509: { clientCAFile: o.clientCAFile } },
     authorization: { mode: 'Webhook' },
-    tlsCertFile: join(pki, 'kubelet.crt'),
-    tlsPrivateKeyFile: join(pki, 'kubelet.key'),
     // this host is cgroup v1, which Kubernetes 1.34 still runs on when told so
     cgroupDriver: 'cgroupfs',
     failCgroupV1: false,
     failSwapOn: false,
-    containerRuntimeEndpoint: `unix://${p.containerdSocket}`,
-    clusterDNS: [config.dnsServiceIP],
-    clusterDomain: config.dnsDomain,
-    resolvConf: p.resolvConf,
-    podLogsDir: p.podLogs,
+    containerRuntimeEndpoint: `unix://${o.containerdSocket}`,
+    clusterDNS: [o.clusterDNS],
+    clusterDomain: o.clusterDomain,
+    // pods resolve only through the cluster DNS
+    resolvConf: o.resolvConf,
+    podLogsDir: o.podLogs,
     // images are pre-loaded and cannot be pulled again: never collect them, never evict for disk
     imageGCHighThresholdPercent: 100,
     imageGCLowThresholdPercent: 99,
     evictionHard: { 'memory.available': '100Mi', 'nodefs.available': '1%', 'imagefs.available': '1%', 'nodefs.inodesFree': '1%' },
     serializeImagePulls: false,
     registerNode: true,
-    rotateCertificates: false,
     maxPods: 110,
+  };
+}
+
+export function kubeletConfig(config: TestbedConfig): object {
+  const p = nodePaths(config);
+  const pki = statePaths(config.stateDir).pki;
+  return {
+    ...kubeletBase({
+      address: config.node.ip, clientCAFile: join(pki, 'ca.crt'), containerdSocket: p.containerdSocket,
+      clusterDNS: config.dnsServiceIP, clusterDomain: config.dnsDomain, resolvConf: p.resolvConf, podLogs: p.podLogs,
+    }),
+    tlsCertFile: join(pki, 'kubelet.crt'),
+    tlsPrivateKeyFile: join(pki, 'kubelet.key'),
+    rotateCertificates: false,
   };
 }
 

@@ -2,7 +2,7 @@
 // behind the host, like a machine behind NAT), its paths, containerd, CNI and kubelet. Pure
 // functions of the worker's name and index and of the join Secret, testable without starting anything.
 import { join } from 'node:path';
-import { containerdToml } from './node-config.ts';
+import { containerdToml, kubeletBase } from './node-config.ts';
 
 export class WorkerSetupError extends Error {}
 
@@ -211,16 +211,10 @@ export function workerCniConfig(p: WorkerPaths, net: WorkerNetwork): object {
 
 export function workerKubeletConfig(name: string, p: WorkerPaths, net: WorkerNetwork, data: JoinData): object {
   return {
-    apiVersion: 'kubelet.config.k8s.io/v1beta1',
-    kind: 'KubeletConfiguration',
-    address: net.workerIP,
-    port: 10250,
-    readOnlyPort: 0,
-    // its own loopback: the worker's namespace has one
-    healthzBindAddress: '127.0.0.1',
-    healthzPort: 10248,
-    authentication: { anonymous: { enabled: false }, webhook: { enabled: true }, x509: { clientCAFile: p.caFile } },
-    authorization: { mode: 'Webhook' },
+    ...kubeletBase({
+      address: net.workerIP, clientCAFile: p.caFile, containerdSocket: p.containerdSocket,
+      clusterDNS: data.clusterDNS, clusterDomain: data.clusterDomain, resolvConf: p.resolvConf, podLogs: p.podLogs,
+    }),
     // a client certificate from the bootstrap token, a serving certificate from a CSR: nothing is
     // issued on this side, as on a real machine
     rotateCertificates: true,
@@ -228,22 +222,6 @@ export function workerKubeletConfig(name: string, p: WorkerPaths, net: WorkerNet
     // the meta node's kubelet owns /kubepods of this cgroup v1 host: this one lives below its own root
     cgroupRoot: `/${workerCgroup(name)}`,
     cgroupsPerQOS: true,
-    cgroupDriver: 'cgroupfs',
-    failCgroupV1: false,
-    failSwapOn: false,
-    containerRuntimeEndpoint: `unix://${p.containerdSocket}`,
-    clusterDNS: [data.clusterDNS],
-    clusterDomain: data.clusterDomain,
-    // pods resolve only through the cluster DNS
-    resolvConf: p.resolvConf,
-    podLogsDir: p.podLogs,
-    // images are pre-loaded and cannot be pulled again: never collect them, never evict for disk
-    imageGCHighThresholdPercent: 100,
-    imageGCLowThresholdPercent: 99,
-    evictionHard: { 'memory.available': '100Mi', 'nodefs.available': '1%', 'imagefs.available': '1%', 'nodefs.inodesFree': '1%' },
-    serializeImagePulls: false,
-    registerNode: true,
-    maxPods: 110,
   };
 }
 
