@@ -299,6 +299,20 @@ https.createServer({ cert: fs.readFileSync('/tls/tls.crt'), key: fs.readFileSync
     await eventually('AddonsReady with CoreDNS back', async () => (await condition('AddonsReady')).startsWith('True') && (await business(['-n', 'kube-system', 'get', 'deployment', 'coredns', '-o', 'name'])).includes('coredns') || undefined, 180_000);
   }, 300_000);
 
+  it('renews the tunnel\'s certificates like every other leaf: the agent and the servers roll onto them, logs keep coming', async () => {
+    const agentPod = () => business(['-n', 'kube-system', 'get', 'pods', '-l', 'app.kubernetes.io/name=kubeonkube-tunnel-agent', '-o', 'jsonpath={.items[*].metadata.name}']);
+    const [before, serial] = await Promise.all([agentPod(), get('secret w-tunnel-agent', '{.data.tls\\.crt}')]);
+    await kubectl(['-n', ns, 'annotate', 'cluster', 'w', 'kubeonkube.io/renew-certificates=tunnel-1']);
+    await eventually('renewed, the agent replaced, the tunnel connected again', async () => {
+      const [request, now, pod, tunnel, ready] = await Promise.all([
+        get('cluster w', '{.status.certificates.forcedRenewal.request}'), get('secret w-tunnel-agent', '{.data.tls\\.crt}'), agentPod(),
+        condition('TunnelConnected'), get('cluster w', '{.status.conditions[?(@.type=="Ready")].status}'),
+      ]);
+      return request === 'tunnel-1' && now !== serial && pod !== before && !pod.includes(' ') && tunnel.startsWith('True') && ready === 'True' || undefined;
+    }, 300_000);
+    expect(await business(['-n', 'far', 'logs', 'ticker', '--tail=1'])).toMatch(/tick \d+/);
+  }, 360_000);
+
   it('reaches zero writes in steady state, one recheck of the business cluster included', async () => {
     const settled = await settledWrites(operator(), 5000, 180_000);
     await new Promise((r) => setTimeout(r, 35_000));
