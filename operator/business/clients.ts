@@ -3,7 +3,7 @@
 // the meta-cluster, whatever the user-facing endpoint is). Rebuilt when the Secret or the address
 // changes (a renewed certificate, a CA rotation), dropped when the Cluster goes.
 import { createHash } from 'node:crypto';
-import { CertificatesV1Api, CoreV1Api, KubeConfig, KubernetesObjectApi } from '@kubernetes/client-node';
+import { CertificatesV1Api, CoreV1Api, KubeConfig, KubernetesObjectApi, type RequestContext } from '@kubernetes/client-node';
 
 export interface BusinessClient {
   kc: KubeConfig;
@@ -14,9 +14,23 @@ export interface BusinessClient {
   server: string;
 }
 
+/** How long one request to a business cluster may take (its apiserver waits up to a minute on an etcd without quorum). */
+export const businessRequestTimeoutMs = 10_000;
+
+/**
+ * A KubeConfig whose every request has a deadline: a business cluster that does not answer must
+ * not hold up its Cluster's reconcile (the control plane it would repair, for one).
+ */
+class DeadlineKubeConfig extends KubeConfig {
+  override async applySecurityAuthentication(context: RequestContext): Promise<void> {
+    await super.applySecurityAuthentication(context);
+    context.setSignal(AbortSignal.timeout(businessRequestTimeoutMs));
+  }
+}
+
 /** A kubeconfig's text with its (only) cluster's server replaced; throws on a kubeconfig without one. */
 export function businessKubeConfig(kubeconfig: string, server: string): KubeConfig {
-  const kc = new KubeConfig();
+  const kc = new DeadlineKubeConfig();
   kc.loadFromString(kubeconfig);
   const current = kc.getCurrentCluster();
   if (!current) throw new Error('the admin kubeconfig names no cluster');

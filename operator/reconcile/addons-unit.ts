@@ -212,6 +212,12 @@ async function checkTunnel(ctx: ReconcileContext, client: BusinessClient, nodes:
 }
 
 export async function reconcileAddons(ctx: ReconcileContext, clients: BusinessClients): Promise<void> {
+  // an apiserver without etcd quorum holds every request for a minute: nothing to do there now
+  if (!ctx.facts.etcdQuorum) {
+    ctx.setCondition('AddonsReady', unknown(Reasons.WaitingForEtcd, 'waiting for etcd quorum'));
+    if (ctx.cluster.spec.tunnel?.enabled !== false) ctx.setCondition('TunnelConnected', unknown(Reasons.WaitingForEtcd, 'waiting for etcd quorum'));
+    return;
+  }
   if (!ctx.facts.apiserverReady) {
     await updateServerList(ctx, clients);
     ctx.setCondition('AddonsReady', unknown(Reasons.WaitingForAPIServer, 'waiting for the apiserver'));
