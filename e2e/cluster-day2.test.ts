@@ -124,7 +124,8 @@ describe('a Cluster on day 2', () => {
     await kubectl(['-n', ns, 'wait', '--for=condition=Ready', 'cluster/x', '--timeout=120s']);
 
     const bob = await kubeconfigOf('x-user-bob-kubeconfig');
-    expect((await business(bob, 'auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}'))).toBe('bob');
+    // Ready says the Pod is; the Service answers once the node's kube-proxy has its new address
+    expect(await eventually('bob answered through the Service', () => business(bob, 'auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}').catch(() => undefined), 30_000)).toBe('bob');
     await kubectl(['-n', ns, 'patch', 'cluster', 'x', '--type=json', '-p', '[{"op":"remove","path":"/spec/users"}]']);
     await eventually('bob\'s kubeconfig deleted', async () => (await kubectl(['-n', ns, 'get', 'secret', 'x-user-bob-kubeconfig', '--ignore-not-found', '-o', 'name'])) === '' || undefined, 30_000);
   });
