@@ -70,26 +70,22 @@ async function endpointOf(ctx: ReconcileContext, service: V1Service | undefined)
   }
 }
 
+/** A Service's addresses: its ClusterIP, then its load-balancer ingress IPs. */
+const addressesOf = (s: V1Service | undefined) => [
+  ...(s?.spec?.clusterIP && s.spec.clusterIP !== 'None' ? [s.spec.clusterIP] : []),
+  ...(s?.status?.loadBalancer?.ingress ?? []).flatMap((i) => (i.ip ? [i.ip] : [])),
+];
+
 export async function reconcileApiserverService(ctx: ReconcileContext): Promise<void> {
   let live = cached<V1Service>(ctx, 'Service', names.apiserver(ctx.name));
   for (const obj of ctx.renderer.render('apiserver-service.yaml.hbs', apiserverServiceContext(ctx.cluster.spec, modelFacts(ctx)))) {
     // the server's answer carries the ClusterIP at once, before the cache has seen the Service
     live = await ctx.writer.apply(ownedBy(obj, ctx.owner), live);
   }
-  const addresses: string[] = [];
-  const clusterIP = live?.spec?.clusterIP;
-  if (clusterIP && clusterIP !== 'None') addresses.push(clusterIP);
-  for (const ingress of live?.status?.loadBalancer?.ingress ?? []) if (ingress.ip) addresses.push(ingress.ip);
-  ctx.facts.apiserverAddresses = addresses;
+  ctx.facts.apiserverAddresses = addressesOf(live);
   ctx.facts.endpoint = await endpointOf(ctx, live);
   if (tunnelEnabled(ctx.cluster.spec)) await reconcileTunnelService(ctx);
 }
-
-/** Services' addresses: the ClusterIP and load-balancer ingress IPs. */
-const addressesOf = (s: V1Service | undefined) => [
-  ...(s?.spec?.clusterIP && s.spec.clusterIP !== 'None' ? [s.spec.clusterIP] : []),
-  ...(s?.status?.loadBalancer?.ingress ?? []).flatMap((i) => (i.ip ? [i.ip] : [])),
-];
 
 /**
  * The tunnel Service, and where agents reach it, by type like the endpoint (but never at
