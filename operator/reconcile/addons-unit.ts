@@ -5,7 +5,7 @@
 // part of Ready: a control plane without a node yet is ready to be joined.
 import { request, type RequestOptions } from 'node:https';
 import type { KubeConfig, KubernetesObject, V1DaemonSet, V1Deployment, V1Node, V1Secret } from '@kubernetes/client-node';
-import { AddonConflict, BusinessApplier } from '../business/applier.ts';
+import { addonLabel, AddonConflict, BusinessApplier } from '../business/applier.ts';
 import type { BusinessClient, BusinessClients } from '../business/clients.ts';
 import { judgeServingCsr } from '../business/serving-csr.ts';
 import {
@@ -133,7 +133,7 @@ function workloadNotReady(obj: KubernetesObject): string | undefined {
 
 /** Removes what was applied for bootstrap tokens other than the current one (a join Secret re-made by hand). */
 async function removeOldTokens(client: BusinessClient, applier: BusinessApplier, current: string): Promise<void> {
-  const secrets = await client.core.listNamespacedSecret({ namespace: 'kube-system', labelSelector: 'kubeonkube.io/addon=control-plane' });
+  const secrets = await client.core.listNamespacedSecret({ namespace: 'kube-system', labelSelector: `${addonLabel}=control-plane` });
   for (const s of secrets.items) {
     if (s.type === 'bootstrap.kubernetes.io/token' && s.metadata?.name !== current) await applier.remove('control-plane', { apiVersion: 'v1', kind: 'Secret', metadata: s.metadata });
   }
