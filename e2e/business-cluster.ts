@@ -57,6 +57,9 @@ export function businessClusters(ns: string, scratch: string) {
         socket.on('error', reject);
       });
     },
+    /** How many times the operator moved Cluster `c`'s etcd leadership (its LeaderMoved Events). */
+    leaderMoves: async (c: string): Promise<number> =>
+      (await kubectl(['-n', ns, 'get', 'events', '--field-selector', `reason=LeaderMoved,involvedObject.name=${c}`, '-o', 'name'])).split('\n').filter(Boolean).length,
     /** The number of keep-* ConfigMaps the business cluster lists. */
     kept: async (c: string): Promise<number> => {
       const { stdout } = await run(kubectlBinary, ['--kubeconfig', await kubeconfigFile(c), 'get', 'configmaps', '-o', 'name'], { maxBuffer: 16 << 20 });

@@ -18,6 +18,24 @@ export interface WriterCounts {
   unread: number;
 }
 
+/**
+ * What etcd answers a write that was in flight while its leader changed, passed on by kube-apiserver
+ * (which retries no write): raft drops a proposal that reaches the leader during the hand-over, or
+ * one that reaches a member that knows no leader yet, and one a follower forwarded to the old leader
+ * just then times out. No client can avoid it, and no operator can make it retried: a leader change
+ * is needed whenever etcd's trust bundle changes, since etcd reads its trusted CA file only at start.
+ */
+const leaderChange = /raft proposal dropped|etcdserver: (request timed out|leader changed|no leader)/;
+
+/**
+ * The failed writes no etcd leader change explains: each of another kind, and those of that kind
+ * beyond one per leader change (`leaderChanges`, e.g. the operator's LeaderMoved Events meanwhile).
+ */
+export function unexplainedFailures(counts: WriterCounts, leaderChanges: number): string[] {
+  const explained = counts.errors.filter((e) => leaderChange.test(e));
+  return [...counts.errors.filter((e) => !leaderChange.test(e)), ...explained.slice(leaderChanges)];
+}
+
 /** Where the server, CA and client certificate of a kubeconfig are. */
 function parseKubeconfig(yaml: string) {
   const kc = load(yaml) as Kubeconfig;

@@ -13,7 +13,7 @@ import { dump, load } from 'js-yaml';
 import { afterAll, describe, expect, it, onTestFailed } from 'vitest';
 import { loadConfig } from '../scripts/testbed/config.ts';
 import { businessClusters } from './business-cluster.ts';
-import { startBusinessWriter, type WriterCounts } from './business-writer.ts';
+import { startBusinessWriter, unexplainedFailures, type WriterCounts } from './business-writer.ts';
 import { apply, eventually, kubectl } from './kubectl.ts';
 import { secretReader } from './meta-client.ts';
 import { operatorLogTail, operatorTestBed, startOperator, type OperatorProcess } from './operator-process.ts';
@@ -22,7 +22,7 @@ const { ns, current } = operatorTestBed('e2e-certs', 18070);
 const operator = (): OperatorProcess => current.operator!;
 const scratch = mkdtempSync(join(tmpdir(), 'kok-e2e-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
-const { get, members, kept, writeObjects, servedSerial } = businessClusters(ns, scratch);
+const { get, members, kept, writeObjects, servedSerial, leaderMoves } = businessClusters(ns, scratch);
 
 const kubectlBinary = join(loadConfig().binDirs.kubernetes, 'kubectl');
 /** kubectl against the business cluster, as the holder of `kubeconfig`. */
@@ -94,7 +94,7 @@ describe('certificates that renew themselves', () => {
       report('leaf renewal', counts);
     }
     expect(counts.written).toBeGreaterThan(1000);
-    expect(counts.failed).toBe(0);
+    expect(counts.errors).toEqual([]);
     // how long each certificate has left, per Secret: a leaf under its 4 minutes, a CA ten years
     const metrics = await (await fetch(operator().metricsUrl)).text();
     const left = (secret: string) => Number(new RegExp(`^kubeonkube_certificate_expires_in_seconds\\{cluster="${ns}/rot",certificate="${secret}"\\} (-?\\d+)$`, 'm').exec(metrics)?.[1]);
@@ -148,7 +148,7 @@ describe('certificates that renew themselves', () => {
       counts = await writer.stop();
       report('forced renewal', counts);
     }
-    expect(counts.failed).toBe(0);
+    expect(counts.errors).toEqual([]);
     expect(await restarts()).toBe(0);
   }, 600_000);
 
@@ -168,6 +168,7 @@ describe('certificates that renew themselves', () => {
     };
     expect(await withToken()).toBe('system:serviceaccount:default:default');
 
+    const movesBefore = await leaderMoves('rot');
     const writer = startBusinessWriter(secretReader(ns, 'rot-kubeconfig', 'value'), 'ca');
     const phases: string[] = [];
     let counts: WriterCounts;
@@ -191,7 +192,13 @@ describe('certificates that renew themselves', () => {
     }
     expect(phases).toEqual(['Trusting', 'Signing', 'Dropping', 'Completed']);
     expect(counts.written).toBeGreaterThan(300);
-    expect(counts.failed).toBe(0);
+    // etcd loads its trust bundle only at start: its members restart when the new CA is added and
+    // when the old one is dropped, the leader last, after one hand-over each. A write in flight at a
+    // hand-over may be dropped by etcd (see unexplainedFailures); no other write may fail.
+    const moves = await leaderMoves('rot') - movesBefore;
+    console.log(`etcd leadership moved ${moves} times during the CA rotation`);
+    expect(moves).toBeLessThanOrEqual(2);
+    expect(unexplainedFailures(counts, moves)).toEqual([]);
 
     // the old CAs are in no Secret of the Cluster, and the CA Secrets hold one CA each
     for (const s of await secrets('rot')) {

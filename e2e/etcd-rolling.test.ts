@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it, onTestFailed } from 'vitest';
 import { repoRoot } from '../scripts/testbed/config.ts';
 import { businessClusters, delta } from './business-cluster.ts';
-import { startBusinessWriter } from './business-writer.ts';
+import { startBusinessWriter, unexplainedFailures } from './business-writer.ts';
 import { apply, eventually, kubectl } from './kubectl.ts';
 import { operatorLogTail, operatorTestBed, settledWrites, type OperatorProcess } from './operator-process.ts';
 
@@ -82,7 +82,8 @@ describe('rolling etcd members', () => {
     expect(worst).toBeLessThanOrEqual(1);
     expect(await kept('r')).toBe(300);
     expect(writes.written).toBeGreaterThan(50);
-    expect(writes.failed).toBe(0);
+    // the one hand-over before the leader's restart may cost a write in flight at that instant
+    expect(unexplainedFailures(writes, 1)).toEqual([]);
   });
 
   it('serves the certificate re-issued for a deleted Secret without a restart: etcd reads its key pair on each handshake', async () => {
