@@ -169,6 +169,7 @@ describe('certificates that renew themselves', () => {
     expect(await withToken()).toBe('system:serviceaccount:default:default');
 
     const movesBefore = await leaderMoves('rot');
+    const restartsBefore = await restarts();
     const writer = startBusinessWriter(secretReader(ns, 'rot-kubeconfig', 'value'), 'ca');
     const phases: string[] = [];
     let counts: WriterCounts;
@@ -197,6 +198,7 @@ describe('certificates that renew themselves', () => {
     // hand-over may be dropped by etcd (see unexplainedFailures); no other write may fail.
     const moves = await leaderMoves('rot') - movesBefore;
     console.log(`etcd leadership moved ${moves} times during the CA rotation`);
+    expect(await restarts() - restartsBefore).toBe(6);
     expect(moves).toBeLessThanOrEqual(2);
     expect(unexplainedFailures(counts, moves)).toEqual([]);
 

@@ -15,7 +15,8 @@ describe('one authority through a rotation', () => {
     const second = advance(start);
     expect(phaseOf(second)).toBe('signing');
     expect(second.signer).toEqual(pair('new'));
-    expect(trustBundle(second)).toBe(`${pair('new').certificate}${pair('old').certificate}`);
+    // the same text as before the step: nothing that reads only the bundle restarts for it
+    expect(trustBundle(second)).toBe(trustBundle(start));
     const done = advance(second);
     expect(phaseOf(done)).toBe('idle');
     expect(trustBundle(done)).toBe(pair('new').certificate);

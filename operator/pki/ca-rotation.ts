@@ -32,10 +32,14 @@ export interface AuthorityState {
 
 export const phaseOf = (a: AuthorityState): RotationPhase => (a.next ? 'trusting' : a.previous ? 'signing' : 'idle');
 
-/** Every CA a component must trust: the signer first, then the one coming or going. */
+/**
+ * Every CA a component must trust, the older first: the same text while trusting and while signing,
+ * so the step between them (the new CA starts to sign) restarts no etcd member for its trust bundle,
+ * where a restart of the leader is a hand-over that can cost a write in flight.
+ */
 export function trustBundle(a: AuthorityState): string {
-  const extra = a.next?.certificate ?? a.previous;
-  return [a.signer.certificate, ...(extra ? [extra] : [])].map((pem) => pem.trimEnd()).join('\n') + '\n';
+  const cas = a.next ? [a.signer.certificate, a.next.certificate] : a.previous ? [a.previous, a.signer.certificate] : [a.signer.certificate];
+  return cas.map((pem) => pem.trimEnd()).join('\n') + '\n';
 }
 
 /** The Secret data of an authority in that state. */
