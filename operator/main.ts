@@ -84,6 +84,14 @@ async function main(): Promise<void> {
       addresses: (n.status?.addresses ?? []).map((a) => ({ type: a.type, address: a.address })),
       ready: n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
     })),
+    configMap: async (namespace, name) => {
+      try {
+        return await kc.makeApiClient(CoreV1Api).readNamespacedConfigMap({ namespace, name });
+      } catch (err) {
+        if ((err as { code?: number }).code === 404) return undefined;
+        throw err;
+      }
+    },
   });
 
   let synced = false;

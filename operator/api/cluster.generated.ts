@@ -444,11 +444,17 @@ export interface ClusterSpecAddon {
 
 /** Where the add-on's Handlebars template is; unset for the built-in add-ons. */
 export interface ClusterSpecAddonTemplate {
-  /** A ConfigMap in the Cluster's namespace holding the template. */
+  /**
+   * A ConfigMap in the Cluster's namespace holding the template under the key template.yaml.hbs; an
+   * edit is applied within 30 seconds.
+   */
   configMapRef?: ClusterSpecAddonTemplateConfigMapRef;
 }
 
-/** A ConfigMap in the Cluster's namespace holding the template. */
+/**
+ * A ConfigMap in the Cluster's namespace holding the template under the key template.yaml.hbs; an
+ * edit is applied within 30 seconds.
+ */
 export interface ClusterSpecAddonTemplateConfigMapRef {
   /** Name of the ConfigMap. */
   name: string;
@@ -1361,6 +1367,14 @@ export const clusterSchema = {
                 rule: 'has(self.template) || self.name in [\'kube-proxy\', \'coredns\']',
                 message: 'template is required for add-ons other than the built-in kube-proxy and coredns',
               },
+              {
+                rule: '!has(self.template) || !(self.name in [\'kube-proxy\', \'coredns\'])',
+                message: 'kube-proxy and coredns are built in and take no template; give your own add-on another name',
+              },
+              {
+                rule: '!(self.name in [\'control-plane\', \'tunnel-agent\'])',
+                message: 'control-plane and tunnel-agent are the operator\'s own add-ons (the tunnel agent is switched by spec.tunnel.enabled)',
+              },
             ],
             properties: {
               name: {
@@ -1374,7 +1388,7 @@ export const clusterSchema = {
                 type: 'object',
                 properties: {
                   configMapRef: {
-                    description: 'A ConfigMap in the Cluster\'s namespace holding the template.',
+                    description: 'A ConfigMap in the Cluster\'s namespace holding the template under the key template.yaml.hbs; an edit is applied within 30 seconds.',
                     type: 'object',
                     required: ['name'],
                     properties: {

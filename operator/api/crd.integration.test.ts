@@ -46,6 +46,8 @@ describe('the Cluster CRD in the apiserver', () => {
     ['overlapping ranges', { ...base, network: { serviceCIDR: '10.0.0.0/8', podCIDR: '10.244.0.0/16' } }, 'must not overlap'],
     ['duplicate users', { ...base, users: [{ name: 'alice' }, { name: 'alice' }] }, 'spec.users[1]: Duplicate value'],
     ['renewBefore not shorter than validity', { ...base, certificates: { validity: '24h', renewBefore: '24h' } }, 'renewBefore must be at least 1m shorter than validity'],
+    ['a template for a built-in add-on', { ...base, addons: [{ name: 'kube-proxy', template: { configMapRef: { name: 'kp' } } }] }, 'kube-proxy and coredns are built in and take no template'],
+    ['an add-on named tunnel-agent', { ...base, addons: [{ name: 'tunnel-agent', template: { configMapRef: { name: 't' } } }] }, "control-plane and tunnel-agent are the operator's own add-ons"],
   ])('refuses %s, naming the field', async (_what, spec, message) => {
     await expect(kubectl(['create', '--dry-run=server', '-f', '-'], cluster('bad', spec))).rejects.toThrow(message);
     const offline = validate(cluster('bad', spec));

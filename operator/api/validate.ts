@@ -371,6 +371,8 @@ const twins = new Map<string, Twin>([
   ],
   [`self.matches('${celDuration}') && duration(self) > duration('0s')`, { holds: positiveDuration }],
   ["has(self.template) || self.name in ['kube-proxy', 'coredns']", { holds: (self) => has(self, 'template') || ['kube-proxy', 'coredns'].includes(text(self, 'name') ?? '') }],
+  ["!has(self.template) || !(self.name in ['kube-proxy', 'coredns'])", { holds: (self) => !has(self, 'template') || !['kube-proxy', 'coredns'].includes(text(self, 'name') ?? '') }],
+  ["!(self.name in ['control-plane', 'tunnel-agent'])", { holds: (self) => !['control-plane', 'tunnel-agent'].includes(text(self, 'name') ?? '') }],
 ]);
 
 /** Every way the schema's rules and their twins disagree; empty when each rule has its twin. */

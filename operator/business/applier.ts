@@ -38,6 +38,8 @@ export class BusinessApplier {
       return await this.#client.objects.read<T>(obj as T & { metadata: { name: string; namespace: string } });
     } catch (err) {
       if ((err as { code?: number }).code === 404) return undefined;
+      // a kind the business cluster does not serve (a custom add-on's): no such object there
+      if ((err as Error).message?.startsWith('Unrecognized API version and kind')) return undefined;
       throw err;
     }
   }

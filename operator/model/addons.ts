@@ -49,6 +49,28 @@ export function wantedAddons(spec: AddonsSpec): BuiltinAddon[] {
 /** The add-ons the spec lists that are not built in (their own templates). */
 export const customAddons = (spec: AddonsSpec): AddonSpec[] => (spec.addons ?? []).filter((a) => !(a.name in addonTemplates));
 
+/** The key of a custom add-on's ConfigMap that holds its Handlebars template. */
+export const customTemplateKey = 'template.yaml.hbs';
+
+/**
+ * What a custom add-on's template is given: facts of the Cluster (its name in the meta-cluster,
+ * release, network) and the add-on's `values`. Documented in README ("Your own add-ons").
+ */
+export function customAddonContext(cluster: { name: string; namespace: string }, spec: ControlPlaneSpec, addon: AddonSpec, endpoint: { host: string; port: number } | undefined) {
+  return {
+    cluster: {
+      name: cluster.name,
+      namespace: cluster.namespace,
+      version: spec.version,
+      mode: spec.mode,
+      // null until the endpoint is known (a load balancer without ingress yet)
+      server: endpoint ? `https://${endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host}:${endpoint.port}` : null,
+      network: { podCIDR: spec.network.podCIDR, serviceCIDR: spec.network.serviceCIDR, dnsDomain: spec.network.dnsDomain, dnsAddress: clusterDnsAddress(spec) },
+    },
+    values: addon.values ?? {},
+  };
+}
+
 export const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
 const hash = (...parts: string[]) => createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, 16);
 

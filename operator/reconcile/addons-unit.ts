@@ -4,7 +4,7 @@
 // Runs once the apiserver is ready; AddonsReady and TunnelConnected say how it stands. Neither is
 // part of Ready: a control plane without a node yet is ready to be joined.
 import { request, type RequestOptions } from 'node:https';
-import type { KubeConfig, KubernetesObject, V1DaemonSet, V1Deployment, V1Node, V1Secret } from '@kubernetes/client-node';
+import type { KubeConfig, V1Node, V1Secret } from '@kubernetes/client-node';
 import { addonLabel, AddonConflict, BusinessApplier } from '../business/applier.ts';
 import type { BusinessClient, BusinessClients } from '../business/clients.ts';
 import { judgeServingCsr } from '../business/serving-csr.ts';
@@ -13,6 +13,8 @@ import {
   type BuiltinAddon,
 } from '../model/addons.ts';
 import { joinSecret } from '../model/join.ts';
+import { workloadNotReady } from '../business/readiness.ts';
+import { reconcileCustomAddons } from './custom-addons.ts';
 import { adminKubeconfigSecret, externalServer } from '../pki/cluster-pki.ts';
 import type { RenderedObject } from '../render/renderer.ts';
 import { notReady, ready, Reasons, unknown } from '../status/conditions.ts';
@@ -107,28 +109,6 @@ function shapes(ctx: ReconcileContext, addon: BuiltinAddon): RenderedObject[] {
     case 'coredns':
       return ctx.renderer.render(template, corednsAddonContext(spec));
   }
-}
-
-/** Why a workload of an add-on is not available yet, or undefined when it is. */
-function workloadNotReady(obj: KubernetesObject): string | undefined {
-  const name = `${obj.kind} ${obj.metadata?.namespace}/${obj.metadata?.name}`;
-  const stale = (obj.metadata)?.generation ?? 0;
-  if (obj.kind === 'Deployment') {
-    const d = obj as V1Deployment;
-    const want = d.spec?.replicas ?? 1;
-    if ((d.status?.observedGeneration ?? 0) < stale || (d.status?.updatedReplicas ?? 0) < want || (d.status?.availableReplicas ?? 0) < want || (d.status?.replicas ?? 0) > want) {
-      return `${name}: ${d.status?.availableReplicas ?? 0}/${want} available`;
-    }
-  }
-  if (obj.kind === 'DaemonSet') {
-    const d = obj as V1DaemonSet;
-    const s = d.status;
-    const want = s?.desiredNumberScheduled ?? 0;
-    if ((s?.observedGeneration ?? 0) < stale || (s?.numberAvailable ?? 0) < want || (s?.updatedNumberScheduled ?? 0) < want) {
-      return `${name}: ${s?.numberAvailable ?? 0}/${want} available`;
-    }
-  }
-  return undefined;
 }
 
 /** Removes what was applied for bootstrap tokens other than the current one (a join Secret re-made by hand). */
@@ -258,14 +238,17 @@ export async function reconcileAddons(ctx: ReconcileContext, clients: BusinessCl
   }
   const token = ctx.facts.bootstrapToken;
   if (token) await removeOldTokens(client, applier, `bootstrap-token-${token.id}`);
-  for (const custom of customAddons(ctx.cluster.spec)) problems.push(`add-on ${custom.name}: templates from a ConfigMap are not supported yet; remove it from spec.addons`);
+  const custom = await reconcileCustomAddons(ctx, client, applier);
+  progressing.push(...custom.progressing);
 
   const nodes = (await client.core.listNode()).items;
   const csrWaiting = await approveServingCsrs(ctx, client, nodes);
-  if (problems.length > 0) ctx.setCondition('AddonsReady', notReady(Reasons.AddonConflict, problems.join('; ')));
-  else if (progressing.length > 0 && nodes.length === 0) ctx.setCondition('AddonsReady', notReady(Reasons.NoNodes, `no node has joined; add-on workloads wait for one (a worker joins with the Secret ${joinSecret(ctx.name)})`));
+  if (problems.length > 0 || custom.problems.length > 0) {
+    const reason = problems.length > 0 ? Reasons.AddonConflict : custom.problems[0]!.reason;
+    ctx.setCondition('AddonsReady', notReady(reason, [...problems, ...custom.problems.map((p) => p.message)].join('; ')));
+  } else if (progressing.length > 0 && nodes.length === 0) ctx.setCondition('AddonsReady', notReady(Reasons.NoNodes, `no node has joined; add-on workloads wait for one (a worker joins with the Secret ${joinSecret(ctx.name)})`));
   else if (progressing.length > 0) ctx.setCondition('AddonsReady', notReady(Reasons.AddonsProgressing, progressing.join('; ')));
-  else ctx.setCondition('AddonsReady', ready(`${wanted.join(', ')} applied and available`));
+  else ctx.setCondition('AddonsReady', ready(`${[...wanted, ...customAddons(ctx.cluster.spec).map((a) => a.name)].join(', ')} applied and available`));
 
   let tunnelUp = true;
   if (ctx.cluster.spec.tunnel?.enabled === false) {
@@ -274,6 +257,6 @@ export async function reconcileAddons(ctx: ReconcileContext, clients: BusinessCl
   } else {
     tunnelUp = await checkTunnel(ctx, client, nodes);
   }
-  const settled = problems.length === 0 && progressing.length === 0 && !csrWaiting && tunnelUp;
+  const settled = problems.length === 0 && custom.problems.length === 0 && progressing.length === 0 && !csrWaiting && tunnelUp;
   ctx.requeueAfter(settled || nodes.length === 0 ? steadyRecheckMs : busyRecheckMs);
 }

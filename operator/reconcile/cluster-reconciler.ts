@@ -3,7 +3,7 @@
 // compute status at the end (even after an error), and write status only when it changed.
 // Level-triggered: everything is read from the world on each pass; nothing important lives in memory.
 import type { Logger } from 'pino';
-import { PatchStrategy, setHeaderOptions, type CustomObjectsApi, type V1Pod } from '@kubernetes/client-node';
+import { PatchStrategy, setHeaderOptions, type CustomObjectsApi, type V1ConfigMap, type V1Pod } from '@kubernetes/client-node';
 import { isOwnedBy, objectHash, OwnershipConflict, type Writer } from '../kube/apply.ts';
 import type { InformerSet, OwnedKind } from '../kube/informers.ts';
 import { clusterGroup, clusterPlural, clusterVersion } from '../kube/informers.ts';
@@ -43,6 +43,8 @@ export interface ReconcilerDeps {
   etcd: EtcdConnections;
   /** The meta-cluster's nodes and their addresses (read only for NodePort endpoints). */
   nodes: () => Promise<(NodeAddresses & { ready: boolean })[]>;
+  /** Reads a ConfigMap of the meta-cluster (undefined when there is none): custom add-on templates. */
+  configMap: (namespace: string, name: string) => Promise<V1ConfigMap | undefined>;
   /** Clients of the business clusters (one per Cluster); made here when not given. */
   business?: BusinessClients;
   now?: () => Date;
@@ -180,6 +182,7 @@ export class ClusterReconciler {
       etcd: this.#deps.etcd,
       business: this.#business,
       nodes: this.#deps.nodes,
+      configMap: (configMap) => this.#deps.configMap(namespace, configMap),
       setCondition: (type, update) => { conditions = setCondition(conditions, type, update, generation, now); },
       requeueAfter: (ms) => { requeueMs = Math.max(1000, Math.min(requeueMs ?? Infinity, ms)); },
       facts: {

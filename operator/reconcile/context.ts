@@ -1,6 +1,6 @@
 // What every reconcile unit works with: the Cluster as read, the caches, the writer, and the facts
 // earlier units found out (the apiserver Service's address, the Secrets' hashes).
-import type { KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject, V1ConfigMap } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { describeOwner, isOwnedBy, OwnershipConflict, type OwnerRef, type Writer } from '../kube/apply.ts';
 import type { BusinessClients } from '../business/clients.ts';
@@ -111,6 +111,8 @@ export interface ReconcileContext {
   business: BusinessClients;
   /** The meta-cluster's nodes with their addresses and readiness (read on demand: NodePort endpoints and stuck Pods need them). */
   nodes(): Promise<{ name: string; addresses: { type: string; address: string }[]; ready: boolean }[]>;
+  /** A ConfigMap of the Cluster's namespace, read from the apiserver (custom add-on templates); undefined when there is none. */
+  configMap(name: string): Promise<V1ConfigMap | undefined>;
   /** Conditions as this pass computes them. */
   setCondition(type: ConditionType, update: ConditionUpdate): void;
   /** Ask to be run again after `ms` (the earliest request wins). */

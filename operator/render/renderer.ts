@@ -55,13 +55,19 @@ function checkObject(template: string, doc: unknown, index: number): RenderedObj
 
 /** A set of compiled templates, by file name (e.g. "etcd-member.yaml.hbs"). */
 export class Renderer {
+  readonly #hb = createInstance();
   readonly #templates = new Map<string, Handlebars.TemplateDelegate>();
+  /** Users' own templates (add-ons from ConfigMaps), compiled once per text. */
+  readonly #sources = new Map<string, Handlebars.TemplateDelegate>();
 
   constructor(dir: string = templatesDir) {
-    const hb = createInstance();
     for (const file of readdirSync(dir).filter((f) => f.endsWith('.yaml.hbs')).sort()) {
-      this.#templates.set(file, hb.compile(readFileSync(join(dir, file), 'utf8'), { strict: true, noEscape: true }));
+      this.#templates.set(file, this.#compile(readFileSync(join(dir, file), 'utf8')));
     }
+  }
+
+  #compile(source: string): Handlebars.TemplateDelegate {
+    return this.#hb.compile(source, { strict: true, noEscape: true });
   }
 
   names(): string[] {
@@ -71,6 +77,24 @@ export class Renderer {
   render(template: string, context: object): RenderedObject[] {
     const compiled = this.#templates.get(template);
     if (!compiled) throw new TemplateError(`no template named ${template}`);
+    return this.#run(template, compiled, context);
+  }
+
+  /**
+   * Renders a template given as text (`template` names it in errors) under the same rules as those
+   * in templates/. Compiled once per text; the texts of the latest few are kept.
+   */
+  renderSource(template: string, source: string, context: object): RenderedObject[] {
+    let compiled = this.#sources.get(source);
+    if (!compiled) {
+      compiled = this.#compile(source);
+      if (this.#sources.size >= 64) this.#sources.delete(this.#sources.keys().next().value!);
+      this.#sources.set(source, compiled);
+    }
+    return this.#run(template, compiled, context);
+  }
+
+  #run(template: string, compiled: Handlebars.TemplateDelegate, context: object): RenderedObject[] {
     let text: string;
     try {
       text = compiled(context);

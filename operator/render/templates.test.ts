@@ -2,12 +2,16 @@
 // committed file in templates/golden/. `npm run golden:update` rewrites them; CI refuses to.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { dump } from 'js-yaml';
+import { dump, loadAll } from 'js-yaml';
 import { describe, expect, it } from 'vitest';
 import type { ControlPlaneFacts, ControlPlaneSpec } from '../model/control-plane.ts';
-import { addonTemplates, controlPlaneAddonContext, corednsAddonContext, kubeProxyAddonContext, tunnelAgentAddonContext, type BuiltinAddon } from '../model/addons.ts';
+import {
+  addonTemplates, controlPlaneAddonContext, corednsAddonContext, customAddonContext, customTemplateKey, kubeProxyAddonContext, tunnelAgentAddonContext,
+  type AddonSpec, type BuiltinAddon,
+} from '../model/addons.ts';
 import { renderControlPlane } from './control-plane-objects.ts';
 import { Renderer, templatesDir } from './renderer.ts';
+import { repoRoot } from '../../scripts/testbed/config.ts';
 
 const goldenDir = join(templatesDir, 'golden');
 const update = process.env.UPDATE_GOLDEN === '1';
@@ -100,6 +104,33 @@ describe('templates', () => {
 
   it('refuses a context that lacks a value the template uses', () => {
     expect(() => renderer.render('etcd-client-service.yaml.hbs', { service: { name: 'x', namespace: 'y' } })).toThrow('template etcd-client-service.yaml.hbs: a value given to json is missing (line 7)');
+  });
+
+  describe('of custom add-ons, given as text', () => {
+    const [configMap, cluster] = loadAll(readFileSync(join(repoRoot, 'examples/own-addon.yaml'), 'utf8')) as [
+      { data: Record<string, string> }, { metadata: { name: string }; spec: { addons: AddonSpec[] } },
+    ];
+    const source = configMap.data[customTemplateKey]!;
+    const addon = cluster.spec.addons.find((a) => a.template)!;
+    const context = customAddonContext({ name: cluster.metadata.name, namespace: 'teams' }, minimal, addon, { host: '10.0.0.1', port: 6443 });
+
+    it('renders the example of examples/own-addon.yaml with the Cluster\'s facts and the add-on\'s values', () => {
+      const objects = renderer.renderSource('teams/team-defaults', source, context);
+      expect(objects.map((o) => `${o.kind} ${o.metadata.namespace ?? ''}/${o.metadata.name}`)).toEqual([
+        'Namespace /payments', 'ResourceQuota payments/pods', 'Namespace /search', 'ResourceQuota search/pods', 'ConfigMap kube-public/cluster-facts',
+      ]);
+      expect(objects[1]).toMatchObject({ spec: { hard: { pods: '20' } } });
+      expect(objects[4]).toMatchObject({ data: { name: 'team', version: 'v1.34.4', podCIDR: '10.244.0.0/16', dnsAddress: '10.96.0.10' } });
+      expect(context.cluster.server).toBe('https://10.0.0.1:6443');
+    });
+
+    it('names the template and the line of a value the context lacks', () => {
+      expect(() => renderer.renderSource('teams/broken', 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{json values.missing}}\n', context))
+        .toThrow('template teams/broken: a value given to json is missing (line 4)');
+      expect(() => renderer.renderSource('teams/broken', 'kind: {{#if}}', context)).toThrow(/^template teams\/broken: /);
+      expect(() => renderer.renderSource('teams/broken', 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: "Not_A_Name"}\n', context))
+        .toThrow('template teams/broken, document 1: metadata.name "Not_A_Name" is not a valid object name');
+    });
   });
 
   it('keeps user values from breaking the YAML', () => {

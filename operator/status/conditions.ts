@@ -58,6 +58,9 @@ export const Reasons = {
   // add-ons and the tunnel (business cluster)
   NoNodes: 'NoNodes',
   AddonConflict: 'AddonConflict',
+  // a custom add-on's ConfigMap or template cannot be used, or the business cluster refused an object of it
+  AddonTemplateInvalid: 'AddonTemplateInvalid',
+  AddonApplyFailed: 'AddonApplyFailed',
   AddonsProgressing: 'AddonsProgressing',
   BusinessClusterUnreachable: 'BusinessClusterUnreachable',
   TunnelRoundTripFailed: 'TunnelRoundTripFailed',
