@@ -97,7 +97,7 @@ describe('a custom add-on', () => {
 
     await setTemplate(`${template}---\napiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n`);
     await eventually('AddonApplyFailed', async () => (await addonsReady()).reason === 'AddonApplyFailed' || undefined, 90_000);
-    expect((await addonsReady()).message).toContain('add-on team-defaults: the business cluster refused it: Unrecognized API version and kind: example.com/v1 Widget');
+    expect((await addonsReady()).message).toBe('add-on team-defaults: the business cluster refused Widget w: it serves no Widget in example.com/v1');
 
     await setTemplate(template);
     await eventually('AddonsReady again', async () => (await addonsReady()).status === 'True' || undefined, 90_000);

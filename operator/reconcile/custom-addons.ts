@@ -51,17 +51,23 @@ async function renderAddon(ctx: ReconcileContext, addon: AddonSpec): Promise<Ren
  * namespace that is not there, an invalid field): the template's fault, not worth a retry before
  * it changes. Undefined for anything else (a timeout, a 5xx): those are retried.
  */
-function refusal(err: unknown): string | undefined {
+function refusal(err: unknown, obj: RenderedObject): string | undefined {
   const e = err as { code?: number; body?: unknown; message?: string };
-  if (typeof e.message === 'string' && e.message.startsWith('Unrecognized API version and kind')) return e.message;
+  const notServed = `it serves no ${obj.kind} in ${obj.apiVersion}`;
+  if (typeof e.message === 'string' && e.message.startsWith('Unrecognized API version and kind')) return notServed;
   if (typeof e.code !== 'number' || e.code < 400 || e.code >= 500 || e.code === 409 || e.code === 429) return undefined;
   let body = e.body;
   if (typeof body === 'string') {
     try { body = JSON.parse(body); } catch { /* plain text */ }
   }
   const message = (body as { message?: unknown } | undefined)?.message;
-  return typeof message === 'string' ? message : `HTTP ${e.code}`;
+  if (typeof message === 'string') return message;
+  // discovery of an API group the cluster does not have answers a bare 404
+  return e.code === 404 ? notServed : `HTTP ${e.code}`;
 }
+
+/** An object the business cluster refused for good; the message names it and says why. */
+class AddonRefused extends Error {}
 
 /** The inventories in the business cluster, by add-on name. */
 async function inventories(client: BusinessClient): Promise<Map<string, V1ConfigMap>> {
@@ -88,16 +94,21 @@ export async function reconcileCustomAddons(ctx: ReconcileContext, client: Busin
       // the inventory first: it holds the objects about to be applied before any of them exists
       await applier.apply(addon.name, inventoryObject(addon.name, [...before, ...refs]));
       for (const obj of objects) {
-        const why = workloadNotReady(await applier.apply(addon.name, obj));
+        let live;
+        try {
+          live = await applier.apply(addon.name, obj);
+        } catch (err) {
+          const why = refusal(err, obj);
+          if (why === undefined) throw err;
+          throw new AddonRefused(`add-on ${addon.name}: the business cluster refused ${obj.kind} ${obj.metadata.namespace ? `${obj.metadata.namespace}/` : ''}${obj.metadata.name}: ${why}`);
+        }
+        const why = workloadNotReady(live);
         if (why) outcome.progressing.push(why);
       }
     } catch (err) {
       if (err instanceof AddonConflict) outcome.problems.push({ reason: 'AddonConflict', message: err.message });
-      else {
-        const why = refusal(err);
-        if (why === undefined) throw err;
-        outcome.problems.push({ reason: 'AddonApplyFailed', message: `add-on ${addon.name}: the business cluster refused it: ${why}` });
-      }
+      else if (err instanceof AddonRefused) outcome.problems.push({ reason: 'AddonApplyFailed', message: err.message });
+      else throw err;
       continue;
     }
     const gone = before.filter((b) => !refs.some((r) => sameObject(r, b)));
