@@ -116,9 +116,11 @@ describe('planMembership', () => {
       expect(plan([at(0, { outdated: 'v' })], [member(0)]).deletePods).toEqual([{ slot: 0, why: 'v', restart: true }]);
     });
 
-    it('waits while any member is unhealthy, restarting, not Ready, or behind the leader', () => {
+    it('waits while any member is unhealthy, restarting, not Ready, behind the leader, or follows another', () => {
       for (const other of [down(2), at(2, { pod: undefined, status: undefined }), at(2, { pod: { deleting: true } }), at(2, { pod: { deleting: false, ready: false } }),
-        at(2, { status: status({ memberId: '102', raftIndex: 5000n, raftAppliedIndex: 3000n }) })]) {
+        at(2, { status: status({ memberId: '102', raftIndex: 5000n, raftAppliedIndex: 3000n }) }),
+        // it has not heard from the leader the others follow (right after a hand-over, or cut off from it)
+        at(2, { status: status({ memberId: '102', leader: '102' }) })]) {
         const p = plan([at(0), at(1, { outdated: 'v' }), other], three);
         expect(p.deletePods.filter((d) => d.restart)).toEqual([]);
         expect(p.call).toBeUndefined();

@@ -187,7 +187,11 @@ function planRestart(view: MembershipView, members: EtcdMember[], plan: Membersh
   const settled = leader?.status !== undefined && plan.voters === view.slots.length && plan.healthyVoters === view.slots.length
     && members.every((m) => !m.isLearner)
     // the Pod's readiness too: what a human (and a PodDisruptionBudget) sees agrees before the next one goes
-    && view.slots.every((s) => s.pod && !s.pod.deleting && s.pod.ready !== false && s.status && leader.status!.raftIndex - s.status.raftAppliedIndex <= caughtUpEntries);
+    && view.slots.every((s) => s.pod && !s.pod.deleting && s.pod.ready !== false && s.status && leader.status!.raftIndex - s.status.raftAppliedIndex <= caughtUpEntries
+      // every member has heard from the same leader: a member the leader cannot reach keeps its old
+      // one (and a log within reach of the leader's while little is written), and restarting
+      // another then would leave no quorum
+      && s.status.leader === leaderId);
   if (!settled) return;
   const next = outdated.find((s) => s !== leader);
   if (next) {
