@@ -44,11 +44,17 @@ export class BusinessApplier {
     }
   }
 
-  /** Applies `desired` of `addon` unless the live object already holds it; returns the live object after. */
-  async apply<T extends KubernetesObject>(addon: string, desired: KubernetesObject): Promise<T> {
+  /**
+   * Applies `desired` of `addon` unless the live object already holds it; returns the live object
+   * after. `adoptFrom` says whether an object the operator applied for another add-on may be taken
+   * over (that add-on no longer renders it): handed over in place, never deleted and made anew.
+   */
+  async apply<T extends KubernetesObject>(addon: string, desired: KubernetesObject, adoptFrom?: (other: string) => boolean): Promise<T> {
     const labelled = { ...desired, metadata: { ...desired.metadata, labels: { ...desired.metadata?.labels, [managedByLabel]: 'kubeonkube', [addonLabel]: addon } } };
     const live = await this.read<T>(labelled);
-    if (live && !managedFor(live, addon)) {
+    const other = live?.metadata?.labels?.[managedByLabel] === 'kubeonkube' ? live.metadata.labels[addonLabel] : undefined;
+    const adopted = other !== undefined && other !== addon && adoptFrom?.(other) === true;
+    if (live && !managedFor(live, addon) && !adopted) {
       throw new AddonConflict(`${describe(desired)} already exists in the business cluster and is not kubeonkube's ${addon} add-on; it is never taken over: delete it, or remove ${addon} from spec.addons`);
     }
     const hash = objectHash(labelled);

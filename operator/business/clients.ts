@@ -5,9 +5,17 @@
 import { createHash } from 'node:crypto';
 import { CertificatesV1Api, CoreV1Api, KubeConfig, KubernetesObjectApi, type RequestContext } from '@kubernetes/client-node';
 
+/** The generic object client, which also says whether a kind is namespaced (discovery, cached per client). */
+export class BusinessObjectApi extends KubernetesObjectApi {
+  /** Undefined for a kind the group does not serve; a group or version not served throws (HTTP 404). */
+  async namespaced(apiVersion: string, kind: string): Promise<boolean | undefined> {
+    return (await this.resource(apiVersion, kind))?.namespaced;
+  }
+}
+
 export interface BusinessClient {
   kc: KubeConfig;
-  objects: KubernetesObjectApi;
+  objects: BusinessObjectApi;
   core: CoreV1Api;
   certificates: CertificatesV1Api;
   /** The apiserver this client talks to. */
@@ -56,7 +64,8 @@ export class BusinessClients {
     const client = {
       kc,
       server,
-      objects: KubernetesObjectApi.makeApiClient(kc),
+      // namespaced objects without a namespace go to "default", the admin kubeconfig's
+      objects: kc.makeApiClient(BusinessObjectApi),
       core: kc.makeApiClient(CoreV1Api),
       certificates: kc.makeApiClient(CertificatesV1Api),
     };

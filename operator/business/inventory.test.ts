@@ -12,6 +12,12 @@ describe('an add-on inventory', () => {
     expect(listedObjects(a as { data?: Record<string, string> })).toEqual([{ apiVersion: 'v1', kind: 'ConfigMap', namespace: 'x', name: 'a' }, { apiVersion: 'v1', kind: 'ConfigMap', namespace: 'x', name: 'b' }]);
   });
 
+  it('orders by code units, not by the locale (which would pass over the separators)', () => {
+    const refs = [refOf(cm('bc', 'a')), refOf(cm('c', 'ab'))];
+    expect(JSON.parse((inventoryObject('x', refs).data as { objects: string }).objects)).toEqual([{ apiVersion: 'v1', kind: 'ConfigMap', namespace: 'a', name: 'bc' }, { apiVersion: 'v1', kind: 'ConfigMap', namespace: 'ab', name: 'c' }]);
+    expect(inventoryObject('x', refs)).toEqual(inventoryObject('x', [...refs].reverse()));
+  });
+
   it('takes an object whose group moved to another version for the same object', () => {
     const v1 = { apiVersion: 'apps/v1', kind: 'Deployment', namespace: 'x', name: 'd' };
     expect(sameObject(v1, { ...v1, apiVersion: 'apps/v1beta2' })).toBe(true);

@@ -36,7 +36,8 @@ export function distinct(refs: ObjectRef[]): ObjectRef[] {
   const out: ObjectRef[] = [];
   for (const r of refs) if (!out.some((o) => sameObject(o, r))) out.push(r);
   const key = (r: ObjectRef) => `${r.kind}\0${r.namespace ?? ''}\0${r.name}\0${r.apiVersion}`;
-  return out.sort((a, b) => key(a).localeCompare(key(b)));
+  // by code units: the same order whatever the locale
+  return out.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
 }
 
 export function inventoryObject(addon: string, refs: ObjectRef[]): RenderedObject {

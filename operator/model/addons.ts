@@ -47,7 +47,7 @@ export function wantedAddons(spec: AddonsSpec): BuiltinAddon[] {
 }
 
 /** The add-ons the spec lists that are not built in (their own templates). */
-export const customAddons = (spec: AddonsSpec): AddonSpec[] => (spec.addons ?? []).filter((a) => !(a.name in addonTemplates));
+export const customAddons = (spec: AddonsSpec): AddonSpec[] => (spec.addons ?? []).filter((a) => !Object.hasOwn(addonTemplates, a.name));
 
 /** The key of a custom add-on's ConfigMap that holds its Handlebars template. */
 export const customTemplateKey = 'template.yaml.hbs';

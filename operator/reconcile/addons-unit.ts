@@ -257,6 +257,7 @@ export async function reconcileAddons(ctx: ReconcileContext, clients: BusinessCl
   } else {
     tunnelUp = await checkTunnel(ctx, client, nodes);
   }
-  const settled = problems.length === 0 && custom.problems.length === 0 && progressing.length === 0 && !csrWaiting && tunnelUp;
+  // a conflict or a template to fix waits for a person: looked at with the steady recheck
+  const settled = !custom.retrySoon && progressing.length === 0 && !csrWaiting && tunnelUp;
   ctx.requeueAfter(settled || nodes.length === 0 ? steadyRecheckMs : busyRecheckMs);
 }

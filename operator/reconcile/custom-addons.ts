@@ -1,73 +1,116 @@
 // Users' own add-ons: a Handlebars template in a ConfigMap of the Cluster's namespace (key
 // template.yaml.hbs), rendered under the rules of the built-in templates with the Cluster's facts
 // and the add-on's values, applied into the business cluster like the built-in add-ons. What each
-// one applied is listed in its inventory (business/inventory.ts): objects the template no longer
-// renders are removed, and everything once the add-on leaves spec.addons. A template that cannot be
-// read or rendered changes nothing there: what was applied stays until the template is fixed.
+// one applied is listed in its inventory (business/inventory.ts): objects no wanted add-on renders
+// any more are removed, and everything once the add-on leaves spec.addons. An object that moves to
+// another add-on (or comes with a renamed one) is handed over in place, never deleted and made
+// anew. A template that cannot be read or rendered changes nothing there: what it applied stays.
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import { AddonConflict, addonLabel, managedByLabel, type BusinessApplier } from '../business/applier.ts';
 import type { BusinessClient } from '../business/clients.ts';
-import { asObject, inventoryLabel, inventoryName, inventoryNamespace, inventoryObject, listedObjects, refOf, sameObject } from '../business/inventory.ts';
+import { asObject, inventoryLabel, inventoryName, inventoryNamespace, inventoryObject, listedObjects, refOf, sameObject, type ObjectRef } from '../business/inventory.ts';
 import { workloadNotReady } from '../business/readiness.ts';
-import { customAddonContext, customAddons, customTemplateKey, type AddonSpec } from '../model/addons.ts';
+import { addonTemplates, customAddonContext, customAddons, customTemplateKey, type AddonSpec } from '../model/addons.ts';
 import { TemplateError, type RenderedObject } from '../render/renderer.ts';
 import type { ReconcileContext } from './context.ts';
 
+type ProblemReason = 'AddonTemplateInvalid' | 'AddonConflict' | 'AddonApplyFailed';
+interface Problem { reason: ProblemReason; message: string }
+
 export interface CustomAddonsOutcome {
-  /** Why an add-on is not applied as asked: its template or ConfigMap, or an object that is someone else's. */
-  problems: { reason: 'AddonTemplateInvalid' | 'AddonConflict' | 'AddonApplyFailed'; message: string }[];
+  /** Why an add-on is not applied as asked: its template or ConfigMap, an object that is someone else's or that was refused. */
+  problems: Problem[];
   /** Workloads not available yet. */
   progressing: string[];
+  /** A problem that may pass by itself (the business cluster failed a request): look again soon. */
+  retrySoon: boolean;
 }
 
-/** The add-on's objects, or why they cannot be had. */
-async function renderAddon(ctx: ReconcileContext, addon: AddonSpec): Promise<RenderedObject[] | string> {
-  const ref = addon.template?.configMapRef?.name;
-  if (!ref) return `add-on ${addon.name}: no template.configMapRef`;
-  let cm: V1ConfigMap | undefined;
-  try {
-    cm = await ctx.configMap(ref);
-  } catch (err) {
-    return `add-on ${addon.name}: reading ConfigMap ${ctx.namespace}/${ref} failed: ${(err as Error).message}`;
-  }
-  if (!cm) return `add-on ${addon.name}: ConfigMap ${ctx.namespace}/${ref} not found`;
-  const source = cm.data?.[customTemplateKey];
-  if (source === undefined) {
-    const keys = Object.keys(cm.data ?? {});
-    return `add-on ${addon.name}: ConfigMap ${ctx.namespace}/${ref} has no key ${customTemplateKey}${keys.length ? ` (it has ${keys.join(', ')})` : ''}`;
-  }
-  try {
-    const context = customAddonContext({ name: ctx.name, namespace: ctx.namespace }, ctx.cluster.spec, addon, ctx.facts.endpoint);
-    const objects = ctx.renderer.renderSource(`${ctx.namespace}/${ref}`, source, context);
-    return objects.length > 0 ? objects : `add-on ${addon.name}: the template in ConfigMap ${ctx.namespace}/${ref} rendered no object`;
-  } catch (err) {
-    if (!(err instanceof TemplateError)) throw err;
-    return `add-on ${addon.name}: ${err.message}`;
-  }
-}
-
-/**
- * What the business apiserver said when it refused an object for good (a kind it does not serve, a
- * namespace that is not there, an invalid field): the template's fault, not worth a retry before
- * it changes. Undefined for anything else (a timeout, a 5xx): those are retried.
- */
-function refusal(err: unknown, obj: RenderedObject): string | undefined {
+/** The first line of an error, with the apiserver's own message when there is one (never its headers). */
+function shortError(err: unknown): string {
   const e = err as { code?: number; body?: unknown; message?: string };
-  const notServed = `it serves no ${obj.kind} in ${obj.apiVersion}`;
-  if (typeof e.message === 'string' && e.message.startsWith('Unrecognized API version and kind')) return notServed;
-  if (typeof e.code !== 'number' || e.code < 400 || e.code >= 500 || e.code === 409 || e.code === 429) return undefined;
   let body = e.body;
   if (typeof body === 'string') {
     try { body = JSON.parse(body); } catch { /* plain text */ }
   }
   const message = (body as { message?: unknown } | undefined)?.message;
-  if (typeof message === 'string') return message;
-  // discovery of an API group the cluster does not have answers a bare 404
-  return e.code === 404 ? notServed : `HTTP ${e.code}`;
+  if (typeof e.code === 'number') return `HTTP ${e.code}${typeof message === 'string' ? `: ${message}` : ''}`;
+  return (e.message ?? String(err)).split('\n')[0]!.slice(0, 300);
 }
 
-/** An object the business cluster refused for good; the message names it and says why. */
-class AddonRefused extends Error {}
+/**
+ * What the business apiserver said when it refused an object for good (a namespace that is not
+ * there, an invalid field): the template's fault. Undefined for anything else (a timeout, a 5xx,
+ * a conflict): those are retried soon.
+ */
+function refusal(err: unknown): string | undefined {
+  const e = err as { code?: number };
+  if (typeof e.code !== 'number' || e.code < 400 || e.code >= 500 || e.code === 409 || e.code === 429) return undefined;
+  return shortError(err).replace(/^HTTP \d+: /, '');
+}
+
+const describe = (r: ObjectRef) => `${r.kind} ${r.namespace ? `${r.namespace}/` : ''}${r.name}`;
+const problem = (reason: ProblemReason, message: string): Problem => ({ reason, message });
+
+/**
+ * `ref` as the business cluster stores it (a namespaced object without a namespace goes to
+ * "default", as the client applies it), or why it cannot be had there.
+ */
+async function scoped(client: BusinessClient, ref: ObjectRef): Promise<{ ref: ObjectRef } | { notServed: string } | { clusterScoped: string }> {
+  let namespaced: boolean | undefined;
+  try {
+    namespaced = await client.objects.namespaced(ref.apiVersion, ref.kind);
+  } catch (err) {
+    // discovery of a group or version the cluster does not serve answers a bare 404
+    if ((err as { code?: number }).code !== 404) throw err;
+  }
+  if (namespaced === undefined) return { notServed: `the business cluster serves no ${ref.kind} in ${ref.apiVersion}` };
+  if (namespaced) return { ref: { ...ref, namespace: ref.namespace ?? 'default' } };
+  if (ref.namespace) return { clusterScoped: `${ref.kind} is cluster-scoped: ${describe(ref)} must have no metadata.namespace` };
+  return { ref };
+}
+
+/** The add-on's objects as they will be applied, or why they cannot be. */
+async function prepare(ctx: ReconcileContext, client: BusinessClient, addon: AddonSpec): Promise<RenderedObject[] | Problem> {
+  const ref = addon.template?.configMapRef?.name;
+  const invalid = (message: string) => problem('AddonTemplateInvalid', `add-on ${addon.name}: ${message}`);
+  if (!ref) return invalid('no template.configMapRef');
+  let cm: V1ConfigMap | undefined;
+  try {
+    cm = await ctx.configMap(ref);
+  } catch (err) {
+    return { ...invalid(`reading ConfigMap ${ctx.namespace}/${ref} failed: ${shortError(err)}`), reason: 'AddonApplyFailed' };
+  }
+  if (!cm) return invalid(`ConfigMap ${ctx.namespace}/${ref} not found`);
+  const source = cm.data?.[customTemplateKey];
+  if (source === undefined) {
+    const keys = Object.keys(cm.data ?? {});
+    return invalid(`ConfigMap ${ctx.namespace}/${ref} has no key ${customTemplateKey}${keys.length ? ` (it has ${keys.join(', ')})` : ''}`);
+  }
+  let objects: RenderedObject[];
+  try {
+    objects = ctx.renderer.renderSource(`${ctx.namespace}/${ref}`, source, customAddonContext({ name: ctx.name, namespace: ctx.namespace }, ctx.cluster.spec, addon, ctx.facts.endpoint));
+  } catch (err) {
+    if (!(err instanceof TemplateError)) throw err;
+    return invalid(err.message);
+  }
+  if (objects.length === 0) return invalid(`the template in ConfigMap ${ctx.namespace}/${ref} rendered no object`);
+  const out: RenderedObject[] = [];
+  for (const obj of objects) {
+    // the apiserver keeps no status sent with an object: it would never match, and be sent again
+    if ('status' in obj) return invalid(`${describe(refOf(obj))} has a status: that is the business cluster's to write`);
+    let where;
+    try {
+      where = await scoped(client, refOf(obj));
+    } catch (err) {
+      return problem('AddonApplyFailed', `add-on ${addon.name}: looking up ${obj.kind} in ${obj.apiVersion} failed: ${shortError(err)}`);
+    }
+    if ('notServed' in where) return problem('AddonApplyFailed', `add-on ${addon.name}: ${where.notServed}`);
+    if ('clusterScoped' in where) return invalid(where.clusterScoped);
+    out.push({ ...obj, metadata: { ...obj.metadata, ...(where.ref.namespace ? { namespace: where.ref.namespace } : {}) } });
+  }
+  return out;
+}
 
 /** The inventories in the business cluster, by add-on name. */
 async function inventories(client: BusinessClient): Promise<Map<string, V1ConfigMap>> {
@@ -78,56 +121,82 @@ async function inventories(client: BusinessClient): Promise<Map<string, V1Config
   }));
 }
 
+/** What an inventory lists, as the business cluster stores it (a kind no longer served is kept as listed). */
+async function listed(client: BusinessClient, inventory: V1ConfigMap | undefined): Promise<ObjectRef[]> {
+  return Promise.all(listedObjects(inventory).map(async (r): Promise<ObjectRef> => {
+    const s = await scoped(client, r);
+    if ('ref' in s) return s.ref;
+    return 'clusterScoped' in s ? { apiVersion: r.apiVersion, kind: r.kind, name: r.name } : r;
+  }));
+}
+
 export async function reconcileCustomAddons(ctx: ReconcileContext, client: BusinessClient, applier: BusinessApplier): Promise<CustomAddonsOutcome> {
-  const outcome: CustomAddonsOutcome = { problems: [], progressing: [] };
+  const outcome: CustomAddonsOutcome = { problems: [], progressing: [], retrySoon: false };
   const wanted = customAddons(ctx.cluster.spec);
   const applied = await inventories(client);
+  // every wanted add-on first: what any of them renders is never removed, and what one whose
+  // template failed applied before is kept as it is
+  const prepared = new Map<string, RenderedObject[] | Problem>();
+  for (const addon of wanted) prepared.set(addon.name, await prepare(ctx, client, addon));
+  const renders = (name: string, ref: ObjectRef) => {
+    const p = prepared.get(name);
+    return Array.isArray(p) && p.some((o) => sameObject(refOf(o), ref));
+  };
+  const kept: ObjectRef[] = [];
+  for (const [name, p] of prepared) if (!Array.isArray(p)) kept.push(...await listed(client, applied.get(name)));
+  const stays = (ref: ObjectRef) => wanted.some((a) => renders(a.name, ref)) || kept.some((k) => sameObject(k, ref));
+  const removeUnlessStays = async (name: string, ref: ObjectRef, why: string) => {
+    if (stays(ref)) return;
+    if (await applier.remove(name, asObject(ref))) ctx.events.normal('AddonRemoved', `removed ${describe(ref)} of add-on ${name} from the business cluster: ${why}`);
+  };
+
   for (const addon of wanted) {
-    const objects = await renderAddon(ctx, addon);
-    if (typeof objects === 'string') {
-      outcome.problems.push({ reason: 'AddonTemplateInvalid', message: `${objects}; what it applied before is kept` });
+    const objects = prepared.get(addon.name)!;
+    if (!Array.isArray(objects)) {
+      outcome.problems.push({ ...objects, message: `${objects.message}; what it applied before is kept` });
+      if (objects.reason === 'AddonApplyFailed') outcome.retrySoon = true;
       continue;
     }
     const refs = objects.map(refOf);
-    const before = listedObjects(applied.get(addon.name));
+    const before = await listed(client, applied.get(addon.name));
+    // an object another add-on applied and no longer renders (moved here, or the add-on renamed) is
+    // handed over; not one of a built-in add-on, nor of an add-on whose template failed
+    const adoptable = (obj: RenderedObject) => (other: string) =>
+      !Object.hasOwn(addonTemplates, other) && Array.isArray(prepared.get(other) ?? []) && !renders(other, refOf(obj));
+    let failed = false;
     try {
       // the inventory first: it holds the objects about to be applied before any of them exists
       await applier.apply(addon.name, inventoryObject(addon.name, [...before, ...refs]));
       for (const obj of objects) {
         let live;
         try {
-          live = await applier.apply(addon.name, obj);
+          live = await applier.apply(addon.name, obj, adoptable(obj));
         } catch (err) {
-          const why = refusal(err, obj);
-          if (why === undefined) throw err;
-          throw new AddonRefused(`add-on ${addon.name}: the business cluster refused ${obj.kind} ${obj.metadata.namespace ? `${obj.metadata.namespace}/` : ''}${obj.metadata.name}: ${why}`);
+          if (err instanceof AddonConflict) throw err;
+          const why = refusal(err);
+          outcome.problems.push(problem('AddonApplyFailed', `add-on ${addon.name}: the business cluster refused ${describe(refOf(obj))}: ${why ?? shortError(err)}`));
+          if (why === undefined) outcome.retrySoon = true;
+          failed = true;
+          break;
         }
         const why = workloadNotReady(live);
         if (why) outcome.progressing.push(why);
       }
     } catch (err) {
-      if (err instanceof AddonConflict) outcome.problems.push({ reason: 'AddonConflict', message: err.message });
-      else if (err instanceof AddonRefused) outcome.problems.push({ reason: 'AddonApplyFailed', message: err.message });
-      else throw err;
-      continue;
+      if (!(err instanceof AddonConflict)) throw err;
+      outcome.problems.push(problem('AddonConflict', err.message));
+      failed = true;
     }
-    const gone = before.filter((b) => !refs.some((r) => sameObject(r, b)));
-    for (const ref of gone) {
-      if (await applier.remove(addon.name, asObject(ref))) {
-        ctx.events.normal('AddonRemoved', `removed ${ref.kind} ${ref.namespace ? `${ref.namespace}/` : ''}${ref.name} of add-on ${addon.name} from the business cluster: its template no longer renders it`);
-      }
-    }
+    // nothing is removed while the add-on is not applied whole
+    if (failed) continue;
+    for (const ref of before.filter((b) => !refs.some((r) => sameObject(r, b)))) await removeUnlessStays(addon.name, ref, 'its template no longer renders it');
     // the same text as the first when nothing went: no write
     await applier.apply(addon.name, inventoryObject(addon.name, refs));
   }
-  // add-ons the spec no longer lists: everything their inventory names, then the inventory
+  // add-ons the spec no longer lists: everything their inventory names that no wanted add-on renders, then the inventory
   for (const [name, inventory] of applied) {
     if (wanted.some((a) => a.name === name)) continue;
-    for (const ref of listedObjects(inventory)) {
-      if (await applier.remove(name, asObject(ref))) {
-        ctx.events.normal('AddonRemoved', `removed ${ref.kind} ${ref.namespace ? `${ref.namespace}/` : ''}${ref.name} of add-on ${name} from the business cluster: the spec no longer asks for it`);
-      }
-    }
+    for (const ref of await listed(client, inventory)) await removeUnlessStays(name, ref, 'the spec no longer asks for it');
     await applier.remove(name, asObject({ apiVersion: 'v1', kind: 'ConfigMap', namespace: inventoryNamespace, name: inventoryName(name) }));
   }
   return outcome;

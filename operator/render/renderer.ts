@@ -5,7 +5,7 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import Handlebars from 'handlebars';
-import { loadAll } from 'js-yaml';
+import { CORE_SCHEMA, loadAll } from 'js-yaml';
 
 /** templates/ of the package this module belongs to, from the sources or from the built dist/. */
 function findTemplatesDir(): string {
@@ -103,9 +103,12 @@ export class Renderer {
     }
     let docs: unknown[];
     try {
-      docs = loadAll(text).filter((d) => d !== null && d !== undefined);
+      // the core schema: an unquoted date stays a string, as the apiserver would store it
+      docs = loadAll(text, null, { schema: CORE_SCHEMA }).filter((d) => d !== null && d !== undefined);
     } catch (err) {
-      throw new TemplateError(`template ${template} rendered invalid YAML: ${(err as Error).message}`);
+      // the reason and the line, not js-yaml's excerpt of the rendered text (values may be in it)
+      const e = err as { reason?: string; mark?: { line: number } };
+      throw new TemplateError(`template ${template} rendered invalid YAML: ${e.reason ?? 'unreadable'} (rendered line ${(e.mark?.line ?? -1) + 1})`);
     }
     return docs.map((doc, i) => checkObject(template, doc, i));
   }
