@@ -63,6 +63,8 @@ async function main(): Promise<void> {
   const queue = new WorkQueue({ onError: (key, err) => log.warn({ key, err: (err as Error).message }, 'reconcile failed; retrying with backoff') });
   const informers = startInformers(kc, log, (key) => queue.add(key), process.env.KUBEONKUBE_WATCH_NAMESPACE || undefined);
   const etcd = new EtcdConnections();
+  // reads of the meta-cluster beside the informers: nodes (NodePort endpoints) and add-on templates
+  const core = kc.makeApiClient(CoreV1Api);
   const reconciler = new ClusterReconciler({
     caches: informers,
     writer,
@@ -79,14 +81,14 @@ async function main(): Promise<void> {
     events: eventRecorder(kc, writer, log),
     validate: validateCluster,
     custom: kc.makeApiClient(CustomObjectsApi),
-    nodes: async () => (await kc.makeApiClient(CoreV1Api).listNode()).items.map((n) => ({
+    nodes: async () => (await core.listNode()).items.map((n) => ({
       name: n.metadata?.name ?? '',
       addresses: (n.status?.addresses ?? []).map((a) => ({ type: a.type, address: a.address })),
       ready: n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
     })),
     configMap: async (namespace, name) => {
       try {
-        return await kc.makeApiClient(CoreV1Api).readNamespacedConfigMap({ namespace, name });
+        return await core.readNamespacedConfigMap({ namespace, name });
       } catch (err) {
         if ((err as { code?: number }).code === 404) return undefined;
         throw err;

@@ -17,7 +17,8 @@ export const managedByLabel = 'app.kubernetes.io/managed-by';
 /** An object of a wanted name exists in the business cluster and is not the operator's (or another add-on's). */
 export class AddonConflict extends Error {}
 
-const describe = (obj: KubernetesObject) => `${obj.kind} ${obj.metadata?.namespace ? `${obj.metadata.namespace}/` : ''}${obj.metadata?.name ?? ''}`;
+/** An object as messages name it: `Kind namespace/name`, or `Kind name` for a cluster-scoped one. */
+export const describeObject = (obj: KubernetesObject) => `${obj.kind} ${obj.metadata?.namespace ? `${obj.metadata.namespace}/` : ''}${obj.metadata?.name ?? ''}`;
 
 /** Whether `live` was applied by the operator for `addon`. */
 export const managedFor = (live: KubernetesObject, addon: string) =>
@@ -55,7 +56,7 @@ export class BusinessApplier {
     const other = live?.metadata?.labels?.[managedByLabel] === 'kubeonkube' ? live.metadata.labels[addonLabel] : undefined;
     const adopted = other !== undefined && other !== addon && adoptFrom?.(other) === true;
     if (live && !managedFor(live, addon) && !adopted) {
-      throw new AddonConflict(`${describe(desired)} already exists in the business cluster and is not kubeonkube's ${addon} add-on; it is never taken over: delete it, or remove ${addon} from spec.addons`);
+      throw new AddonConflict(`${describeObject(desired)} already exists in the business cluster and is not kubeonkube's ${addon} add-on; it is never taken over: delete it, or remove ${addon} from spec.addons`);
     }
     const hash = objectHash(labelled);
     if (live && live.metadata?.annotations?.[appliedHashAnnotation] === hash && containsDesired(live, labelled)) return live;

@@ -6,7 +6,7 @@
 // another add-on (or comes with a renamed one) is handed over in place, never deleted and made
 // anew. A template that cannot be read or rendered changes nothing there: what it applied stays.
 import type { V1ConfigMap } from '@kubernetes/client-node';
-import { AddonConflict, addonLabel, managedByLabel, type BusinessApplier } from '../business/applier.ts';
+import { AddonConflict, addonLabel, describeObject, managedByLabel, type BusinessApplier } from '../business/applier.ts';
 import type { BusinessClient } from '../business/clients.ts';
 import { asObject, inventoryLabel, inventoryName, inventoryNamespace, inventoryObject, listedObjects, refOf, sameObject, type ObjectRef } from '../business/inventory.ts';
 import { workloadNotReady } from '../business/readiness.ts';
@@ -49,7 +49,7 @@ function refusal(err: unknown): string | undefined {
   return shortError(err).replace(/^HTTP \d+: /, '');
 }
 
-const describe = (r: ObjectRef) => `${r.kind} ${r.namespace ? `${r.namespace}/` : ''}${r.name}`;
+const describe = (r: ObjectRef) => describeObject(asObject(r));
 const problem = (reason: ProblemReason, message: string): Problem => ({ reason, message });
 
 /**
@@ -112,6 +112,25 @@ async function prepare(ctx: ReconcileContext, client: BusinessClient, addon: Add
   return out;
 }
 
+/**
+ * Applies `objects` of `addon` in order, noting workloads not available yet in `progressing`, and
+ * stops at the first it cannot: why, and whether that may pass by itself.
+ */
+async function applyInOrder(applier: BusinessApplier, addon: string, objects: RenderedObject[], adoptable: (obj: RenderedObject) => (other: string) => boolean,
+  progressing: string[]): Promise<(Problem & { retrySoon: boolean }) | undefined> {
+  for (const obj of objects) {
+    try {
+      const why = workloadNotReady(await applier.apply(addon, obj, adoptable(obj)));
+      if (why) progressing.push(why);
+    } catch (err) {
+      if (err instanceof AddonConflict) return { ...problem('AddonConflict', err.message), retrySoon: false };
+      const why = refusal(err);
+      return { ...problem('AddonApplyFailed', `add-on ${addon}: the business cluster refused ${describeObject(obj)}: ${why ?? shortError(err)}`), retrySoon: why === undefined };
+    }
+  }
+  return undefined;
+}
+
 /** The inventories in the business cluster, by add-on name. */
 async function inventories(client: BusinessClient): Promise<Map<string, V1ConfigMap>> {
   const list = await client.core.listNamespacedConfigMap({ namespace: inventoryNamespace, labelSelector: `${managedByLabel}=kubeonkube,${inventoryLabel}` });
@@ -163,32 +182,14 @@ export async function reconcileCustomAddons(ctx: ReconcileContext, client: Busin
     // handed over; not one of a built-in add-on, nor of an add-on whose template failed
     const adoptable = (obj: RenderedObject) => (other: string) =>
       !Object.hasOwn(addonTemplates, other) && Array.isArray(prepared.get(other) ?? []) && !renders(other, refOf(obj));
-    let failed = false;
-    try {
-      // the inventory first: it holds the objects about to be applied before any of them exists
-      await applier.apply(addon.name, inventoryObject(addon.name, [...before, ...refs]));
-      for (const obj of objects) {
-        let live;
-        try {
-          live = await applier.apply(addon.name, obj, adoptable(obj));
-        } catch (err) {
-          if (err instanceof AddonConflict) throw err;
-          const why = refusal(err);
-          outcome.problems.push(problem('AddonApplyFailed', `add-on ${addon.name}: the business cluster refused ${describe(refOf(obj))}: ${why ?? shortError(err)}`));
-          if (why === undefined) outcome.retrySoon = true;
-          failed = true;
-          break;
-        }
-        const why = workloadNotReady(live);
-        if (why) outcome.progressing.push(why);
-      }
-    } catch (err) {
-      if (!(err instanceof AddonConflict)) throw err;
-      outcome.problems.push(problem('AddonConflict', err.message));
-      failed = true;
-    }
+    // the inventory first: it holds the objects about to be applied before any of them exists
+    const failure = await applyInOrder(applier, addon.name, [inventoryObject(addon.name, [...before, ...refs]), ...objects], adoptable, outcome.progressing);
     // nothing is removed while the add-on is not applied whole
-    if (failed) continue;
+    if (failure) {
+      outcome.problems.push(failure);
+      if (failure.retrySoon) outcome.retrySoon = true;
+      continue;
+    }
     for (const ref of before.filter((b) => !refs.some((r) => sameObject(r, b)))) await removeUnlessStays(addon.name, ref, 'its template no longer renders it');
     // the same text as the first when nothing went: no write
     await applier.apply(addon.name, inventoryObject(addon.name, refs));
