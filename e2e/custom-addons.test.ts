@@ -14,7 +14,7 @@ import { loadConfig, repoRoot } from '../scripts/testbed/config.ts';
 import { eventually, kubectl } from './kubectl.ts';
 import { operatorLogTail, operatorTestBed, settledWrites, type OperatorProcess } from './operator-process.ts';
 
-const { ns, current } = operatorTestBed('e2e-addons', 18090);
+const { ns, current } = operatorTestBed('e2e-addons', 18090, { KUBEONKUBE_POLICY: JSON.stringify({ allowTunnelDisabled: true }) });
 const operator = (): OperatorProcess => current.operator!;
 const scratch = mkdtempSync(join(tmpdir(), 'kok-e2e-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));

@@ -409,7 +409,12 @@ export interface ClusterSpecCertificates {
 
 /** A user of the business cluster. */
 export interface ClusterSpecUser {
-  /** User name (the certificate's common name); a DNS label, unique in the list. */
+  /**
+   * User name (the certificate's common name); a DNS label, unique in the list. Names of the
+   * control plane's own identities are reserved: kubeonkube-* (the operator, the admin kubeconfig,
+   * the tunnel) and kube-apiserver, kube-apiserver-etcd-client, kube-apiserver-kubelet-client,
+   * front-proxy-client.
+   */
   name: string;
   /** Groups of the user (the certificate's organizations), e.g. system:masters. */
   groups?: string[];
@@ -1302,10 +1307,16 @@ export const clusterSchema = {
             required: ['name'],
             properties: {
               name: {
-                description: 'User name (the certificate\'s common name); a DNS label, unique in the list.',
+                description: 'User name (the certificate\'s common name); a DNS label, unique in the list. Names of the control plane\'s own identities are reserved: kubeonkube-* (the operator, the admin kubeconfig, the tunnel) and kube-apiserver, kube-apiserver-etcd-client, kube-apiserver-kubelet-client, front-proxy-client.',
                 type: 'string',
                 maxLength: 63,
                 pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
+                'x-kubernetes-validations': [
+                  {
+                    rule: '!self.startsWith(\'kubeonkube-\') && !(self in [\'kube-apiserver\', \'kube-apiserver-etcd-client\', \'kube-apiserver-kubelet-client\', \'front-proxy-client\'])',
+                    message: 'the name is reserved for an identity of the control plane (kubeonkube-*, kube-apiserver*, front-proxy-client)',
+                  },
+                ],
               },
               groups: {
                 description: 'Groups of the user (the certificate\'s organizations), e.g. system:masters.',

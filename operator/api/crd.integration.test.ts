@@ -47,6 +47,7 @@ describe('the Cluster CRD in the apiserver', () => {
     ['duplicate users', { ...base, users: [{ name: 'alice' }, { name: 'alice' }] }, 'spec.users[1]: Duplicate value'],
     ['renewBefore not shorter than validity', { ...base, certificates: { validity: '24h', renewBefore: '24h' } }, 'renewBefore must be at least 1m shorter than validity'],
     ['a template for a built-in add-on', { ...base, addons: [{ name: 'kube-proxy', template: { configMapRef: { name: 'kp' } } }] }, 'kube-proxy and coredns are built in and take no template'],
+    ['a user named as the tunnel agent', { ...base, users: [{ name: 'kubeonkube-tunnel-agent' }] }, 'the name is reserved for an identity of the control plane'],
     ['an add-on named tunnel-agent', { ...base, addons: [{ name: 'tunnel-agent', template: { configMapRef: { name: 't' } } }] }, "control-plane and tunnel-agent are the operator's own add-ons"],
   ])('refuses %s, naming the field', async (_what, spec, message) => {
     await expect(kubectl(['create', '--dry-run=server', '-f', '-'], cluster('bad', spec))).rejects.toThrow(message);

@@ -153,6 +153,8 @@ describe('validate: schema errors name the field', () => {
     ['an unknown toleration effect', spec({ controlPlane: { tolerations: [{ key: 'a', effect: 'Sometimes' }] } }), ['spec.controlPlane.tolerations[0].effect: must be one of NoSchedule, PreferNoSchedule, NoExecute']],
     ['a user name that is no DNS label', spec({ users: [{ name: 'Alice' }] }), ['spec.users[0].name: must match ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$ (got "Alice")']],
     ['a user without a name', spec({ users: [{ groups: ['x'] }] }), ['spec.users[0].name: is required']],
+    ['a user named as the tunnel agent', spec({ users: [{ name: 'kubeonkube-tunnel-agent' }] }), ['spec.users[0].name: the name is reserved for an identity of the control plane (kubeonkube-*, kube-apiserver*, front-proxy-client)']],
+    ['a user named as the apiserver\'s kubelet client', spec({ users: [{ name: 'kube-apiserver-kubelet-client' }] }), ['spec.users[0].name: the name is reserved for an identity of the control plane (kubeonkube-*, kube-apiserver*, front-proxy-client)']],
     ['an unknown field', spec({ replicas: 3 }), ['spec.replicas: unknown field']],
     ['an unknown nested field', spec({ network: { serviceCidr: '10.96.0.0/12' } }), ['spec.network.serviceCidr: unknown field']],
     ['a string for a boolean', spec({ paused: 'yes' }), ['spec.paused: must be a boolean']],

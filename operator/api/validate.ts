@@ -274,6 +274,9 @@ const versionPair = (self: unknown, oldSelf: unknown) =>
     ? { now: minorPatch(self), was: minorPatch(oldSelf) }
     : undefined;
 
+/** Users whose names are the control plane's own identities (besides every kubeonkube-* name). */
+const reservedUserNames = ['kube-apiserver', 'kube-apiserver-etcd-client', 'kube-apiserver-kubelet-client', 'front-proxy-client'];
+
 const twins = new Map<string, Twin>([
   [
     "size(self) <= 53 && self.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
@@ -372,6 +375,10 @@ const twins = new Map<string, Twin>([
   [`self.matches('${celDuration}') && duration(self) > duration('0s')`, { holds: positiveDuration }],
   ["has(self.template) || self.name in ['kube-proxy', 'coredns']", { holds: (self) => has(self, 'template') || ['kube-proxy', 'coredns'].includes(text(self, 'name') ?? '') }],
   ["!has(self.template) || !(self.name in ['kube-proxy', 'coredns'])", { holds: (self) => !has(self, 'template') || !['kube-proxy', 'coredns'].includes(text(self, 'name') ?? '') }],
+  [
+    "!self.startsWith('kubeonkube-') && !(self in ['kube-apiserver', 'kube-apiserver-etcd-client', 'kube-apiserver-kubelet-client', 'front-proxy-client'])",
+    { holds: (self) => typeof self === 'string' && !self.startsWith('kubeonkube-') && !reservedUserNames.includes(self) },
+  ],
   ["!(self.name in ['control-plane', 'tunnel-agent'])", { holds: (self) => !['control-plane', 'tunnel-agent'].includes(text(self, 'name') ?? '') }],
 ]);
 

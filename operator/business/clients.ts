@@ -1,8 +1,12 @@
-// Clients of the business clusters: one per Cluster, built from its admin kubeconfig Secret and
-// pointed at the apiserver Service's ClusterIP (where the operator reaches it, inside or outside
-// the meta-cluster, whatever the user-facing endpoint is). Rebuilt when the Secret or the address
-// changes (a renewed certificate, a CA rotation), dropped when the Cluster goes.
+// Clients of the business clusters: one per Cluster, built from the operator's own certificate for
+// it (identity.ts) and the Cluster's CA bundle, pointed at the apiserver Service's ClusterIP (where
+// the operator reaches it, inside or outside the meta-cluster, whatever the user-facing endpoint
+// is). Nothing else goes into it: no kubeconfig text, so no credential plugin, token file, proxy or
+// skipped verification. Rebuilt when the certificate, the CAs or the address change (a CA
+// rotation), dropped when the Cluster goes.
 import { createHash } from 'node:crypto';
+import type { CertificateAndKey } from '../pki/certificates.ts';
+import { OperatorIdentities } from './identity.ts';
 import { CertificatesV1Api, CoreV1Api, KubeConfig, KubernetesObjectApi, type RequestContext } from '@kubernetes/client-node';
 
 /** The generic object client, which also says whether a kind is namespaced (discovery, cached per client). */
@@ -36,44 +40,66 @@ class DeadlineKubeConfig extends KubeConfig {
   }
 }
 
-/** A kubeconfig's text with its (only) cluster's server replaced; throws on a kubeconfig without one. */
-export function businessKubeConfig(kubeconfig: string, server: string): KubeConfig {
+/** What a business client is made of: all of it issued or verified by the operator. */
+export interface BusinessCredentials {
+  server: string;
+  /** The CAs the apiserver's serving certificate must chain to (PEM). */
+  caBundle: string;
+  /** The operator's client certificate and key (PEM). */
+  certificate: string;
+  privateKey: string;
+}
+
+const b64 = (pem: string) => Buffer.from(pem, 'utf8').toString('base64');
+
+/** A KubeConfig of these credentials alone: one cluster, one user with a client certificate. */
+export function businessKubeConfig(credentials: BusinessCredentials): KubeConfig {
   const kc = new DeadlineKubeConfig();
-  kc.loadFromString(kubeconfig);
-  const current = kc.getCurrentCluster();
-  if (!current) throw new Error('the admin kubeconfig names no cluster');
-  // KubeConfig's clusters are read-only records: rebuild the list with the one server replaced
   kc.loadFromOptions({
-    clusters: kc.getClusters().map((c) => (c.name === current.name ? { ...c, server } : c)),
-    users: kc.getUsers(),
-    contexts: kc.getContexts(),
-    currentContext: kc.getCurrentContext(),
+    clusters: [{ name: 'business', server: credentials.server, caData: b64(credentials.caBundle), skipTLSVerify: false }],
+    users: [{ name: 'kubeonkube-operator', certData: b64(credentials.certificate), keyData: b64(credentials.privateKey) }],
+    contexts: [{ name: 'business', cluster: 'business', user: 'kubeonkube-operator' }],
+    currentContext: 'business',
   });
   return kc;
 }
 
 export class BusinessClients {
   readonly #clients = new Map<string, { hash: string; client: BusinessClient }>();
+  readonly #identities = new OperatorIdentities();
 
-  /** The client of Cluster `key` (namespace/name) for this admin kubeconfig and server. */
-  get(key: string, kubeconfig: string, server: string): BusinessClient {
-    const hash = createHash('sha256').update(kubeconfig).update('\0').update(server).digest('hex');
+  /**
+   * The client of Cluster `key` (namespace/name) at `server`, as the operator's own user: a
+   * certificate signed by `signer` (the Cluster's CA that signs now), the server verified against
+   * `caBundle`.
+   */
+  async forCluster(key: string, server: string, signer: CertificateAndKey, caBundle: string, now: Date): Promise<BusinessClient> {
+    const identity = await this.#identities.get(key, signer, now);
+    return this.get(key, { server, caBundle, certificate: identity.certificate, privateKey: identity.privateKey });
+  }
+
+  /** The client of Cluster `key` (namespace/name) for these credentials. */
+  get(key: string, credentials: BusinessCredentials): BusinessClient {
+    const hash = createHash('sha256');
+    for (const part of [credentials.server, credentials.caBundle, credentials.certificate, credentials.privateKey]) hash.update(part).update('\0');
+    const digest = hash.digest('hex');
     const known = this.#clients.get(key);
-    if (known?.hash === hash) return known.client;
-    const kc = businessKubeConfig(kubeconfig, server);
+    if (known?.hash === digest) return known.client;
+    const kc = businessKubeConfig(credentials);
     const client = {
       kc,
-      server,
+      server: credentials.server,
       // namespaced objects without a namespace go to "default", the admin kubeconfig's
       objects: kc.makeApiClient(BusinessObjectApi),
       core: kc.makeApiClient(CoreV1Api),
       certificates: kc.makeApiClient(CertificatesV1Api),
     };
-    this.#clients.set(key, { hash, client });
+    this.#clients.set(key, { hash: digest, client });
     return client;
   }
 
   forget(key: string): void {
     this.#clients.delete(key);
+    this.#identities.forget(key);
   }
 }

@@ -1,7 +1,7 @@
 // Kubeconfig documents, as every Kubernetes client reads them: one cluster, one user with a client
 // certificate, one context. Certificates and keys are embedded (base64 "-data" fields) so the
 // file is self-contained; it therefore must only ever be written to a Secret or a 0600 file.
-import { dump } from 'js-yaml';
+import { CORE_SCHEMA, dump, load } from 'js-yaml';
 
 export interface KubeconfigInput {
   /** Name of the cluster, user and context entries. */
@@ -27,4 +27,21 @@ export function renderKubeconfig(input: KubeconfigInput): string {
     preferences: {},
   };
   return dump(doc);
+}
+
+/**
+ * The client key a kubeconfig of renderKubeconfig's form carries, read as data (YAML of the core
+ * schema, one field taken); undefined when the text is not of that form. Used only to check that a
+ * kubeconfig Secret still says what the operator wrote, never to build a client.
+ */
+export function kubeconfigClientKey(text: string): string | undefined {
+  let doc: unknown;
+  try {
+    doc = load(text, { schema: CORE_SCHEMA });
+  } catch {
+    return undefined;
+  }
+  const users = (doc as { users?: unknown } | null)?.users;
+  const data = Array.isArray(users) ? (users[0] as { user?: Record<string, unknown> } | undefined)?.user?.['client-key-data'] : undefined;
+  return typeof data === 'string' ? Buffer.from(data, 'base64').toString('utf8') : undefined;
 }

@@ -15,7 +15,8 @@ import {
 import { joinSecret } from '../model/join.ts';
 import { workloadNotReady } from '../business/readiness.ts';
 import { reconcileCustomAddons } from './custom-addons.ts';
-import { adminKubeconfigSecret, externalServer } from '../pki/cluster-pki.ts';
+import { externalServer } from '../pki/cluster-pki.ts';
+import { trustBundle } from '../pki/ca-rotation.ts';
 import type { RenderedObject } from '../render/renderer.ts';
 import { notReady, ready, Reasons, unknown } from '../status/conditions.ts';
 import { cached, type ReconcileContext } from './context.ts';
@@ -81,18 +82,23 @@ const serverNames = (ctx: ReconcileContext) => apiserverPods(ctx).map((p) => p.m
  */
 async function updateServerList(ctx: ReconcileContext, clients: BusinessClients): Promise<void> {
   const answering = apiserverPods(ctx).some((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
-  const client = answering ? businessClient(ctx, clients) : undefined;
+  const client = answering ? await businessClient(ctx, clients) : undefined;
   if (!client || !tunnelEnabled(ctx.cluster.spec)) return;
   const list = render(ctx, 'tunnel-agent')?.find((o) => o.kind === 'ConfigMap' && o.metadata.name === serverListConfigMap.name);
   if (list) await new BusinessApplier(client, ctx.writer).apply('tunnel-agent', list);
 }
 
-/** The client of this Cluster's business cluster, once its admin kubeconfig and address are known. */
-function businessClient(ctx: ReconcileContext, clients: BusinessClients): BusinessClient | undefined {
-  const admin = decode(cached<V1Secret>(ctx, 'Secret', adminKubeconfigSecret(ctx.name)), 'value');
+/**
+ * The client of this Cluster's business cluster, as the operator's own user, once the CA and the
+ * apiserver's address are known. Nothing of the kubeconfig Secrets goes into it: their text is the
+ * tenant's to edit (the PKI unit restores it), never the operator's to load.
+ */
+async function businessClient(ctx: ReconcileContext, clients: BusinessClients): Promise<BusinessClient | undefined> {
+  const ca = ctx.facts.authorities?.ca;
   const address = ctx.facts.apiserverAddresses[0];
-  if (!admin || !address) return undefined;
-  return clients.get(`${ctx.namespace}/${ctx.name}`, admin, `https://${address.includes(':') ? `[${address}]` : address}:6443`);
+  if (!ca || !address) return undefined;
+  const server = `https://${address.includes(':') ? `[${address}]` : address}:6443`;
+  return clients.forCluster(`${ctx.namespace}/${ctx.name}`, server, ca.signer, trustBundle(ca), ctx.now);
 }
 
 /** The names an add-on's objects have whatever its inputs: for removing one no longer wanted. */
@@ -204,9 +210,9 @@ export async function reconcileAddons(ctx: ReconcileContext, clients: BusinessCl
     if (ctx.cluster.spec.tunnel?.enabled !== false) ctx.setCondition('TunnelConnected', unknown(Reasons.WaitingForAPIServer, 'waiting for the apiserver'));
     return;
   }
-  const client = businessClient(ctx, clients);
+  const client = await businessClient(ctx, clients);
   if (!client) {
-    ctx.setCondition('AddonsReady', unknown(Reasons.WaitingForAPIServer, 'waiting for the admin kubeconfig'));
+    ctx.setCondition('AddonsReady', unknown(Reasons.WaitingForAPIServer, 'waiting for the certificate authority and the apiserver\'s address'));
     return;
   }
   const applier = new BusinessApplier(client, ctx.writer);

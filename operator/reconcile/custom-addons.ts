@@ -89,7 +89,7 @@ async function prepare(ctx: ReconcileContext, client: BusinessClient, addon: Add
   }
   let objects: RenderedObject[];
   try {
-    objects = ctx.renderer.renderSource(`${ctx.namespace}/${ref}`, source, customAddonContext({ name: ctx.name, namespace: ctx.namespace }, ctx.cluster.spec, addon, ctx.facts.endpoint));
+    objects = await ctx.renderer.renderSource(`${ctx.namespace}/${ref}`, source, customAddonContext({ name: ctx.name, namespace: ctx.namespace }, ctx.cluster.spec, addon, ctx.facts.endpoint));
   } catch (err) {
     if (!(err instanceof TemplateError)) throw err;
     return invalid(err.message);

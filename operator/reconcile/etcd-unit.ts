@@ -27,6 +27,7 @@ import { etcdRestoreJobContext } from '../model/etcd-backup.ts';
 import { inputsHashAnnotation, names } from '../model/names.ts';
 import { notReady, ready, Reasons } from '../status/conditions.ts';
 import { etcdOperatorClientSecret } from '../pki/cluster-pki.ts';
+import { trustBundle, type AuthorityState } from '../pki/ca-rotation.ts';
 import { modelFacts } from './apiserver-service-unit.ts';
 import { decode } from './pki-unit.ts';
 import { cached, type ClusterSpec, type ClusterStatus, type ObjectRef, type ReconcileContext } from './context.ts';
@@ -256,16 +257,20 @@ function memberIdOf(pod: V1Pod): string | undefined {
   return hex ? BigInt(`0x${hex}`).toString() : undefined;
 }
 
-const credentialsOf = (secret: V1Secret | undefined) => {
-  const [ca, cert, key] = ['ca.crt', 'tls.crt', 'tls.key'].map((k) => decode(secret, k));
-  return ca && cert && key ? { ca, cert, key } : undefined;
+/**
+ * The operator's etcd credentials: the key pair of its Secret (which the PKI unit checks is the one
+ * it issued) and the etcd CAs as the CA Secret holds them, not the ca.crt beside the pair.
+ */
+const credentialsOf = (secret: V1Secret | undefined, etcdCa: AuthorityState | undefined) => {
+  const [cert, key] = ['tls.crt', 'tls.key'].map((k) => decode(secret, k));
+  return etcdCa && cert && key ? { ca: trustBundle(etcdCa), cert, key } : undefined;
 };
 
 /** A formed cluster: observe through etcd, plan, make at most one membership call. */
 async function manage(ctx: ReconcileContext, facts: ControlPlaneFacts, rendered: MemberObjects[]): Promise<void> {
   const count = rendered.length;
   const key = `${ctx.namespace}/${ctx.name}`;
-  const credentials = credentialsOf(cached<V1Secret>(ctx, 'Secret', etcdOperatorClientSecret(ctx.name)));
+  const credentials = credentialsOf(cached<V1Secret>(ctx, 'Secret', etcdOperatorClientSecret(ctx.name)), ctx.facts.authorities?.['etcd-ca']);
   if (!credentials) {
     ctx.facts.etcdQuorum = ctx.cluster.status?.conditions?.some((c) => c.type === 'EtcdReady' && c.status === 'True') ?? false;
     ctx.setCondition('EtcdReady', notReady(Reasons.EtcdUnreachable, `waiting for the operator's etcd client certificate ${etcdOperatorClientSecret(ctx.name)}`));

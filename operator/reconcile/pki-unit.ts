@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { V1Secret } from '@kubernetes/client-node';
 import { ownedBy } from '../kube/apply.ts';
-import { renderKubeconfig } from '../kube/kubeconfig.ts';
+import { kubeconfigClientKey, renderKubeconfig } from '../kube/kubeconfig.ts';
 import { etcdMembers, tunnelEnabled } from '../model/control-plane.ts';
 import { durationMs as parseDuration } from '../api/validate.ts';
 import { clusterLabels } from '../model/names.ts';
@@ -102,6 +102,43 @@ async function ensureServiceAccountKey(ctx: ReconcileContext): Promise<string> {
   return pub;
 }
 
+/** Key pairs found to belong together, by a digest of both: a pass checks each pair once, not on every pass. */
+const matchingPairs = new Set<string>();
+
+async function pairMatches(certificate: string, privateKey: string): Promise<boolean> {
+  const digest = createHash('sha256').update(certificate).update('\0').update(privateKey).digest('hex');
+  if (matchingPairs.has(digest)) return true;
+  const matches = await keyMatchesCertificate({ certificate, privateKey }).catch(() => false);
+  if (matches) {
+    if (matchingPairs.size >= 20_000) matchingPairs.clear();
+    matchingPairs.add(digest);
+  }
+  return matches;
+}
+
+/** Reasons a Secret is re-issued because its content is not what the operator wrote (an Event says so). */
+const editedReasons = new Set(['kubeconfig edited', 'key does not match', 'keys added']);
+
+/**
+ * Whether the Secret still holds exactly what the operator would write for its certificate: the
+ * keys it writes and no others, a key that belongs to the certificate, and for a kubeconfig the
+ * very text renderKubeconfig makes of them (an added credential plugin, token, proxy or skipped
+ * verification is an edit). The tenant may edit these Secrets; the operator puts back its own.
+ */
+async function editedReason(ctx: ReconcileContext, planned: PlannedCertificate, live: V1Secret, certificate: string, bundle: string): Promise<string | undefined> {
+  const expected = planned.kubeconfig ? ['ca.crt', 'tls.crt', 'value'] : ['ca.crt', 'tls.crt', 'tls.key'];
+  if (Object.keys(live.data ?? {}).some((k) => !expected.includes(k))) return 'keys added';
+  if (planned.kubeconfig) {
+    const value = decode(live, 'value') ?? '';
+    const key = kubeconfigClientKey(value);
+    if (key === undefined || !(await pairMatches(certificate, key))) return 'kubeconfig edited';
+    const server = planned.kubeconfig.server ?? '';
+    if (value !== renderKubeconfig({ name: ctx.name, server, caCertificate: bundle, clientCertificate: certificate, clientKey: key })) return 'kubeconfig edited';
+    return undefined;
+  }
+  return (await pairMatches(certificate, decode(live, 'tls.key') ?? '')) ? undefined : 'key does not match';
+}
+
 /** Why the live Secret of `planned` must be (re-)written, or undefined while it is fine. */
 async function reissueReason(ctx: ReconcileContext, planned: PlannedCertificate, live: V1Secret | undefined, ca: CertificateAndKey, bundle: string, caInfo: CertificateDescription, renewBeforeMs: number): Promise<{ reason?: string; clipped?: boolean }> {
   const certificate = decode(live, 'tls.crt');
@@ -115,6 +152,8 @@ async function reissueReason(ctx: ReconcileContext, planned: PlannedCertificate,
   }
   // the CAs its holder trusts: they change in a CA rotation
   if (decode(live, 'ca.crt') !== bundle) return { reason: 'trusted CAs changed' };
+  const edited = await editedReason(ctx, planned, live, certificate, bundle);
+  if (edited) return { reason: edited };
   if (!(await isSignedBy(certificate, ca.certificate).catch(() => false))) return { reason: 'issued by another CA' };
   const verdict = renewalVerdict(describeCertificate(certificate), planned.spec, { subject: caInfo.issuer, notAfter: caInfo.notAfter }, renewBeforeMs, ctx.now);
   // a deadline already passed would requeue at once: a clipped leaf waits for a new CA instead
@@ -202,6 +241,9 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
     verdicts.push({ planned, live, reason });
   }
   if (reissued.length > 0) ctx.events.normal('CertificatesRenewing', `re-issuing ${reissued.join(', ')}`);
+  for (const { planned, reason } of verdicts) {
+    if (reason && editedReasons.has(reason)) ctx.events.warning('SecretEdited', `Secret ${planned.secretName} did not hold what the operator issued (${reason}): re-issued`);
+  }
   let earliestRenewed: Date | undefined;
   for (const { planned, live, reason } of verdicts) {
     const server = planned.kubeconfig?.server;

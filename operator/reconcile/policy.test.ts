@@ -20,11 +20,22 @@ describe('policy', () => {
     ]);
   });
 
+  it('refuses a Cluster without the tunnel unless the policy allows it', () => {
+    const off = { ...base, tunnel: { enabled: false } };
+    expect(policyViolations(off, defaultPolicy)).toEqual([
+      'spec.tunnel.enabled: false is not allowed by the operator\'s policy (allowTunnelDisabled): without the tunnel the apiserver would dial whatever the business cluster names from inside the meta-cluster',
+    ]);
+    expect(policyViolations(off, { ...defaultPolicy, allowTunnelDisabled: true })).toEqual([]);
+    expect(policyViolations({ ...base, tunnel: { enabled: true } }, defaultPolicy)).toEqual([]);
+  });
+
   it('is read from JSON, with defaults for what is left out, and refuses what it does not know', () => {
     expect(parsePolicy(undefined)).toEqual(defaultPolicy);
     expect(parsePolicy('{"allowedVolumeSources":["hostPath"]}')).toEqual({ ...defaultPolicy, allowedVolumeSources: ['hostPath'] });
     expect(() => parsePolicy('{"allowedImages":[]}')).toThrow('unknown field allowedImages');
     expect(() => parsePolicy('{"allowedVolumeSources":"hostPath"}')).toThrow('must be a list of strings');
     expect(() => parsePolicy('{')).toThrow('not valid JSON');
+    expect(parsePolicy('{"allowTunnelDisabled":true}').allowTunnelDisabled).toBe(true);
+    expect(() => parsePolicy('{"allowTunnelDisabled":"yes"}')).toThrow('allowTunnelDisabled must be true or false');
   });
 });

@@ -10,11 +10,19 @@ export interface Policy {
   allowedImagePrefixes: string[];
   /** Kinds of core/v1 VolumeSource allowed in spec.etcd.storage.volumeSource (e.g. emptyDir, hostPath). */
   allowedVolumeSources: string[];
+  /**
+   * Whether a Cluster may switch the reverse tunnel off (spec.tunnel.enabled: false). Without it
+   * the apiserver dials nodes, webhooks and aggregated APIs straight from its Pod, inside the
+   * meta-cluster's network, at whatever address the business cluster names: only for a platform
+   * whose control-plane Pods are fenced in by other means.
+   */
+  allowTunnelDisabled: boolean;
 }
 
 export const defaultPolicy: Policy = {
   allowedImagePrefixes: ['registry.k8s.io/'],
   allowedVolumeSources: ['emptyDir', 'ephemeral'],
+  allowTunnelDisabled: false,
 };
 
 const isStringList = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
@@ -32,7 +40,9 @@ export function parsePolicy(text: string | undefined): Policy {
   const policy = { ...defaultPolicy, ...raw } as Record<string, unknown>;
   for (const key of Object.keys(policy)) {
     if (!(key in defaultPolicy)) throw new Error(`KUBEONKUBE_POLICY: unknown field ${key} (known: ${Object.keys(defaultPolicy).join(', ')})`);
-    if (!isStringList(policy[key])) throw new Error(`KUBEONKUBE_POLICY.${key} must be a list of strings`);
+    const kind = typeof defaultPolicy[key as keyof Policy] === 'boolean' ? 'boolean' : 'list';
+    if (kind === 'boolean' && typeof policy[key] !== 'boolean') throw new Error(`KUBEONKUBE_POLICY.${key} must be true or false`);
+    if (kind === 'list' && !isStringList(policy[key])) throw new Error(`KUBEONKUBE_POLICY.${key} must be a list of strings`);
   }
   return policy as unknown as Policy;
 }
@@ -50,6 +60,9 @@ export function policyViolations(spec: ClusterSpec, policy: Policy): string[] {
     if (!policy.allowedVolumeSources.includes(kind)) {
       problems.push(`spec.etcd.storage.volumeSource.${kind}: not allowed by the operator's policy (allowed: ${policy.allowedVolumeSources.join(', ') || 'none'})`);
     }
+  }
+  if (spec.tunnel?.enabled === false && !policy.allowTunnelDisabled) {
+    problems.push('spec.tunnel.enabled: false is not allowed by the operator\'s policy (allowTunnelDisabled): without the tunnel the apiserver would dial whatever the business cluster names from inside the meta-cluster');
   }
   // snapshots go to and come from a claim of the Cluster's namespace, or what the policy allows
   for (const [field, volume] of [['backup.volume', spec.etcd.backup?.volume], ['restoreFrom.volume', spec.etcd.restoreFrom?.volume]] as const) {

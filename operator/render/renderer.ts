@@ -1,11 +1,16 @@
 // Renders the Handlebars templates in templates/ into Kubernetes objects, safely: an isolated
 // Handlebars instance, strict mode (a missing value is an error, not an empty string), no HTML
 // escaping, and every value through the `json` helper — JSON is valid YAML, so no value can
-// break quoting or indentation. The output is parsed at once and checked before anyone uses it.
+// break quoting or indentation (template-text.ts). The output is parsed at once and checked before
+// anyone uses it. Users' own templates go through the same rules in a bounded worker thread
+// (template-sandbox.ts).
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import Handlebars from 'handlebars';
-import { CORE_SCHEMA, loadAll } from 'js-yaml';
+import type Handlebars from 'handlebars';
+import { compile, createInstance, renderDocuments, TemplateError } from './template-text.ts';
+import { TemplateSandbox, type SandboxLimits } from './template-sandbox.ts';
+
+export { TemplateError } from './template-text.ts';
 
 /** templates/ of the package this module belongs to, from the sources or from the built dist/. */
 function findTemplatesDir(): string {
@@ -22,18 +27,6 @@ export interface RenderedObject {
   kind: string;
   metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
   [field: string]: unknown;
-}
-
-export class TemplateError extends Error {}
-
-function createInstance(): typeof Handlebars {
-  const hb = Handlebars.create();
-  hb.registerHelper('json', (value: unknown, options: Handlebars.HelperOptions & { loc?: { start: { line: number; column: number } } }) => {
-    // strict mode does not reach helper arguments: a missing value must not render as nothing
-    if (value === undefined) throw new TemplateError(`a value given to json is missing (line ${options.loc?.start.line ?? '?'})`);
-    return JSON.stringify(value);
-  });
-  return hb;
 }
 
 function checkObject(template: string, doc: unknown, index: number): RenderedObject {
@@ -57,17 +50,14 @@ function checkObject(template: string, doc: unknown, index: number): RenderedObj
 export class Renderer {
   readonly #hb = createInstance();
   readonly #templates = new Map<string, Handlebars.TemplateDelegate>();
-  /** Users' own templates (add-ons from ConfigMaps), compiled once per text. */
-  readonly #sources = new Map<string, Handlebars.TemplateDelegate>();
+  /** Users' own templates (add-ons from ConfigMaps): rendered with bounds, off the event loop. */
+  readonly #sandbox: TemplateSandbox;
 
-  constructor(dir: string = templatesDir) {
+  constructor(dir: string = templatesDir, sandboxLimits: Partial<SandboxLimits> = {}) {
     for (const file of readdirSync(dir).filter((f) => f.endsWith('.yaml.hbs')).sort()) {
-      this.#templates.set(file, this.#compile(readFileSync(join(dir, file), 'utf8')));
+      this.#templates.set(file, compile(this.#hb, readFileSync(join(dir, file), 'utf8')));
     }
-  }
-
-  #compile(source: string): Handlebars.TemplateDelegate {
-    return this.#hb.compile(source, { strict: true, noEscape: true });
+    this.#sandbox = new TemplateSandbox(sandboxLimits);
   }
 
   names(): string[] {
@@ -77,39 +67,16 @@ export class Renderer {
   render(template: string, context: object): RenderedObject[] {
     const compiled = this.#templates.get(template);
     if (!compiled) throw new TemplateError(`no template named ${template}`);
-    return this.#run(template, compiled, context);
+    return renderDocuments(template, compiled, context).map((doc, i) => checkObject(template, doc, i));
   }
 
   /**
    * Renders a template given as text (`template` names it in errors) under the same rules as those
-   * in templates/. Compiled once per text; the texts of the latest few are kept.
+   * in templates/, in a worker thread with bounds on its time, memory and output (a TemplateError
+   * names the bound it hit).
    */
-  renderSource(template: string, source: string, context: object): RenderedObject[] {
-    let compiled = this.#sources.get(source);
-    if (!compiled) {
-      compiled = this.#compile(source);
-      if (this.#sources.size >= 64) this.#sources.delete(this.#sources.keys().next().value!);
-      this.#sources.set(source, compiled);
-    }
-    return this.#run(template, compiled, context);
-  }
-
-  #run(template: string, compiled: Handlebars.TemplateDelegate, context: object): RenderedObject[] {
-    let text: string;
-    try {
-      text = compiled(context);
-    } catch (err) {
-      throw new TemplateError(`template ${template}: ${(err as Error).message}`);
-    }
-    let docs: unknown[];
-    try {
-      // the core schema: an unquoted date stays a string, as the apiserver would store it
-      docs = loadAll(text, null, { schema: CORE_SCHEMA }).filter((d) => d !== null && d !== undefined);
-    } catch (err) {
-      // the reason and the line, not js-yaml's excerpt of the rendered text (values may be in it)
-      const e = err as { reason?: string; mark?: { line: number } };
-      throw new TemplateError(`template ${template} rendered invalid YAML: ${e.reason ?? 'unreadable'} (rendered line ${(e.mark?.line ?? -1) + 1})`);
-    }
+  async renderSource(template: string, source: string, context: object): Promise<RenderedObject[]> {
+    const docs = await this.#sandbox.render(template, source, context);
     return docs.map((doc, i) => checkObject(template, doc, i));
   }
 }

@@ -114,8 +114,8 @@ describe('templates', () => {
     const addon = cluster.spec.addons.find((a) => a.template)!;
     const context = customAddonContext({ name: cluster.metadata.name, namespace: 'teams' }, minimal, addon, { host: '10.0.0.1', port: 6443 });
 
-    it('renders the example of examples/own-addon.yaml with the Cluster\'s facts and the add-on\'s values', () => {
-      const objects = renderer.renderSource('teams/team-defaults', source, context);
+    it('renders the example of examples/own-addon.yaml with the Cluster\'s facts and the add-on\'s values', async () => {
+      const objects = await renderer.renderSource('teams/team-defaults', source, context);
       expect(objects.map((o) => `${o.kind} ${o.metadata.namespace ?? ''}/${o.metadata.name}`)).toEqual([
         'Namespace /payments', 'ResourceQuota payments/pods', 'Namespace /search', 'ResourceQuota search/pods', 'ConfigMap kube-public/cluster-facts',
       ]);
@@ -124,12 +124,34 @@ describe('templates', () => {
       expect(context.cluster.server).toBe('https://10.0.0.1:6443');
     });
 
-    it('names the template and the line of a value the context lacks', () => {
-      expect(() => renderer.renderSource('teams/broken', 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{json values.missing}}\n', context))
-        .toThrow('template teams/broken: a value given to json is missing (line 4)');
-      expect(() => renderer.renderSource('teams/broken', 'kind: {{#if}}', context)).toThrow(/^template teams\/broken: /);
-      expect(() => renderer.renderSource('teams/broken', 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: "Not_A_Name"}\n', context))
-        .toThrow('template teams/broken, document 1: metadata.name "Not_A_Name" is not a valid object name');
+    it('names the template and the line of a value the context lacks', async () => {
+      await expect(renderer.renderSource('teams/broken', 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{json values.missing}}\n', context))
+        .rejects.toThrow('template teams/broken: a value given to json is missing (line 4)');
+      await expect(renderer.renderSource('teams/broken', 'kind: {{#if}}', context)).rejects.toThrow(/^template teams\/broken: /);
+      await expect(renderer.renderSource('teams/broken', 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: "Not_A_Name"}\n', context))
+        .rejects.toThrow('template teams/broken, document 1: metadata.name "Not_A_Name" is not a valid object name');
+    });
+
+    // a YAML alias bomb of about 500 bytes: nine levels of nine aliases stand for 9^9 strings
+    const aliasBomb = ['apiVersion: v1', 'kind: ConfigMap', 'metadata: {name: bomb}', 'data:', '  a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]',
+      ...'bcdefghi'.split('').map((c, i) => `  ${c}: &${c} [${Array(9).fill(`*${'abcdefghi'[i]}`).join(',')}]`)].join('\n');
+
+    it('refuses a YAML alias bomb by the size it expands to, in a worker, without expanding it', async () => {
+      expect(aliasBomb.length).toBeLessThan(600);
+      await expect(renderer.renderSource('teams/bomb', aliasBomb, context))
+        .rejects.toThrow(`template teams/bomb rendered more than ${4 << 20} nodes and characters once its YAML aliases are expanded (the bound on a template's output)`);
+    });
+
+    it('stops a template that renders for ever, and one that renders too much, naming the bound', async () => {
+      const slow = new Renderer(undefined, { timeoutMs: 300 });
+      // nested #each over one list: 200^4 iterations
+      const list = Array.from({ length: 200 }, (_, i) => i);
+      const nested = '{{#each values.l}}{{#each @root.values.l}}{{#each @root.values.l}}{{#each @root.values.l}}x{{/each}}{{/each}}{{/each}}{{/each}}';
+      await expect(slow.renderSource('teams/loop', nested, { values: { l: list } })).rejects.toThrow('template teams/loop: rendering took longer than 0.3 s (the bound on a template\'s time)');
+      const wide = new Renderer(undefined, { maxTextChars: 1000 });
+      await expect(wide.renderSource('teams/wide', '{{#each values.l}}0123456789{{/each}}', { values: { l: list } })).rejects.toThrow('template teams/wide rendered 2000 characters, more than 1000 (the bound on a template\'s output)');
+      // and what failed is remembered: no second worker for the same text and values
+      await expect(wide.renderSource('teams/wide', '{{#each values.l}}0123456789{{/each}}', { values: { l: list } })).rejects.toThrow('more than 1000');
     });
   });
 

@@ -1,0 +1,85 @@
+// Users' templates (custom add-ons) are the tenant's text: a few hundred bytes can ask for
+// gigabytes (YAML anchors and aliases) or for ever (nested #each over the add-on's values). Each is
+// rendered in a worker thread of its own with a heap limit and a deadline, so the worst a template
+// can do is fail with a message naming the bound it hit, while the operator goes on serving every
+// other Cluster. Results, failures included, are remembered per template text and values, so a
+// template is rendered again only when either changes.
+import { createHash } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
+import { TemplateError, type OutputBounds } from './template-text.ts';
+
+export interface SandboxLimits extends OutputBounds {
+  /** Wall-clock time for one render, compile and YAML reading included. */
+  timeoutMs: number;
+  /** The worker's heap. */
+  maxHeapMb: number;
+}
+
+export const defaultSandboxLimits: SandboxLimits = {
+  timeoutMs: 2000,
+  maxHeapMb: 64,
+  maxTextChars: 1 << 20,
+  maxExpandedSize: 4 << 20,
+  maxDepth: 64,
+};
+
+// the sources run as they are (type stripping); the image runs the built .js beside this file
+const workerFile = new URL(import.meta.url.endsWith('.ts') ? './template-worker.ts' : './template-worker.js', import.meta.url);
+
+type Outcome = { ok: true; json: string } | { ok: false; message: string };
+
+function renderInWorker(template: string, source: string, context: object, limits: SandboxLimits): Promise<Outcome> {
+  const { timeoutMs, maxHeapMb, ...bounds } = limits;
+  return new Promise((resolve) => {
+    const worker = new Worker(workerFile, {
+      workerData: { template, source, context, bounds },
+      resourceLimits: { maxOldGenerationSizeMb: maxHeapMb, maxYoungGenerationSizeMb: 16, stackSizeMb: 4 },
+      stdout: true,
+      stderr: true,
+    });
+    let settled = false;
+    const settle = (outcome: Outcome) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      void worker.terminate();
+      resolve(outcome);
+    };
+    const timer = setTimeout(() => settle({ ok: false, message: `template ${template}: rendering took longer than ${timeoutMs / 1000} s (the bound on a template's time)` }), timeoutMs);
+    worker.once('message', (m: Outcome) => settle(m));
+    worker.once('error', (err: Error & { code?: string }) => settle({
+      ok: false,
+      message: err.code === 'ERR_WORKER_OUT_OF_MEMORY'
+        ? `template ${template}: rendering needed more than ${maxHeapMb} MiB (the bound on a template's memory)`
+        : `template ${template}: ${err.message.split('\n')[0]}`,
+    }));
+    worker.once('exit', () => settle({ ok: false, message: `template ${template}: the renderer stopped without an answer` }));
+  });
+}
+
+export class TemplateSandbox {
+  readonly #limits: SandboxLimits;
+  readonly #outcomes = new Map<string, Outcome>();
+  readonly #maxRemembered: number;
+
+  constructor(limits: Partial<SandboxLimits> = {}, maxRemembered = 256) {
+    this.#limits = { ...defaultSandboxLimits, ...limits };
+    this.#maxRemembered = maxRemembered;
+  }
+
+  /** The template's documents (plain data), or a TemplateError naming what is wrong or which bound it hit. */
+  async render(template: string, source: string, context: object): Promise<unknown[]> {
+    const key = createHash('sha256').update(template).update('\0').update(source).update('\0').update(JSON.stringify(context)).digest('hex');
+    let outcome = this.#outcomes.get(key);
+    if (outcome) {
+      // the newest last: the oldest goes first when the map is full
+      this.#outcomes.delete(key);
+    } else {
+      outcome = await renderInWorker(template, source, context, this.#limits);
+      if (this.#outcomes.size >= this.#maxRemembered) this.#outcomes.delete(this.#outcomes.keys().next().value!);
+    }
+    this.#outcomes.set(key, outcome);
+    if (!outcome.ok) throw new TemplateError(outcome.message);
+    return JSON.parse(outcome.json) as unknown[];
+  }
+}
