@@ -4,7 +4,8 @@
 // Environment: KUBECONFIG, KUBEONKUBE_METRICS_ADDRESS (default 0.0.0.0:8080), KUBEONKUBE_WORKERS
 // (default 4), KUBEONKUBE_RESYNC_SECONDS (default 300), KUBEONKUBE_LEADER_ELECT (default true),
 // POD_NAMESPACE / KUBEONKUBE_LEASE_NAMESPACE (where the Lease lives), KUBEONKUBE_META_DNS_DOMAIN
-// (default cluster.local), KUBEONKUBE_POLICY (JSON: which images and etcd volume sources a Cluster
+// (default cluster.local), KUBEONKUBE_PASS_DEADLINE_SECONDS (a Cluster's pass running longer gives
+// its worker to the others; default 120), KUBEONKUBE_POLICY (JSON: which images and etcd volume sources a Cluster
 // may use, see reconcile/policy.ts), KUBEONKUBE_WATCH_NAMESPACE (only the Clusters of that
 // namespace; default all), KUBEONKUBE_IMAGE (the operator's image, run by snapshot Jobs; default
 // ghcr.io/kubeonkube/kubeonkube:<version>), LOG_LEVEL (default info).
@@ -33,6 +34,8 @@ const log = pino({
 });
 
 const env = (name: string, fallback: string) => process.env[name] ?? fallback;
+/** How long a stopping process waits for the reconciles under way (a pass writes nothing once the lease is gone). */
+const shutdownGraceMs = 15_000;
 
 /** The project's version (its image's tag), from package.json beside the sources or the built files. */
 function packageVersion(): string {
@@ -60,7 +63,12 @@ async function main(): Promise<void> {
     : undefined;
   // every write asks first: a replica that may no longer lead sends nothing
   const writer = new Writer(kc, () => elector?.mayWrite() ?? true);
-  const queue = new WorkQueue({ onError: (key, err) => log.warn({ key, err: (err as Error).message }, 'reconcile failed; retrying with backoff') });
+  const passDeadlineMs = Number(env('KUBEONKUBE_PASS_DEADLINE_SECONDS', '120')) * 1000;
+  const queue = new WorkQueue({
+    onError: (key, err) => log.warn({ key, err: (err as Error).message }, 'reconcile failed; retrying with backoff'),
+    passDeadlineMs,
+    onOverdue: (key, ms) => log.warn({ key, seconds: ms / 1000 }, 'reconcile still running past its deadline; its worker moves on to other Clusters'),
+  });
   const informers = startInformers(kc, log, (key) => queue.add(key), process.env.KUBEONKUBE_WATCH_NAMESPACE || undefined);
   const etcd = new EtcdConnections();
   // reads of the meta-cluster beside the informers: nodes (NodePort endpoints) and add-on templates
@@ -98,7 +106,8 @@ async function main(): Promise<void> {
 
   let synced = false;
   const server = await startHttpServer(Number(metricsPort), metricsHost, {
-    healthy: () => true,
+    // a pass that has run ten deadlines is stuck for good: let the kubelet restart the process
+    healthy: () => queue.longestRunningMs() < 10 * passDeadlineMs,
     ready: () => synced,
     metrics: () => formatMetrics([
       { name: 'kubeonkube_reconcile_total', help: 'Reconciles run.', type: 'counter', samples: [{ value: reconciler.stats.reconciles }] },
@@ -133,7 +142,8 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down: finishing the reconciles under way');
-    await queue.shutdown();
+    // a pass stuck on a business cluster must not keep a replica that lost its lease alive
+    if (!(await queue.shutdown(shutdownGraceMs))) log.warn({ seconds: shutdownGraceMs / 1000 }, 'reconciles still running after the grace period; exiting anyway');
     await informers.stop();
     etcd.close();
     await elector?.release();

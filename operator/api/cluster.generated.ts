@@ -52,6 +52,12 @@ export interface ClusterSpec {
    */
   network: ClusterSpecNetwork;
   /**
+   * Address ranges the business cluster's nodes have (CIDRs). When given, a kubelet's serving
+   * certificate is approved only for addresses inside them; addresses of the Service range, of the
+   * apiserver, of another node and loopback addresses are never approved, given or not.
+   */
+  nodeNetworks?: string[];
+  /**
    * How the business cluster's apiserver is reached.
    *
    * @defaultValue {}
@@ -1076,6 +1082,23 @@ export const clusterSchema = {
               pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
               default: 'cluster.local',
             },
+          },
+        },
+        nodeNetworks: {
+          description: 'Address ranges the business cluster\'s nodes have (CIDRs). When given, a kubelet\'s serving certificate is approved only for addresses inside them; addresses of the Service range, of the apiserver, of another node and loopback addresses are never approved, given or not.',
+          type: 'array',
+          maxItems: 32,
+          'x-kubernetes-list-type': 'set',
+          items: {
+            description: 'A node network, e.g. 192.168.10.0/24.',
+            type: 'string',
+            maxLength: 64,
+            'x-kubernetes-validations': [
+              {
+                rule: 'isCIDR(self)',
+                message: 'a node network must be a valid CIDR such as 192.168.10.0/24',
+              },
+            ],
           },
         },
         endpoint: {

@@ -20,19 +20,21 @@ const base = async (over: Partial<CsrFacts> = {}, subject = 'CN=system:node:w0, 
   usages: ['digital signature', 'server auth'], request: await csr(subject, names), decided: false, ...over,
 });
 
+const policy = { serviceCIDR: '10.96.0.0/12', dnsDomain: 'cluster.local', apiserverNames: ['10.0.0.7', 'api.example.com'] };
+
 describe('kubelet serving CSRs', () => {
   it('approves a node asking for its own addresses', async () => {
-    expect(judgeServingCsr(await base(), [node])).toEqual({ action: 'approve' });
+    expect(judgeServingCsr(await base(), [node], policy)).toEqual({ action: 'approve' });
   });
 
   it('leaves other signers and decided requests alone', async () => {
-    expect(judgeServingCsr(await base({ signerName: 'kubernetes.io/kube-apiserver-client-kubelet' }), [node])).toEqual({ action: 'ignore' });
-    expect(judgeServingCsr(await base({ decided: true }), [node])).toEqual({ action: 'ignore' });
+    expect(judgeServingCsr(await base({ signerName: 'kubernetes.io/kube-apiserver-client-kubelet' }), [node], policy)).toEqual({ action: 'ignore' });
+    expect(judgeServingCsr(await base({ decided: true }), [node], policy)).toEqual({ action: 'ignore' });
   });
 
   it('waits for a node not registered yet, or for an address it does not report yet', async () => {
-    expect(judgeServingCsr(await base(), [])).toMatchObject({ action: 'wait' });
-    const verdict = judgeServingCsr(await base({}, undefined, [{ type: 'ip', value: '10.0.0.9' }]), [node]);
+    expect(judgeServingCsr(await base(), [], policy)).toMatchObject({ action: 'wait' });
+    const verdict = judgeServingCsr(await base({}, undefined, [{ type: 'ip', value: '10.0.0.9' }]), [node], policy);
     expect(verdict.action).toBe('wait');
     expect((verdict as { reason: string }).reason).toContain('10.0.0.9');
   });
@@ -44,8 +46,33 @@ describe('kubelet serving CSRs', () => {
     ['an email name', {}, undefined, [{ type: 'email' as const, value: 'a@b.c' }], 'email'],
     ['no name at all', {}, undefined, [], 'names no address'],
   ])('denies %s', async (_what, over, subject, names, reason) => {
-    const verdict = judgeServingCsr(await base(over, subject, names), [node]);
+    const verdict = judgeServingCsr(await base(over, subject, names), [node], policy);
     expect(verdict.action).toBe('deny');
     expect((verdict as { reason: string }).reason).toContain(reason);
+  });
+
+  it.each([
+    ['the apiserver\'s Service name', [{ type: 'dns' as const, value: 'kubernetes.default.svc' }], 'is not the node\'s name'],
+    ['a Service-range address', [{ type: 'ip' as const, value: '10.96.0.1' }], 'in the Service range 10.96.0.0/12'],
+    ['a loopback address', [{ type: 'ip' as const, value: '127.0.0.1' }], 'loopback'],
+    ['the apiserver\'s address', [{ type: 'ip' as const, value: '10.0.0.7' }], 'an address of the apiserver'],
+    ['another node\'s address', [{ type: 'ip' as const, value: '10.250.0.3' }], 'an address of node w1'],
+    ['a name the node may report but is not its own', [{ type: 'dns' as const, value: 'evil.example.com' }], 'is not the node\'s name w0'],
+  ])('denies %s even when the Node reports it', async (_what, names, reason) => {
+    const liar = { name: 'w0', addresses: [...node.addresses, ...names.map((n) => ({ type: n.type === 'ip' ? 'InternalIP' : 'InternalDNS', address: n.value }))] };
+    const other = { name: 'w1', addresses: [{ type: 'InternalIP', address: '10.250.0.3' }] };
+    const verdict = judgeServingCsr(await base({}, undefined, names), [liar, other], policy);
+    expect(verdict.action).toBe('deny');
+    expect((verdict as { reason: string }).reason).toContain(reason);
+  });
+
+  it('denies a node named like the apiserver its own name, and keeps to the node networks when the Cluster declares them', async () => {
+    const named = async (name: string) => base({ username: `system:node:${name}` }, `CN=system:node:${name}, O=system:nodes`, [{ type: 'dns', value: name }]);
+    for (const name of ['kubernetes.default.svc.cluster.local', 'kubernetes', 'api.example.com', 'x.default.svc']) {
+      expect(judgeServingCsr(await named(name), [{ name, addresses: [] }], policy).action, name).toBe('deny');
+    }
+    const declared = { ...policy, nodeCIDRs: ['10.251.0.0/16'] };
+    expect(judgeServingCsr(await base(), [node], declared)).toEqual({ action: 'deny', reason: '10.250.0.2 is outside the node networks 10.251.0.0/16' });
+    expect(judgeServingCsr(await base(), [node], { ...policy, nodeCIDRs: ['10.250.0.0/24'] })).toEqual({ action: 'approve' });
   });
 });

@@ -80,6 +80,8 @@ export const clusterDnsAddress = (spec: ControlPlaneSpec) => nthAddress(spec.net
 export interface BootstrapToken {
   id: string;
   secret: string;
+  /** When the business cluster stops accepting it (RFC 3339; its token cleaner then deletes it). */
+  expires?: string | undefined;
 }
 
 export function controlPlaneAddonContext(token: BootstrapToken) {
@@ -93,6 +95,7 @@ export function controlPlaneAddonContext(token: BootstrapToken) {
         'token-secret': b64(token.secret),
         'usage-bootstrap-authentication': b64('true'),
         'auth-extra-groups': b64(bootstrapGroup),
+        ...(token.expires ? { expiration: b64(token.expires) } : {}),
         description: b64('kubeonkube: joins new nodes (the <cluster>-join Secret in the meta-cluster)'),
       },
     },

@@ -11,13 +11,30 @@ export const joinSecret = (cluster: string) => `${cluster}-join`;
 const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
 const randomText = (length: number) => Array.from({ length }, () => alphabet[randomInt(alphabet.length)]).join('');
 
-/** A new bootstrap token: 6 + 16 characters of [a-z0-9], as the bootstrap token authenticator wants. */
-export const newBootstrapToken = (): BootstrapToken => ({ id: randomText(6), secret: randomText(16) });
+/**
+ * How long a bootstrap token is accepted, and how long before its end the join Secret gets the next
+ * one: a token that leaks mints node identities for a day at most, and a worker that read the join
+ * Secret has eight hours to use what it read.
+ */
+export const bootstrapTokenTtlMs = 24 * 3600_000;
+export const bootstrapTokenRenewBeforeMs = 8 * 3600_000;
 
-/** The token a join Secret holds, if it holds a well-formed one. */
-export function parseBootstrapToken(text: string | undefined): BootstrapToken | undefined {
+/** A new bootstrap token: 6 + 16 characters of [a-z0-9], as the bootstrap token authenticator wants. */
+export const newBootstrapToken = (now: Date): BootstrapToken => ({
+  id: randomText(6), secret: randomText(16), expires: new Date(now.getTime() + bootstrapTokenTtlMs).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+});
+
+/** The token a join Secret holds (its `token` and `token-expires`), if it holds a well-formed one. */
+export function parseBootstrapToken(text: string | undefined, expires?: string): BootstrapToken | undefined {
   const m = /^([a-z0-9]{6})\.([a-z0-9]{16})$/.exec(text?.trim() ?? '');
-  return m?.[1] && m[2] ? { id: m[1], secret: m[2] } : undefined;
+  if (!m?.[1] || !m[2]) return undefined;
+  const end = expires !== undefined && !Number.isNaN(Date.parse(expires)) ? expires : undefined;
+  return { id: m[1], secret: m[2], expires: end };
+}
+
+/** When the join Secret is to get its next token; at once for a token without an end (made before tokens expired). */
+export function tokenRenewAt(token: BootstrapToken): Date {
+  return token.expires ? new Date(Date.parse(token.expires) - bootstrapTokenRenewBeforeMs) : new Date(0);
 }
 
 export function bootstrapKubeconfig(cluster: string, server: string, caBundle: string, token: BootstrapToken): string {
@@ -37,6 +54,7 @@ export function joinData(cluster: string, spec: ControlPlaneSpec, server: string
     kubeconfig: bootstrapKubeconfig(cluster, server, caBundle, token),
     'ca.crt': caBundle,
     token: `${token.id}.${token.secret}`,
+    ...(token.expires ? { 'token-expires': token.expires } : {}),
     'cluster-dns': clusterDnsAddress(spec),
     'cluster-domain': spec.network.dnsDomain,
     'pod-cidr': spec.network.podCIDR,

@@ -369,3 +369,51 @@ describe('shutdown', () => {
     expect(() => q.start(1, scriptedHandler().handler)).toThrow(/shut down/);
   });
 });
+
+describe('a handler past its deadline', () => {
+  it('gives its worker back, stays the only handler of its key, and is reported once', async () => {
+    const overdue: string[] = [];
+    const q = new WorkQueue({ passDeadlineMs: 1000, onOverdue: (key) => overdue.push(key) });
+    const { calls, handler } = controlledHandler();
+    q.add('stuck');
+    q.start(1, handler);
+    await settle();
+    q.add('other');
+    await settle();
+    // one worker, taken by the stuck key: the other waits until the deadline
+    expect(calls.map((c) => c.key)).toEqual(['stuck']);
+    await vi.advanceTimersByTimeAsync(999);
+    expect(calls.map((c) => c.key)).toEqual(['stuck']);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(overdue).toEqual(['stuck']);
+    expect(calls.map((c) => c.key)).toEqual(['stuck', 'other']);
+    expect(q.longestRunningMs()).toBeGreaterThanOrEqual(1000);
+    // the stuck key asked for again is not handled twice at once
+    q.add('stuck');
+    call(calls, 1).done.resolve(undefined);
+    await settle();
+    expect(calls.map((c) => c.key)).toEqual(['stuck', 'other']);
+    // once it returns, it runs again (it was asked for meanwhile), and the worker count is whole
+    call(calls, 0).done.resolve(undefined);
+    await settle();
+    expect(calls.map((c) => c.key)).toEqual(['stuck', 'other', 'stuck']);
+    q.add('third');
+    await settle();
+    expect(calls).toHaveLength(3);
+    call(calls, 2).done.resolve(undefined);
+    await settle();
+    expect(calls.map((c) => c.key)).toEqual(['stuck', 'other', 'stuck', 'third']);
+    expect(overdue).toEqual(['stuck']);
+  });
+
+  it('does not keep a shutdown waiting past its bound', async () => {
+    const q = new WorkQueue();
+    const { handler } = controlledHandler();
+    q.add('hung');
+    q.start(1, handler);
+    await settle();
+    const result = q.shutdown(5000);
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(await result).toBe(false);
+  });
+});

@@ -18,6 +18,14 @@ export type WorkQueueOptions = {
   onError?: (key: string, error: unknown) => void;
   /** Called with len() whenever it changes, e.g. to feed a depth gauge; must not throw. */
   onDepth?: (depth: number) => void;
+  /**
+   * A handler still running after this many ms gives its worker back: the key stays taken (never
+   * handled twice at once) while other keys go on. One object that hangs (a business cluster that
+   * trickles its answers) never holds up everyone else's.
+   */
+  passDeadlineMs?: number;
+  /** Called once when a handler passes the deadline; must not throw. */
+  onOverdue?: (key: string, ms: number) => void;
 };
 
 // Node fires longer timeouts at once (with a warning), which would turn a far deadline into a busy loop.
@@ -38,6 +46,12 @@ export class WorkQueue {
   readonly #delayed = new Map<string, { at: number; timer: NodeJS.Timeout }>();
   readonly #failures = new Map<string, number>();
   readonly #inFlight = new Set<Promise<void>>();
+  /** When each active key's handler started (performance.now()). */
+  readonly #started = new Map<string, number>();
+  readonly #passDeadlineMs: number;
+  readonly #onOverdue: ((key: string, ms: number) => void) | undefined;
+  /** Workers taken by handlers within their deadline (an overdue one has given its worker back). */
+  #busy = 0;
 
   #handler: Handler | undefined;
   #workers = 0;
@@ -49,6 +63,15 @@ export class WorkQueue {
     this.#maxDelay = options.maxDelay ?? 5 * 60_000;
     this.#onError = options.onError;
     this.#onDepth = options.onDepth;
+    this.#passDeadlineMs = options.passDeadlineMs ?? Infinity;
+    this.#onOverdue = options.onOverdue;
+  }
+
+  /** The longest any handler has been running now, in ms (0 when none runs). */
+  longestRunningMs(now = performance.now()): number {
+    let longest = 0;
+    for (const at of this.#started.values()) longest = Math.max(longest, now - at);
+    return longest;
   }
 
   /** Keys waiting to be handed to a worker. */
@@ -102,12 +125,23 @@ export class WorkQueue {
     this.#pump();
   }
 
-  /** Stops handing out keys, drops pending delays, and resolves once running handlers have returned. */
-  async shutdown(): Promise<void> {
+  /**
+   * Stops handing out keys, drops pending delays, and resolves once running handlers have returned,
+   * or after `timeoutMs` whatever still runs (false then).
+   */
+  async shutdown(timeoutMs = Infinity): Promise<boolean> {
     this.#stopped = true;
     for (const { timer } of this.#delayed.values()) clearTimeout(timer);
     this.#delayed.clear();
-    await Promise.all(this.#inFlight);
+    const drained = Promise.all(this.#inFlight).then(() => true);
+    if (!Number.isFinite(timeoutMs)) return drained;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), timeoutMs); });
+    try {
+      return await Promise.race([drained, late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   #enqueue(key: string): void {
@@ -119,12 +153,13 @@ export class WorkQueue {
   #pump(): void {
     const handler = this.#handler;
     if (!handler) return;
-    while (!this.#stopped && this.#active.size < this.#workers) {
+    while (!this.#stopped && this.#busy < this.#workers) {
       const key = this.#ready.values().next();
       if (key.done) return;
       this.#ready.delete(key.value);
       this.#onDepth?.(this.#ready.size);
       this.#active.add(key.value);
+      this.#busy++;
       const run = this.#process(key.value, handler).finally(() => this.#inFlight.delete(run));
       this.#inFlight.add(run);
     }
@@ -132,6 +167,19 @@ export class WorkQueue {
 
   // Never rejects: a handler's failure becomes a retry, not a crash or a dead worker.
   async #process(key: string, handler: Handler): Promise<void> {
+    let overdue = false;
+    this.#started.set(key, performance.now());
+    const deadline = Number.isFinite(this.#passDeadlineMs) ? setTimeout(() => {
+      overdue = true;
+      this.#busy--;
+      try {
+        this.#onOverdue?.(key, this.#passDeadlineMs);
+      } catch {
+        // as #report
+      }
+      this.#pump();
+    }, Math.min(this.#passDeadlineMs, maxTimeout)) : undefined;
+    deadline?.unref();
     try {
       // Yield first, so add() and start() never run the handler inside their caller's stack.
       await Promise.resolve();
@@ -144,6 +192,9 @@ export class WorkQueue {
       this.addAfter(key, Math.min(this.#baseDelay * this.#factor ** failures, this.#maxDelay));
       this.#report(key, error);
     } finally {
+      clearTimeout(deadline);
+      if (!overdue) this.#busy--;
+      this.#started.delete(key);
       this.#active.delete(key);
       if (this.#dirty.delete(key)) this.add(key);
       this.#pump();

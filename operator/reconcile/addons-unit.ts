@@ -7,7 +7,7 @@ import { request, type RequestOptions } from 'node:https';
 import type { KubeConfig, V1Node, V1Secret } from '@kubernetes/client-node';
 import { addonLabel, AddonConflict, BusinessApplier } from '../business/applier.ts';
 import type { BusinessClient, BusinessClients } from '../business/clients.ts';
-import { judgeServingCsr } from '../business/serving-csr.ts';
+import { judgeServingCsr, kubeletServingSigner } from '../business/serving-csr.ts';
 import {
   addonTemplates, controlPlaneAddonContext, corednsAddonContext, customAddons, kubeProxyAddonContext, tunnelAgentAddonContext, wantedAddons,
   type BuiltinAddon,
@@ -29,6 +29,8 @@ const allAddons: BuiltinAddon[] = ['control-plane', 'tunnel-agent', 'kube-proxy'
 /** How often the business cluster is looked at again while all is well (nodes join, CSRs arrive). */
 const steadyRecheckMs = 30_000;
 const busyRecheckMs = 3_000;
+/** The most objects one list in a business cluster returns: what its tenant made is read in bounded pieces. */
+const businessListLimit = 500;
 
 /** A GET through the business apiserver with a deadline: the answer's status and body. */
 export async function businessGet(kc: KubeConfig, server: string, path: string, timeoutMs = 5000): Promise<{ status: number; body: string }> {
@@ -36,15 +38,25 @@ export async function businessGet(kc: KubeConfig, server: string, path: string, 
   const options: RequestOptions = { method: 'GET', hostname: url.hostname, port: url.port, path: url.pathname + url.search, timeout: timeoutMs };
   await kc.applyToHTTPSOptions(options);
   return new Promise((resolve, reject) => {
+    // the whole exchange has the deadline, not only each silence: a trickling answer is cut too
+    const deadline = setTimeout(() => req.destroy(new Error(`no whole answer within ${timeoutMs / 1000} s`)), timeoutMs);
     const req = request(options, (res) => {
       let body = '';
       res.setEncoding('utf8');
-      res.on('data', (c: string) => { if (body.length < 4096) body += c; });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('data', (c: string) => {
+        body += c;
+        // only the start is ever read (a status, a message): the rest is not waited for
+        if (body.length >= 4096) {
+          clearTimeout(deadline);
+          resolve({ status: res.statusCode ?? 0, body: body.slice(0, 4096) });
+          req.destroy();
+        }
+      });
+      res.on('end', () => { clearTimeout(deadline); resolve({ status: res.statusCode ?? 0, body }); });
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs / 1000} s`)));
-    req.on('error', reject);
+    req.on('error', (err) => { clearTimeout(deadline); reject(err); });
     req.end();
   });
 }
@@ -117,17 +129,28 @@ function shapes(ctx: ReconcileContext, addon: BuiltinAddon): RenderedObject[] {
   }
 }
 
-/** Removes what was applied for bootstrap tokens other than the current one (a join Secret re-made by hand). */
-async function removeOldTokens(client: BusinessClient, applier: BusinessApplier, current: string): Promise<void> {
-  const secrets = await client.core.listNamespacedSecret({ namespace: 'kube-system', labelSelector: `${addonLabel}=control-plane` });
+/**
+ * Removes what was applied for bootstrap tokens other than the current one and the one before a
+ * renewal while it is accepted (a join Secret re-made by hand leaves no old token behind).
+ */
+async function removeOldTokens(client: BusinessClient, applier: BusinessApplier, keep: string[]): Promise<void> {
+  const secrets = await client.core.listNamespacedSecret({ namespace: 'kube-system', labelSelector: `${addonLabel}=control-plane`, limit: businessListLimit });
   for (const s of secrets.items) {
-    if (s.type === 'bootstrap.kubernetes.io/token' && s.metadata?.name !== current) await applier.remove('control-plane', { apiVersion: 'v1', kind: 'Secret', metadata: s.metadata });
+    if (s.type === 'bootstrap.kubernetes.io/token' && !keep.includes(s.metadata?.name ?? '')) await applier.remove('control-plane', { apiVersion: 'v1', kind: 'Secret', metadata: s.metadata });
   }
 }
 
 async function approveServingCsrs(ctx: ReconcileContext, client: BusinessClient, nodes: V1Node[]): Promise<boolean> {
-  const csrs = await client.certificates.listCertificateSigningRequest();
+  // only the kubelets' serving requests, and a bounded number at a time (the rest come next pass)
+  const csrs = await client.certificates.listCertificateSigningRequest({ fieldSelector: `spec.signerName=${kubeletServingSigner}`, limit: businessListLimit });
   const nodeFacts = nodes.map((n) => ({ name: n.metadata?.name ?? '', addresses: n.status?.addresses ?? [] }));
+  const spec = ctx.cluster.spec;
+  const servingPolicy = {
+    serviceCIDR: spec.network.serviceCIDR,
+    nodeCIDRs: spec.nodeNetworks,
+    dnsDomain: spec.network.dnsDomain,
+    apiserverNames: [...ctx.facts.apiserverAddresses, ...(ctx.facts.endpoint ? [ctx.facts.endpoint.host] : []), ...(ctx.facts.tunnelAddresses ?? [])],
+  };
   let waiting = false;
   for (const csr of csrs.items) {
     const verdict = judgeServingCsr({
@@ -138,7 +161,7 @@ async function approveServingCsrs(ctx: ReconcileContext, client: BusinessClient,
       usages: csr.spec.usages ?? [],
       request: Buffer.from(csr.spec.request, 'base64').toString('utf8'),
       decided: (csr.status?.conditions ?? []).length > 0,
-    }, nodeFacts);
+    }, nodeFacts, servingPolicy);
     if (verdict.action === 'ignore') continue;
     if (verdict.action === 'wait') {
       waiting = true;
@@ -243,11 +266,12 @@ export async function reconcileAddons(ctx: ReconcileContext, clients: BusinessCl
     }
   }
   const token = ctx.facts.bootstrapToken;
-  if (token) await removeOldTokens(client, applier, `bootstrap-token-${token.id}`);
+  const previous = ctx.facts.previousBootstrapToken;
+  if (token) await removeOldTokens(client, applier, [token, ...(previous ? [previous] : [])].map((t) => `bootstrap-token-${t.id}`));
   const custom = await reconcileCustomAddons(ctx, client, applier);
   progressing.push(...custom.progressing);
 
-  const nodes = (await client.core.listNode()).items;
+  const nodes = (await client.core.listNode({ limit: businessListLimit })).items;
   const csrWaiting = await approveServingCsrs(ctx, client, nodes);
   if (problems.length > 0 || custom.problems.length > 0) {
     const reason = problems.length > 0 ? Reasons.AddonConflict : custom.problems[0]!.reason;

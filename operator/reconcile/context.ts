@@ -20,6 +20,8 @@ export interface ClusterSpec extends ControlPlaneSpec {
   users?: { name: string; groups?: string[]; validity?: string }[];
   addons?: AddonSpec[];
   paused?: boolean;
+  /** Where the nodes' addresses are (kubelet serving certificates name nothing else). */
+  nodeNetworks?: string[];
 }
 
 export interface ClusterStatus {
@@ -141,6 +143,8 @@ export interface ReconcileContext {
     etcdCurrent: boolean;
     /** The bootstrap token of the join Secret, once the join unit read or made it. */
     bootstrapToken?: BootstrapToken | undefined;
+    /** The token before the last renewal, accepted until it expires. */
+    previousBootstrapToken?: { id: string; expires: string } | undefined;
   };
   status: ClusterStatus;
 }

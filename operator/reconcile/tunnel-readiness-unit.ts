@@ -9,6 +9,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { tunnelEnabled } from '../model/control-plane.ts';
 import { selectorLabels } from '../model/names.ts';
 import type { ReconcileContext } from './context.ts';
+import { boundedText } from '../net/bounded-body.ts';
 
 /** The apiserver Pods' readiness gate (templates/apiserver-deployment.yaml.hbs). */
 export const tunnelReadyCondition = 'kubeonkube.io/tunnel-ready';
@@ -28,8 +29,9 @@ export function apiserverPods(ctx: ReconcileContext): V1Pod[] {
 export async function serverAgents(pod: V1Pod): Promise<number | undefined> {
   if (!pod.status?.podIP) return undefined;
   try {
-    const res = await fetch(`http://${pod.status.podIP}:8133/metrics`, { signal: AbortSignal.timeout(2000) });
-    const m = /^kubeonkube_tunnel_server_connections (\d+)/m.exec(await res.text());
+    // the Pod is in the tenant's namespace: its answer is read as data, at most 64 KiB of it
+    const res = await fetch(`http://${pod.status.podIP}:8133/metrics`, { signal: AbortSignal.timeout(2000), redirect: 'error' });
+    const m = /^kubeonkube_tunnel_server_connections (\d+)/m.exec((await boundedText(res, 64 << 10)).text);
     return m ? Number(m[1]) : undefined;
   } catch {
     return undefined;

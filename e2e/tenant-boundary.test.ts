@@ -1,0 +1,132 @@
+// The trust boundary, as a tenant would test it: the author of a Cluster edits what their namespace
+// holds (the kubeconfig Secrets, an add-on template) and asks for more than a control plane
+// (flags that hold the boundary, the tunnel off). Nothing of it may run or be followed in the
+// operator, what it issued is put back, and a hostile Cluster never stops the one beside it ("ten"
+// is a prefix of "tenant": nothing of one may be taken for the other's).
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
+import { dump, load } from 'js-yaml';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { apply, eventually, kubectl } from './kubectl.ts';
+import { operatorLogTail, operatorTestBed, type OperatorProcess } from './operator-process.ts';
+
+const { ns, current } = operatorTestBed('e2e-tenant', 18100);
+const operator = (): OperatorProcess => current.operator!;
+
+const storage = { claimTemplate: { resources: { requests: { storage: '256Mi' } } } };
+const cluster = (name: string, spec: object = {}) => ({
+  apiVersion: 'kubeonkube.io/v1alpha1', kind: 'Cluster', metadata: { name, namespace: ns },
+  spec: { version: 'v1.34.4', mode: 'minimal', etcd: { storage }, ...spec },
+});
+const get = (what: string, path: string) => kubectl(['-n', ns, 'get', ...what.split(' '), '-o', `jsonpath=${path}`]);
+const condition = async (c: string, type: string) =>
+  JSON.parse(await get(`cluster ${c}`, `{.status.conditions[?(@.type=="${type}")]}`) || '{}') as { status?: string; reason?: string; message?: string };
+const secretText = async (secret: string, key: string) => Buffer.from(await get(`secret ${secret}`, `{.data.${key.replace('.', '\\.')}}`), 'base64').toString('utf8');
+
+/** Whether the kubeconfig Secret says what the operator issues: its key pair, no other credential. */
+async function issuedAsIs(secret: string): Promise<boolean> {
+  const value = await secretText(secret, 'value');
+  const doc = load(value) as { users: { user: Record<string, string> }[]; clusters: { cluster: Record<string, string> }[] };
+  const user = doc.users[0]!.user;
+  if (Object.keys(user).sort().join() !== 'client-certificate-data,client-key-data') return false;
+  if (Object.keys(doc.clusters[0]!.cluster).sort().join() !== 'certificate-authority-data,server') return false;
+  const certificate = Buffer.from(user['client-certificate-data']!, 'base64').toString();
+  const key = createPrivateKey(Buffer.from(user['client-key-data']!, 'base64').toString());
+  return certificate === await secretText(secret, 'tls.crt')
+    && new X509Certificate(certificate).publicKey.export({ type: 'spki', format: 'der' }).equals(createPublicKey(key).export({ type: 'spki', format: 'der' }));
+}
+
+const marker = join(tmpdir(), `kok-e2e-tenant-${process.pid}`);
+let proxy: Server;
+let proxyConnections = 0;
+
+beforeAll(async () => {
+  rmSync(marker, { force: true });
+  proxy = createServer((socket) => { proxyConnections++; socket.destroy(); });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  await apply(cluster('ten'), cluster('tenant'));
+  await kubectl(['-n', ns, 'wait', '--for=condition=Ready', 'cluster/ten', 'cluster/tenant', '--timeout=480s']);
+}, 600_000);
+
+afterAll(async () => {
+  rmSync(marker, { force: true });
+  await new Promise((resolve) => proxy?.close(resolve));
+});
+
+describe('a tenant', () => {
+  it('cannot make the operator run, read or follow anything through a kubeconfig Secret, and gets the issued one back', async () => {
+    onTestFailed(() => console.error(`operator log:\n${operatorLogTail(operator())}`));
+    const address = proxy.address() as { port: number };
+    const original = load(await secretText('ten-kubeconfig', 'value')) as { users: { name: string; user: Record<string, unknown> }[]; clusters: { name: string; cluster: Record<string, unknown> }[] };
+    const edits: [string, (doc: typeof original) => void][] = [
+      ['a credential plugin', (doc) => { doc.users[0]!.user = { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: 'sh', args: ['-c', `touch ${marker}; echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"x"}}'`], interactiveMode: 'Never' } }; }],
+      ['a proxy', (doc) => { doc.clusters[0]!.cluster['proxy-url'] = `http://127.0.0.1:${address.port}`; }],
+      ['a token file', (doc) => { doc.users[0]!.user = { tokenFile: '/var/run/secrets/kubernetes.io/serviceaccount/token' }; }],
+      ['a skipped verification', (doc) => { delete doc.clusters[0]!.cluster['certificate-authority-data']; doc.clusters[0]!.cluster['insecure-skip-tls-verify'] = true; }],
+    ];
+    for (const [what, edit] of edits) {
+      const doc = structuredClone(original);
+      edit(doc);
+      const before = await get('secret ten-kubeconfig', '{.metadata.resourceVersion}');
+      await kubectl(['-n', ns, 'patch', 'secret', 'ten-kubeconfig', '--type=merge', '-p', JSON.stringify({ data: { value: Buffer.from(dump(doc)).toString('base64') } })]);
+      await eventually(`the kubeconfig issued anew after ${what}`, async () => {
+        const rv = await get('secret ten-kubeconfig', '{.metadata.resourceVersion}');
+        return rv !== before && await issuedAsIs('ten-kubeconfig') ? true : undefined;
+      }, 60_000);
+    }
+    // the add-ons pass (the business cluster's client) ran meanwhile, and keeps answering
+    await eventually('a business pass after the edits', async () => ((await condition('ten', 'AddonsReady')).reason !== 'BusinessClusterUnreachable' ? true : undefined), 60_000);
+    expect(existsSync(marker), 'the credential plugin ran').toBe(false);
+    expect(proxyConnections, 'the operator dialled the proxy').toBe(0);
+    const events = await kubectl(['-n', ns, 'get', 'events', '--field-selector', 'reason=SecretEdited,involvedObject.name=ten', '-o', 'jsonpath={.items[*].message}']);
+    expect(events).toContain('Secret ten-kubeconfig did not hold what the operator issued (kubeconfig edited): re-issued');
+    // "tenant" was never touched by what was done to "ten"
+    expect(await issuedAsIs('tenant-kubeconfig')).toBe(true);
+    expect((await condition('tenant', 'Ready')).status).toBe('True');
+  }, 300_000);
+
+  it('gets an edited key pair of a certificate Secret re-issued', async () => {
+    const before = await secretText('ten-front-proxy-client', 'tls.crt');
+    const otherKey = await secretText('ten-apiserver-tls', 'tls.key');
+    await kubectl(['-n', ns, 'patch', 'secret', 'ten-front-proxy-client', '--type=merge', '-p', JSON.stringify({ data: { 'tls.key': Buffer.from(otherKey).toString('base64') } })]);
+    await eventually('the pair issued anew', async () => ((await secretText('ten-front-proxy-client', 'tls.crt')) !== before ? true : undefined), 60_000);
+    const [certificate, key] = [await secretText('ten-front-proxy-client', 'tls.crt'), await secretText('ten-front-proxy-client', 'tls.key')];
+    expect(new X509Certificate(certificate).checkPrivateKey(createPrivateKey(key))).toBe(true);
+  }, 120_000);
+
+  it('cannot override a flag that holds the boundary, nor switch the tunnel off, and nothing is built from such a spec', async () => {
+    await apply(cluster('flags', { controlPlane: { apiServer: { extraArgs: { 'egress-selector-config-file': '/dev/null' } } } }), cluster('untunnelled', { tunnel: { enabled: false } }));
+    await eventually('flags refused', async () => ((await condition('flags', 'Ready')).reason === 'InvalidSpec' ? true : undefined), 60_000);
+    expect((await condition('flags', 'Ready')).message).toBe('spec.controlPlane.apiServer.extraArgs.egress-selector-config-file: --egress-selector-config-file holds the boundary between the business cluster and the meta-cluster; the operator sets it and it cannot be overridden');
+    await eventually('tunnel off refused', async () => ((await condition('untunnelled', 'Ready')).reason === 'PolicyViolation' ? true : undefined), 60_000);
+    expect((await condition('untunnelled', 'Ready')).message).toMatch(/^spec\.tunnel\.enabled: false is not allowed by the operator's policy \(allowTunnelDisabled\)/);
+    expect(await kubectl(['-n', ns, 'get', 'secrets,pods,services', '-l', 'kubeonkube.io/cluster in (flags,untunnelled)', '-o', 'name'])).toBe('');
+    await kubectl(['-n', ns, 'delete', 'cluster', 'flags', 'untunnelled']);
+  });
+
+  it('runs etcd without a credential of the meta-cluster', async () => {
+    expect(await get('pod ten-etcd-0', '{.spec.automountServiceAccountToken}')).toBe('false');
+    expect(await get('pod ten-etcd-0', '{.spec.containers[0].volumeMounts[*].mountPath}')).not.toContain('serviceaccount');
+  });
+
+  it('cannot stop the operator with an alias bomb, and the Cluster beside it goes on being served', async () => {
+    onTestFailed(() => console.error(`operator log:\n${operatorLogTail(operator())}`));
+    const rss = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${operator().child.pid}/status`, 'utf8'))?.[1]) * 1024;
+    const rssBefore = rss();
+    const bomb = ['apiVersion: v1', 'kind: ConfigMap', 'metadata: {name: bomb}', 'data:', '  a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]',
+      ...'bcdefghi'.split('').map((c, i) => `  ${c}: &${c} [${Array(9).fill(`*${'abcdefghi'[i]}`).join(',')}]`)].join('\n');
+    expect(bomb.length).toBeLessThan(600);
+    await apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'bomb', namespace: ns }, data: { 'template.yaml.hbs': bomb } });
+    await kubectl(['-n', ns, 'patch', 'cluster', 'ten', '--type=merge', '-p', JSON.stringify({ spec: { addons: [{ name: 'kube-proxy' }, { name: 'coredns' }, { name: 'bomb', template: { configMapRef: { name: 'bomb' } } }] } })]);
+    await eventually('the bomb refused', async () => ((await condition('ten', 'AddonsReady')).reason === 'AddonTemplateInvalid' ? true : undefined), 90_000);
+    expect((await condition('ten', 'AddonsReady')).message).toContain('once its YAML aliases are expanded (the bound on a template\'s output)');
+    // the other Cluster takes a change as usual meanwhile: a new user's kubeconfig
+    await kubectl(['-n', ns, 'patch', 'cluster', 'tenant', '--type=merge', '-p', JSON.stringify({ spec: { users: [{ name: 'dave' }] } })]);
+    await eventually('dave\'s kubeconfig', async () => (await kubectl(['-n', ns, 'get', 'secret', 'tenant-user-dave-kubeconfig', '--ignore-not-found', '-o', 'name'])) !== '' || undefined, 30_000);
+    expect(operator().child.exitCode).toBe(null);
+    expect(rss(), `RSS ${rss()} against ${rssBefore} before the bomb`).toBeLessThan(2 * rssBefore);
+  }, 300_000);
+});
