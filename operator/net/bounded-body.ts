@@ -4,7 +4,7 @@
 
 /** At most `maxBytes` of a fetch answer's body, as text; `cut` when there was more. */
 export async function boundedText(res: Response, maxBytes: number): Promise<{ text: string; cut: boolean }> {
-  const reader = res.body?.getReader();
+  const reader = (res.body as ReadableStream<Uint8Array> | null)?.getReader();
   if (!reader) return { text: '', cut: false };
   const chunks: Uint8Array[] = [];
   let size = 0;
