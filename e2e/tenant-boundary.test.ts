@@ -107,9 +107,20 @@ describe('a tenant', () => {
     await kubectl(['-n', ns, 'delete', 'cluster', 'flags', 'untunnelled']);
   });
 
-  it('runs etcd without a credential of the meta-cluster', async () => {
+  it('runs etcd without a credential of the meta-cluster, and fences every Pod of a Cluster in to its own control plane', async () => {
     expect(await get('pod ten-etcd-0', '{.spec.automountServiceAccountToken}')).toBe('false');
     expect(await get('pod ten-etcd-0', '{.spec.containers[0].volumeMounts[*].mountPath}')).not.toContain('serviceaccount');
+    type Policy = { spec: { podSelector: unknown; policyTypes: string[]; egress: { to?: { podSelector?: { matchLabels: Record<string, string> } }[]; ports: { port: number }[] }[] } };
+    const egress = async () => JSON.parse(await kubectl(['-n', ns, 'get', 'networkpolicy', 'ten-egress', '-o', 'json'])) as Policy;
+    const policy = await egress();
+    expect(policy.spec.podSelector).toEqual({ matchLabels: { 'kubeonkube.io/cluster': 'ten' } });
+    expect(policy.spec.policyTypes).toEqual(['Egress']);
+    expect(policy.spec.egress.map((r) => `${r.to?.[0]?.podSelector?.matchLabels['app.kubernetes.io/component'] ?? 'anywhere'}:${r.ports.map((p) => p.port).join(',')}`))
+      .toEqual(['etcd:2379,2380', 'kube-apiserver:6443', 'anywhere:53,53']);
+    // its own, never the other Cluster's, and back when deleted by hand
+    expect(JSON.stringify(policy)).not.toContain('"tenant"');
+    await kubectl(['-n', ns, 'delete', 'networkpolicy', 'ten-egress']);
+    await eventually('ten-egress back', async () => (await kubectl(['-n', ns, 'get', 'networkpolicy', 'ten-egress', '--ignore-not-found', '-o', 'name'])) !== '' || undefined, 30_000);
   });
 
   it('cannot stop the operator with an alias bomb, and the Cluster beside it goes on being served', async () => {

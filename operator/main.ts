@@ -113,6 +113,8 @@ async function main(): Promise<void> {
       { name: 'kubeonkube_reconcile_total', help: 'Reconciles run.', type: 'counter', samples: [{ value: reconciler.stats.reconciles }] },
       { name: 'kubeonkube_reconcile_errors_total', help: 'Reconciles that failed.', type: 'counter', samples: [{ value: reconciler.stats.errors }] },
       { name: 'kubeonkube_reconcile_duration_seconds_total', help: 'Time spent reconciling.', type: 'counter', samples: [{ value: reconciler.stats.durationSeconds }] },
+      { name: 'kubeonkube_cluster_last_pass_seconds', help: 'How long the last pass over a cluster took.', type: 'gauge',
+        samples: [...reconciler.stats.lastPassSeconds].map(([cluster, value]) => ({ labels: { cluster }, value })) },
       { name: 'kubeonkube_queue_depth', help: 'Keys waiting in the work queue.', type: 'gauge', samples: [{ value: queue.len() }] },
       { name: 'kubeonkube_write_requests_total', help: 'Write requests sent to the meta-cluster, by verb and kind of object.', type: 'counter',
         samples: writer.countsByKind().map(({ verb, kind, value }) => ({ labels: { verb, kind }, value })) },

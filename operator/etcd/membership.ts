@@ -2,7 +2,7 @@
 // observed (the member list as etcd itself reports it, each member's status, the Pods and claims).
 // It answers with at most one membership call per pass; the caller makes it and looks again.
 //
-// The rules (DESIGN §6), each one a guard against a way the anchors lost data:
+// The rules, each one a guard against a way the anchors lost data:
 // - the etcd member list is the truth about membership, not Pod readiness;
 // - without a linearizable member list (no quorum) there is no membership call at all;
 // - a member is removed only while the others keep quorum without it, and only one at a time;

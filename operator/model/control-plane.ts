@@ -2,7 +2,7 @@
 // volumes and the hashes that roll pods when their inputs change. A function of the spec and of
 // a few facts read from the meta-cluster (the apiserver Service's address, Secret hashes).
 import { createHash } from 'node:crypto';
-import { clusterLabels, etcdMemberLabel, inputsHashAnnotation, names, selectorLabels, type Component } from './names.ts';
+import { clusterLabel, clusterLabels, etcdMemberLabel, inputsHashAnnotation, names, selectorLabels, type Component } from './names.ts';
 
 export interface ComponentSpec {
   replicas?: number;
@@ -204,6 +204,17 @@ export function etcdNetworkPolicyContext(facts: ControlPlaneFacts) {
     apiserverSelector: selectorLabels(facts.name, 'kube-apiserver'),
     backupSelector: selectorLabels(facts.name, 'etcd-backup'),
     operatorNamespace: facts.operatorNamespace ?? '',
+  };
+}
+
+/** The egress fence of every Pod of the Cluster; `openCidrs`: what the operator's policy opens besides. */
+export function controlPlaneEgressPolicyContext(facts: ControlPlaneFacts, openCidrs: string[] = []) {
+  return {
+    policy: metadata(facts, 'kube-apiserver', names.egressPolicy(facts.name)),
+    clusterSelector: { [clusterLabel]: facts.name },
+    etcdSelector: selectorLabels(facts.name, 'etcd'),
+    apiserverSelector: selectorLabels(facts.name, 'kube-apiserver'),
+    openCidrs: openCidrs.map((cidr) => ({ ipBlock: { cidr } })),
   };
 }
 

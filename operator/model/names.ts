@@ -1,5 +1,5 @@
-// Names and labels of what a Cluster becomes in the meta-cluster. Names are public API
-// (DESIGN §3): users and their tools refer to them, so they never change between releases.
+// Names and labels of what a Cluster becomes in the meta-cluster. Names are public API: users and
+// their tools refer to them, so they never change between releases.
 
 export const clusterLabel = 'kubeonkube.io/cluster';
 export const componentLabel = 'app.kubernetes.io/component';
@@ -15,6 +15,7 @@ export const names = {
   etcdBackup: (c: string) => `${c}-etcd-backup`,
   etcdRestore: (c: string, i: number) => `${c}-etcd-${i}-restore`,
   tunnel: (c: string) => `${c}-tunnel`,
+  egressPolicy: (c: string) => `${c}-egress`,
 };
 
 export type Component = 'etcd' | 'etcd-backup' | 'etcd-restore' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'pki' | 'kubeconfig';

@@ -34,7 +34,7 @@ describe('plannedCertificates', () => {
   const plan = plannedCertificates(input);
   const byName = new Map(plan.map((p) => [p.secretName, p]));
 
-  it('names every Secret after the cluster, as DESIGN §3 lists them', () => {
+  it('names every Secret after the cluster', () => {
     expect([...byName.keys()].sort()).toEqual([
       'prod-a-apiserver-etcd-client', 'prod-a-apiserver-kubelet-client', 'prod-a-apiserver-tls',
       'prod-a-controller-manager-kubeconfig', 'prod-a-etcd-0-tls', 'prod-a-etcd-1-tls', 'prod-a-etcd-2-tls',
@@ -52,6 +52,17 @@ describe('plannedCertificates', () => {
       'api.prod-a.example.com', 'localhost',
     ]));
     expect(spec.ipAddresses).toEqual(['10.96.0.1', '10.112.4.7', '127.0.0.1']);
+  });
+
+  it('gives the tunnel server every address agents are told to dial', () => {
+    const tunnel = (tunnelEndpoint: { host: string } | undefined) => plannedCertificates({ ...input, tunnel: true, tunnelAddresses: ['10.112.9.9'], tunnelEndpoint })
+      .find((p) => p.secretName === 'prod-a-tunnel-server-tls')!.spec;
+    // a ClusterIP: already there, nothing moves
+    expect(tunnel({ host: '10.112.9.9' }).ipAddresses).toEqual(['10.112.9.9', '127.0.0.1']);
+    expect(tunnel(undefined).ipAddresses).toEqual(['10.112.9.9', '127.0.0.1']);
+    // a node's address with the NodePort; a load balancer's name
+    expect(tunnel({ host: '192.168.1.20' }).ipAddresses).toEqual(['10.112.9.9', '127.0.0.1', '192.168.1.20']);
+    expect(tunnel({ host: 'tunnel.prod-a.example.com' }).dnsNames).toContain('tunnel.prod-a.example.com');
   });
 
   it('gives each etcd member its headless Service names, for clients and peers', () => {

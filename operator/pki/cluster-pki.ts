@@ -25,6 +25,8 @@ export interface ClusterPkiInput {
   apiserverAddresses: string[];
   /** Addresses of the tunnel Service (ClusterIP, load-balancer ingress), once known. */
   tunnelAddresses?: string[];
+  /** Where agents are told to dial the tunnel (a node's address with a NodePort, a load balancer's name or address). */
+  tunnelEndpoint?: { host: string } | undefined;
   etcdMembers: number;
   users: { name: string; groups: string[]; validityMs: number }[];
   validityMs: number;
@@ -122,11 +124,14 @@ export function plannedCertificates(input: ClusterPkiInput): PlannedCertificate[
   if (input.tunnel) {
     // the agents dial the tunnel Service (its own, which also lists apiserver Pods not ready yet)
     const tunnelService = `${name}-tunnel`;
+    // and every address agents are told to dial, or an agent outside the meta-cluster could not verify it
+    const dialed = input.tunnelEndpoint?.host;
+    const dialedIsIP = dialed !== undefined && isIP(dialed) !== 0;
     plan.push(leaf('tunnel-server-tls', 'ca', {
       commonName: 'kubeonkube-tunnel-server',
       usage: 'server',
-      dnsNames: [...serviceDnsNames(tunnelService, namespace, metaDnsDomain), 'localhost'],
-      ipAddresses: [...new Set([...(input.tunnelAddresses ?? []), '127.0.0.1'])],
+      dnsNames: [...new Set([...serviceDnsNames(tunnelService, namespace, metaDnsDomain), 'localhost', ...(dialed && !dialedIsIP ? [dialed] : [])])],
+      ipAddresses: [...new Set([...(input.tunnelAddresses ?? []), '127.0.0.1', ...(dialed && dialedIsIP ? [dialed] : [])])],
     }));
     plan.push(leaf('tunnel-agent', 'ca', { commonName: tunnelAgentName, usage: 'client' }));
   }

@@ -110,7 +110,11 @@ let reconcileCounter = 0;
 export class ClusterReconciler {
   readonly #deps: ReconcilerDeps;
   /** Reconcile count, errors, and per cluster the end of each certificate (ms since the epoch, by Secret), for the metrics. */
-  readonly stats = { reconciles: 0, errors: 0, durationSeconds: 0, certificateExpiry: new Map<string, Map<string, number>>() };
+  readonly stats = {
+    reconciles: 0, errors: 0, durationSeconds: 0, certificateExpiry: new Map<string, Map<string, number>>(),
+    /** Per cluster: how long its last pass took (s), to find the Cluster that is slow to serve. */
+    lastPassSeconds: new Map<string, number>(),
+  };
   /**
    * Per cluster: the status last written, and the resourceVersion it was written over. A pass that
    * starts before the watch has delivered that write sees the older object in the cache; it uses
@@ -138,6 +142,7 @@ export class ClusterReconciler {
     if (!cluster) {
       this.#written.delete(key);
       this.stats.certificateExpiry.delete(key);
+      this.stats.lastPassSeconds.delete(key);
       this.#deps.etcd.forget(key);
       this.#business.forget(key);
       return undefined;
@@ -162,7 +167,9 @@ export class ClusterReconciler {
       this.stats.errors++;
       throw err;
     } finally {
-      this.stats.durationSeconds += (performance.now() - started) / 1000;
+      const seconds = (performance.now() - started) / 1000;
+      this.stats.durationSeconds += seconds;
+      if (this.#deps.caches.clusters.get(name, namespace)) this.stats.lastPassSeconds.set(key, seconds);
     }
   }
 

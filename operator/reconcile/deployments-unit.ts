@@ -1,6 +1,6 @@
 // The apiserver, controller-manager and scheduler Deployments. Each waits for what it needs
 // instead of crash-looping: the apiserver for etcd quorum, the others for an apiserver that runs
-// the current template (so on an upgrade the apiserver moves first, DESIGN §3). When the only etcd
+// the current template (so on an upgrade the apiserver moves first). When the only etcd
 // member lost its data, all three are scaled to 0: an apiserver must not answer from a cache of
 // data that is gone.
 import type { V1Deployment } from '@kubernetes/client-node';

@@ -19,7 +19,7 @@ import type { OwnedKind } from '../kube/informers.ts';
 import { memberIdHex, type EtcdClient, type EtcdMember, type EtcdStatus, type EtcdTarget } from '../etcd/client.ts';
 import { healthy, leaderIdOf, planMembership, quorum, type MembershipPlan, type SlotView } from '../etcd/membership.ts';
 import {
-  etcdClientServiceContext, etcdDataDirAnnotation, etcdMemberContext, etcdMemberHost, etcdMemberIdAnnotation, etcdMembers, etcdNetworkPolicyContext, etcdPeerURL,
+  controlPlaneEgressPolicyContext, etcdClientServiceContext, etcdDataDirAnnotation, etcdMemberContext, etcdMemberHost, etcdMemberIdAnnotation, etcdMembers, etcdNetworkPolicyContext, etcdPeerURL,
   etcdTemplateHashAnnotation,
   type ControlPlaneFacts, type EtcdJoin,
 } from '../model/control-plane.ts';
@@ -51,7 +51,9 @@ function dataLoss(spec: ClusterSpec, member: string, claim: V1PersistentVolumeCl
 }
 
 export function wantedEtcdObjects(cluster: string, spec: ClusterSpec): ObjectRef[] {
-  const wanted: ObjectRef[] = [{ kind: 'Service', name: names.etcdClient(cluster) }, { kind: 'NetworkPolicy', name: names.etcdClient(cluster) }];
+  const wanted: ObjectRef[] = [
+    { kind: 'Service', name: names.etcdClient(cluster) }, { kind: 'NetworkPolicy', name: names.etcdClient(cluster) }, { kind: 'NetworkPolicy', name: names.egressPolicy(cluster) },
+  ];
   for (let i = 0; i < etcdMembers(spec); i++) {
     const member = names.etcdMember(cluster, i);
     wanted.push({ kind: 'Service', name: member }, { kind: 'Pod', name: member });
@@ -84,6 +86,10 @@ export async function reconcileEtcd(ctx: ReconcileContext): Promise<void> {
   }
   for (const obj of ctx.renderer.render('etcd-network-policy.yaml.hbs', etcdNetworkPolicyContext(facts))) {
     await ctx.writer.apply(ownedBy(obj, ctx.owner), cached(ctx, 'NetworkPolicy', names.etcdClient(ctx.name)));
+  }
+  // before any Pod of the Cluster starts: none of them ever reaches more than its own control plane
+  for (const obj of ctx.renderer.render('control-plane-egress-policy.yaml.hbs', controlPlaneEgressPolicyContext(facts, ctx.settings.policy.allowedEgressCIDRs))) {
+    await ctx.writer.apply(ownedBy(obj, ctx.owner), cached(ctx, 'NetworkPolicy', names.egressPolicy(ctx.name)));
   }
   // each member as the current template has it (a Pod that joins is rendered again with its peers)
   const rendered = Array.from({ length: count }, (_, i) => render(ctx, facts, i));

@@ -171,6 +171,7 @@ function pkiInput(ctx: ReconcileContext, spec: ClusterSpec, validityMs: number) 
     endpoint: ctx.facts.endpoint,
     apiserverAddresses: ctx.facts.apiserverAddresses,
     tunnelAddresses: ctx.facts.tunnelAddresses,
+    tunnelEndpoint: ctx.facts.tunnelEndpoint,
     etcdMembers: etcdMembers(spec),
     users: (spec.users ?? []).map((u) => ({ name: u.name, groups: u.groups ?? [], validityMs: u.validity ? parseDuration(u.validity) : validityMs })),
     validityMs,

@@ -29,6 +29,18 @@ describe('policy', () => {
     expect(policyViolations({ ...base, tunnel: { enabled: true } }, defaultPolicy)).toEqual([]);
   });
 
+  it('lets the apiserver Service have only the types and annotation keys the policy names', () => {
+    const service = (svc: object) => ({ ...base, endpoint: { service: svc } }) as ClusterSpec;
+    expect(policyViolations(service({ type: 'LoadBalancer' }), defaultPolicy)).toEqual([]);
+    expect(policyViolations(service({ type: 'NodePort', annotations: { 'external-dns.alpha.kubernetes.io/hostname': 'bank.example.com' } }), defaultPolicy)).toEqual([
+      'spec.endpoint.service.annotations.external-dns.alpha.kubernetes.io/hostname: not allowed by the operator\'s policy (allowed prefixes: none)',
+    ]);
+    const lbOnly = { ...defaultPolicy, allowedServiceTypes: ['ClusterIP'], allowedServiceAnnotations: ['service.beta.kubernetes.io/'] };
+    expect(policyViolations(service({ type: 'LoadBalancer', annotations: { 'service.beta.kubernetes.io/aws-load-balancer-internal': 'true' } }), lbOnly)).toEqual([
+      'spec.endpoint.service.type: LoadBalancer is not allowed by the operator\'s policy (allowed: ClusterIP)',
+    ]);
+  });
+
   it('is read from JSON, with defaults for what is left out, and refuses what it does not know', () => {
     expect(parsePolicy(undefined)).toEqual(defaultPolicy);
     expect(parsePolicy('{"allowedVolumeSources":["hostPath"]}')).toEqual({ ...defaultPolicy, allowedVolumeSources: ['hostPath'] });
@@ -36,6 +48,8 @@ describe('policy', () => {
     expect(() => parsePolicy('{"allowedVolumeSources":"hostPath"}')).toThrow('must be a list of strings');
     expect(() => parsePolicy('{')).toThrow('not valid JSON');
     expect(parsePolicy('{"allowTunnelDisabled":true}').allowTunnelDisabled).toBe(true);
+    expect(parsePolicy('{"allowedEgressCIDRs":["192.0.2.0/24"]}').allowedEgressCIDRs).toEqual(['192.0.2.0/24']);
+    expect(() => parsePolicy('{"allowedEgressCIDRs":["192.0.2.0"]}')).toThrow('allowedEgressCIDRs: 192.0.2.0 is not a CIDR');
     expect(() => parsePolicy('{"allowTunnelDisabled":"yes"}')).toThrow('allowTunnelDisabled must be true or false');
   });
 });

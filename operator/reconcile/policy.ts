@@ -3,6 +3,7 @@
 // the operator: not an arbitrary image running in the meta-cluster, not a host path as etcd's data
 // volume (hostPath is off unless the platform team allows it). A Cluster that asks for more gets
 // Ready=False with reason PolicyViolation, and nothing is built from it.
+import { parseCidr } from '../api/validate.ts';
 import type { ClusterSpec } from './context.ts';
 
 export interface Policy {
@@ -17,12 +18,28 @@ export interface Policy {
    * whose control-plane Pods are fenced in by other means.
    */
   allowTunnelDisabled: boolean;
+  /** Types spec.endpoint.service.type may have (the apiserver Service in the meta-cluster). */
+  allowedServiceTypes: string[];
+  /**
+   * Annotation keys spec.endpoint.service.annotations may carry, by prefix (e.g.
+   * service.beta.kubernetes.io/): annotations steer controllers of the meta-cluster (load
+   * balancers, external DNS), so none pass unless the platform team names them.
+   */
+  allowedServiceAnnotations: string[];
+  /**
+   * Address ranges every control-plane Pod may connect to besides its own etcd, its own apiservers
+   * and DNS (an OIDC issuer, a KMS; the nodes, for Clusters without the tunnel).
+   */
+  allowedEgressCIDRs: string[];
 }
 
 export const defaultPolicy: Policy = {
   allowedImagePrefixes: ['registry.k8s.io/'],
   allowedVolumeSources: ['emptyDir', 'ephemeral'],
   allowTunnelDisabled: false,
+  allowedServiceTypes: ['ClusterIP', 'NodePort', 'LoadBalancer'],
+  allowedServiceAnnotations: [],
+  allowedEgressCIDRs: [],
 };
 
 const isStringList = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
@@ -44,6 +61,9 @@ export function parsePolicy(text: string | undefined): Policy {
     if (kind === 'boolean' && typeof policy[key] !== 'boolean') throw new Error(`KUBEONKUBE_POLICY.${key} must be true or false`);
     if (kind === 'list' && !isStringList(policy[key])) throw new Error(`KUBEONKUBE_POLICY.${key} must be a list of strings`);
   }
+  for (const cidr of policy.allowedEgressCIDRs as string[]) {
+    if (!parseCidr(cidr)) throw new Error(`KUBEONKUBE_POLICY.allowedEgressCIDRs: ${cidr} is not a CIDR`);
+  }
   return policy as unknown as Policy;
 }
 
@@ -63,6 +83,15 @@ export function policyViolations(spec: ClusterSpec, policy: Policy): string[] {
   }
   if (spec.tunnel?.enabled === false && !policy.allowTunnelDisabled) {
     problems.push('spec.tunnel.enabled: false is not allowed by the operator\'s policy (allowTunnelDisabled): without the tunnel the apiserver would dial whatever the business cluster names from inside the meta-cluster');
+  }
+  const service = spec.endpoint?.service;
+  if (service?.type !== undefined && !policy.allowedServiceTypes.includes(service.type)) {
+    problems.push(`spec.endpoint.service.type: ${service.type} is not allowed by the operator's policy (allowed: ${policy.allowedServiceTypes.join(', ') || 'none'})`);
+  }
+  for (const key of Object.keys(service?.annotations ?? {})) {
+    if (!policy.allowedServiceAnnotations.some((prefix) => key.startsWith(prefix))) {
+      problems.push(`spec.endpoint.service.annotations.${key}: not allowed by the operator's policy (allowed prefixes: ${policy.allowedServiceAnnotations.join(', ') || 'none'})`);
+    }
   }
   // snapshots go to and come from a claim of the Cluster's namespace, or what the policy allows
   for (const [field, volume] of [['backup.volume', spec.etcd.backup?.volume], ['restoreFrom.volume', spec.etcd.restoreFrom?.volume]] as const) {

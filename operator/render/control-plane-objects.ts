@@ -1,6 +1,6 @@
 // Which template renders which part of a control plane, with the context the model builds.
 import {
-  apiserverContext, apiserverServiceContext, controllerManagerContext, etcdClientServiceContext, etcdMemberContext, etcdMembers, etcdNetworkPolicyContext, tunnelServiceContext,
+  apiserverContext, apiserverServiceContext, controlPlaneEgressPolicyContext, controllerManagerContext, etcdClientServiceContext, etcdMemberContext, etcdMembers, etcdNetworkPolicyContext, tunnelServiceContext,
   schedulerContext, type ControlPlaneFacts, type ControlPlaneSpec,
 } from '../model/control-plane.ts';
 import { etcdBackupCronJobContext, etcdRestoreJobContext } from '../model/etcd-backup.ts';
@@ -11,6 +11,7 @@ export interface ControlPlaneObjects {
   etcdMembers: RenderedObject[][];
   etcdClientService: RenderedObject[];
   etcdNetworkPolicy: RenderedObject[];
+  egressPolicy: RenderedObject[];
   apiserverService: RenderedObject[];
   tunnelService: RenderedObject[];
   apiserver: RenderedObject[];
@@ -27,6 +28,7 @@ export function renderControlPlane(renderer: Renderer, spec: ControlPlaneSpec, f
     etcdMembers: Array.from({ length: etcdMembers(spec) }, (_, i) => renderer.render('etcd-member.yaml.hbs', etcdMemberContext(spec, facts, i))),
     etcdClientService: renderer.render('etcd-client-service.yaml.hbs', etcdClientServiceContext(facts)),
     etcdNetworkPolicy: renderer.render('etcd-network-policy.yaml.hbs', etcdNetworkPolicyContext(facts)),
+    egressPolicy: renderer.render('control-plane-egress-policy.yaml.hbs', controlPlaneEgressPolicyContext(facts, ['203.0.113.0/24'])),
     apiserverService: renderer.render('apiserver-service.yaml.hbs', apiserverServiceContext(spec, facts)),
     tunnelService: renderer.render('tunnel-service.yaml.hbs', tunnelServiceContext(spec, facts)),
     apiserver: renderer.render('apiserver-deployment.yaml.hbs', apiserverContext(spec, facts)),

@@ -97,7 +97,7 @@ describe('templates', () => {
   it('renders every template it knows', () => {
     expect(renderer.names()).toEqual([
       'addon-control-plane.yaml.hbs', 'addon-coredns.yaml.hbs', 'addon-kube-proxy.yaml.hbs', 'addon-tunnel-agent.yaml.hbs',
-      'apiserver-deployment.yaml.hbs', 'apiserver-service.yaml.hbs', 'controller-manager-deployment.yaml.hbs', 'etcd-backup-cronjob.yaml.hbs',
+      'apiserver-deployment.yaml.hbs', 'apiserver-service.yaml.hbs', 'control-plane-egress-policy.yaml.hbs', 'controller-manager-deployment.yaml.hbs', 'etcd-backup-cronjob.yaml.hbs',
       'etcd-client-service.yaml.hbs', 'etcd-member.yaml.hbs', 'etcd-network-policy.yaml.hbs', 'etcd-restore-job.yaml.hbs', 'scheduler-deployment.yaml.hbs', 'tunnel-service.yaml.hbs',
     ]);
   });
