@@ -1,7 +1,8 @@
 // The kubeonkube operator: turns each Cluster of the meta-cluster into a running control plane.
 // Runs in the meta-cluster (in-cluster credentials) or outside it (KUBECONFIG).
 //
-// Environment: KUBECONFIG, KUBEONKUBE_METRICS_ADDRESS (default 0.0.0.0:8080), KUBEONKUBE_WORKERS
+// Environment: KUBECONFIG, KUBEONKUBE_METRICS_ADDRESS (default 0.0.0.0:8080), KUBEONKUBE_METRICS_AUTH
+// (kubernetes: /metrics only with a token allowed to GET it; default none), KUBEONKUBE_WORKERS
 // (default 4), KUBEONKUBE_RESYNC_SECONDS (default 300), KUBEONKUBE_LEADER_ELECT (default true),
 // POD_NAMESPACE / KUBEONKUBE_LEASE_NAMESPACE (where the Lease lives), KUBEONKUBE_META_DNS_DOMAIN
 // (default cluster.local), KUBEONKUBE_PASS_DEADLINE_SECONDS (a Cluster's pass running longer gives
@@ -20,6 +21,7 @@ import { LeaderElector } from './kube/leader-election.ts';
 import { durationMs } from './api/validate.ts';
 import { EtcdConnections } from './etcd/connections.ts';
 import { formatMetrics, startHttpServer } from './observability/http-server.ts';
+import { MetricsAuthorizer } from './observability/metrics-auth.ts';
 import { WorkQueue } from './queue/work-queue.ts';
 import { ClusterReconciler } from './reconcile/cluster-reconciler.ts';
 import { parsePolicy } from './reconcile/policy.ts';
@@ -105,7 +107,11 @@ async function main(): Promise<void> {
   });
 
   let synced = false;
+  const metricsAuth = env('KUBEONKUBE_METRICS_AUTH', 'none');
+  if (metricsAuth !== 'none' && metricsAuth !== 'kubernetes') throw new Error(`KUBEONKUBE_METRICS_AUTH must be none or kubernetes, not ${metricsAuth}`);
+  const authorizer = metricsAuth === 'kubernetes' ? new MetricsAuthorizer(kc) : undefined;
   const server = await startHttpServer(Number(metricsPort), metricsHost, {
+    ...(authorizer ? { authorizeMetrics: (header: string | undefined) => authorizer.authorize(header) } : {}),
     // a pass that has run ten deadlines is stuck for good: let the kubelet restart the process
     healthy: () => queue.longestRunningMs() < 10 * passDeadlineMs,
     ready: () => synced,

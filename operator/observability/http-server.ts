@@ -1,10 +1,13 @@
-// /healthz, /readyz and /metrics (Prometheus text format) on one port.
+// /healthz, /readyz and /metrics (Prometheus text format) on one port; /metrics only for readers
+// the probe's authorizer lets in, when it has one (metrics-auth.ts).
 import { createServer, type Server } from 'node:http';
 
 export interface Probe {
   healthy: () => boolean;
   ready: () => boolean;
   metrics: () => string;
+  /** Decides who may read /metrics from the request's Authorization header; unset lets everyone. */
+  authorizeMetrics?: (authorization: string | undefined) => Promise<{ status: number; message: string }>;
 }
 
 export function startHttpServer(port: number, host: string, probe: Probe): Promise<Server> {
@@ -16,7 +19,13 @@ export function startHttpServer(port: number, host: string, probe: Probe): Promi
     };
     if (path === '/healthz' || path === '/livez') reply(probe.healthy() ? 200 : 500, probe.healthy() ? 'ok' : 'unhealthy');
     else if (path === '/readyz') reply(probe.ready() ? 200 : 503, probe.ready() ? 'ok' : 'not ready');
-    else if (path === '/metrics') reply(200, probe.metrics(), 'text/plain; version=0.0.4; charset=utf-8');
+    else if (path === '/metrics') {
+      if (!probe.authorizeMetrics) return reply(200, probe.metrics(), 'text/plain; version=0.0.4; charset=utf-8');
+      probe.authorizeMetrics(req.headers.authorization).then(
+        (v) => (v.status === 200 ? reply(200, probe.metrics(), 'text/plain; version=0.0.4; charset=utf-8') : reply(v.status, v.message)),
+        () => reply(503, 'authorization failed'),
+      );
+    }
     else reply(404, 'not found');
   });
   return new Promise((resolve, reject) => {
