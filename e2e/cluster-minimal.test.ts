@@ -87,7 +87,13 @@ describe('a minimal Cluster', () => {
     expect(await kubectl(['-n', ns, 'get', 'secrets,pods,services', '-l', 'kubeonkube.io/cluster=too-old', '-o', 'name'])).toBe('');
   });
 
-  it('takes everything it made with it when deleted, claims included', async () => {
+  it('keeps its claim out of the garbage collector\'s reach by default, and takes everything it made with it when deleted under deletionPolicy Delete', async () => {
+    const uid = await kubectl(['-n', ns, 'get', 'cluster', 'dev', '-o', 'jsonpath={.metadata.uid}']);
+    const claim = () => kubectl(['-n', ns, 'get', 'pvc', 'dev-etcd-0', '-o', 'jsonpath={.metadata.ownerReferences[*].uid}|{.metadata.annotations.kubeonkube\\.io/owner-uid}']);
+    // Retain, the default: owned by annotation only, nothing for the garbage collector to follow
+    expect(await claim()).toBe(`|${uid}`);
+    await kubectl(['-n', ns, 'patch', 'cluster', 'dev', '--type=merge', '-p', JSON.stringify({ spec: { etcd: { storage: { deletionPolicy: 'Delete' } } } })]);
+    await eventually('the claim owned by reference', async () => ((await claim()) === `${uid}|` ? true : undefined), 30_000);
     await kubectl(['-n', ns, 'delete', 'cluster', 'dev', '--wait=true', '--timeout=60s']);
     const kinds = 'pods,services,deployments,secrets,persistentvolumeclaims';
     await eventually('no object of the deleted cluster', async () =>

@@ -80,4 +80,15 @@ describe('the operator installed by its chart', () => {
     const other = (await server(kubeconfigs[1]!)).stdout;
     await expect(run(kubectlBinary, ['--kubeconfig', kubeconfigs[0]!, '--server', other, 'get', 'namespaces'])).rejects.toThrow(/certificate|x509|tls/i);
   });
+
+  it('refuses to delete a Cluster whose deletion was not confirmed, and keeps its data once it is', async () => {
+    const [ns, name] = clusters[2];
+    await expect(kubectl(['-n', ns, 'delete', 'cluster', name])).rejects.toThrow(`Cluster ${ns}/${name} is protected: annotate it with kubeonkube.io/confirm-deletion=true, then delete it`);
+    await expect(kubectl(['-n', ns, 'delete', 'clusters', '--all'])).rejects.toThrow('is protected');
+    expect(await kubectl(['-n', ns, 'get', 'cluster', name, '-o', 'jsonpath={.metadata.deletionTimestamp}'])).toBe('');
+    await kubectl(['-n', ns, 'annotate', 'cluster', name, 'kubeonkube.io/confirm-deletion=true']);
+    await kubectl(['-n', ns, 'delete', 'cluster', name, '--wait=true', '--timeout=120s']);
+    // deletionPolicy Retain, the default: the member's claim stays, with its volume
+    expect(await kubectl(['-n', ns, 'get', 'pvc', `${name}-etcd-0`, '-o', 'jsonpath={.status.phase}'])).toBe('Bound');
+  });
 });

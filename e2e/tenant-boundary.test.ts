@@ -140,4 +140,19 @@ describe('a tenant', () => {
     expect(operator().child.exitCode).toBe(null);
     expect(rss(), `RSS ${rss()} against ${rssBefore} before the bomb`).toBeLessThan(2 * rssBefore);
   }, 300_000);
+
+  it('keeps the data of a deleted Cluster (deletionPolicy Retain, the default), and a new Cluster of its name never takes it over', async () => {
+    onTestFailed(() => console.error(`operator log:\n${operatorLogTail(operator())}`));
+    const uid = await get('cluster ten', '{.metadata.uid}');
+    const volume = await get('pvc ten-etcd-0', '{.spec.volumeName}');
+    // foreground: the garbage collector deletes every dependent before the Cluster goes
+    await kubectl(['-n', ns, 'delete', 'cluster', 'ten', '--cascade=foreground', '--wait=true', '--timeout=120s']);
+    await eventually('the Cluster\'s objects gone', async () =>
+      ((await kubectl(['-n', ns, 'get', 'pods,services,deployments,secrets', '-l', 'kubeonkube.io/cluster=ten', '-o', 'name'])).trim() === '' ? true : undefined), 120_000);
+    expect(await get('pvc ten-etcd-0', '{.spec.volumeName}|{.metadata.annotations.kubeonkube\\.io/owner-uid}|{.metadata.deletionTimestamp}')).toBe(`${volume}|${uid}|`);
+    await apply(cluster('ten'));
+    await eventually('NameConflict', async () => ((await condition('ten', 'Ready')).reason === 'NameConflict' ? true : undefined), 60_000);
+    expect((await condition('ten', 'Ready')).message).toContain(`PersistentVolumeClaim ten-etcd-0 already exists and is kept from a Cluster deleted before (UID ${uid}, deletionPolicy Retain)`);
+    expect((await condition('tenant', 'Ready')).status).toBe('True');
+  }, 300_000);
 });

@@ -295,8 +295,9 @@ export interface ClusterSpecEtcd {
    */
   version: string;
   /**
-   * Where each member keeps its data: exactly one of claimTemplate or volumeSource. Immutable once
-   * set: a changed volume would lose the data.
+   * Where each member keeps its data: exactly one of claimTemplate or volumeSource, immutable once
+   * set (a changed volume would lose the data), and what becomes of the claims when the Cluster is
+   * deleted.
    */
   storage: ClusterSpecEtcdStorage;
   /**
@@ -314,10 +315,19 @@ export interface ClusterSpecEtcd {
 }
 
 /**
- * Where each member keeps its data: exactly one of claimTemplate or volumeSource. Immutable once
- * set: a changed volume would lose the data.
+ * Where each member keeps its data: exactly one of claimTemplate or volumeSource, immutable once
+ * set (a changed volume would lose the data), and what becomes of the claims when the Cluster is
+ * deleted.
  */
 export interface ClusterSpecEtcdStorage {
+  /**
+   * What becomes of the members' claims (claimTemplate) when the Cluster is deleted. Retain: they
+   * stay, with the data, owned by nobody (the garbage collector never follows them); delete them by
+   * hand once the data is no longer wanted. Delete: they go with the Cluster.
+   *
+   * @defaultValue "Retain"
+   */
+  deletionPolicy: 'Retain' | 'Delete';
   /** A PersistentVolumeClaim <cluster>-etcd-<i> is created per member from this template. */
   claimTemplate?: ClusterSpecEtcdStorageClaimTemplate;
   /**
@@ -1155,7 +1165,7 @@ export const clusterSchema = {
               default: 'v3.6.16',
             },
             storage: {
-              description: 'Where each member keeps its data: exactly one of claimTemplate or volumeSource. Immutable once set: a changed volume would lose the data.',
+              description: 'Where each member keeps its data: exactly one of claimTemplate or volumeSource, immutable once set (a changed volume would lose the data), and what becomes of the claims when the Cluster is deleted.',
               type: 'object',
               'x-kubernetes-validations': [
                 {
@@ -1163,12 +1173,18 @@ export const clusterSchema = {
                   message: 'exactly one of claimTemplate or volumeSource must be set',
                 },
                 {
-                  rule: 'self == oldSelf',
+                  rule: 'has(self.claimTemplate) == has(oldSelf.claimTemplate) && has(self.volumeSource) == has(oldSelf.volumeSource) && (!has(self.claimTemplate) || self.claimTemplate == oldSelf.claimTemplate) && (!has(self.volumeSource) || self.volumeSource == oldSelf.volumeSource)',
                   message: 'etcd storage cannot change after creation (neither the mode nor the volume): members would start without their data',
                   reason: 'FieldValueForbidden',
                 },
               ],
               properties: {
+                deletionPolicy: {
+                  description: 'What becomes of the members\' claims (claimTemplate) when the Cluster is deleted. Retain: they stay, with the data, owned by nobody (the garbage collector never follows them); delete them by hand once the data is no longer wanted. Delete: they go with the Cluster.',
+                  type: 'string',
+                  enum: ['Retain', 'Delete'],
+                  default: 'Retain',
+                },
                 claimTemplate: {
                   description: 'A PersistentVolumeClaim <cluster>-etcd-<i> is created per member from this template.',
                   type: 'object',

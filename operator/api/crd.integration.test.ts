@@ -56,10 +56,23 @@ describe('the Cluster CRD in the apiserver', () => {
     expect(offline.ok ? '' : offline.errors.join('\n')).toContain(message.replace(/^spec\.users\[1\]: Duplicate value$/, 'spec.users[1]'));
   });
 
+  it('lets the deletion policy of the claims change, and nothing else of the storage', async () => {
+    const name = `upd-${Math.random().toString(36).slice(2, 8)}`;
+    await kubectl(['create', '-f', '-'], cluster(name, base));
+    try {
+      const changed = { ...base, etcd: { storage: { ...base.etcd.storage, deletionPolicy: 'Delete' } } };
+      await kubectl(['replace', '--dry-run=server', '-f', '-'], cluster(name, changed));
+      expect(validateUpdate(cluster(name, base), cluster(name, changed)).ok).toBe(true);
+    } finally {
+      await kubectl(['delete', 'cluster', name, '-n', namespace]);
+    }
+  });
+
   it.each([
     ['a downgrade', { ...base, version: 'v1.34.3' }, 'version must not be downgraded (from v1.34.4 to v1.34.3)'],
     ['a skip of a minor version', { ...base, version: 'v1.36.0' }, 'version may only move up one minor version at a time (from v1.34.4 to v1.36.0)'],
     ['a change of storage mode', { ...base, etcd: { storage: { volumeSource: { emptyDir: {} } } } }, 'etcd storage cannot change after creation'],
+    ['a change of the claims\' size', { ...base, etcd: { storage: { claimTemplate: { resources: { requests: { storage: '2Gi' } } } } } }, 'etcd storage cannot change after creation'],
   ])('refuses on update %s', async (_what, spec, message) => {
     const name = `upd-${Math.random().toString(36).slice(2, 8)}`;
     await kubectl(['create', '-f', '-'], cluster(name, base));

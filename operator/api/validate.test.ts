@@ -48,7 +48,7 @@ describe('validate: good objects', () => {
       mode: 'standard',
       network: { serviceCIDR: '10.96.0.0/12', podCIDR: '10.244.0.0/16', dnsDomain: 'cluster.local' },
       endpoint: { service: { type: 'ClusterIP' } },
-      etcd: { version: 'v3.6.16', storage: { claimTemplate: { resources: { requests: { storage: '1Gi' } } } } },
+      etcd: { version: 'v3.6.16', storage: { claimTemplate: { resources: { requests: { storage: '1Gi' } } }, deletionPolicy: 'Retain' } },
       certificates: { validity: '8760h', renewBefore: '720h', caValidity: '87600h' },
       tunnel: { enabled: true },
       addons: [{ name: 'kube-proxy' }, { name: 'coredns' }],
@@ -84,7 +84,7 @@ describe('validate: good objects', () => {
         },
         network: { serviceCIDR: 'fd00:10:96::/108', podCIDR: '10.32.0.0/12', dnsDomain: 'prod-b.local' },
         endpoint: { service: { type: 'LoadBalancer', annotations: { 'lb.example.com/internal': 'true' } }, host: 'api.prod-b.example.com' },
-        etcd: { version: 'v3.6.16', storage: { volumeSource: { hostPath: { path: '/var/lib/etcd-prod-b', type: 'DirectoryOrCreate' } } } },
+        etcd: { version: 'v3.6.16', storage: { volumeSource: { hostPath: { path: '/var/lib/etcd-prod-b', type: 'DirectoryOrCreate' } }, deletionPolicy: 'Retain' } },
         certificates: { validity: '2160h', renewBefore: '360h', caValidity: '43800h' },
         users: [
           { name: 'alice', groups: ['system:masters'], validity: '720h' },
@@ -254,6 +254,8 @@ describe('validateUpdate: transition rules', () => {
     expect(validateUpdate(at('v1.34.4', { claimTemplate: null, ...volume }), at('v1.34.4'))).toEqual({ ok: false, errors: [message] });
     expect(validateUpdate(at('v1.34.4', claim), spec({ etcd: { storage: { claimTemplate: { storageClassName: 'fast' } } } }))).toEqual({ ok: false, errors: [message] });
     expect(validateUpdate(at('v1.34.4', claim), at('v1.34.4', claim)).ok).toBe(true);
+    // what becomes of the claims on deletion is no part of the data's place: it may change
+    expect(validateUpdate(at('v1.34.4', claim), at('v1.34.4', { ...claim, deletionPolicy: 'Delete' })).ok).toBe(true);
   });
 
   it('refuses adding, changing or removing etcd.restoreFrom after creation', () => {

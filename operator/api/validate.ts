@@ -356,6 +356,13 @@ const twins = new Map<string, Twin>([
   ],
   ['has(self.claimTemplate) != has(self.volumeSource)', { holds: (self) => has(self, 'claimTemplate') !== has(self, 'volumeSource') }],
   ['self == oldSelf', { holds: (self, oldSelf) => isDeepStrictEqual(self, oldSelf) }],
+  [
+    'has(self.claimTemplate) == has(oldSelf.claimTemplate) && has(self.volumeSource) == has(oldSelf.volumeSource) && (!has(self.claimTemplate) || self.claimTemplate == oldSelf.claimTemplate) && (!has(self.volumeSource) || self.volumeSource == oldSelf.volumeSource)',
+    {
+      holds: (self, oldSelf) => ['claimTemplate', 'volumeSource'].every((k) => has(self, k) === has(oldSelf, k)
+        && (!has(self, k) || isDeepStrictEqual((self as Record<string, unknown>)[k], (oldSelf as Record<string, unknown>)[k]))),
+    },
+  ],
   ['has(self.restoreFrom) == has(oldSelf.restoreFrom)', { holds: (self, oldSelf) => has(self, 'restoreFrom') === has(oldSelf, 'restoreFrom') }],
   [
     `!has(self.validity) || !has(self.renewBefore) || !self.validity.matches('${celDuration}') || !self.renewBefore.matches('${celDuration}') || duration(self.validity) - duration(self.renewBefore) >= duration('1m')`,

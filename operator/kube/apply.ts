@@ -44,9 +44,23 @@ export function ownedBy<T extends KubernetesObject>(obj: T, owner: OwnerRef): T 
   };
 }
 
-/** Whether `obj` is controlled by the owner with this UID. */
+/**
+ * On an object that must outlive its Cluster (an etcd claim under deletionPolicy Retain): the UID
+ * of the Cluster that controls it, in place of an owner reference, which the garbage collector
+ * would follow when the Cluster is deleted.
+ */
+export const ownerUidAnnotation = 'kubeonkube.io/owner-uid';
+
+/** `obj` controlled by `owner` through the annotation alone: nothing for the garbage collector to follow. */
+export function keptBy<T extends KubernetesObject>(obj: T, owner: OwnerRef): T {
+  const { ownerReferences: _dropped, ...metadata } = obj.metadata ?? {};
+  return { ...obj, metadata: { ...metadata, annotations: { ...metadata.annotations, [ownerUidAnnotation]: owner.uid } } };
+}
+
+/** Whether `obj` is controlled by the owner with this UID (by owner reference, or by annotation for what outlives it). */
 export function isOwnedBy(obj: KubernetesObject, uid: string): boolean {
-  return uid !== '' && (obj.metadata?.ownerReferences ?? []).some((r) => r.uid === uid && r.controller === true);
+  if (uid === '') return false;
+  return (obj.metadata?.ownerReferences ?? []).some((r) => r.uid === uid && r.controller === true) || obj.metadata?.annotations?.[ownerUidAnnotation] === uid;
 }
 
 /** The owner reference of `obj` that controls it, if one does. */
@@ -55,7 +69,9 @@ export const controllerOf = (obj: KubernetesObject | undefined) => obj?.metadata
 /** Who controls `obj`, in words, for a condition message. */
 export function describeOwner(obj: KubernetesObject): string {
   const controller = controllerOf(obj);
-  return controller ? `owned by ${controller.kind} ${controller.name}` : 'owned by nobody';
+  if (controller) return `owned by ${controller.kind} ${controller.name}`;
+  const kept = obj.metadata?.annotations?.[ownerUidAnnotation];
+  return kept ? `kept from a Cluster deleted before (UID ${kept}, deletionPolicy Retain)` : 'owned by nobody';
 }
 
 /** An object of a wanted name exists and is not this Cluster's: it is never adopted. */
@@ -77,7 +93,7 @@ export class NotLeaderError extends Error {
   }
 }
 
-const ownerUidOf = (obj: KubernetesObject) => controllerOf(obj)?.uid ?? '';
+const ownerUidOf = (obj: KubernetesObject) => controllerOf(obj)?.uid ?? obj.metadata?.annotations?.[ownerUidAnnotation] ?? '';
 
 export class Writer {
   readonly #api: KubernetesObjectApi;
@@ -168,6 +184,21 @@ export class Writer {
     this.count('patch', live.kind ?? '');
     const body = { apiVersion: live.apiVersion, kind: live.kind, metadata: { name: live.metadata?.name, namespace: live.metadata?.namespace, resourceVersion: live.metadata?.resourceVersion, annotations } };
     return this.#api.patch<T>(body as T, undefined, undefined, fieldManager, undefined, PatchStrategy.MergePatch);
+  }
+
+  /**
+   * Moves `live` between the two ways of being owned: by an owner reference (`owner`; the garbage
+   * collector deletes it with its owner) or by the owner's UID in an annotation (`undefined`: it
+   * outlives its owner). A merge patch carrying its resourceVersion.
+   */
+  async setOwnership<T extends KubernetesObject>(live: T, owner: OwnerRef | undefined, uid: string): Promise<T> {
+    this.count('patch', live.kind ?? '');
+    const metadata = {
+      name: live.metadata?.name, namespace: live.metadata?.namespace, resourceVersion: live.metadata?.resourceVersion,
+      ownerReferences: owner ? [{ ...owner, controller: true, blockOwnerDeletion: true }] : null,
+      annotations: { [ownerUidAnnotation]: owner ? null : uid },
+    };
+    return this.#api.patch<T>({ apiVersion: live.apiVersion, kind: live.kind, metadata } as unknown as T, undefined, undefined, fieldManager, undefined, PatchStrategy.MergePatch);
   }
 
   /**

@@ -27,7 +27,12 @@ export interface ControlPlaneSpec {
   endpoint?: { service?: { type?: string; annotations?: Record<string, string> }; host?: string };
   etcd: {
     version: string;
-    storage: { claimTemplate?: { storageClassName?: string; resources: { requests: { storage: string } } }; volumeSource?: Record<string, unknown> };
+    storage: {
+      claimTemplate?: { storageClassName?: string; resources: { requests: { storage: string } } };
+      volumeSource?: Record<string, unknown>;
+      /** Retain (the default): the claims outlive the Cluster; Delete: they go with it. */
+      deletionPolicy?: 'Retain' | 'Delete';
+    };
     backup?: { schedule: string; retention?: number; volume: Record<string, unknown> };
     restoreFrom?: { volume: Record<string, unknown>; path: string };
   };

@@ -14,13 +14,13 @@
 // is gone. Restoring a snapshot into a new Cluster is the way back.
 import { X509Certificate } from 'node:crypto';
 import type { KubernetesObject, V1Job, V1PersistentVolumeClaim, V1Pod, V1Secret, V1Service } from '@kubernetes/client-node';
-import { ownedBy } from '../kube/apply.ts';
+import { keptBy, ownedBy } from '../kube/apply.ts';
 import type { OwnedKind } from '../kube/informers.ts';
 import { memberIdHex, type EtcdClient, type EtcdMember, type EtcdStatus, type EtcdTarget } from '../etcd/client.ts';
 import { healthy, leaderIdOf, planMembership, quorum, type MembershipPlan, type SlotView } from '../etcd/membership.ts';
 import {
   controlPlaneEgressPolicyContext, etcdClientServiceContext, etcdDataDirAnnotation, etcdMemberContext, etcdMemberHost, etcdMemberIdAnnotation, etcdMembers, etcdNetworkPolicyContext, etcdPeerURL,
-  etcdTemplateHashAnnotation,
+  etcdTemplateHashAnnotation, maxEtcdMembers,
   type ControlPlaneFacts, type EtcdJoin,
 } from '../model/control-plane.ts';
 import { etcdRestoreJobContext } from '../model/etcd-backup.ts';
@@ -62,13 +62,42 @@ export function wantedEtcdObjects(cluster: string, spec: ClusterSpec): ObjectRef
   return wanted;
 }
 
+/** The members' claims outlive the Cluster (spec.etcd.storage.deletionPolicy, Retain unless Delete). */
+const retainsClaims = (spec: ClusterSpec) => spec.etcd.storage.deletionPolicy !== 'Delete';
+
+/**
+ * Every claim of a member is owned the way the deletion policy says: by an owner reference
+ * (Delete: the garbage collector takes it with the Cluster) or by the annotation alone (Retain:
+ * nothing for the garbage collector to follow, so no deletion of the Cluster, foreground or not,
+ * reaches the data). Claims made before the policy existed, or before it changed, are moved over.
+ */
+async function keepClaimsAsAsked(ctx: ReconcileContext): Promise<void> {
+  if (!ctx.cluster.spec.etcd.storage.claimTemplate) return;
+  const retain = retainsClaims(ctx.cluster.spec);
+  const moved: string[] = [];
+  for (let i = 0; i < maxEtcdMembers; i++) {
+    const claim = cached<V1PersistentVolumeClaim>(ctx, 'PersistentVolumeClaim', names.etcdMember(ctx.name, i));
+    if (!claim || claim.metadata?.deletionTimestamp) continue;
+    const referenced = (claim.metadata?.ownerReferences ?? []).some((r) => r.uid === ctx.owner.uid);
+    if (retain !== referenced) continue;
+    await ctx.writer.setOwnership({ ...claim, apiVersion: 'v1', kind: 'PersistentVolumeClaim' }, retain ? undefined : ctx.owner, ctx.owner.uid);
+    moved.push(claim.metadata?.name ?? '');
+  }
+  if (moved.length > 0) {
+    ctx.events.normal('EtcdClaimsDeletionPolicy', retain
+      ? `claims ${moved.join(', ')} stay with their data when the Cluster is deleted (deletionPolicy Retain)`
+      : `claims ${moved.join(', ')} go with the Cluster when it is deleted (deletionPolicy Delete)`);
+  }
+}
+
 type MemberObjects = { service: KubernetesObject; claim?: KubernetesObject | undefined; pod: KubernetesObject };
 
 function render(ctx: ReconcileContext, facts: ControlPlaneFacts, index: number, join?: EtcdJoin): MemberObjects {
   const member = names.etcdMember(ctx.name, index);
   const headless = cached<V1Service>(ctx, 'Service', member)?.spec?.clusterIP === 'None';
+  const retain = retainsClaims(ctx.cluster.spec);
   const objects = ctx.renderer.render('etcd-member.yaml.hbs', etcdMemberContext(ctx.cluster.spec, facts, index, { headless, ...(join ? { join } : {}) }))
-    .map((o) => ownedBy(o, ctx.owner));
+    .map((o) => (o.kind === 'PersistentVolumeClaim' && retain ? keptBy(o, ctx.owner) : ownedBy(o, ctx.owner)));
   const of = (kind: OwnedKind) => objects.find((o) => o.kind === kind);
   return { service: of('Service')!, claim: of('PersistentVolumeClaim'), pod: of('Pod')! };
 }
@@ -94,6 +123,7 @@ export async function reconcileEtcd(ctx: ReconcileContext): Promise<void> {
   // each member as the current template has it (a Pod that joins is rendered again with its peers)
   const rendered = Array.from({ length: count }, (_, i) => render(ctx, facts, i));
   for (const [i, member] of rendered.entries()) await ctx.writer.apply(member.service, cached(ctx, 'Service', names.etcdMember(ctx.name, i)));
+  await keepClaimsAsAsked(ctx);
   if (!record.initialized) await form(ctx, facts, rendered);
   else if ((record.size ?? count) === 1 && onlyMemberLost(ctx, spec)) return;
   else await manage(ctx, facts, rendered);
