@@ -18,6 +18,12 @@ export type RotationPhase = 'idle' | 'trusting' | 'signing';
 export const caRotationRequestAnnotation = 'kubeonkube.io/ca-rotation-request';
 /** On the Cluster: a new value starts a rotation of every CA. */
 export const rotateCaAnnotation = 'kubeonkube.io/rotate-ca';
+/**
+ * On the Cluster, with the value of rotate-ca: the business cluster's nodes are to be joined again
+ * after the rotation. A kubelet reads the CA it trusts for the apiserver only when it bootstraps, so
+ * a rotation locks out every node that joined before it; without this the rotation is refused.
+ */
+export const rotateCaRejoinAnnotation = 'kubeonkube.io/rotate-ca-nodes-rejoin';
 
 export interface AuthorityState {
   /** What signs leaves now. */

@@ -272,6 +272,7 @@ export async function reconcileAddons(ctx: ReconcileContext, clients: BusinessCl
   progressing.push(...custom.progressing);
 
   const nodes = (await client.core.listNode({ limit: businessListLimit })).items;
+  ctx.facts.businessNodes = nodes.length;
   const csrWaiting = await approveServingCsrs(ctx, client, nodes);
   if (problems.length > 0 || custom.problems.length > 0) {
     const reason = problems.length > 0 ? Reasons.AddonConflict : custom.problems[0]!.reason;

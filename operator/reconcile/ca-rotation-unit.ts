@@ -8,7 +8,7 @@ import { ownedBy } from '../kube/apply.ts';
 import { durationMs } from '../api/validate.ts';
 import { clusterLabels } from '../model/names.ts';
 import {
-  advance, authorityData, caRotationRequestAnnotation, nextRotationStep, phaseOf, rotateCaAnnotation, type AuthorityState,
+  advance, authorityData, caRotationRequestAnnotation, nextRotationStep, phaseOf, rotateCaAnnotation, rotateCaRejoinAnnotation, type AuthorityState,
 } from '../pki/ca-rotation.ts';
 import { createCertificateAuthority } from '../pki/certificates.ts';
 import { authorities, authoritySecret, type Authority } from '../pki/cluster-pki.ts';
@@ -65,6 +65,14 @@ export async function reconcileCaRotation(ctx: ReconcileContext): Promise<void> 
         ctx.events.warning('CARotationRefused', `the CAs of a Cluster whose etcd keeps its data in an emptyDir cannot be rotated: its members cannot be restarted to trust a new CA`);
       }
       setStatus('Refused', { message: 'etcd keeps its data in an emptyDir: its members cannot be restarted to trust a new CA' });
+      return;
+    }
+    const nodes = ctx.facts.businessNodes ?? 0;
+    if (nodes > 0 && ctx.cluster.metadata?.annotations?.[rotateCaRejoinAnnotation] !== request) {
+      const message = `${nodes} node(s) joined the business cluster trust only the current CA: a kubelet reads the CA it trusts for the apiserver only when it bootstraps, so each would be locked out once the new CA signs. `
+        + `Rotate, then join them again (with the join Secret), by confirming with ${rotateCaRejoinAnnotation}=${request}`;
+      if (record?.request !== request || record.phase !== 'Refused' || record.message !== message) ctx.events.warning('CARotationRefused', message);
+      setStatus('Refused', { message });
       return;
     }
     const caValidityMs = durationMs(ctx.cluster.spec.certificates?.caValidity ?? '87600h');

@@ -143,6 +143,8 @@ export interface ReconcileContext {
     etcdCurrent: boolean;
     /** The bootstrap token of the join Secret, once the join unit read or made it. */
     bootstrapToken?: BootstrapToken | undefined;
+    /** Nodes the business cluster has, once the add-ons unit listed them this pass (undefined: not known). */
+    businessNodes?: number | undefined;
     /** The token before the last renewal, accepted until it expires. */
     previousBootstrapToken?: { id: string; expires: string } | undefined;
   };
