@@ -3,13 +3,16 @@
 // (flags that hold the boundary, the tunnel off). Nothing of it may run or be followed in the
 // operator, what it issued is put back, and a hostile Cluster never stops the one beside it ("ten"
 // is a prefix of "tenant": nothing of one may be taken for the other's).
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
 import { dump, load } from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { loadConfig } from '../scripts/testbed/config.ts';
 import { apply, eventually, kubectl } from './kubectl.ts';
 import { operatorLogTail, operatorTestBed, type OperatorProcess } from './operator-process.ts';
 
@@ -40,6 +43,16 @@ async function issuedAsIs(secret: string): Promise<boolean> {
 }
 
 const marker = join(tmpdir(), `kok-e2e-tenant-${process.pid}`);
+const scratch = mkdtempSync(join(tmpdir(), 'kok-e2e-'));
+const run = promisify(execFile);
+const kubectlBinary = join(loadConfig().binDirs.kubernetes, 'kubectl');
+/** Runs a command with `input` on its stdin; rejects with its stderr. */
+function runWithInput(file: string, args: string[], input: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(file, args, (err, stdout, stderr) => (err ? reject(new Error(stderr || err.message)) : resolve(stdout)));
+    child.stdin?.end(input);
+  });
+}
 let proxy: Server;
 let proxyConnections = 0;
 
@@ -53,6 +66,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   rmSync(marker, { force: true });
+  rmSync(scratch, { recursive: true, force: true });
   await new Promise((resolve) => proxy?.close(resolve));
 });
 
@@ -105,6 +119,36 @@ describe('a tenant', () => {
     expect((await condition('untunnelled', 'Ready')).message).toMatch(/^spec\.tunnel\.enabled: false is not allowed by the operator's policy \(allowTunnelDisabled\)/);
     expect(await kubectl(['-n', ns, 'get', 'secrets,pods,services', '-l', 'kubeonkube.io/cluster in (flags,untunnelled)', '-o', 'name'])).toBe('');
     await kubectl(['-n', ns, 'delete', 'cluster', 'flags', 'untunnelled']);
+  });
+
+  it('cannot reach the meta-cluster through its apiserver: a Node or a Service that names a meta-cluster address is dialled only through the tunnel', async () => {
+    const { node, ports } = loadConfig();
+    const file = join(scratch, 'tenant.kubeconfig');
+    writeFileSync(file, await secretText('tenant-kubeconfig', 'value'), { mode: 0o600 });
+    const business = async (...args: string[]) => (await run(kubectlBinary, ['--kubeconfig', file, '--request-timeout=20s', ...args])).stdout;
+    // a Node that says it lives where the meta-cluster's apiserver is, and a Service whose endpoint is there
+    const objects = {
+      apiVersion: 'v1', kind: 'List', items: [
+        { apiVersion: 'v1', kind: 'Node', metadata: { name: 'meta-node' }, status: { addresses: [{ type: 'InternalIP', address: node.ip }], daemonEndpoints: { kubeletEndpoint: { Port: ports.apiserver } } } },
+        { apiVersion: 'v1', kind: 'Service', metadata: { name: 'meta', namespace: 'default' }, spec: { ports: [{ port: 443, targetPort: ports.apiserver }] } },
+        { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 'meta-1', namespace: 'default', labels: { 'kubernetes.io/service-name': 'meta' } },
+          addressType: 'IPv4', endpoints: [{ addresses: [node.ip] }], ports: [{ port: ports.apiserver, protocol: 'TCP' }] },
+      ],
+    };
+    await runWithInput(kubectlBinary, ['--kubeconfig', file, 'apply', '-f', '-'], JSON.stringify(objects));
+    await business('patch', 'node', 'meta-node', '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: objects.items[0]!.status }));
+    const paths = [
+      `/api/v1/nodes/https:meta-node:${ports.apiserver}/proxy/version`,
+      '/api/v1/nodes/meta-node/proxy/healthz',
+      '/api/v1/namespaces/default/services/https:meta:443/proxy/version',
+    ];
+    for (const path of paths) {
+      const answer = await business('get', '--raw', path).then((out) => `answered: ${out}`, (err: Error) => err.message);
+      expect(answer, path).not.toMatch(/^answered/);
+      expect(answer, path).not.toContain('gitVersion');
+      expect(answer, path).toMatch(/tunnel|agent/i);
+    }
+    await business('delete', 'node', 'meta-node');
   });
 
   it('runs etcd without a credential of the meta-cluster, and fences every Pod of a Cluster in to its own control plane', async () => {
