@@ -112,8 +112,9 @@ async function main(): Promise<void> {
   const authorizer = metricsAuth === 'kubernetes' ? new MetricsAuthorizer(kc) : undefined;
   const server = await startHttpServer(Number(metricsPort), metricsHost, {
     ...(authorizer ? { authorizeMetrics: (header: string | undefined) => authorizer.authorize(header) } : {}),
-    // a pass that has run ten deadlines is stuck for good: let the kubelet restart the process
-    healthy: () => queue.longestRunningMs() < 10 * passDeadlineMs,
+    // keys waiting ten deadlines with no pass starting or ending: the queue itself is stuck (a
+    // slow Cluster is not that: past its deadline its worker moves on); let the kubelet restart it
+    healthy: () => queue.stalledMs() < 10 * passDeadlineMs,
     ready: () => synced,
     metrics: () => formatMetrics([
       { name: 'kubeonkube_reconcile_total', help: 'Reconciles run.', type: 'counter', samples: [{ value: reconciler.stats.reconciles }] },

@@ -2,7 +2,7 @@
 import { webcrypto } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { x509 } from '../pki/x509.ts';
-import { judgeServingCsr, kubeletServingSigner, type CsrFacts } from './serving-csr.ts';
+import { addressText, judgeServingCsr, kubeletServingSigner, sanIpBytes, type CsrFacts } from './serving-csr.ts';
 
 const keys = await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']);
 
@@ -52,18 +52,37 @@ describe('kubelet serving CSRs', () => {
   });
 
   it.each([
-    ['the apiserver\'s Service name', [{ type: 'dns' as const, value: 'kubernetes.default.svc' }], 'is not the node\'s name'],
+    ['the apiserver\'s Service name', [{ type: 'dns' as const, value: 'kubernetes.default.svc' }], 'a name of the apiserver'],
     ['a Service-range address', [{ type: 'ip' as const, value: '10.96.0.1' }], 'in the Service range 10.96.0.0/12'],
     ['a loopback address', [{ type: 'ip' as const, value: '127.0.0.1' }], 'loopback'],
     ['the apiserver\'s address', [{ type: 'ip' as const, value: '10.0.0.7' }], 'an address of the apiserver'],
     ['another node\'s address', [{ type: 'ip' as const, value: '10.250.0.3' }], 'an address of node w1'],
-    ['a name the node may report but is not its own', [{ type: 'dns' as const, value: 'evil.example.com' }], 'is not the node\'s name w0'],
+    ['another node\'s name', [{ type: 'dns' as const, value: 'w1' }], 'a name of node w1'],
   ])('denies %s even when the Node reports it', async (_what, names, reason) => {
     const liar = { name: 'w0', addresses: [...node.addresses, ...names.map((n) => ({ type: n.type === 'ip' ? 'InternalIP' : 'InternalDNS', address: n.value }))] };
     const other = { name: 'w1', addresses: [{ type: 'InternalIP', address: '10.250.0.3' }] };
     const verdict = judgeServingCsr(await base({}, undefined, names), [liar, other], policy);
     expect(verdict.action).toBe('deny');
     expect((verdict as { reason: string }).reason).toContain(reason);
+  });
+
+  it('reads IP addresses from their bytes: an IPv4 address written as IPv6 is refused, IPv6 compared in its one printed form', () => {
+    const der = (...entries: number[][]) => new Uint8Array([0x30, entries.reduce((n, e) => n + e.length, 0), ...entries.flat()]).buffer;
+    const mapped = [0x87, 16, ...new Array<number>(10).fill(0), 0xff, 0xff, 10, 96, 0, 1];
+    const v6 = [0x87, 16, 0x20, 0x01, 0x0d, 0xb8, ...new Array<number>(11).fill(0), 1];
+    const dns = [0x82, 2, 0x77, 0x30];
+    const [a, b] = sanIpBytes(der(dns, mapped, v6));
+    expect(sanIpBytes(der(dns, mapped, v6))).toHaveLength(2);
+    expect(addressText(a!)).toEqual({ invalid: 'the IPv4 address 10.96.0.1 written as IPv6' });
+    expect(addressText(b!)).toEqual({ text: '2001:db8::1' });
+    expect(addressText(new Uint8Array([10, 250, 0, 2]))).toEqual({ text: '10.250.0.2' });
+  });
+
+  it('approves the names a kubelet reports of itself, and waits for one not reported yet', async () => {
+    const cloud = { name: 'w0', addresses: [...node.addresses, { type: 'InternalDNS', address: 'ip-10-250-0-2.ec2.internal' }] };
+    const names = [{ type: 'dns' as const, value: 'w0' }, { type: 'dns' as const, value: 'ip-10-250-0-2.ec2.internal' }, { type: 'ip' as const, value: '10.250.0.2' }];
+    expect(judgeServingCsr(await base({}, undefined, names), [cloud], policy)).toEqual({ action: 'approve' });
+    expect(judgeServingCsr(await base({}, undefined, names), [node], policy)).toMatchObject({ action: 'wait' });
   });
 
   it('denies a node named like the apiserver its own name, and keeps to the node networks when the Cluster declares them', async () => {

@@ -149,6 +149,22 @@ export class Writer {
   }
 
   /**
+   * Writes `desired` over `live` whole (a PUT with live's resourceVersion: it fails if the object
+   * changed meanwhile): for an object someone else edited, whose extra fields an apply would leave
+   * in place (server-side apply removes only what its own field manager set).
+   */
+  async replace<L extends KubernetesObject>(desired: KubernetesObject, live: L): Promise<L> {
+    if (!isOwnedBy(live, ownerUidOf(desired))) throw new OwnershipConflict(desired.kind ?? 'object', desired.metadata?.name ?? '', describeOwner(live));
+    const hash = objectHash(desired);
+    const body = {
+      ...desired,
+      metadata: { ...desired.metadata, resourceVersion: live.metadata?.resourceVersion, annotations: { ...desired.metadata?.annotations, [appliedHashAnnotation]: hash } },
+    };
+    this.count('replace', desired.kind ?? '');
+    return this.#api.replace<L>(toClientModel(body) as unknown as L, undefined, undefined, fieldManager);
+  }
+
+  /**
    * Creates `obj` only if nothing of that name exists: never overwrites. For what must not be
    * replaced when the cache lags behind (CAs, keys). Returns the live object either way; one that
    * exists and is not owned by `obj`'s owner is an OwnershipConflict.

@@ -15,6 +15,19 @@ describe('flags that hold the boundary', () => {
     expect(refusedExtraArgs({ controlPlane: { scheduler: { extraArgs: { 'authorization-kubeconfig': 'x' } } } })).toHaveLength(1);
   });
 
+  it('reads _ as - as the components do, refuses what is no flag name, and refuses the older names of the same flags', () => {
+    expect(refusedExtraArgs({ controlPlane: { apiServer: { extraArgs: { 'etcd_servers': 'https://evil:2379' } } } })).toEqual([
+      'spec.controlPlane.apiServer.extraArgs.etcd_servers: --etcd-servers holds the boundary between the business cluster and the meta-cluster; the operator sets it and it cannot be overridden',
+    ]);
+    expect(refusedExtraArgs({ controlPlane: { apiServer: { extraArgs: { 'enable_admission_plugins': 'PodNodeSelector' } } } })).toHaveLength(1);
+    expect(refusedExtraArgs({ controlPlane: { apiServer: { extraArgs: { 'admission-control': 'AlwaysAdmit' } } } })).toHaveLength(1);
+    expect(refusedExtraArgs({ controlPlane: { controllerManager: { extraArgs: { master: 'https://evil' } }, scheduler: { extraArgs: { master: 'https://evil' } } } })).toHaveLength(2);
+    expect(refusedExtraArgs({ controlPlane: { apiServer: { extraArgs: { 'Etcd-Servers': 'x', 'v=9 --etcd-servers': 'x' } } } })).toEqual([
+      'spec.controlPlane.apiServer.extraArgs.Etcd-Servers: not a flag name (lower-case letters, digits and dashes)',
+      'spec.controlPlane.apiServer.extraArgs.v=9 --etcd-servers: not a flag name (lower-case letters, digits and dashes)',
+    ]);
+  });
+
   it('keeps NodeRestriction among the admission plugins', () => {
     expect(refusedExtraArgs({ controlPlane: { apiServer: { extraArgs: { 'enable-admission-plugins': 'PodNodeSelector' } } } })).toEqual([
       'spec.controlPlane.apiServer.extraArgs.enable-admission-plugins: must keep NodeRestriction (it keeps each node to its own objects)',

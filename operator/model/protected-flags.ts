@@ -25,15 +25,16 @@ export const protectedFlags: Record<Component, Protection> = {
       // the tunnel: dials to nodes, Services and webhooks of the business cluster
       'egress-selector-config-file',
       'advertise-address', 'service-cluster-ip-range', 'enable-bootstrap-token-auth', 'token-auth-file',
-      'admission-control-config-file', 'encryption-provider-config', 'enable-aggregator-routing',
+      'admission-control-config-file', 'admission-control', 'encryption-provider-config', 'enable-aggregator-routing',
     ],
     prefixes: [...servingAndDelegation.prefixes, 'etcd-', 'kubelet-', 'service-account-', 'proxy-client-', 'audit-webhook-'],
   },
   controllerManager: {
-    exact: [...servingAndDelegation.exact, 'root-ca-file', 'service-account-private-key-file', 'use-service-account-credentials'],
+    // master: a server in place of the kubeconfig's
+    exact: [...servingAndDelegation.exact, 'master', 'root-ca-file', 'service-account-private-key-file', 'use-service-account-credentials'],
     prefixes: [...servingAndDelegation.prefixes, 'cluster-signing-'],
   },
-  scheduler: servingAndDelegation,
+  scheduler: { ...servingAndDelegation, exact: [...servingAndDelegation.exact, 'master'] },
 };
 
 /** The admission plugin that keeps a node's credentials to its own Node and Pods. */
@@ -46,8 +47,11 @@ export function refusedExtraArgs(spec: { controlPlane?: Partial<Record<Component
     const { exact, prefixes } = protectedFlags[component];
     for (const [flag, value] of Object.entries(spec.controlPlane?.[component]?.extraArgs ?? {})) {
       const field = `spec.controlPlane.${component}.extraArgs.${flag}`;
-      const name = flag.replace(/^-+/, '');
-      if (exact.includes(name) || prefixes.some((p) => name.startsWith(p))) {
+      // the components' flag parser reads _ as - (cli.Run's word separator normalization)
+      const name = flag.replace(/^-+/, '').replace(/_/g, '-');
+      if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) {
+        problems.push(`${field}: not a flag name (lower-case letters, digits and dashes)`);
+      } else if (exact.includes(name) || prefixes.some((p) => name.startsWith(p))) {
         problems.push(`${field}: --${name} holds the boundary between the business cluster and the meta-cluster; the operator sets it and it cannot be overridden`);
       } else if (component === 'apiServer' && name === 'enable-admission-plugins' && !value.split(',').map((s) => s.trim()).includes(nodeRestriction)) {
         problems.push(`${field}: must keep ${nodeRestriction} (it keeps each node to its own objects)`);

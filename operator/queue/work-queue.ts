@@ -46,8 +46,8 @@ export class WorkQueue {
   readonly #delayed = new Map<string, { at: number; timer: NodeJS.Timeout }>();
   readonly #failures = new Map<string, number>();
   readonly #inFlight = new Set<Promise<void>>();
-  /** When each active key's handler started (performance.now()). */
-  readonly #started = new Map<string, number>();
+  /** When a handler last started or returned (performance.now()). */
+  #lastProgress = performance.now();
   readonly #passDeadlineMs: number;
   readonly #onOverdue: ((key: string, ms: number) => void) | undefined;
   /** Workers taken by handlers within their deadline (an overdue one has given its worker back). */
@@ -67,11 +67,13 @@ export class WorkQueue {
     this.#onOverdue = options.onOverdue;
   }
 
-  /** The longest any handler has been running now, in ms (0 when none runs). */
-  longestRunningMs(now = performance.now()): number {
-    let longest = 0;
-    for (const at of this.#started.values()) longest = Math.max(longest, now - at);
-    return longest;
+  /**
+   * How long keys have waited with no handler starting or returning meanwhile, in ms (0 when none
+   * waits): the queue itself is stuck. One slow object is not that: past its deadline its worker
+   * takes the next key.
+   */
+  stalledMs(now = performance.now()): number {
+    return this.#ready.size === 0 ? 0 : Math.max(0, now - this.#lastProgress);
   }
 
   /** Keys waiting to be handed to a worker. */
@@ -168,7 +170,7 @@ export class WorkQueue {
   // Never rejects: a handler's failure becomes a retry, not a crash or a dead worker.
   async #process(key: string, handler: Handler): Promise<void> {
     let overdue = false;
-    this.#started.set(key, performance.now());
+    this.#lastProgress = performance.now();
     const deadline = Number.isFinite(this.#passDeadlineMs) ? setTimeout(() => {
       overdue = true;
       this.#busy--;
@@ -194,7 +196,7 @@ export class WorkQueue {
     } finally {
       clearTimeout(deadline);
       if (!overdue) this.#busy--;
-      this.#started.delete(key);
+      this.#lastProgress = performance.now();
       this.#active.delete(key);
       if (this.#dirty.delete(key)) this.add(key);
       this.#pump();

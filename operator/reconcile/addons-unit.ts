@@ -29,8 +29,21 @@ const allAddons: BuiltinAddon[] = ['control-plane', 'tunnel-agent', 'kube-proxy'
 /** How often the business cluster is looked at again while all is well (nodes join, CSRs arrive). */
 const steadyRecheckMs = 30_000;
 const busyRecheckMs = 3_000;
-/** The most objects one list in a business cluster returns: what its tenant made is read in bounded pieces. */
+/** Objects one page of a list in a business cluster holds, and the most a list reads in all (what its tenant made is read in bounded pieces). */
 const businessListLimit = 500;
+const businessListMax = 5000;
+
+/** Every page of a business-cluster list, up to businessListMax objects. */
+async function listBounded<T>(page: (opts: { limit: number; _continue?: string }) => Promise<{ items: T[]; metadata?: { _continue?: string } }>): Promise<T[]> {
+  const items: T[] = [];
+  let next: string | undefined;
+  do {
+    const answer = await page({ limit: businessListLimit, ...(next ? { _continue: next } : {}) });
+    items.push(...answer.items);
+    next = answer.metadata?._continue || undefined;
+  } while (next && items.length < businessListMax);
+  return items.slice(0, businessListMax);
+}
 
 /** A GET through the business apiserver with a deadline: the answer's status and body. */
 export async function businessGet(kc: KubeConfig, server: string, path: string, timeoutMs = 5000): Promise<{ status: number; body: string }> {
@@ -134,15 +147,15 @@ function shapes(ctx: ReconcileContext, addon: BuiltinAddon): RenderedObject[] {
  * renewal while it is accepted (a join Secret re-made by hand leaves no old token behind).
  */
 async function removeOldTokens(client: BusinessClient, applier: BusinessApplier, keep: string[]): Promise<void> {
-  const secrets = await client.core.listNamespacedSecret({ namespace: 'kube-system', labelSelector: `${addonLabel}=control-plane`, limit: businessListLimit });
-  for (const s of secrets.items) {
+  const secrets = await listBounded((page) => client.core.listNamespacedSecret({ namespace: 'kube-system', labelSelector: `${addonLabel}=control-plane`, ...page }));
+  for (const s of secrets) {
     if (s.type === 'bootstrap.kubernetes.io/token' && !keep.includes(s.metadata?.name ?? '')) await applier.remove('control-plane', { apiVersion: 'v1', kind: 'Secret', metadata: s.metadata });
   }
 }
 
 async function approveServingCsrs(ctx: ReconcileContext, client: BusinessClient, nodes: V1Node[]): Promise<boolean> {
   // only the kubelets' serving requests, and a bounded number at a time (the rest come next pass)
-  const csrs = await client.certificates.listCertificateSigningRequest({ fieldSelector: `spec.signerName=${kubeletServingSigner}`, limit: businessListLimit });
+  const csrs = await listBounded((page) => client.certificates.listCertificateSigningRequest({ fieldSelector: `spec.signerName=${kubeletServingSigner}`, ...page }));
   const nodeFacts = nodes.map((n) => ({ name: n.metadata?.name ?? '', addresses: n.status?.addresses ?? [] }));
   const spec = ctx.cluster.spec;
   const servingPolicy = {
@@ -152,7 +165,7 @@ async function approveServingCsrs(ctx: ReconcileContext, client: BusinessClient,
     apiserverNames: [...ctx.facts.apiserverAddresses, ...(ctx.facts.endpoint ? [ctx.facts.endpoint.host] : []), ...(ctx.facts.tunnelAddresses ?? [])],
   };
   let waiting = false;
-  for (const csr of csrs.items) {
+  for (const csr of csrs) {
     const verdict = judgeServingCsr({
       name: csr.metadata?.name ?? '',
       signerName: csr.spec.signerName,
@@ -271,7 +284,7 @@ export async function reconcileAddons(ctx: ReconcileContext, clients: BusinessCl
   const custom = await reconcileCustomAddons(ctx, client, applier);
   progressing.push(...custom.progressing);
 
-  const nodes = (await client.core.listNode({ limit: businessListLimit })).items;
+  const nodes = await listBounded((page) => client.core.listNode(page));
   ctx.facts.businessNodes = nodes.length;
   const csrWaiting = await approveServingCsrs(ctx, client, nodes);
   if (problems.length > 0 || custom.problems.length > 0) {

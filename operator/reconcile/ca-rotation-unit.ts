@@ -67,12 +67,22 @@ export async function reconcileCaRotation(ctx: ReconcileContext): Promise<void> 
       setStatus('Refused', { message: 'etcd keeps its data in an emptyDir: its members cannot be restarted to trust a new CA' });
       return;
     }
-    const nodes = ctx.facts.businessNodes ?? 0;
-    if (nodes > 0 && ctx.cluster.metadata?.annotations?.[rotateCaRejoinAnnotation] !== request) {
-      const message = `${nodes} node(s) joined the business cluster trust only the current CA: a kubelet reads the CA it trusts for the apiserver only when it bootstraps, so each would be locked out once the new CA signs. `
-        + `Rotate, then join them again (with the join Secret), by confirming with ${rotateCaRejoinAnnotation}=${request}`;
+    const refuse = (message: string) => {
       if (record?.request !== request || record.phase !== 'Refused' || record.message !== message) ctx.events.warning('CARotationRefused', message);
       setStatus('Refused', { message });
+    };
+    const confirmed = ctx.cluster.metadata?.annotations?.[rotateCaRejoinAnnotation] === request;
+    const nodes = ctx.facts.businessNodes;
+    // a CA that has ended already answers nothing: the rotation is the way back, whatever it costs the nodes
+    const caEnded = ctx.facts.certificates.caNotAfter !== undefined && ctx.facts.certificates.caNotAfter <= ctx.now;
+    if (!confirmed && nodes === undefined && !caEnded) {
+      ctx.requeueAfter(10_000);
+      refuse(`waiting for the business cluster to say whether nodes joined it (a rotation would lock each out); or confirm with ${rotateCaRejoinAnnotation}=${request}`);
+      return;
+    }
+    if (!confirmed && nodes !== undefined && nodes > 0) {
+      refuse(`${nodes} node(s) joined the business cluster trust only the current CA: a kubelet reads the CA it trusts for the apiserver only when it bootstraps, so each would be locked out once the new CA signs. `
+        + `Rotate, then join them again (with the join Secret), by confirming with ${rotateCaRejoinAnnotation}=${request}`);
       return;
     }
     const caValidityMs = durationMs(ctx.cluster.spec.certificates?.caValidity ?? '87600h');

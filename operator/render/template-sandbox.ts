@@ -2,8 +2,9 @@
 // gigabytes (YAML anchors and aliases) or for ever (nested #each over the add-on's values). Each is
 // rendered in a worker thread of its own with a heap limit and a deadline, so the worst a template
 // can do is fail with a message naming the bound it hit, while the operator goes on serving every
-// other Cluster. Results, failures included, are remembered per template text and values, so a
-// template is rendered again only when either changes.
+// other Cluster. Results and the template's own errors are remembered per template text and
+// values, so a template is rendered again only when either changes; a bound of time or memory hit
+// (which a busy machine can cause too) is remembered for five minutes.
 import { createHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { TemplateError, type OutputBounds } from './template-text.ts';
@@ -26,7 +27,8 @@ export const defaultSandboxLimits: SandboxLimits = {
 // the sources run as they are (type stripping); the image runs the built .js beside this file
 const workerFile = new URL(import.meta.url.endsWith('.ts') ? './template-worker.ts' : './template-worker.js', import.meta.url);
 
-type Outcome = { ok: true; json: string } | { ok: false; message: string };
+/** `transient`: a bound of time or memory was hit, which a busy machine can cause too: remembered only for a while. */
+type Outcome = { ok: true; json: string } | { ok: false; message: string; transient?: boolean };
 
 function renderInWorker(template: string, source: string, context: object, limits: SandboxLimits): Promise<Outcome> {
   const { timeoutMs, maxHeapMb, ...bounds } = limits;
@@ -38,29 +40,39 @@ function renderInWorker(template: string, source: string, context: object, limit
       stderr: true,
     });
     let settled = false;
+    let timer: NodeJS.Timeout | undefined;
     const settle = (outcome: Outcome) => {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
+      if (timer) clearTimeout(timer);
       void worker.terminate();
       resolve(outcome);
     };
-    const timer = setTimeout(() => settle({ ok: false, message: `template ${template}: rendering took longer than ${timeoutMs / 1000} s (the bound on a template's time)` }), timeoutMs);
+    // the clock starts once the thread runs: its start-up is the operator's cost, not the template's
+    worker.once('online', () => {
+      timer = setTimeout(() => settle({ ok: false, transient: true, message: `template ${template}: rendering took longer than ${timeoutMs / 1000} s (the bound on a template's time)` }), timeoutMs);
+    });
     worker.once('message', (m: Outcome) => settle(m));
     worker.once('error', (err: Error & { code?: string }) => settle({
       ok: false,
+      transient: true,
       message: err.code === 'ERR_WORKER_OUT_OF_MEMORY'
         ? `template ${template}: rendering needed more than ${maxHeapMb} MiB (the bound on a template's memory)`
         : `template ${template}: ${err.message.split('\n')[0]}`,
     }));
-    worker.once('exit', () => settle({ ok: false, message: `template ${template}: the renderer stopped without an answer` }));
+    worker.once('exit', () => settle({ ok: false, transient: true, message: `template ${template}: the renderer stopped without an answer` }));
   });
 }
 
+/** How long a failure by time or memory is remembered: a hostile template costs a worker this often, a busy moment heals this soon. */
+export const transientFailureMs = 5 * 60_000;
+
 export class TemplateSandbox {
   readonly #limits: SandboxLimits;
-  readonly #outcomes = new Map<string, Outcome>();
+  readonly #outcomes = new Map<string, { outcome: Outcome; until: number }>();
   readonly #maxRemembered: number;
+  /** Worker threads started so far. */
+  workers = 0;
 
   constructor(limits: Partial<SandboxLimits> = {}, maxRemembered = 256) {
     this.#limits = { ...defaultSandboxLimits, ...limits };
@@ -68,17 +80,19 @@ export class TemplateSandbox {
   }
 
   /** The template's documents (plain data), or a TemplateError naming what is wrong or which bound it hit. */
-  async render(template: string, source: string, context: object): Promise<unknown[]> {
+  async render(template: string, source: string, context: object, now = Date.now()): Promise<unknown[]> {
     const key = createHash('sha256').update(template).update('\0').update(source).update('\0').update(JSON.stringify(context)).digest('hex');
-    let outcome = this.#outcomes.get(key);
-    if (outcome) {
-      // the newest last: the oldest goes first when the map is full
-      this.#outcomes.delete(key);
-    } else {
-      outcome = await renderInWorker(template, source, context, this.#limits);
+    let remembered = this.#outcomes.get(key);
+    // the newest last: the oldest goes first when the map is full
+    this.#outcomes.delete(key);
+    if (!remembered || remembered.until <= now) {
+      this.workers++;
+      const outcome = await renderInWorker(template, source, context, this.#limits);
       if (this.#outcomes.size >= this.#maxRemembered) this.#outcomes.delete(this.#outcomes.keys().next().value!);
+      remembered = { outcome, until: !outcome.ok && outcome.transient ? now + transientFailureMs : Infinity };
     }
-    this.#outcomes.set(key, outcome);
+    this.#outcomes.set(key, remembered);
+    const { outcome } = remembered;
     if (!outcome.ok) throw new TemplateError(outcome.message);
     return JSON.parse(outcome.json) as unknown[];
   }

@@ -10,6 +10,7 @@ import {
   type AddonSpec, type BuiltinAddon,
 } from '../model/addons.ts';
 import { renderControlPlane } from './control-plane-objects.ts';
+import { TemplateSandbox, transientFailureMs } from './template-sandbox.ts';
 import { Renderer, templatesDir } from './renderer.ts';
 import { repoRoot } from '../../scripts/testbed/config.ts';
 
@@ -150,8 +151,27 @@ describe('templates', () => {
       await expect(slow.renderSource('teams/loop', nested, { values: { l: list } })).rejects.toThrow('template teams/loop: rendering took longer than 0.3 s (the bound on a template\'s time)');
       const wide = new Renderer(undefined, { maxTextChars: 1000 });
       await expect(wide.renderSource('teams/wide', '{{#each values.l}}0123456789{{/each}}', { values: { l: list } })).rejects.toThrow('template teams/wide rendered 2000 characters, more than 1000 (the bound on a template\'s output)');
-      // and what failed is remembered: no second worker for the same text and values
-      await expect(wide.renderSource('teams/wide', '{{#each values.l}}0123456789{{/each}}', { values: { l: list } })).rejects.toThrow('more than 1000');
+    });
+
+    it('renders a text and values once: results and the template\'s own errors are remembered, a bound of time only for a while', async () => {
+      const sandbox = new TemplateSandbox({ timeoutMs: 300 });
+      const ok = 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{json values.n}}\n';
+      await sandbox.render('t/ok', ok, { values: { n: 'a' } });
+      await sandbox.render('t/ok', ok, { values: { n: 'a' } });
+      expect(sandbox.workers).toBe(1);
+      await sandbox.render('t/ok', ok, { values: { n: 'b' } });
+      expect(sandbox.workers).toBe(2);
+      await expect(sandbox.render('t/bad', '{{json values.missing}}', { values: {} })).rejects.toThrow('missing');
+      await expect(sandbox.render('t/bad', '{{json values.missing}}', { values: {} })).rejects.toThrow('missing');
+      expect(sandbox.workers).toBe(3);
+      const list = Array.from({ length: 200 }, (_, i) => i);
+      const slowText = '{{#each values.l}}{{#each @root.values.l}}{{#each @root.values.l}}{{#each @root.values.l}}x{{/each}}{{/each}}{{/each}}{{/each}}';
+      const now = Date.now();
+      await expect(sandbox.render('t/slow', slowText, { values: { l: list } }, now)).rejects.toThrow('longer than 0.3 s');
+      await expect(sandbox.render('t/slow', slowText, { values: { l: list } }, now + 1000)).rejects.toThrow('longer than 0.3 s');
+      expect(sandbox.workers).toBe(4);
+      await expect(sandbox.render('t/slow', slowText, { values: { l: list } }, now + transientFailureMs + 1)).rejects.toThrow('longer than 0.3 s');
+      expect(sandbox.workers).toBe(5);
     });
   });
 
