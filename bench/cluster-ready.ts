@@ -14,26 +14,15 @@
 //   apiserverReady  condition APIServerReady is True
 //   ready           condition Ready is True (the total)
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { plannedCertificates } from '../operator/pki/cluster-pki.ts';
-import { loadConfig, repoRoot, statePaths } from '../scripts/testbed/config.ts';
+import { repoRoot } from '../scripts/testbed/config.ts';
+import { core, custom, kc, kubeconfigPath, ref, rssKiB } from './meta-cluster.ts';
 
 interface Phases { pki?: number; objectsApplied?: number; etcdReady?: number; apiserverReady?: number; ready?: number }
 
-const kubeconfigPath = statePaths(loadConfig().stateDir).adminKubeconfig;
-const kc = new KubeConfig();
-kc.loadFromFile(kubeconfigPath);
-const core = kc.makeApiClient(CoreV1Api);
-const custom = kc.makeApiClient(CustomObjectsApi);
-const ref = { group: 'kubeonkube.io', version: 'v1alpha1', plural: 'clusters' };
 const namespace = `bench-${Date.now().toString(36)}`;
-
-function rssKiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
-  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m?.[1] ?? 0);
-}
 
 async function measure(name: string, mode: 'minimal' | 'standard'): Promise<Phases & { totalSeconds: number }> {
   const members = mode === 'standard' ? 3 : 1;

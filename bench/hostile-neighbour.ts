@@ -6,23 +6,16 @@
 // Prints JSON on stdout: calm's pass time (median, p90) and the operator's RSS, without and with
 // the neighbour, and their ratios. Runs against the local meta-cluster with a node.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { loadConfig, repoRoot, statePaths } from '../scripts/testbed/config.ts';
+import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { repoRoot } from '../scripts/testbed/config.ts';
+import { core, custom, kubeconfigPath, ref, rssKiB } from './meta-cluster.ts';
 
-const kubeconfigPath = statePaths(loadConfig().stateDir).adminKubeconfig;
-const kc = new KubeConfig();
-kc.loadFromFile(kubeconfigPath);
-const core = kc.makeApiClient(CoreV1Api);
-const custom = kc.makeApiClient(CustomObjectsApi);
-const ref = { group: 'kubeonkube.io', version: 'v1alpha1', plural: 'clusters' };
 const namespace = `bench-neighbour-${Date.now().toString(36)}`;
 const metricsPort = 18181;
 const passes = 20;
 
-const rssMiB = (pid: number, field: 'VmRSS' | 'VmHWM') =>
-  Number((Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024).toFixed(1));
+const rssMiB = (pid: number, field: 'VmRSS' | 'VmHWM') => Number((rssKiB(pid, field) / 1024).toFixed(1));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
