@@ -8,7 +8,7 @@ const claim = { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { nam
 describe('ownership', () => {
   it('by owner reference: what the garbage collector follows', () => {
     const owned = ownedBy(claim, owner);
-    expect(owned.metadata.ownerReferences).toEqual([{ ...owner, controller: true, blockOwnerDeletion: true }]);
+    expect((owned.metadata as { ownerReferences?: unknown }).ownerReferences).toEqual([{ ...owner, controller: true, blockOwnerDeletion: true }]);
     expect(isOwnedBy(owned, 'uid-1')).toBe(true);
     expect(isOwnedBy(owned, 'uid-2')).toBe(false);
     expect(describeOwner(owned)).toBe('owned by Cluster dev');

@@ -30,6 +30,9 @@ const workerFile = new URL(import.meta.url.endsWith('.ts') ? './template-worker.
 /** `transient`: a bound of time or memory was hit, which a busy machine can cause too: remembered only for a while. */
 type Outcome = { ok: true; json: string } | { ok: false; message: string; transient?: boolean };
 
+/** A failure at one of the sandbox's bounds (time, memory, output), by its words. */
+const hitBound = (o: Outcome) => !o.ok && /\(the bound on a template's (time|memory|output)\)/.test(o.message);
+
 function renderInWorker(template: string, source: string, context: object, limits: SandboxLimits): Promise<Outcome> {
   const { timeoutMs, maxHeapMb, ...bounds } = limits;
   return new Promise((resolve) => {
@@ -66,11 +69,19 @@ function renderInWorker(template: string, source: string, context: object, limit
 
 /** How long a failure by time or memory is remembered: a hostile template costs a worker this often, a busy moment heals this soon. */
 export const transientFailureMs = 5 * 60_000;
+/**
+ * After a template hit a bound, how long no new text of the same template (by its name: the
+ * add-on's ConfigMap) is rendered: a tenant who rewrites a bomb again and again gets a worker this
+ * often, not once per edit.
+ */
+export const boundPauseMs = 30_000;
 
 export class TemplateSandbox {
   readonly #limits: SandboxLimits;
   readonly #outcomes = new Map<string, { outcome: Outcome; until: number }>();
   readonly #maxRemembered: number;
+  /** Per template name: until when no new text of it is rendered, and the failure that paused it. */
+  readonly #paused = new Map<string, { until: number; message: string }>();
   /** Worker threads started so far. */
   workers = 0;
 
@@ -86,10 +97,17 @@ export class TemplateSandbox {
     // the newest last: the oldest goes first when the map is full
     this.#outcomes.delete(key);
     if (!remembered || remembered.until <= now) {
+      const pause = this.#paused.get(template);
+      if (pause && pause.until > now) throw new TemplateError(`${pause.message}; a new text of it is rendered ${boundPauseMs / 1000} s after that`);
+      this.#paused.delete(template);
       this.workers++;
       const outcome = await renderInWorker(template, source, context, this.#limits);
       if (this.#outcomes.size >= this.#maxRemembered) this.#outcomes.delete(this.#outcomes.keys().next().value!);
       remembered = { outcome, until: !outcome.ok && outcome.transient ? now + transientFailureMs : Infinity };
+      if (!outcome.ok && hitBound(outcome)) {
+        if (this.#paused.size >= this.#maxRemembered) this.#paused.delete(this.#paused.keys().next().value!);
+        this.#paused.set(template, { until: now + boundPauseMs, message: outcome.message });
+      }
     }
     this.#outcomes.set(key, remembered);
     const { outcome } = remembered;

@@ -10,7 +10,7 @@ import {
   type AddonSpec, type BuiltinAddon,
 } from '../model/addons.ts';
 import { renderControlPlane } from './control-plane-objects.ts';
-import { TemplateSandbox, transientFailureMs } from './template-sandbox.ts';
+import { boundPauseMs, TemplateSandbox, transientFailureMs } from './template-sandbox.ts';
 import { Renderer, templatesDir } from './renderer.ts';
 import { repoRoot } from '../../scripts/testbed/config.ts';
 
@@ -172,6 +172,22 @@ describe('templates', () => {
       expect(sandbox.workers).toBe(4);
       await expect(sandbox.render('t/slow', slowText, { values: { l: list } }, now + transientFailureMs + 1)).rejects.toThrow('longer than 0.3 s');
       expect(sandbox.workers).toBe(5);
+    });
+
+    it('renders no new text of a template for a while after it hit a bound: rewriting a bomb costs one worker per pause', async () => {
+      const sandbox = new TemplateSandbox({ timeoutMs: 300 });
+      const list = Array.from({ length: 200 }, (_, i) => i);
+      const slow = (n: number) => `{{!-- ${n} --}}{{#each values.l}}{{#each @root.values.l}}{{#each @root.values.l}}{{#each @root.values.l}}x{{/each}}{{/each}}{{/each}}{{/each}}`;
+      const now = Date.now();
+      await expect(sandbox.render('t/bomb', slow(1), { values: { l: list } }, now)).rejects.toThrow('longer than 0.3 s');
+      await expect(sandbox.render('t/bomb', slow(2), { values: { l: list } }, now + 1000))
+        .rejects.toThrow(`longer than 0.3 s (the bound on a template's time); a new text of it is rendered ${boundPauseMs / 1000} s after that`);
+      expect(sandbox.workers).toBe(1);
+      // another template is not held up
+      await sandbox.render('t/other', 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n', {}, now + 1000);
+      expect(sandbox.workers).toBe(2);
+      await expect(sandbox.render('t/bomb', slow(3), { values: { l: list } }, now + boundPauseMs + 1)).rejects.toThrow('longer than 0.3 s');
+      expect(sandbox.workers).toBe(3);
     });
   });
 
