@@ -383,7 +383,7 @@ const twins = new Map<string, Twin>([
   ["has(self.template) || self.name in ['kube-proxy', 'coredns']", { holds: (self) => has(self, 'template') || ['kube-proxy', 'coredns'].includes(text(self, 'name') ?? '') }],
   ["!has(self.template) || !(self.name in ['kube-proxy', 'coredns'])", { holds: (self) => !has(self, 'template') || !['kube-proxy', 'coredns'].includes(text(self, 'name') ?? '') }],
   [
-    "!self.startsWith('kubeonkube-') && !(self in ['kube-apiserver', 'kube-apiserver-etcd-client', 'kube-apiserver-kubelet-client', 'front-proxy-client'])",
+    `!self.startsWith('kubeonkube-') && !(self in [${reservedUserNames.map((n) => `'${n}'`).join(', ')}])`,
     { holds: (self) => typeof self === 'string' && !self.startsWith('kubeonkube-') && !reservedUserNames.includes(self) },
   ],
   ["!(self.name in ['control-plane', 'tunnel-agent'])", { holds: (self) => !['control-plane', 'tunnel-agent'].includes(text(self, 'name') ?? '') }],

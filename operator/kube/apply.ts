@@ -35,14 +35,11 @@ export function objectHash(obj: unknown): string {
 
 /** The object with the owner reference that makes it garbage with its Cluster. */
 export function ownedBy<T extends KubernetesObject>(obj: T, owner: OwnerRef): T {
-  return {
-    ...obj,
-    metadata: {
-      ...obj.metadata,
-      ownerReferences: [{ ...owner, controller: true, blockOwnerDeletion: true }],
-    },
-  };
+  return { ...obj, metadata: { ...obj.metadata, ownerReferences: [controllerReference(owner)] } };
 }
+
+/** The owner reference by which `owner` controls an object. */
+const controllerReference = (owner: OwnerRef) => ({ ...owner, controller: true, blockOwnerDeletion: true });
 
 /**
  * On an object that must outlive its Cluster (an etcd claim under deletionPolicy Retain): the UID
@@ -203,16 +200,16 @@ export class Writer {
   }
 
   /**
-   * Moves `live` between the two ways of being owned: by an owner reference (`owner`; the garbage
-   * collector deletes it with its owner) or by the owner's UID in an annotation (`undefined`: it
+   * Moves `live` between the two ways `owner` may own it: by an owner reference (`byReference`;
+   * the garbage collector deletes it with its owner) or by the owner's UID in an annotation (it
    * outlives its owner). A merge patch carrying its resourceVersion.
    */
-  async setOwnership<T extends KubernetesObject>(live: T, owner: OwnerRef | undefined, uid: string): Promise<T> {
+  async setOwnership<T extends KubernetesObject>(live: T, owner: OwnerRef, byReference: boolean): Promise<T> {
     this.count('patch', live.kind ?? '');
     const metadata = {
       name: live.metadata?.name, namespace: live.metadata?.namespace, resourceVersion: live.metadata?.resourceVersion,
-      ownerReferences: owner ? [{ ...owner, controller: true, blockOwnerDeletion: true }] : null,
-      annotations: { [ownerUidAnnotation]: owner ? null : uid },
+      ownerReferences: byReference ? [controllerReference(owner)] : null,
+      annotations: { [ownerUidAnnotation]: byReference ? null : owner.uid },
     };
     return this.#api.patch<T>({ apiVersion: live.apiVersion, kind: live.kind, metadata } as unknown as T, undefined, undefined, fieldManager, undefined, PatchStrategy.MergePatch);
   }

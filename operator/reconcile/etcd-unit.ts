@@ -80,7 +80,7 @@ async function keepClaimsAsAsked(ctx: ReconcileContext): Promise<void> {
     if (!claim || claim.metadata?.deletionTimestamp) continue;
     const referenced = (claim.metadata?.ownerReferences ?? []).some((r) => r.uid === ctx.owner.uid);
     if (retain !== referenced) continue;
-    await ctx.writer.setOwnership({ ...claim, apiVersion: 'v1', kind: 'PersistentVolumeClaim' }, retain ? undefined : ctx.owner, ctx.owner.uid);
+    await ctx.writer.setOwnership({ ...claim, apiVersion: 'v1', kind: 'PersistentVolumeClaim' }, ctx.owner, !retain);
     moved.push(claim.metadata?.name ?? '');
   }
   if (moved.length > 0) {

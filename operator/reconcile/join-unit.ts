@@ -5,7 +5,7 @@
 // token from the business cluster.
 import type { V1Secret } from '@kubernetes/client-node';
 import { objectHash, ownedBy } from '../kube/apply.ts';
-import { joinData, joinSecret, newBootstrapToken, parseBootstrapToken, tokenRenewAt } from '../model/join.ts';
+import { bootstrapTokenRenewBeforeMs, joinData, joinSecret, newBootstrapToken, parseBootstrapToken, tokenRenewAt } from '../model/join.ts';
 import { clusterLabels } from '../model/names.ts';
 import { trustBundle } from '../pki/ca-rotation.ts';
 import { externalServer } from '../pki/cluster-pki.ts';
@@ -26,7 +26,7 @@ export async function reconcileJoin(ctx: ReconcileContext): Promise<void> {
   const token = held && !due ? held : newBootstrapToken(ctx.now);
   // the token before a renewal stays accepted until its end (one without an end: for the eight hours a new one has before its renewal)
   const previous = due && held
-    ? { id: held.id, expires: held.expires ?? new Date(ctx.now.getTime() + Date.parse(token.expires!) - tokenRenewAt(token).getTime()).toISOString() }
+    ? { id: held.id, expires: held.expires ?? new Date(ctx.now.getTime() + bootstrapTokenRenewBeforeMs).toISOString() }
     : previousToken(live, ctx.now);
   const secret = (t = token) => ownedBy<V1Secret>({
     apiVersion: 'v1',

@@ -264,13 +264,11 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
         // a Secret the cache has not seen yet may exist: creating never overwrites it
         const { created, live: existing } = await ctx.writer.createOnly(secret);
         if (!created) certificate = decode(existing, 'tls.crt') ?? '';
-      } else if (live && editedReasons.has(reason)) {
-        // what the tenant added stays under an apply (it is another field manager's): written whole
-        await ctx.writer.replace(secret, live);
-        const notAfter = describeCertificate(certificate).notAfter;
-        if (!earliestRenewed || notAfter < earliestRenewed) earliestRenewed = notAfter;
       } else {
-        await ctx.writer.apply(secret, live);
+        // what the tenant added to an edited Secret stays under an apply (it is another field
+        // manager's): that one is written whole
+        if (live && editedReasons.has(reason)) await ctx.writer.replace(secret, live);
+        else await ctx.writer.apply(secret, live);
         const notAfter = describeCertificate(certificate).notAfter;
         if (!earliestRenewed || notAfter < earliestRenewed) earliestRenewed = notAfter;
       }
