@@ -421,6 +421,15 @@ export interface ClusterSpecCertificates {
    * @defaultValue "87600h"
    */
   caValidity: string;
+  /**
+   * Lifetime of the certificates the business cluster's controller-manager signs: each kubelet's
+   * client and serving certificate (and any other CSR's). Kubelets renew theirs at 70-90% of it; a
+   * CA rotation waits until every kubelet renewed from the new CA, so this bounds how long that
+   * takes. Values under an hour suit tests only.
+   *
+   * @defaultValue "168h"
+   */
+  kubeletValidity: string;
 }
 
 /** A user of the business cluster. */
@@ -659,8 +668,9 @@ export interface ClusterStatusCertificates {
   forcedRenewal?: ClusterStatusCertificatesForcedRenewal;
   /**
    * The rotation of the CAs asked for by the kubeonkube.io/rotate-ca annotation: Trusting (new CAs
-   * added to every trust bundle), Signing (every certificate re-issued by the new CAs), Dropping
-   * (the old CAs removed from every bundle), Completed; Refused when it cannot be done.
+   * added to every trust bundle), Signing (every certificate re-issued by the new CAs, then each
+   * kubelet's renewed), Dropping (the old CAs removed from every bundle), Completed; Refused when
+   * it cannot be done.
    */
   caRotation?: ClusterStatusCertificatesCaRotation;
 }
@@ -678,8 +688,9 @@ export interface ClusterStatusCertificatesForcedRenewal {
 
 /**
  * The rotation of the CAs asked for by the kubeonkube.io/rotate-ca annotation: Trusting (new CAs
- * added to every trust bundle), Signing (every certificate re-issued by the new CAs), Dropping (the
- * old CAs removed from every bundle), Completed; Refused when it cannot be done.
+ * added to every trust bundle), Signing (every certificate re-issued by the new CAs, then each
+ * kubelet's renewed), Dropping (the old CAs removed from every bundle), Completed; Refused when it
+ * cannot be done.
  */
 export interface ClusterStatusCertificatesCaRotation {
   /** The annotation's value this rotation carries out. */
@@ -692,6 +703,28 @@ export interface ClusterStatusCertificatesCaRotation {
   started?: string;
   /** When nothing used the old CAs any more. */
   completed?: string;
+  /**
+   * The business cluster's kubelets moving to the new cluster CA: the old one is dropped once each
+   * renewed its client and serving certificates from the new one (kubelets renew at 70-90% of
+   * spec.certificates.kubeletValidity).
+   */
+  kubelets?: ClusterStatusCertificatesCaRotationKubelets;
+}
+
+/**
+ * The business cluster's kubelets moving to the new cluster CA: the old one is dropped once each
+ * renewed its client and serving certificates from the new one (kubelets renew at 70-90% of
+ * spec.certificates.kubeletValidity).
+ */
+export interface ClusterStatusCertificatesCaRotationKubelets {
+  /** Nodes the business cluster has. */
+  nodes?: number;
+  /** Of them, those whose client and serving certificates both come from the new CA. */
+  renewed?: number;
+  /** Nodes seen with a client certificate of the new CA (while Signing). */
+  client?: string[];
+  /** Nodes seen with a serving certificate of the new CA (while Signing). */
+  serving?: string[];
 }
 
 /** The reverse tunnel. */
@@ -1332,6 +1365,18 @@ export const clusterSchema = {
                 },
               ],
             },
+            kubeletValidity: {
+              description: 'Lifetime of the certificates the business cluster\'s controller-manager signs: each kubelet\'s client and serving certificate (and any other CSR\'s). Kubelets renew theirs at 70-90% of it; a CA rotation waits until every kubelet renewed from the new CA, so this bounds how long that takes. Values under an hour suit tests only.',
+              type: 'string',
+              maxLength: 32,
+              default: '168h',
+              'x-kubernetes-validations': [
+                {
+                  rule: 'self.matches(\'^([0-9]+([.][0-9]+)?(ns|us|µs|μs|ms|s|m|h))+$\') && duration(self) >= duration(\'2m\')',
+                  message: 'kubeletValidity must be a Go duration of at least 2m, such as 168h',
+                },
+              ],
+            },
           },
         },
         users: {
@@ -1762,7 +1807,7 @@ export const clusterSchema = {
               },
             },
             caRotation: {
-              description: 'The rotation of the CAs asked for by the kubeonkube.io/rotate-ca annotation: Trusting (new CAs added to every trust bundle), Signing (every certificate re-issued by the new CAs), Dropping (the old CAs removed from every bundle), Completed; Refused when it cannot be done.',
+              description: 'The rotation of the CAs asked for by the kubeonkube.io/rotate-ca annotation: Trusting (new CAs added to every trust bundle), Signing (every certificate re-issued by the new CAs, then each kubelet\'s renewed), Dropping (the old CAs removed from every bundle), Completed; Refused when it cannot be done.',
               type: 'object',
               properties: {
                 request: {
@@ -1787,6 +1832,40 @@ export const clusterSchema = {
                   description: 'When nothing used the old CAs any more.',
                   type: 'string',
                   format: 'date-time',
+                },
+                kubelets: {
+                  description: 'The business cluster\'s kubelets moving to the new cluster CA: the old one is dropped once each renewed its client and serving certificates from the new one (kubelets renew at 70-90% of spec.certificates.kubeletValidity).',
+                  type: 'object',
+                  properties: {
+                    nodes: {
+                      description: 'Nodes the business cluster has.',
+                      type: 'integer',
+                    },
+                    renewed: {
+                      description: 'Of them, those whose client and serving certificates both come from the new CA.',
+                      type: 'integer',
+                    },
+                    client: {
+                      description: 'Nodes seen with a client certificate of the new CA (while Signing).',
+                      type: 'array',
+                      maxItems: 10000,
+                      items: {
+                        type: 'string',
+                        maxLength: 253,
+                        description: 'A node\'s name.',
+                      },
+                    },
+                    serving: {
+                      description: 'Nodes seen with a serving certificate of the new CA (while Signing).',
+                      type: 'array',
+                      maxItems: 10000,
+                      items: {
+                        type: 'string',
+                        maxLength: 253,
+                        description: 'A node\'s name.',
+                      },
+                    },
+                  },
                 },
               },
             },

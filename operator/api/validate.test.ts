@@ -49,7 +49,7 @@ describe('validate: good objects', () => {
       network: { serviceCIDR: '10.96.0.0/12', podCIDR: '10.244.0.0/16', dnsDomain: 'cluster.local' },
       endpoint: { service: { type: 'ClusterIP' } },
       etcd: { version: 'v3.6.16', storage: { claimTemplate: { resources: { requests: { storage: '1Gi' } } }, deletionPolicy: 'Retain' } },
-      certificates: { validity: '8760h', renewBefore: '720h', caValidity: '87600h' },
+      certificates: { validity: '8760h', renewBefore: '720h', caValidity: '87600h', kubeletValidity: '168h' },
       tunnel: { enabled: true },
       addons: [{ name: 'kube-proxy' }, { name: 'coredns' }],
       paused: false,
@@ -85,7 +85,7 @@ describe('validate: good objects', () => {
         network: { serviceCIDR: 'fd00:10:96::/108', podCIDR: '10.32.0.0/12', dnsDomain: 'prod-b.local' },
         endpoint: { service: { type: 'LoadBalancer', annotations: { 'lb.example.com/internal': 'true' } }, host: 'api.prod-b.example.com' },
         etcd: { version: 'v3.6.16', storage: { volumeSource: { hostPath: { path: '/var/lib/etcd-prod-b', type: 'DirectoryOrCreate' } }, deletionPolicy: 'Retain' } },
-        certificates: { validity: '2160h', renewBefore: '360h', caValidity: '43800h' },
+        certificates: { validity: '2160h', renewBefore: '360h', caValidity: '43800h', kubeletValidity: '168h' },
         users: [
           { name: 'alice', groups: ['system:masters'], validity: '720h' },
           { name: 'bob', groups: ['dev', 'ops'] },
@@ -201,6 +201,7 @@ describe('validate: the CEL rules, with the apiserver messages', () => {
     ['a negative validity', spec({ certificates: { validity: '-1h' } }), ['spec.certificates.validity: validity must be a positive Go duration such as 8760h']],
     // the apiserver refuses it too, prefixed by CEL's "type conversion error ... evaluating rule:"
     ['a caValidity beyond Go durations', spec({ certificates: { caValidity: '99999999999h' } }), ['spec.certificates.caValidity: caValidity must be a positive Go duration such as 87600h']],
+    ['a kubeletValidity under two minutes', spec({ certificates: { kubeletValidity: '90s' } }), ['spec.certificates.kubeletValidity: kubeletValidity must be a Go duration of at least 2m, such as 168h']],
     ['an unparseable user validity', spec({ users: [{ name: 'alice', validity: 'forever' }] }), ['spec.users[0].validity: validity must be a positive Go duration such as 720h']],
     ['a value with operator Exists', spec({ controlPlane: { tolerations: [{ key: 'a', operator: 'Exists', value: 'b' }] } }), ['spec.controlPlane.tolerations[0]: value must be empty when operator is Exists']],
     ['an empty key without operator Exists', spec({ controlPlane: { tolerations: [{ key: 'a' }, { value: 'x' }] } }), ['spec.controlPlane.tolerations[1]: operator must be Exists when key is empty (which matches all taints)']],

@@ -380,6 +380,7 @@ const twins = new Map<string, Twin>([
     },
   ],
   [`self.matches('${celDuration}') && duration(self) > duration('0s')`, { holds: positiveDuration }],
+  [`self.matches('${celDuration}') && duration(self) >= duration('2m')`, { holds: (self) => typeof self === 'string' && durationSyntax.test(self) && (parseGoDuration(self) ?? 0n) >= 120_000_000_000n }],
   ["has(self.template) || self.name in ['kube-proxy', 'coredns']", { holds: (self) => has(self, 'template') || ['kube-proxy', 'coredns'].includes(text(self, 'name') ?? '') }],
   ["!has(self.template) || !(self.name in ['kube-proxy', 'coredns'])", { holds: (self) => !has(self, 'template') || !['kube-proxy', 'coredns'].includes(text(self, 'name') ?? '') }],
   [

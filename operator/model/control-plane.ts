@@ -12,6 +12,9 @@ export interface ComponentSpec {
 }
 
 /** The part of a Cluster's spec (defaults applied) the control plane is built from. */
+/** The CRD's default of spec.certificates.kubeletValidity. */
+export const defaultKubeletValidity = '168h';
+
 export interface ControlPlaneSpec {
   version: string;
   mode: 'minimal' | 'standard';
@@ -24,6 +27,8 @@ export interface ControlPlaneSpec {
   };
   network: { serviceCIDR: string; podCIDR: string; dnsDomain: string };
   tunnel?: { enabled?: boolean };
+  /** kubeletValidity: the lifetime of what the controller-manager signs (kubelet certificates). */
+  certificates?: { kubeletValidity?: string };
   endpoint?: { service?: { type?: string; annotations?: Record<string, string> }; host?: string };
   etcd: {
     version: string;
@@ -373,6 +378,8 @@ export function controllerManagerContext(spec: ControlPlaneSpec, facts: ControlP
       'root-ca-file': '/etc/kubernetes/kubeconfig/ca.crt',
       'cluster-signing-cert-file': `${pki}/ca.crt`,
       'cluster-signing-key-file': `${pki}/ca.key`,
+      // kubelets renew at 70-90% of it: how soon each moves to a new CA after a rotation
+      'cluster-signing-duration': spec.certificates?.kubeletValidity ?? defaultKubeletValidity,
       'use-service-account-credentials': 'true',
       'controllers': '*,bootstrapsigner,tokencleaner',
       'service-cluster-ip-range': spec.network.serviceCIDR,

@@ -7,10 +7,16 @@
 //   signing   tls.crt/tls.key + previous.crt       the new one signs; both trusted
 //   idle      tls.crt/tls.key                      the new one signs and is trusted alone
 //
+// From signing on, the cluster CA's Secret also keeps compat.crt: the new CA signed by the old one
+// (and any such certificate of an earlier rotation that has not ended). Served after the leaves
+// that kubelets, pods and users verify, it lets whoever still trusts only an old CA (a kubelet
+// reads its CA once, when it joins) verify the new one, with nothing changed on their side. It
+// widens no trust: it only lets the old CA vouch for the new one, never the other way round.
+//
 // Each step waits until every component runs with what the step before gave it (see the
 // ca-rotation unit); the annotation records which request an authority was rotated for, so a
 // request is carried out once.
-import type { CertificateAndKey } from './certificates.ts';
+import { describeCertificate, pemCertificates, type CertificateAndKey } from './certificates.ts';
 
 export type RotationPhase = 'idle' | 'trusting' | 'signing';
 
@@ -19,9 +25,8 @@ export const caRotationRequestAnnotation = 'kubeonkube.io/ca-rotation-request';
 /** On the Cluster: a new value starts a rotation of every CA. */
 export const rotateCaAnnotation = 'kubeonkube.io/rotate-ca';
 /**
- * On the Cluster, with the value of rotate-ca: the business cluster's nodes are to be joined again
- * after the rotation. A kubelet reads the CA it trusts for the apiserver only when it bootstraps, so
- * a rotation locks out every node that joined before it; without this the rotation is refused.
+ * On the Cluster, with the value of rotate-ca: the old cluster CA is dropped without waiting for
+ * every kubelet to renew its certificates from the new one; a kubelet that has not must join again.
  */
 export const rotateCaRejoinAnnotation = 'kubeonkube.io/rotate-ca-nodes-rejoin';
 
@@ -34,6 +39,8 @@ export interface AuthorityState {
   previous?: string | undefined;
   /** The rotation request this authority was last rotated for ('' if never). */
   request: string;
+  /** The signer signed by the CAs it replaced (PEM, newest first); see compat.crt above. */
+  compat?: string | undefined;
 }
 
 export const phaseOf = (a: AuthorityState): RotationPhase => (a.next ? 'trusting' : a.previous ? 'signing' : 'idle');
@@ -55,13 +62,26 @@ export function authorityData(a: AuthorityState): Record<string, string> {
     'tls.key': a.signer.privateKey,
     ...(a.next ? { 'next.crt': a.next.certificate, 'next.key': a.next.privateKey } : {}),
     ...(a.previous ? { 'previous.crt': a.previous } : {}),
+    ...(a.compat ? { 'compat.crt': a.compat } : {}),
   };
 }
 
-/** The state after one step: trusting → signing (the new CA signs), signing → idle (the old one is dropped). */
-export function advance(a: AuthorityState): AuthorityState {
-  if (a.next) return { signer: a.next, previous: a.signer.certificate, request: a.request };
-  return { signer: a.signer, request: a.request };
+/**
+ * The state after one step: trusting → signing (the new CA signs), signing → idle (the old one is
+ * dropped). `crossSigned` (trusting → signing only): the new CA signed by the old, kept as compat
+ * in front of what earlier rotations left that has not ended by `now`.
+ */
+export function advance(a: AuthorityState, crossSigned?: string, now = new Date()): AuthorityState {
+  if (a.next) {
+    const compat = [...(crossSigned ? [crossSigned] : []), ...stillValid(a.compat, now)].join('');
+    return { signer: a.next, previous: a.signer.certificate, request: a.request, ...(compat ? { compat } : {}) };
+  }
+  return { signer: a.signer, request: a.request, ...(a.compat ? { compat: a.compat } : {}) };
+}
+
+/** The certificates of a PEM text that have not ended by `now`. */
+export function stillValid(pem: string | undefined, now: Date): string[] {
+  return pemCertificates(pem ?? '').filter((c) => describeCertificate(c).notAfter > now);
 }
 
 export type RotationStep =

@@ -71,6 +71,40 @@ export async function createCertificateAuthority(commonName: string, validityMs:
   return { certificate: cert.toString('pem') + '\n', privateKey: await privateKeyToPem(keys.privateKey) };
 }
 
+/**
+ * The CA `subject` (its name, key and key identifier) signed by the CA `signer`: an intermediate
+ * that lets whoever trusts only `signer` verify what `subject` signs. Served after a leaf, it
+ * carries holders of an old CA (a kubelet, a pod, a downloaded kubeconfig) across a rotation
+ * without a change on their side. It ends with the earlier of the two CAs.
+ */
+export async function crossSign(subject: string, signer: CertificateAndKey, now = new Date()): Promise<string> {
+  const subjectCert = new x509.X509Certificate(subject);
+  const signerCert = new x509.X509Certificate(signer.certificate);
+  const signerKeys = await keyPairFromPem(signer.privateKey);
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: randomSerial(),
+    subject: subjectCert.subjectName,
+    issuer: signerCert.subjectName,
+    notBefore: new Date(now.getTime() - backdateMs),
+    notAfter: new Date(Math.min(subjectCert.notAfter.getTime(), signerCert.notAfter.getTime())),
+    signingAlgorithm,
+    publicKey: subjectCert.publicKey,
+    signingKey: signerKeys.privateKey,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
+      await x509.SubjectKeyIdentifierExtension.create(subjectCert.publicKey),
+      await x509.AuthorityKeyIdentifierExtension.create(signerCert),
+    ],
+  });
+  return cert.toString('pem') + '\n';
+}
+
+/** Each certificate of a PEM text, in order, each ending with a newline. */
+export function pemCertificates(pem: string): string[] {
+  return [...pem.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g)].map((m) => `${m[0]}\n`);
+}
+
 export async function issueCertificate(ca: CertificateAndKey, spec: CertificateSpec, now = new Date()): Promise<CertificateAndKey> {
   const caCert = new x509.X509Certificate(ca.certificate);
   const caKeys = await keyPairFromPem(ca.privateKey);

@@ -8,6 +8,7 @@ import type { KubeConfig, V1Node, V1Secret } from '@kubernetes/client-node';
 import { addonLabel, AddonConflict, BusinessApplier } from '../business/applier.ts';
 import type { BusinessClient, BusinessClients } from '../business/clients.ts';
 import { judgeServingCsr, kubeletServingSigner } from '../business/serving-csr.ts';
+import { kubeletClientSigner, kubeletsSignedBy, type IssuedRequest } from '../business/kubelet-certificates.ts';
 import {
   addonTemplates, controlPlaneAddonContext, corednsAddonContext, customAddons, kubeProxyAddonContext, tunnelAgentAddonContext, wantedAddons,
   type BuiltinAddon,
@@ -16,7 +17,7 @@ import { joinSecret } from '../model/join.ts';
 import { workloadNotReady } from '../business/readiness.ts';
 import { reconcileCustomAddons } from './custom-addons.ts';
 import { externalServer } from '../pki/cluster-pki.ts';
-import { trustBundle } from '../pki/ca-rotation.ts';
+import { phaseOf, trustBundle } from '../pki/ca-rotation.ts';
 import type { RenderedObject } from '../render/renderer.ts';
 import { notReady, ready, Reasons, unknown } from '../status/conditions.ts';
 import { cached, type ReconcileContext } from './context.ts';
@@ -201,6 +202,24 @@ async function approveServingCsrs(ctx: ReconcileContext, client: BusinessClient,
   return waiting;
 }
 
+/**
+ * While the cluster CA is in its signing phase: which kubelets the business cluster's CSRs show
+ * with a client or serving certificate of the new CA (the CA rotation waits for every one).
+ */
+async function observeKubeletRenewals(ctx: ReconcileContext, client: BusinessClient): Promise<void> {
+  const ca = ctx.facts.authorities?.ca;
+  if (!ca || phaseOf(ca) !== 'signing') return;
+  const requests: IssuedRequest[] = [];
+  for (const signer of [kubeletClientSigner, kubeletServingSigner]) {
+    const csrs = await listBounded((page) => client.certificates.listCertificateSigningRequest({ fieldSelector: `spec.signerName=${signer}`, ...page }));
+    for (const csr of csrs) {
+      const issued = csr.status?.certificate;
+      if (issued) requests.push({ signerName: csr.spec.signerName, certificate: Buffer.from(issued, 'base64').toString('utf8') });
+    }
+  }
+  ctx.facts.kubeletRenewals = await kubeletsSignedBy(requests, ca.signer.certificate);
+}
+
 /** Connected agents as each ready tunnel server counts them (its metrics): the fewest any server holds. */
 async function agentsPerServer(ctx: ReconcileContext): Promise<number | undefined> {
   const ready = apiserverPods(ctx).filter((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
@@ -285,8 +304,9 @@ export async function reconcileAddons(ctx: ReconcileContext, clients: BusinessCl
   progressing.push(...custom.progressing);
 
   const nodes = await listBounded((page) => client.core.listNode(page));
-  ctx.facts.businessNodes = nodes.length;
+  ctx.facts.businessNodes = nodes.map((n) => n.metadata?.name ?? '');
   const csrWaiting = await approveServingCsrs(ctx, client, nodes);
+  await observeKubeletRenewals(ctx, client);
   if (problems.length > 0 || custom.problems.length > 0) {
     const reason = problems.length > 0 ? Reasons.AddonConflict : custom.problems[0]!.reason;
     ctx.setCondition('AddonsReady', notReady(reason, [...problems, ...custom.problems.map((p) => p.message)].join('; ')));

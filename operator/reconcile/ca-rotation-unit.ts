@@ -10,7 +10,8 @@ import { clusterLabels } from '../model/names.ts';
 import {
   advance, authorityData, caRotationRequestAnnotation, nextRotationStep, phaseOf, rotateCaAnnotation, rotateCaRejoinAnnotation, type AuthorityState,
 } from '../pki/ca-rotation.ts';
-import { createCertificateAuthority } from '../pki/certificates.ts';
+import { createCertificateAuthority, crossSign, describeCertificate } from '../pki/certificates.ts';
+import { defaultKubeletValidity } from '../model/control-plane.ts';
 import { authorities, authoritySecret, type Authority } from '../pki/cluster-pki.ts';
 import { cached, type CaRotationStatus, type ReconcileContext } from './context.ts';
 
@@ -51,8 +52,38 @@ export async function reconcileCaRotation(ctx: ReconcileContext): Promise<void> 
     const started = record?.request === request ? record.started : undefined;
     ctx.status.certificates = {
       ...ctx.status.certificates,
-      caRotation: { request, phase, message: explain[phase], ...(started ? { started } : {}), ...extra },
+      caRotation: { request, phase, message: explain[phase], ...(started ? { started } : {}), ...kubeletsRecord(), ...extra },
     };
+  };
+  // the kubelets moving to the new cluster CA: what this pass saw, added to what earlier ones did
+  // (the business cluster deletes an issued CSR after an hour)
+  const seen = record?.request === request ? record.kubelets : undefined;
+  const renewals = ctx.facts.kubeletRenewals;
+  const union = (a: string[] = [], b: string[] = []) => [...new Set([...a, ...b])].sort();
+  const client = union(seen?.client, renewals?.client);
+  const serving = union(seen?.serving, renewals?.serving);
+  const nodes = ctx.facts.businessNodes;
+  const kubeletsRecord = (): Partial<CaRotationStatus> => {
+    // past signing only the counts stay: the names served to wait on them
+    if (phaseOf(states.ca) !== 'signing') return seen ? { kubelets: { nodes: seen.nodes, renewed: seen.renewed } } : {};
+    if (!nodes) return seen ? { kubelets: { ...seen, client, serving } } : {};
+    const renewed = nodes.filter((n) => client.includes(n) && serving.includes(n)).length;
+    return { kubelets: { nodes: nodes.length, renewed, client, serving } };
+  };
+  /** Why the old cluster CA cannot be dropped yet: a kubelet still holds a certificate of it; undefined when none does. */
+  const kubeletsWaiting = (): string | undefined => {
+    if (ctx.cluster.metadata?.annotations?.[rotateCaRejoinAnnotation] === request) return undefined;
+    // a CA that has ended vouches for nothing any more: there is nothing to wait for
+    const previous = states.ca.previous;
+    if (previous && describeCertificate(previous).notAfter <= ctx.now) return undefined;
+    const validity = ctx.cluster.spec.certificates?.kubeletValidity ?? defaultKubeletValidity;
+    const skip = `; or go on without them (they must join again) with ${rotateCaRejoinAnnotation}=${request}`;
+    if (nodes === undefined) return `every certificate is issued by the new CAs; waiting for the business cluster to list its nodes, whose kubelets must renew their certificates from the new CA before the old one is dropped${skip}`;
+    const behind = nodes.filter((n) => !client.includes(n) || !serving.includes(n));
+    if (behind.length === 0) return undefined;
+    const named = behind.slice(0, 5).map((n) => `${n} (${[client.includes(n) ? '' : 'client', serving.includes(n) ? '' : 'serving'].filter(Boolean).join(', ')})`);
+    return `every certificate is issued by the new CAs; waiting for ${behind.length} of ${nodes.length} kubelet(s) to renew their certificates from the new CA before the old one is dropped: ${named.join(', ')}${behind.length > 5 ? ', …' : ''}. `
+      + `Kubelets renew at 70-90% of their certificates' lifetime (spec.certificates.kubeletValidity: ${validity})${skip}`;
   };
   const settled = ctx.facts.certificatesCurrent && ctx.facts.etcdCurrent
     && ctx.facts.rolledOut.apiServer && ctx.facts.rolledOut.controllerManager && ctx.facts.rolledOut.scheduler;
@@ -65,24 +96,6 @@ export async function reconcileCaRotation(ctx: ReconcileContext): Promise<void> 
         ctx.events.warning('CARotationRefused', `the CAs of a Cluster whose etcd keeps its data in an emptyDir cannot be rotated: its members cannot be restarted to trust a new CA`);
       }
       setStatus('Refused', { message: 'etcd keeps its data in an emptyDir: its members cannot be restarted to trust a new CA' });
-      return;
-    }
-    const refuse = (message: string) => {
-      if (record?.request !== request || record.phase !== 'Refused' || record.message !== message) ctx.events.warning('CARotationRefused', message);
-      setStatus('Refused', { message });
-    };
-    const confirmed = ctx.cluster.metadata?.annotations?.[rotateCaRejoinAnnotation] === request;
-    const nodes = ctx.facts.businessNodes;
-    // a CA that has ended already answers nothing: the rotation is the way back, whatever it costs the nodes
-    const caEnded = ctx.facts.certificates.caNotAfter !== undefined && ctx.facts.certificates.caNotAfter <= ctx.now;
-    if (!confirmed && nodes === undefined && !caEnded) {
-      ctx.requeueAfter(10_000);
-      refuse(`waiting for the business cluster to say whether nodes joined it (a rotation would lock each out); or confirm with ${rotateCaRejoinAnnotation}=${request}`);
-      return;
-    }
-    if (!confirmed && nodes !== undefined && nodes > 0) {
-      refuse(`${nodes} node(s) joined the business cluster trust only the current CA: a kubelet reads the CA it trusts for the apiserver only when it bootstraps, so each would be locked out once the new CA signs. `
-        + `Rotate, then join them again (with the join Secret), by confirming with ${rotateCaRejoinAnnotation}=${request}`);
       return;
     }
     const caValidityMs = durationMs(ctx.cluster.spec.certificates?.caValidity ?? '87600h');
@@ -99,10 +112,24 @@ export async function reconcileCaRotation(ctx: ReconcileContext): Promise<void> 
   if (step.kind === 'advance') {
     const rotating = states[step.authorities[0] as Authority].request;
     if (!settled) {
-      if (rotating === request) setStatus(phaseNames[step.from]);
+      if (rotating === request) setStatus(phaseNames[step.from], kubeletsRecord());
       return;
     }
-    for (const name of step.authorities as Authority[]) await writeAuthority(ctx, name, advance(states[name]));
+    if (step.from === 'signing' && step.authorities.includes('ca')) {
+      const waiting = kubeletsWaiting();
+      if (waiting !== undefined) {
+        ctx.requeueAfter(10_000);
+        if (rotating === request) setStatus('Signing', { ...kubeletsRecord(), message: waiting });
+        return;
+      }
+    }
+    for (const name of step.authorities as Authority[]) {
+      const state = states[name];
+      // only the cluster CA is trusted outside the control plane (kubelets, pods, kubeconfigs),
+      // by holders the operator cannot restart: the new CA comes with the old one's signature
+      const cross = name === 'ca' && state.next ? await crossSign(state.next.certificate, state.signer, ctx.now) : undefined;
+      await writeAuthority(ctx, name, advance(state, cross, ctx.now));
+    }
     const to = step.from === 'trusting' ? 'Signing' : 'Dropping';
     ctx.events.normal('CARotationProgressed', `${step.authorities.map((a) => authoritySecret(ctx.name, a as Authority)).join(', ')}: ${explain[to]}`);
     if (rotating === request) setStatus(to);

@@ -16,7 +16,7 @@ import type { Policy } from './policy.ts';
 import type { Condition, ConditionType, ConditionUpdate } from '../status/conditions.ts';
 
 export interface ClusterSpec extends ControlPlaneSpec {
-  certificates?: { validity?: string; renewBefore?: string; caValidity?: string };
+  certificates?: { validity?: string; renewBefore?: string; caValidity?: string; kubeletValidity?: string };
   users?: { name: string; groups?: string[]; validity?: string }[];
   addons?: AddonSpec[];
   paused?: boolean;
@@ -68,6 +68,23 @@ export interface CaRotationStatus {
   message: string;
   started?: string;
   completed?: string;
+  /** The business cluster's kubelets moving to the new cluster CA (from Signing on). */
+  kubelets?: KubeletRenewals;
+}
+
+/**
+ * Which kubelets hold certificates of the new cluster CA: the evidence is the business cluster's
+ * CSRs, which it deletes an hour after issuing them, so what was seen is kept here.
+ */
+export interface KubeletRenewals {
+  /** Nodes the business cluster has. */
+  nodes: number;
+  /** Of them, those whose client and serving certificates both come from the new CA. */
+  renewed: number;
+  /** Nodes seen with a client certificate of the new CA (while signing). */
+  client?: string[];
+  /** Nodes seen with a serving certificate of the new CA (while signing). */
+  serving?: string[];
 }
 
 export interface ClusterObject extends KubernetesObject {
@@ -143,8 +160,13 @@ export interface ReconcileContext {
     etcdCurrent: boolean;
     /** The bootstrap token of the join Secret, once the join unit read or made it. */
     bootstrapToken?: BootstrapToken | undefined;
-    /** Nodes the business cluster has, once the add-ons unit listed them this pass (undefined: not known). */
-    businessNodes?: number | undefined;
+    /** Names of the nodes the business cluster has, once the add-ons unit listed them this pass (undefined: not known). */
+    businessNodes?: string[] | undefined;
+    /**
+     * While the cluster CA is in its signing phase: the nodes whose kubelet client and serving
+     * certificates, signed by the new CA, the business cluster's CSRs show this pass.
+     */
+    kubeletRenewals?: { client: string[]; serving: string[] } | undefined;
     /** The token before the last renewal, accepted until it expires. */
     previousBootstrapToken?: { id: string; expires: string } | undefined;
   };

@@ -11,14 +11,14 @@ import { etcdMembers, tunnelEnabled } from '../model/control-plane.ts';
 import { durationMs as parseDuration } from '../api/validate.ts';
 import { clusterLabels } from '../model/names.ts';
 import {
-  createCertificateAuthority, describeCertificate, issueCertificate, isSignedBy, keyMatchesCertificate, type CertificateAndKey,
+  createCertificateAuthority, describeCertificate, issueCertificate, isSignedBy, keyMatchesCertificate, pemCertificates, type CertificateAndKey,
   type CertificateDescription,
 } from '../pki/certificates.ts';
 import {
   authorities, authoritySecret, plannedCertificates, serviceAccountSecret, type Authority, type PlannedCertificate,
 } from '../pki/cluster-pki.ts';
 import { generateKeyPair, privateKeyToPem, publicKeyToPem } from '../pki/keys.ts';
-import { caRotationRequestAnnotation, rotateCaAnnotation, trustBundle, type AuthorityState } from '../pki/ca-rotation.ts';
+import { caRotationRequestAnnotation, rotateCaAnnotation, stillValid, trustBundle, type AuthorityState } from '../pki/ca-rotation.ts';
 import { renewalVerdict } from '../pki/renewal.ts';
 import { notReady, ready, Reasons, type ConditionUpdate } from '../status/conditions.ts';
 import { cached, type ClusterSpec, type ObjectRef, type ReconcileContext } from './context.ts';
@@ -67,7 +67,8 @@ export async function readAuthority(name: string, live: V1Secret): Promise<Autho
   const [nextCert, nextKey] = [decode(live, 'next.crt'), decode(live, 'next.key')];
   const next = nextCert !== undefined || nextKey !== undefined ? await readPair(name, nextCert, nextKey, 'next') : undefined;
   const previous = decode(live, 'previous.crt');
-  return { signer, next, previous, request: live.metadata?.annotations?.[caRotationRequestAnnotation] ?? '' };
+  const compat = decode(live, 'compat.crt');
+  return { signer, next, previous, compat, request: live.metadata?.annotations?.[caRotationRequestAnnotation] ?? '' };
 }
 
 /** Reads a CA, creating it only when its Secret does not exist. */
@@ -140,9 +141,12 @@ async function editedReason(ctx: ReconcileContext, planned: PlannedCertificate, 
 }
 
 /** Why the live Secret of `planned` must be (re-)written, or undefined while it is fine. */
-async function reissueReason(ctx: ReconcileContext, planned: PlannedCertificate, live: V1Secret | undefined, ca: CertificateAndKey, bundle: string, caInfo: CertificateDescription, renewBeforeMs: number): Promise<{ reason?: string; clipped?: boolean }> {
-  const certificate = decode(live, 'tls.crt');
-  if (!live || !certificate) return { reason: 'missing' };
+async function reissueReason(ctx: ReconcileContext, planned: PlannedCertificate, live: V1Secret | undefined, ca: CertificateAndKey, bundle: string, chain: string, caInfo: CertificateDescription, renewBeforeMs: number): Promise<{ reason?: string; clipped?: boolean }> {
+  const text = decode(live, 'tls.crt');
+  if (!live || !text) return { reason: 'missing' };
+  const [certificate = ''] = pemCertificates(text);
+  // what follows the leaf: the compat chain for holders of an older CA, and nothing else
+  if (text !== certificate + (planned.kubeconfig ? '' : chain)) return { reason: 'chain changed' };
   // what a hand edit may have broken: the kubeconfig or key beside the certificate
   if (planned.kubeconfig) {
     if (live.metadata?.annotations?.[serverAnnotation] !== planned.kubeconfig.server) return { reason: 'server changed' };
@@ -215,6 +219,8 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
   ctx.facts.authorities = states;
   const cas = Object.fromEntries(authorities.map((a) => [a.authority, states[a.authority].signer])) as Record<Authority, CertificateAndKey>;
   const bundles = Object.fromEntries(authorities.map((a) => [a.authority, trustBundle(states[a.authority])])) as Record<Authority, string>;
+  // served after each leaf a CA signs (see compat.crt in ca-rotation.ts); '' for most
+  const chains = Object.fromEntries(authorities.map((a) => [a.authority, stillValid(states[a.authority].compat, ctx.now).join('')])) as Record<Authority, string>;
   await ensureServiceAccountKey(ctx);
 
   const plan = plannedCertificates(pkiInput(ctx, spec, validityMs));
@@ -235,7 +241,7 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
       continue;
     }
     const live = cached<V1Secret>(ctx, 'Secret', planned.secretName);
-    const verdict = await reissueReason(ctx, planned, live, cas[planned.issuer], bundles[planned.issuer], caInfo[planned.issuer], renewBeforeMs);
+    const verdict = await reissueReason(ctx, planned, live, cas[planned.issuer], bundles[planned.issuer], chains[planned.issuer], caInfo[planned.issuer], renewBeforeMs);
     const reason = verdict.reason ?? (renewalDue ? `renewal requested (${renewCertificatesAnnotation})` : undefined);
     if (verdict.clipped && !reason) clipped.push(planned.secretName);
     if (reason && live) reissued.push(`${planned.secretName} (${reason})`);
@@ -248,7 +254,7 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
   let earliestRenewed: Date | undefined;
   for (const { planned, live, reason } of verdicts) {
     const server = planned.kubeconfig?.server;
-    let certificate = decode(live, 'tls.crt') ?? '';
+    let certificate = pemCertificates(decode(live, 'tls.crt') ?? '')[0] ?? '';
     if (reason) {
       const issued = await issueCertificate(cas[planned.issuer], planned.spec, ctx.now);
       certificate = issued.certificate;
@@ -259,11 +265,11 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
           // the CAs the kubeconfig trusts, beside it: the controller-manager hands them to the business cluster's pods
           'ca.crt': bundles.ca,
         }, 'kubeconfig', { [serverAnnotation]: server })
-        : secretObject(ctx, planned.secretName, 'kubernetes.io/tls', { 'tls.crt': issued.certificate, 'tls.key': issued.privateKey, 'ca.crt': bundles[planned.issuer] }, 'pki');
+        : secretObject(ctx, planned.secretName, 'kubernetes.io/tls', { 'tls.crt': issued.certificate + chains[planned.issuer], 'tls.key': issued.privateKey, 'ca.crt': bundles[planned.issuer] }, 'pki');
       if (reason === 'missing' && !live) {
         // a Secret the cache has not seen yet may exist: creating never overwrites it
         const { created, live: existing } = await ctx.writer.createOnly(secret);
-        if (!created) certificate = decode(existing, 'tls.crt') ?? '';
+        if (!created) certificate = pemCertificates(decode(existing, 'tls.crt') ?? '')[0] ?? '';
       } else {
         // what the tenant added to an edited Secret stays under an apply (it is another field
         // manager's): that one is written whole
