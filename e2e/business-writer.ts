@@ -37,7 +37,7 @@ export function unexplainedFailures(counts: WriterCounts, leaderChanges: number)
 }
 
 /** Where the server, CA and client certificate of a kubeconfig are. */
-function parseKubeconfig(yaml: string) {
+export function parseKubeconfig(yaml: string) {
   const kc = load(yaml) as Kubeconfig;
   const b64 = (s: string) => Buffer.from(s, 'base64');
   return {

@@ -209,8 +209,18 @@ describe('certificates that renew themselves', () => {
         expect(data, s.metadata.name).not.toContain(ca.trim());
         expect(data, s.metadata.name).not.toContain(Buffer.from(ca).toString('base64').slice(0, 200));
       }
-      if (['rot-ca', 'rot-etcd-ca', 'rot-front-proxy-ca'].includes(s.metadata.name)) expect(Object.keys(s.data ?? {}).sort()).toEqual(['tls.crt', 'tls.key']);
+      if (['rot-etcd-ca', 'rot-front-proxy-ca'].includes(s.metadata.name)) expect(Object.keys(s.data ?? {}).sort()).toEqual(['tls.crt', 'tls.key']);
+      // the cluster CA keeps the new CA signed by the old one: kubelets and pods that trust only the
+      // old CA verify the apiserver through it, which serves it after its own certificate
+      if (s.metadata.name === 'rot-ca') expect(Object.keys(s.data ?? {}).sort()).toEqual(['compat.crt', 'tls.crt', 'tls.key']);
     }
+    const pem = async (secret: string, key: string) => Buffer.from(await get(`secret ${secret}`, `{.data.${key.replace('.', '\\.')}}`), 'base64').toString();
+    const [newCa, compat, serving] = await Promise.all([pem('rot-ca', 'tls.crt'), pem('rot-ca', 'compat.crt'), pem('rot-apiserver-tls', 'tls.crt')]);
+    const cross = new X509Certificate(compat);
+    expect(cross.subject).toBe(new X509Certificate(newCa).subject);
+    expect(cross.checkIssued(new X509Certificate(oldCAs[0]!))).toBe(true);
+    expect(cross.verify(new X509Certificate(oldCAs[0]!).publicKey)).toBe(true);
+    expect(serving.endsWith(compat)).toBe(true);
     await expect(asClient(old, ['get', 'ns', 'default'])).rejects.toThrow(/Unauthorized|unknown authority|must be logged in/);
     expect(await withToken()).toBe('system:serviceaccount:default:default');
     expect((await members('rot')).every((m) => m.healthy && !m.learner)).toBe(true);

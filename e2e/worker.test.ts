@@ -313,20 +313,6 @@ https.createServer({ cert: fs.readFileSync('/tls/tls.crt'), key: fs.readFileSync
     expect(await business(['-n', 'far', 'logs', 'ticker', '--tail=1'])).toMatch(/tick \d+/);
   }, 360_000);
 
-  it('refuses a CA rotation that would lock its worker out, and says how to go on', async () => {
-    const serial = await get('secret w-ca', '{.data.tls\\.crt}');
-    await kubectl(['-n', ns, 'annotate', 'cluster', 'w', 'kubeonkube.io/rotate-ca=with-worker']);
-    const rotation = () => get('cluster w', '{.status.certificates.caRotation.request} {.status.certificates.caRotation.phase}: {.status.certificates.caRotation.message}');
-    const refused = await eventually('the rotation refused', async () => ((await rotation()).startsWith('with-worker Refused') ? rotation() : undefined), 60_000);
-    expect(refused).toContain('1 node(s) joined the business cluster trust only the current CA');
-    expect(refused).toContain('kubeonkube.io/rotate-ca-nodes-rejoin=with-worker');
-    // nothing moved: the CA is the one the worker trusts, and the worker is as it was
-    expect(await get('secret w-ca', '{.data.tls\\.crt}')).toBe(serial);
-    expect(await get('secret w-ca', '{.data.next\\.crt}')).toBe('');
-    expect(await business(['get', 'node', workerName, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'])).toBe('True');
-    expect(await business(['-n', 'far', 'logs', 'ticker', '--tail=1'])).toMatch(/tick \d+/);
-  }, 120_000);
-
   it('reaches zero writes in steady state, one recheck of the business cluster included', async () => {
     const settled = await settledWrites(operator(), 5000, 180_000);
     await new Promise((r) => setTimeout(r, 35_000));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createCertificateAuthority, issueCertificate } from '../pki/certificates.ts';
-import { kubeletClientSigner, kubeletsSignedBy } from './kubelet-certificates.ts';
+import { dropBlocker, kubeletClientSigner, kubeletsSignedBy, type DropCheck } from './kubelet-certificates.ts';
 import { kubeletServingSigner } from './serving-csr.ts';
 
 describe('kubelets holding certificates of a CA', () => {
@@ -22,5 +22,31 @@ describe('kubelets holding certificates of a CA', () => {
       { signerName: kubeletClientSigner },
     ], ca.certificate);
     expect(found).toEqual({ client: ['a', 'b'], serving: ['a'] });
+  });
+});
+
+describe('when the old cluster CA may be dropped', () => {
+  const check = (o: Partial<DropCheck>): DropCheck => ({
+    nodes: ['a', 'b'], seen: { client: [], serving: [] }, skip: 'kubeonkube.io/rotate-ca-nodes-rejoin=r1', oldCaEnded: false, kubeletValidity: '168h', confirmed: false, ...o,
+  });
+
+  it('waits for every node\'s client and serving certificates, naming what each lacks and how to go on without them', () => {
+    const message = dropBlocker(check({ seen: { client: ['a', 'b'], serving: ['b'] } }));
+    expect(message).toContain('waiting for 1 of 2 kubelet(s) to renew their certificates from the new CA before the old one is dropped: a (serving)');
+    expect(message).toContain('spec.certificates.kubeletValidity: 168h');
+    expect(message).toContain('kubeonkube.io/rotate-ca-nodes-rejoin=r1');
+    expect(dropBlocker(check({}))).toContain('2 of 2 kubelet(s)');
+    expect(dropBlocker(check({ nodes: Array.from({ length: 8 }, (_, i) => `n${i}`) }))).toContain('n4 (client, serving), …');
+  });
+
+  it('waits while the nodes are not known, and not at all for a business cluster without nodes', () => {
+    expect(dropBlocker(check({ nodes: undefined }))).toContain('waiting for the business cluster to list its nodes');
+    expect(dropBlocker(check({ nodes: [] }))).toBeUndefined();
+  });
+
+  it('lets go once every node renewed, when told to, or when the old CA has ended anyway', () => {
+    expect(dropBlocker(check({ seen: { client: ['a', 'b', 'gone'], serving: ['a', 'b'] } }))).toBeUndefined();
+    expect(dropBlocker(check({ confirmed: true }))).toBeUndefined();
+    expect(dropBlocker(check({ oldCaEnded: true }))).toBeUndefined();
   });
 });

@@ -46,3 +46,33 @@ export async function kubeletsSignedBy(requests: IssuedRequest[], caCertificate:
   }
   return { client: [...found.client].sort(), serving: [...found.serving].sort() };
 }
+
+export interface DropCheck {
+  /** The business cluster's nodes; undefined when it could not be listed this pass. */
+  nodes: string[] | undefined;
+  /** Nodes seen with each kind of certificate of the new CA, this pass and before. */
+  seen: KubeletCertificates;
+  /** The annotation that lets the rotation go on without the kubelets (its name and value). */
+  skip: string;
+  /** The old CA has ended: it vouches for nothing, nothing is lost by dropping it. */
+  oldCaEnded: boolean;
+  /** spec.certificates.kubeletValidity, for the message. */
+  kubeletValidity: string;
+  confirmed: boolean;
+}
+
+/**
+ * Why the old cluster CA may not be dropped yet (a kubelet may still hold a certificate of it, or
+ * the nodes are not known), or undefined when it may.
+ */
+export function dropBlocker(c: DropCheck): string | undefined {
+  if (c.confirmed || c.oldCaEnded) return undefined;
+  const go = `; or go on without them (a kubelet that has not renewed must join again) with ${c.skip}`;
+  if (c.nodes === undefined) return `every certificate is issued by the new CAs; waiting for the business cluster to list its nodes, whose kubelets must renew their certificates from the new CA before the old one is dropped${go}`;
+  const missing = (n: string) => [c.seen.client.includes(n) ? '' : 'client', c.seen.serving.includes(n) ? '' : 'serving'].filter(Boolean);
+  const behind = c.nodes.filter((n) => missing(n).length > 0);
+  if (behind.length === 0) return undefined;
+  const named = behind.slice(0, 5).map((n) => `${n} (${missing(n).join(', ')})`).join(', ');
+  return `every certificate is issued by the new CAs; waiting for ${behind.length} of ${c.nodes.length} kubelet(s) to renew their certificates from the new CA before the old one is dropped: ${named}${behind.length > 5 ? ', …' : ''}. `
+    + `Kubelets renew at 70-90% of their certificates' lifetime (spec.certificates.kubeletValidity: ${c.kubeletValidity})${go}`;
+}

@@ -4,6 +4,7 @@
 // and every etcd member ran its current template, healthy and voting; that is, once everything
 // runs with what the phase before gave it. The steps and where their state lives: ca-rotation.ts.
 import type { V1Secret } from '@kubernetes/client-node';
+import { dropBlocker } from '../business/kubelet-certificates.ts';
 import { ownedBy } from '../kube/apply.ts';
 import { durationMs } from '../api/validate.ts';
 import { clusterLabels } from '../model/names.ts';
@@ -70,21 +71,15 @@ export async function reconcileCaRotation(ctx: ReconcileContext): Promise<void> 
     const renewed = nodes.filter((n) => client.includes(n) && serving.includes(n)).length;
     return { kubelets: { nodes: nodes.length, renewed, client, serving } };
   };
-  /** Why the old cluster CA cannot be dropped yet: a kubelet still holds a certificate of it; undefined when none does. */
-  const kubeletsWaiting = (): string | undefined => {
-    if (ctx.cluster.metadata?.annotations?.[rotateCaRejoinAnnotation] === request) return undefined;
-    // a CA that has ended vouches for nothing any more: there is nothing to wait for
-    const previous = states.ca.previous;
-    if (previous && describeCertificate(previous).notAfter <= ctx.now) return undefined;
-    const validity = ctx.cluster.spec.certificates?.kubeletValidity ?? defaultKubeletValidity;
-    const skip = `; or go on without them (they must join again) with ${rotateCaRejoinAnnotation}=${request}`;
-    if (nodes === undefined) return `every certificate is issued by the new CAs; waiting for the business cluster to list its nodes, whose kubelets must renew their certificates from the new CA before the old one is dropped${skip}`;
-    const behind = nodes.filter((n) => !client.includes(n) || !serving.includes(n));
-    if (behind.length === 0) return undefined;
-    const named = behind.slice(0, 5).map((n) => `${n} (${[client.includes(n) ? '' : 'client', serving.includes(n) ? '' : 'serving'].filter(Boolean).join(', ')})`);
-    return `every certificate is issued by the new CAs; waiting for ${behind.length} of ${nodes.length} kubelet(s) to renew their certificates from the new CA before the old one is dropped: ${named.join(', ')}${behind.length > 5 ? ', …' : ''}. `
-      + `Kubelets renew at 70-90% of their certificates' lifetime (spec.certificates.kubeletValidity: ${validity})${skip}`;
-  };
+  /** Why the old cluster CA cannot be dropped yet: a kubelet may still hold a certificate of it; undefined when none does. */
+  const kubeletsWaiting = () => dropBlocker({
+    nodes,
+    seen: { client, serving },
+    skip: `${rotateCaRejoinAnnotation}=${request}`,
+    confirmed: ctx.cluster.metadata?.annotations?.[rotateCaRejoinAnnotation] === request,
+    oldCaEnded: states.ca.previous !== undefined && describeCertificate(states.ca.previous).notAfter <= ctx.now,
+    kubeletValidity: ctx.cluster.spec.certificates?.kubeletValidity ?? defaultKubeletValidity,
+  });
   const settled = ctx.facts.certificatesCurrent && ctx.facts.etcdCurrent
     && ctx.facts.rolledOut.apiServer && ctx.facts.rolledOut.controllerManager && ctx.facts.rolledOut.scheduler;
   const step = nextRotationStep(states, request);
