@@ -28,7 +28,7 @@ const kubectlBinary = join(loadConfig().binDirs.kubernetes, 'kubectl');
 /** kubectl against the business cluster, as the holder of `kubeconfig`. */
 const asClient = async (kubeconfig: string, args: string[]) => (await promisify(execFile)(kubectlBinary, ['--kubeconfig', kubeconfig, ...args])).stdout;
 
-const authorities = (c: string) => [`${c}-ca`, `${c}-etcd-ca`, `${c}-front-proxy-ca`, `${c}-sa`];
+const authorities = (c: string) => [`${c}-ca`, `${c}-etcd-ca`, `${c}-front-proxy-ca`, `${c}-kubelet-serving-ca`, `${c}-sa`];
 
 interface SecretItem { metadata: { name: string }; data?: Record<string, string> }
 const secrets = async (c: string): Promise<SecretItem[]> =>
@@ -156,7 +156,7 @@ describe('certificates that renew themselves', () => {
     onTestFailed(() => console.error(`operator log:\n${operatorLogTail(operator())}`));
     const old = join(scratch, 'before-rotation.kubeconfig');
     writeFileSync(old, await secretReader(ns, 'rot-kubeconfig', 'value')(), { mode: 0o600 });
-    const oldCAs = await Promise.all(['rot-ca', 'rot-etcd-ca', 'rot-front-proxy-ca'].map(async (s) => Buffer.from(await get(`secret ${s}`, '{.data.tls\\.crt}'), 'base64').toString()));
+    const oldCAs = await Promise.all(['rot-ca', 'rot-etcd-ca', 'rot-front-proxy-ca', 'rot-kubelet-serving-ca'].map(async (s) => Buffer.from(await get(`secret ${s}`, '{.data.tls\\.crt}'), 'base64').toString()));
     // a service-account token made before the rotation: the signing key is not rotated, the token keeps working
     const token = (await asClient(old, ['-n', 'default', 'create', 'token', 'default', '--duration=2h'])).trim();
     const withToken = async () => {
@@ -209,7 +209,7 @@ describe('certificates that renew themselves', () => {
         expect(data, s.metadata.name).not.toContain(ca.trim());
         expect(data, s.metadata.name).not.toContain(Buffer.from(ca).toString('base64').slice(0, 200));
       }
-      if (['rot-etcd-ca', 'rot-front-proxy-ca'].includes(s.metadata.name)) expect(Object.keys(s.data ?? {}).sort()).toEqual(['tls.crt', 'tls.key']);
+      if (['rot-etcd-ca', 'rot-front-proxy-ca', 'rot-kubelet-serving-ca'].includes(s.metadata.name)) expect(Object.keys(s.data ?? {}).sort()).toEqual(['tls.crt', 'tls.key']);
       // the cluster CA keeps the new CA signed by the old one: kubelets and pods that trust only the
       // old CA verify the apiserver through it, which serves it after its own certificate
       if (s.metadata.name === 'rot-ca') expect(Object.keys(s.data ?? {}).sort()).toEqual(['compat.crt', 'tls.crt', 'tls.key']);

@@ -5,6 +5,7 @@
 // agent, kube-proxy and CoreDNS. Through the tunnel only: logs -f, interactive exec, port-forward,
 // an admission webhook served by a pod on the worker; with the agent stopped, a clear error.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
@@ -82,12 +83,15 @@ describe('a worker behind NAT', () => {
     expect(await condition('TunnelConnected')).toMatch(/^False NoNodes/);
 
     worker = await startWorker({ namespace: ns, cluster: 'w', name: workerName, log: (l) => console.log(`worker: ${l}`) });
-    // its kubelet serves a certificate of the Cluster's CA, approved by the operator for the Node's own address
-    await eventually('the serving certificate approved', async () => {
-      const csrs = JSON.parse(await business(['get', 'csr', '-o', 'json'])) as { items: { spec: { signerName: string; username: string }; status?: { conditions?: { type: string; reason: string }[] } }[] };
-      return csrs.items.some((c) => c.spec.signerName === 'kubernetes.io/kubelet-serving' && c.spec.username === `system:node:${workerName}`
-        && c.status?.conditions?.some((x) => x.type === 'Approved' && x.reason === 'KubeonkubeApproved')) || undefined;
+    // its kubelet serves a certificate of the Cluster's kubelet-serving CA (which only the apiserver
+    // trusts, for kubelets), approved by the operator for the Node's own address
+    const issued = await eventually('the serving certificate approved and issued', async () => {
+      const csrs = JSON.parse(await business(['get', 'csr', '-o', 'json'])) as { items: { spec: { signerName: string; username: string }; status?: { certificate?: string; conditions?: { type: string; reason: string }[] } }[] };
+      return csrs.items.find((c) => c.spec.signerName === 'kubernetes.io/kubelet-serving' && c.spec.username === `system:node:${workerName}`
+        && c.status?.conditions?.some((x) => x.type === 'Approved' && x.reason === 'KubeonkubeApproved') && c.status.certificate)?.status?.certificate;
     }, 120_000);
+    const servingCa = new X509Certificate(Buffer.from(await get('secret w-kubelet-serving-ca', '{.data.tls\\.crt}'), 'base64'));
+    expect(new X509Certificate(Buffer.from(issued, 'base64')).checkIssued(servingCa)).toBe(true);
     await eventually('AddonsReady and TunnelConnected', async () => {
       const [addons, tunnel] = await Promise.all([condition('AddonsReady'), condition('TunnelConnected')]);
       return addons.startsWith('True') && tunnel.startsWith('True') ? true : undefined;

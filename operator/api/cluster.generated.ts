@@ -776,8 +776,8 @@ export const clusterSchema = {
               message: 'metadata.name must be at most 53 characters of lower-case letters, digits and \'-\', start with a letter and end with a letter or digit (it prefixes Service names)',
             },
             {
-              rule: '!self.matches(\'-(etcd|front-proxy|controller-manager|scheduler|user)$\') && !self.contains(\'-user-\')',
-              message: 'metadata.name must not end in -etcd, -front-proxy, -controller-manager, -scheduler or -user, nor contain -user-: its objects could carry the names of another Cluster\'s objects (Cluster x owns Secrets x-etcd-ca, x-controller-manager-kubeconfig and x-user-<user>-kubeconfig)',
+              rule: '!self.matches(\'-(etcd|front-proxy|kubelet-serving|controller-manager|scheduler|user)$\') && !self.contains(\'-user-\')',
+              message: 'metadata.name must not end in -etcd, -front-proxy, -kubelet-serving, -controller-manager, -scheduler or -user, nor contain -user-: its objects could carry the names of another Cluster\'s objects (Cluster x owns Secrets x-etcd-ca, x-controller-manager-kubeconfig and x-user-<user>-kubeconfig)',
             },
           ],
         },

@@ -323,8 +323,8 @@ const twins = new Map<string, Twin>([
   ],
   ['isCIDR(self)', { holds: (self) => typeof self === 'string' && parseCidr(self) !== undefined }],
   [
-    "!self.matches('-(etcd|front-proxy|controller-manager|scheduler|user)$') && !self.contains('-user-')",
-    { holds: (self) => typeof self === 'string' && !/-(etcd|front-proxy|controller-manager|scheduler|user)$/.test(self) && !self.includes('-user-') },
+    "!self.matches('-(etcd|front-proxy|kubelet-serving|controller-manager|scheduler|user)$') && !self.contains('-user-')",
+    { holds: (self) => typeof self === 'string' && !/-(etcd|front-proxy|kubelet-serving|controller-manager|scheduler|user)$/.test(self) && !self.includes('-user-') },
   ],
   [
     "!has(oldSelf.spec) || oldSelf.spec.mode != 'standard' || self.spec.mode != 'minimal' || (has(oldSelf.status) && has(oldSelf.status.etcd) && has(oldSelf.status.etcd.size) && oldSelf.status.etcd.size == 1 && (!has(oldSelf.status.etcd.members) || size(oldSelf.status.etcd.members) <= 1))",

@@ -4,23 +4,26 @@ import { dropBlocker, kubeletClientSigner, kubeletsSignedBy, type DropCheck } fr
 import { kubeletServingSigner } from './serving-csr.ts';
 
 describe('kubelets holding certificates of a CA', () => {
-  it('counts only node certificates the CA really signed, by kind', async () => {
-    const [ca, other] = await Promise.all([createCertificateAuthority('kubernetes-2', 3600_000), createCertificateAuthority('kubernetes', 3600_000)]);
+  it('counts only node certificates the CA of their kind really signed', async () => {
+    const [ca, other, serving] = await Promise.all([createCertificateAuthority('kubernetes-2', 3600_000), createCertificateAuthority('kubernetes', 3600_000), createCertificateAuthority('kubelet-serving-ca', 3600_000)]);
     const node = (name: string, by = ca, organizations = ['system:nodes']) => issueCertificate(by, { commonName: `system:node:${name}`, organizations, usage: 'client', validityMs: 600_000 }).then((c) => c.certificate);
     // a CA of the same name as the right one but another key: what a tenant could make
     const impostor = await createCertificateAuthority('kubernetes-2', 3600_000);
     const found = await kubeletsSignedBy([
       { signerName: kubeletClientSigner, certificate: await node('a') },
-      { signerName: kubeletServingSigner, certificate: await node('a') },
+      { signerName: kubeletServingSigner, certificate: await node('a', serving) },
       { signerName: kubeletClientSigner, certificate: await node('b') },
       { signerName: kubeletServingSigner, certificate: await node('b', other) },
+      // the right certificate under the other kind proves nothing
+      { signerName: kubeletServingSigner, certificate: await node('b') },
+      { signerName: kubeletClientSigner, certificate: await node('g', serving) },
       { signerName: kubeletServingSigner, certificate: await node('c', impostor) },
       { signerName: kubeletClientSigner, certificate: await node('d', ca, ['system:masters']) },
       { signerName: 'kubernetes.io/kube-apiserver-client', certificate: await node('e') },
       { signerName: kubeletClientSigner, certificate: 'not a certificate' },
       { signerName: kubeletClientSigner, certificate: `${await node('f')}${'x'.repeat(20_000)}` },
       { signerName: kubeletClientSigner },
-    ], ca.certificate);
+    ], { client: ca.certificate, serving: serving.certificate });
     expect(found).toEqual({ client: ['a', 'b'], serving: ['a'] });
   });
 });

@@ -25,7 +25,8 @@ export interface KubeletCertificates {
 const maxCertificateBytes = 16 * 1024;
 const nodePrefix = 'system:node:';
 
-export async function kubeletsSignedBy(requests: IssuedRequest[], caCertificate: string): Promise<KubeletCertificates> {
+/** Nodes holding certificates of the CA given for each kind (client: the cluster CA; serving: the kubelet-serving CA). */
+export async function kubeletsSignedBy(requests: IssuedRequest[], cas: { client: string; serving: string }): Promise<KubeletCertificates> {
   const found = { client: new Set<string>(), serving: new Set<string>() };
   for (const r of requests) {
     const kind = r.signerName === kubeletClientSigner ? 'client' : r.signerName === kubeletServingSigner ? 'serving' : undefined;
@@ -38,7 +39,7 @@ export async function kubeletsSignedBy(requests: IssuedRequest[], caCertificate:
       if (!d.commonName.startsWith(nodePrefix) || !d.organizations.includes('system:nodes')) continue;
       node = d.commonName.slice(nodePrefix.length);
       // the issuer's name, then the signature: a forged issuer name proves nothing
-      if (!(await isSignedBy(leaf, caCertificate))) continue;
+      if (!(await isSignedBy(leaf, cas[kind]))) continue;
     } catch {
       continue;
     }

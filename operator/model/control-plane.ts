@@ -333,8 +333,9 @@ export function apiserverContext(spec: ControlPlaneSpec, facts: ControlPlaneFact
       'tls-private-key-file': `${pki}/apiserver.key`,
       'kubelet-client-certificate': `${pki}/kubelet-client.crt`,
       'kubelet-client-key': `${pki}/kubelet-client.key`,
-      // kubelets serve certificates of this Cluster's CA (approved by the operator): verified, never skipped
-      'kubelet-certificate-authority': `${pki}/ca.crt`,
+      // kubelets serve certificates of a CA of their own (approved by the operator), which nothing
+      // but this flag trusts: verified, never skipped
+      'kubelet-certificate-authority': `${pki}/kubelet-ca.crt`,
       'kubelet-preferred-address-types': 'InternalIP,ExternalIP,Hostname',
       // new nodes authenticate with the bootstrap token of the join Secret until they have a certificate
       'enable-bootstrap-token-auth': 'true',
@@ -366,7 +367,7 @@ export function controllerManagerContext(spec: ControlPlaneSpec, facts: ControlP
   const c = facts.name;
   return {
     ...deploymentBase(spec, facts, 'controllerManager'),
-    secrets: { kubeconfig: `${c}-controller-manager-kubeconfig`, ca: `${c}-ca`, serviceAccount: `${c}-sa` },
+    secrets: { kubeconfig: `${c}-controller-manager-kubeconfig`, ca: `${c}-ca`, kubeletServingCa: `${c}-kubelet-serving-ca`, serviceAccount: `${c}-sa` },
     command: flags('kube-controller-manager', {
       ...componentKubeconfigFlags(),
       'bind-address': '0.0.0.0',
@@ -376,8 +377,16 @@ export function controllerManagerContext(spec: ControlPlaneSpec, facts: ControlP
       'service-account-private-key-file': `${pki}/sa.key`,
       // every CA the business cluster's pods are to trust (two during a CA rotation), beside the kubeconfig
       'root-ca-file': '/etc/kubernetes/kubeconfig/ca.crt',
-      'cluster-signing-cert-file': `${pki}/ca.crt`,
-      'cluster-signing-key-file': `${pki}/ca.key`,
+      // each signer named (the default pair may not be given beside them): kubelets' serving
+      // certificates from their own CA, every client certificate from the cluster CA
+      'cluster-signing-kubelet-serving-cert-file': `${pki}/kubelet-serving-ca.crt`,
+      'cluster-signing-kubelet-serving-key-file': `${pki}/kubelet-serving-ca.key`,
+      'cluster-signing-kubelet-client-cert-file': `${pki}/ca.crt`,
+      'cluster-signing-kubelet-client-key-file': `${pki}/ca.key`,
+      'cluster-signing-kube-apiserver-client-cert-file': `${pki}/ca.crt`,
+      'cluster-signing-kube-apiserver-client-key-file': `${pki}/ca.key`,
+      'cluster-signing-legacy-unknown-cert-file': `${pki}/ca.crt`,
+      'cluster-signing-legacy-unknown-key-file': `${pki}/ca.key`,
       // kubelets renew at 70-90% of it: how soon each moves to a new CA after a rotation
       'cluster-signing-duration': spec.certificates?.kubeletValidity ?? defaultKubeletValidity,
       'use-service-account-credentials': 'true',

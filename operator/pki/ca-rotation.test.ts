@@ -30,6 +30,18 @@ describe('one authority through a rotation', () => {
     expect(authorityData(advance(signing('a', 'b', 'r')))).toEqual({ 'tls.crt': pair('b').certificate, 'tls.key': 'key b' });
   });
 
+  it('trusts the CAs that signed its kind before it existed until the next rotation ends', () => {
+    const legacy = pair('cluster-ca').certificate;
+    const start: AuthorityState = { signer: pair('kubelet-serving'), request: '', legacy };
+    expect(trustBundle(start)).toBe(`${pair('kubelet-serving').certificate}${legacy}`);
+    expect(authorityData(start)['legacy.crt']).toBe(legacy);
+    const signingPhase = advance({ ...start, next: pair('kubelet-serving-2'), request: 'r1' });
+    expect(trustBundle(signingPhase)).toContain(legacy);
+    const done = advance(signingPhase);
+    expect(trustBundle(done)).toBe(pair('kubelet-serving-2').certificate);
+    expect(Object.keys(authorityData(done))).toEqual(['tls.crt', 'tls.key']);
+  });
+
   it('is a bundle X509 tools read as two certificates', async () => {
     const { createCertificateAuthority } = await import('./certificates.ts');
     const [a, b] = await Promise.all([createCertificateAuthority('kubernetes', 3600_000), createCertificateAuthority('kubernetes-2', 3600_000)]);

@@ -41,6 +41,12 @@ export interface AuthorityState {
   request: string;
   /** The signer signed by the CAs it replaced (PEM, newest first); see compat.crt above. */
   compat?: string | undefined;
+  /**
+   * CAs that signed what this one signs before it existed (legacy.crt): the kubelet-serving CA of
+   * a Cluster made by an earlier version, whose kubelets hold serving certificates of the cluster
+   * CA. Trusted beside it until the next rotation, which waits for every kubelet to renew.
+   */
+  legacy?: string | undefined;
 }
 
 export const phaseOf = (a: AuthorityState): RotationPhase => (a.next ? 'trusting' : a.previous ? 'signing' : 'idle');
@@ -52,7 +58,7 @@ export const phaseOf = (a: AuthorityState): RotationPhase => (a.next ? 'trusting
  */
 export function trustBundle(a: AuthorityState): string {
   const cas = a.next ? [a.signer.certificate, a.next.certificate] : a.previous ? [a.previous, a.signer.certificate] : [a.signer.certificate];
-  return cas.map((pem) => pem.trimEnd()).join('\n') + '\n';
+  return [...cas, ...(a.legacy ? [a.legacy] : [])].map((pem) => pem.trimEnd()).join('\n') + '\n';
 }
 
 /** The Secret data of an authority in that state. */
@@ -63,6 +69,7 @@ export function authorityData(a: AuthorityState): Record<string, string> {
     ...(a.next ? { 'next.crt': a.next.certificate, 'next.key': a.next.privateKey } : {}),
     ...(a.previous ? { 'previous.crt': a.previous } : {}),
     ...(a.compat ? { 'compat.crt': a.compat } : {}),
+    ...(a.legacy ? { 'legacy.crt': a.legacy } : {}),
   };
 }
 
@@ -74,8 +81,9 @@ export function authorityData(a: AuthorityState): Record<string, string> {
 export function advance(a: AuthorityState, crossSigned?: string, now = new Date()): AuthorityState {
   if (a.next) {
     const compat = [...(crossSigned ? [crossSigned] : []), ...stillValid(a.compat, now)].join('');
-    return { signer: a.next, previous: a.signer.certificate, request: a.request, ...(compat ? { compat } : {}) };
+    return { signer: a.next, previous: a.signer.certificate, request: a.request, ...(compat ? { compat } : {}), ...(a.legacy ? { legacy: a.legacy } : {}) };
   }
+  // what the old CA and the legacy ones signed has been renewed by now: both go
   return { signer: a.signer, request: a.request, ...(a.compat ? { compat: a.compat } : {}) };
 }
 

@@ -6,7 +6,12 @@ import { apiserverKubeletClientUser } from '../model/addons.ts';
 import { firstAddress } from './addresses.ts';
 import type { CertificateSpec } from './certificates.ts';
 
-export type Authority = 'ca' | 'etcd-ca' | 'front-proxy-ca';
+/**
+ * The CAs of a Cluster: `ca` signs the apiserver, its clients and the kubelets' client
+ * certificates; `kubelet-serving-ca` signs only kubelets' serving certificates and is trusted only
+ * by the apiserver, for kubelets, so no certificate a node obtains is valid for anything else.
+ */
+export type Authority = 'ca' | 'etcd-ca' | 'front-proxy-ca' | 'kubelet-serving-ca';
 
 export interface ClusterPkiInput {
   name: string;
@@ -41,6 +46,8 @@ export interface PlannedCertificate {
   /** Secret that holds it: tls.crt, tls.key and ca.crt, or a kubeconfig under `value`. */
   secretName: string;
   issuer: Authority;
+  /** The CAs its holder trusts for its peers (its ca.crt), when not its issuer's. */
+  trusts?: Authority;
   spec: CertificateSpec;
   /**
    * Kubeconfig Secrets carry a kubeconfig for `server` instead of a bare TLS pair; a server of
@@ -53,6 +60,7 @@ export const authorities: { authority: Authority; secretSuffix: string; commonNa
   { authority: 'ca', secretSuffix: 'ca', commonName: 'kubernetes' },
   { authority: 'etcd-ca', secretSuffix: 'etcd-ca', commonName: 'etcd-ca' },
   { authority: 'front-proxy-ca', secretSuffix: 'front-proxy-ca', commonName: 'front-proxy-ca' },
+  { authority: 'kubelet-serving-ca', secretSuffix: 'kubelet-serving-ca', commonName: 'kubelet-serving-ca' },
 ];
 
 export const authoritySecret = (cluster: string, authority: Authority) => `${cluster}-${authority}`;
@@ -108,7 +116,8 @@ export function plannedCertificates(input: ClusterPkiInput): PlannedCertificate[
     leaf('apiserver-etcd-client', 'etcd-ca', { commonName: 'kube-apiserver-etcd-client', usage: 'client' }),
     // kubelets authorize the apiserver's calls (logs, exec) through the business cluster's RBAC:
     // the add-ons unit binds this user to system:kubelet-api-admin there, and to nothing more
-    leaf('apiserver-kubelet-client', 'ca', { commonName: apiserverKubeletClientUser, usage: 'client' }),
+    // its ca.crt is what the apiserver trusts kubelets' serving certificates by, and nothing else does
+    { ...leaf('apiserver-kubelet-client', 'ca', { commonName: apiserverKubeletClientUser, usage: 'client' }), trusts: 'kubelet-serving-ca' },
     leaf('front-proxy-client', 'front-proxy-ca', { commonName: 'front-proxy-client', usage: 'client' }),
     // the operator's own identity towards etcd, for member management
     leaf('etcd-operator-client', 'etcd-ca', { commonName: 'kubeonkube-operator', usage: 'client' }),

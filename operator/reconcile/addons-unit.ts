@@ -217,7 +217,9 @@ async function observeKubeletRenewals(ctx: ReconcileContext, client: BusinessCli
       if (issued) requests.push({ signerName: csr.spec.signerName, certificate: Buffer.from(issued, 'base64').toString('utf8') });
     }
   }
-  ctx.facts.kubeletRenewals = await kubeletsSignedBy(requests, ca.signer.certificate);
+  const serving = ctx.facts.authorities?.['kubelet-serving-ca'];
+  if (!serving) return;
+  ctx.facts.kubeletRenewals = await kubeletsSignedBy(requests, { client: ca.signer.certificate, serving: serving.signer.certificate });
 }
 
 /** Connected agents as each ready tunnel server counts them (its metrics): the fewest any server holds. */

@@ -18,7 +18,7 @@ import {
   authorities, authoritySecret, plannedCertificates, serviceAccountSecret, type Authority, type PlannedCertificate,
 } from '../pki/cluster-pki.ts';
 import { generateKeyPair, privateKeyToPem, publicKeyToPem } from '../pki/keys.ts';
-import { caRotationRequestAnnotation, rotateCaAnnotation, stillValid, trustBundle, type AuthorityState } from '../pki/ca-rotation.ts';
+import { authorityData, caRotationRequestAnnotation, rotateCaAnnotation, stillValid, trustBundle, type AuthorityState } from '../pki/ca-rotation.ts';
 import { renewalVerdict } from '../pki/renewal.ts';
 import { notReady, ready, Reasons, type ConditionUpdate } from '../status/conditions.ts';
 import { cached, type ClusterSpec, type ObjectRef, type ReconcileContext } from './context.ts';
@@ -68,23 +68,28 @@ export async function readAuthority(name: string, live: V1Secret): Promise<Autho
   const next = nextCert !== undefined || nextKey !== undefined ? await readPair(name, nextCert, nextKey, 'next') : undefined;
   const previous = decode(live, 'previous.crt');
   const compat = decode(live, 'compat.crt');
-  return { signer, next, previous, compat, request: live.metadata?.annotations?.[caRotationRequestAnnotation] ?? '' };
+  const legacy = decode(live, 'legacy.crt');
+  return { signer, next, previous, compat, legacy, request: live.metadata?.annotations?.[caRotationRequestAnnotation] ?? '' };
 }
 
-/** Reads a CA, creating it only when its Secret does not exist. */
-async function ensureAuthority(ctx: ReconcileContext, authority: Authority, commonName: string, caValidityMs: number): Promise<AuthorityState> {
+/**
+ * Reads a CA, creating it only when its Secret does not exist. `legacy`: the CAs that signed what
+ * the new one will sign, until now (see AuthorityState.legacy).
+ */
+async function ensureAuthority(ctx: ReconcileContext, authority: Authority, commonName: string, caValidityMs: number, legacy?: string): Promise<AuthorityState> {
   const name = authoritySecret(ctx.name, authority);
   const live = cached<V1Secret>(ctx, 'Secret', name);
   if (live) return readAuthority(name, live);
   const ca = await createCertificateAuthority(commonName, caValidityMs, ctx.now);
   // a Cluster created with a rotation request already on it has nothing to rotate
   const request = ctx.cluster.metadata?.annotations?.[rotateCaAnnotation] ?? '';
+  const state: AuthorityState = { signer: ca, request, ...(legacy ? { legacy } : {}) };
   // create, never apply: if the cache lags and the CA exists after all, the existing one wins
-  const { created, live: existing } = await ctx.writer.createOnly(secretObject(ctx, name, 'kubernetes.io/tls', { 'tls.crt': ca.certificate, 'tls.key': ca.privateKey }, 'pki',
+  const { created, live: existing } = await ctx.writer.createOnly(secretObject(ctx, name, 'kubernetes.io/tls', authorityData(state), 'pki',
     request ? { [caRotationRequestAnnotation]: request } : {}));
   if (!created) return readAuthority(name, existing);
-  ctx.events.normal('CACreated', `created certificate authority ${name}`);
-  return { signer: ca, request };
+  ctx.events.normal('CACreated', `created certificate authority ${name}${legacy ? ' (the cluster CA stays trusted for the serving certificates kubelets hold until the next CA rotation)' : ''}`);
+  return state;
 }
 
 async function ensureServiceAccountKey(ctx: ReconcileContext): Promise<string> {
@@ -215,7 +220,12 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
   const caValidityMs = parseDuration(spec.certificates?.caValidity ?? '87600h');
 
   const states = {} as Record<Authority, AuthorityState>;
-  for (const a of authorities) states[a.authority] = await ensureAuthority(ctx, a.authority, a.commonName, caValidityMs);
+  // a Cluster made before kubelets had a serving CA of their own: theirs come from the cluster CA
+  const kubeletsServeClusterCa = cached<V1Secret>(ctx, 'Secret', authoritySecret(ctx.name, 'ca')) !== undefined;
+  for (const a of authorities) {
+    const legacy = a.authority === 'kubelet-serving-ca' && kubeletsServeClusterCa ? trustBundle(states.ca) : undefined;
+    states[a.authority] = await ensureAuthority(ctx, a.authority, a.commonName, caValidityMs, legacy);
+  }
   ctx.facts.authorities = states;
   const cas = Object.fromEntries(authorities.map((a) => [a.authority, states[a.authority].signer])) as Record<Authority, CertificateAndKey>;
   const bundles = Object.fromEntries(authorities.map((a) => [a.authority, trustBundle(states[a.authority])])) as Record<Authority, string>;
@@ -241,7 +251,7 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
       continue;
     }
     const live = cached<V1Secret>(ctx, 'Secret', planned.secretName);
-    const verdict = await reissueReason(ctx, planned, live, cas[planned.issuer], bundles[planned.issuer], chains[planned.issuer], caInfo[planned.issuer], renewBeforeMs);
+    const verdict = await reissueReason(ctx, planned, live, cas[planned.issuer], bundles[planned.trusts ?? planned.issuer], chains[planned.issuer], caInfo[planned.issuer], renewBeforeMs);
     const reason = verdict.reason ?? (renewalDue ? `renewal requested (${renewCertificatesAnnotation})` : undefined);
     if (verdict.clipped && !reason) clipped.push(planned.secretName);
     if (reason && live) reissued.push(`${planned.secretName} (${reason})`);
@@ -265,7 +275,7 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
           // the CAs the kubeconfig trusts, beside it: the controller-manager hands them to the business cluster's pods
           'ca.crt': bundles.ca,
         }, 'kubeconfig', { [serverAnnotation]: server })
-        : secretObject(ctx, planned.secretName, 'kubernetes.io/tls', { 'tls.crt': issued.certificate + chains[planned.issuer], 'tls.key': issued.privateKey, 'ca.crt': bundles[planned.issuer] }, 'pki');
+        : secretObject(ctx, planned.secretName, 'kubernetes.io/tls', { 'tls.crt': issued.certificate + chains[planned.issuer], 'tls.key': issued.privateKey, 'ca.crt': bundles[planned.trusts ?? planned.issuer] }, 'pki');
       if (reason === 'missing' && !live) {
         // a Secret the cache has not seen yet may exist: creating never overwrites it
         const { created, live: existing } = await ctx.writer.createOnly(secret);

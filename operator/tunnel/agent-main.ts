@@ -77,12 +77,12 @@ async function main(): Promise<void> {
     ready: () => agent.servers().length > 0,
     metrics: () => agent.stats.metrics('kubeonkube_tunnel_agent'),
   });
-  const stop = () => {
+  // a rollout: leave without failing the requests under way (the pod's grace period is 30 s)
+  process.once('SIGTERM', () => void agent.drain(20_000).then(() => process.exit(0)));
+  process.once('SIGINT', () => {
     agent.stop();
     process.exit(0);
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+  });
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -5,6 +5,7 @@
 // It keeps probing for servers: soon after it found a new one or lost one, rarely once new
 // connections keep landing on servers it holds. Each dial is a stream of its own (protocol.ts).
 import { connect as connectTcp, isIP } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { createServer as createHttp2Server, constants, type Http2Server, type Http2Session, type ServerHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import { connect as connectTls, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
@@ -58,6 +59,14 @@ export class TunnelAgent {
   #probeDelay: number;
   #probeTimer?: NodeJS.Timeout;
   #stopped = false;
+  #draining = false;
+  /** start() was called; probing waits for the first list of nodes (see start). */
+  #started = false;
+  #nodesKnown: boolean;
+  /** The dials relayed now, with which way their last bytes went and when. */
+  readonly #dials = new Map<Duplex, { lastAt: number; lastFromTarget: boolean }>();
+  /** Each server's stream of node addresses, ended when the agent drains. */
+  readonly #followers = new Set<ServerHttp2Stream>();
   #expected: string[] = [];
   #expectedSince = 0;
 
@@ -71,8 +80,16 @@ export class TunnelAgent {
       session.on('error', (err: Error) => this.#options.log.debug({ err: err.message }, 'tunnel session error'));
     });
     this.#h2.on('stream', (stream, headers) => this.#stream(stream, headers));
+    this.#nodesKnown = !options.nodeAddresses;
     options.nodeAddresses?.((addresses) => {
       this.#nodes = addresses;
+      if (!this.#nodesKnown) {
+        this.#nodesKnown = true;
+        if (this.#started && !this.#stopped) {
+          clearTimeout(this.#probeTimer);
+          this.#probe();
+        }
+      }
       this.#policy.setNodeAddresses(addresses);
       for (const send of this.#nodeWatchers) send(JSON.stringify(addresses));
     });
@@ -95,8 +112,18 @@ export class TunnelAgent {
     return [...this.#servers.keys()];
   }
 
+  /**
+   * Starts looking for servers; once the nodes are known, when the agent watches them: a server
+   * lets dials through only to addresses some agent reported, so an agent that connected before it
+   * knew them would have its dials refused (bounded: after 10 s it connects anyway).
+   */
   start(): void {
-    this.#probe();
+    this.#started = true;
+    if (this.#nodesKnown) return this.#probe();
+    this.#probeTimer = setTimeout(() => {
+      this.#nodesKnown = true;
+      this.#probe();
+    }, 10_000);
   }
 
   stop(): void {
@@ -104,6 +131,29 @@ export class TunnelAgent {
     clearTimeout(this.#probeTimer);
     for (const s of this.#servers.values()) s.destroy();
     this.#servers.clear();
+  }
+
+  /**
+   * Leaves without failing a request (a rollout replaces the agent, whose successor is connected
+   * already): every server is told to open no new dial through it (GOAWAY: a server then dials
+   * through another agent) and the node streams end. A relayed connection is closed once its last
+   * bytes were an answer from its target and it has been quiet `idleMs`: a kept-alive connection
+   * between requests, which the apiserver would otherwise go on using through this agent. What is
+   * still open after `graceMs` (a follow, an exec session) is cut.
+   */
+  async drain(graceMs: number, idleMs = 500): Promise<void> {
+    this.#draining = true;
+    this.#stopped = true;
+    clearTimeout(this.#probeTimer);
+    for (const session of this.#servers.values()) if (!session.closed) session.close();
+    for (const follower of this.#followers) follower.end();
+    const deadline = Date.now() + graceMs;
+    while (this.#dials.size > 0 && Date.now() < deadline) {
+      const now = Date.now();
+      for (const [socket, d] of this.#dials) if (d.lastFromTarget && now - d.lastAt >= idleMs) socket.destroy();
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    this.stop();
   }
 
   #schedule(delayMs: number): void {
@@ -172,6 +222,8 @@ export class TunnelAgent {
     stream.respond({ ':status': 200, 'content-type': 'application/json' });
     stream.end(JSON.stringify({ agentId: o.agentId, nodes: this.#nodes } satisfies Hello));
     const keepalive = setInterval(() => {
+      // a draining session is closing on its own: its last dials must not be cut by a ping
+      if (this.#draining) return;
       if (!session.ping((err) => { if (err) session.destroy(err); })) session.destroy();
     }, o.keepaliveMs ?? defaultKeepaliveMs);
     session.once('close', () => {
@@ -191,7 +243,11 @@ export class TunnelAgent {
     const send = (line: string) => stream.write(`${line}\n`);
     send(JSON.stringify(this.#nodes));
     this.#nodeWatchers.add(send);
-    stream.on('close', () => this.#nodeWatchers.delete(send));
+    this.#followers.add(stream);
+    stream.on('close', () => {
+      this.#nodeWatchers.delete(send);
+      this.#followers.delete(stream);
+    });
     stream.on('error', () => undefined);
   }
 
@@ -219,6 +275,11 @@ export class TunnelAgent {
       if (stream.closed) return socket.destroy();
       this.stats.dialSucceeded((performance.now() - started) / 1000);
       stream.respond({ ':status': 200 });
+      const activity = { lastAt: Date.now(), lastFromTarget: false };
+      this.#dials.set(socket, activity);
+      socket.on('data', () => { activity.lastAt = Date.now(); activity.lastFromTarget = true; });
+      stream.on('data', () => { activity.lastAt = Date.now(); activity.lastFromTarget = false; });
+      socket.once('close', () => this.#dials.delete(socket));
       relay(socket, stream, this.stats, { fromSocket: 'from-target', fromStream: 'to-target' });
     });
   }

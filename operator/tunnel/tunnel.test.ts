@@ -259,3 +259,69 @@ describe('the tunnel', () => {
     expect(received).toBe(32 << 20);
   }, 30_000);
 });
+
+describe('an agent that leaves (a rollout)', () => {
+  /** An HTTP target that answers after `delayMs`, and a keep-alive client that reaches it only through the tunnel. */
+  async function keptAliveClient(socketPath: string) {
+    const { createServer: createHttpServer, Agent, request } = await import('node:http');
+    const target = createHttpServer((req, res) => setTimeout(() => res.end(`answer to ${req.url}`), Number(new URL(req.url ?? '/', 'http://x').searchParams.get('delay') ?? 0)));
+    await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
+    cleanups.push(() => target.close());
+    const port = (target.address() as AddressInfo).port;
+    const keepAlive = new Agent({ keepAlive: true, maxSockets: 1 });
+    cleanups.push(() => keepAlive.destroy());
+    // every new connection is a dial through the tunnel, as the apiserver's to a kubelet
+    (keepAlive as unknown as { createConnection: (o: unknown, cb: (err: Error | null, s?: Socket) => void) => void }).createConnection = (_o, cb) => {
+      dial(socketPath, `127.0.0.1:${port}`).then(({ socket }) => { socket.resume(); cb(null, socket); }, (err: Error) => cb(err));
+    };
+    const get = (path: string) => new Promise<string>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path, agent: keepAlive }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => { body += c.toString(); });
+        res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`HTTP ${res.statusCode}`))));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    return get;
+  }
+
+  it('drains: no new dial through it, the request under way answered, kept-alive connections closed between requests; none fails', async () => {
+    const s = await server();
+    const a = agent(s.agentPort, 'agent-a');
+    await until('agent a', () => s.agents().length === 1);
+    const get = await keptAliveClient(s.socketPath);
+    expect(await get('/first')).toBe('answer to /first');
+    // a request under way through agent a, on the kept-alive connection, when a second agent comes and a leaves
+    const slow = get('/slow?delay=300');
+    agent(s.agentPort, 'agent-b');
+    await until('agent b', () => s.agents().length === 2);
+    const drained = a.drain(5000);
+    const failures: string[] = [];
+    let answered = 0;
+    for (let i = 0; i < 40; i++) {
+      await get(`/n${i}`).then(() => answered++, (err: Error) => failures.push(err.message));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(await slow).toBe('answer to /slow?delay=300');
+    await drained;
+    expect(failures).toEqual([]);
+    expect(answered).toBe(40);
+    expect(s.agents()).toHaveLength(1);
+  });
+
+  it('cut at once instead, it fails the request under way (what the drain is for)', async () => {
+    const s = await server();
+    const a = agent(s.agentPort, 'agent-a');
+    await until('agent a', () => s.agents().length === 1);
+    const get = await keptAliveClient(s.socketPath);
+    expect(await get('/first')).toBe('answer to /first');
+    const slow = get('/slow?delay=300');
+    agent(s.agentPort, 'agent-b');
+    await until('agent b', () => s.agents().length === 2);
+    await new Promise((r) => setTimeout(r, 50));
+    a.stop();
+    await expect(slow).rejects.toThrow();
+  });
+});
