@@ -64,6 +64,8 @@ export interface ControlPlaneFacts {
   etcdVoters?: number | undefined;
   /** The operator's own image: the tunnel server beside each apiserver runs it. */
   operatorImage: string;
+  /** The immutable copy of the apiserver's kubelet client Secret its Pods mount (see the PKI unit); the Secret itself until made. */
+  kubeletClientSecret?: string | undefined;
 }
 
 const defaultReplicas = {
@@ -296,7 +298,7 @@ export function apiserverContext(spec: ControlPlaneSpec, facts: ControlPlaneFact
     secrets: {
       tls: `${c}-apiserver-tls`,
       etcdClient: `${c}-apiserver-etcd-client`,
-      kubeletClient: `${c}-apiserver-kubelet-client`,
+      kubeletClient: facts.kubeletClientSecret ?? `${c}-apiserver-kubelet-client`,
       frontProxyClient: `${c}-front-proxy-client`,
       serviceAccount: `${c}-sa`,
       tunnelServer: `${c}-tunnel-server-tls`,

@@ -21,6 +21,7 @@ export function modelFacts(ctx: ReconcileContext): ControlPlaneFacts {
     operatorNamespace: ctx.settings.operatorNamespace,
     etcdVoters: ctx.status.etcd?.size,
     operatorImage: ctx.settings.operatorImage,
+    kubeletClientSecret: ctx.facts.kubeletClientSecret,
   };
 }
 

@@ -26,7 +26,7 @@ import { reconcileEtcdBackup, wantedEtcdBackup } from './etcd-backup-unit.ts';
 import { reconcileEtcd, wantedEtcdObjects } from './etcd-unit.ts';
 import { reconcileJoin, wantedJoinObjects } from './join-unit.ts';
 import { reconcileTunnelReadiness } from './tunnel-readiness-unit.ts';
-import { PkiError, reconcilePki, wantedPkiObjects } from './pki-unit.ts';
+import { mountedCopyAnnotation, PkiError, reconcilePki, wantedPkiObjects } from './pki-unit.ts';
 import { policyViolations } from './policy.ts';
 import { refusedChanges } from './refusals.ts';
 
@@ -261,6 +261,9 @@ export class ClusterReconciler {
         const objName = obj.metadata?.name ?? '';
         if (obj.metadata?.labels?.[clusterLabel] !== ctx.name || !isOwnedBy(obj, ctx.owner.uid)) continue;
         if (wanted.has(`${kind}/${objName}`) || obj.metadata?.deletionTimestamp) continue;
+        // a Secret's copy that apiserver Pods mount: kept while it is the current one, or while
+        // Pods of an earlier template may still run with it
+        if (obj.metadata?.annotations?.[mountedCopyAnnotation] !== undefined && (objName === ctx.facts.kubeletClientSecret || !ctx.facts.rolledOut.apiServer)) continue;
         await ctx.writer.delete({ ...obj, apiVersion, kind });
         ctx.log.info({ kind, name: objName }, 'deleted an object no longer wanted');
         ctx.events.normal('Deleted', `deleted ${kind} ${objName}: the spec no longer asks for it`);

@@ -160,6 +160,8 @@ export interface ReconcileContext {
     etcdCurrent: boolean;
     /** The bootstrap token of the join Secret, once the join unit read or made it. */
     bootstrapToken?: BootstrapToken | undefined;
+    /** The immutable copy of the apiserver's kubelet client Secret that its Pods mount, once made (see the PKI unit). */
+    kubeletClientSecret?: string | undefined;
     /** Names of the nodes the business cluster has, once the add-ons unit listed them this pass (undefined: not known). */
     businessNodes?: string[] | undefined;
     /**

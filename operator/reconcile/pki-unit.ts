@@ -201,6 +201,37 @@ export function wantedPkiObjects(cluster: string, spec: ClusterSpec): ObjectRef[
   ];
 }
 
+/** Marks the immutable copies pods mount of a Secret; such a copy goes once no Pod can mount it (see the garbage collection). */
+export const mountedCopyAnnotation = 'kubeonkube.io/copy-of';
+
+/**
+ * The name of an immutable copy of `secret`, named by its content, made if missing. kube-apiserver
+ * reloads its kubelet client certificate from the files and, when they changed, closes every
+ * connection to kubelets: requests under way, logs and exec streams (client-go's transport with
+ * ReloadTLSFiles). A Pod that mounts the Secret itself sees a renewal up to a minute after it was
+ * written, while it still serves; with a copy per content, each Pod of a rollout keeps the files
+ * it started with, and the new ones start with the new files.
+ */
+async function mountedCopy(ctx: ReconcileContext, secret: string): Promise<string | undefined> {
+  const source = cached<V1Secret>(ctx, 'Secret', secret);
+  if (!source?.data) return undefined;
+  const digest = createHash('sha256');
+  for (const key of Object.keys(source.data).sort()) digest.update(key).update('\0').update(source.data[key]!).update('\0');
+  const name = `${secret}-${digest.digest('hex').slice(0, 10)}`;
+  const live = cached<V1Secret>(ctx, 'Secret', name);
+  const sameData = (a: Record<string, string> = {}, b: Record<string, string>) => Object.keys(a).length === Object.keys(b).length && Object.entries(b).every(([k, v]) => a[k] === v);
+  if (live && sameData(live.data, source.data)) return name;
+  // a copy made anew by someone else under that name holds what its name does not say: remade
+  if (live) await ctx.writer.delete({ ...live, apiVersion: 'v1', kind: 'Secret' });
+  const copy = ownedBy({
+    apiVersion: 'v1', kind: 'Secret', immutable: true, type: source.type,
+    metadata: { name, namespace: ctx.namespace, labels: clusterLabels(ctx.name, 'pki'), annotations: { [mountedCopyAnnotation]: secret } },
+    data: source.data,
+  }, ctx.owner) as V1Secret;
+  await ctx.writer.createOnly(copy);
+  return name;
+}
+
 /** CertificatesReady from the CAs' ends and what had to wait. */
 function certificatesCondition(ctx: ReconcileContext, caInfo: Record<Authority, CertificateDescription>, renewBeforeMs: number, clipped: string[], waiting: string[]): ConditionUpdate {
   const [first] = authorities.map((a) => ({ secret: authoritySecret(ctx.name, a.authority), notAfter: caInfo[a.authority].notAfter })).sort((a, b) => a.notAfter.getTime() - b.notAfter.getTime());
@@ -310,6 +341,8 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
     ctx.status.certificates = { ...ctx.status.certificates, forcedRenewal: { request: renewalRequest, time: ctx.now.toISOString() } };
     ctx.events.normal('CertificatesRenewed', `re-issued ${reissued.length} certificates as asked by ${renewCertificatesAnnotation}=${renewalRequest}`);
   }
+
+  ctx.facts.kubeletClientSecret = await mountedCopy(ctx, `${ctx.name}-apiserver-kubelet-client`);
 
   // a component's pods roll when any certificate they mount changes
   const hashOf = (...secrets: string[]) => {
