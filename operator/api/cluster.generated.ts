@@ -721,9 +721,9 @@ export interface ClusterStatusCertificatesCaRotationKubelets {
   nodes?: number;
   /** Of them, those whose client and serving certificates both come from the new CA. */
   renewed?: number;
-  /** Nodes seen with a client certificate of the new CA (while Signing). */
+  /** Nodes seen with a client certificate of the new CA (while Signing; empty after). */
   client?: string[];
-  /** Nodes seen with a serving certificate of the new CA (while Signing). */
+  /** Nodes seen with a serving certificate of the new CA (while Signing; empty after). */
   serving?: string[];
 }
 
@@ -1846,7 +1846,7 @@ export const clusterSchema = {
                       type: 'integer',
                     },
                     client: {
-                      description: 'Nodes seen with a client certificate of the new CA (while Signing).',
+                      description: 'Nodes seen with a client certificate of the new CA (while Signing; empty after).',
                       type: 'array',
                       maxItems: 10000,
                       items: {
@@ -1856,7 +1856,7 @@ export const clusterSchema = {
                       },
                     },
                     serving: {
-                      description: 'Nodes seen with a serving certificate of the new CA (while Signing).',
+                      description: 'Nodes seen with a serving certificate of the new CA (while Signing; empty after).',
                       type: 'array',
                       maxItems: 10000,
                       items: {

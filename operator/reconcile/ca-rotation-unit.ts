@@ -65,8 +65,9 @@ export async function reconcileCaRotation(ctx: ReconcileContext): Promise<void> 
   const serving = union(seen?.serving, renewals?.serving);
   const nodes = ctx.facts.businessNodes;
   const kubeletsRecord = (): Partial<CaRotationStatus> => {
-    // past signing only the counts stay: the names served to wait on them
-    if (phaseOf(states.ca) !== 'signing') return seen ? { kubelets: { nodes: seen.nodes, renewed: seen.renewed } } : {};
+    // past signing only the counts stay: the names served to wait on them (emptied, not left
+    // out: status is written as a merge patch, which keeps what it does not name)
+    if (phaseOf(states.ca) !== 'signing') return seen ? { kubelets: { nodes: seen.nodes, renewed: seen.renewed, client: [], serving: [] } } : {};
     if (!nodes) return seen ? { kubelets: { ...seen, client, serving } } : {};
     const renewed = nodes.filter((n) => client.includes(n) && serving.includes(n)).length;
     return { kubelets: { nodes: nodes.length, renewed, client, serving } };
