@@ -425,7 +425,8 @@ export interface ClusterSpecCertificates {
    * Lifetime of the certificates the business cluster's controller-manager signs: each kubelet's
    * client and serving certificate (and any other CSR's). Kubelets renew theirs at 70-90% of it; a
    * CA rotation waits until every kubelet renewed from the new CA, so this bounds how long that
-   * takes. Values under an hour suit tests only.
+   * takes (a certificate keeps the lifetime it was issued with). Values under an hour suit tests
+   * only.
    *
    * @defaultValue "168h"
    */
@@ -1366,7 +1367,7 @@ export const clusterSchema = {
               ],
             },
             kubeletValidity: {
-              description: 'Lifetime of the certificates the business cluster\'s controller-manager signs: each kubelet\'s client and serving certificate (and any other CSR\'s). Kubelets renew theirs at 70-90% of it; a CA rotation waits until every kubelet renewed from the new CA, so this bounds how long that takes. Values under an hour suit tests only.',
+              description: 'Lifetime of the certificates the business cluster\'s controller-manager signs: each kubelet\'s client and serving certificate (and any other CSR\'s). Kubelets renew theirs at 70-90% of it; a CA rotation waits until every kubelet renewed from the new CA, so this bounds how long that takes (a certificate keeps the lifetime it was issued with). Values under an hour suit tests only.',
               type: 'string',
               maxLength: 32,
               default: '168h',

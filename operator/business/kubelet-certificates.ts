@@ -3,6 +3,7 @@
 // certificates by itself (at 70-90% of their lifetime) and the CSR it files is the only trace of
 // what it got. The business cluster is the tenant's, so a CSR is hostile input: only a
 // certificate that the CA really signed, for a node identity, counts; its size is bounded.
+import { createHash } from 'node:crypto';
 import { describeCertificate, isSignedBy, pemCertificates } from '../pki/certificates.ts';
 import { kubeletServingSigner } from './serving-csr.ts';
 
@@ -31,21 +32,33 @@ export async function kubeletsSignedBy(requests: IssuedRequest[], cas: { client:
   for (const r of requests) {
     const kind = r.signerName === kubeletClientSigner ? 'client' : r.signerName === kubeletServingSigner ? 'serving' : undefined;
     if (!kind || !r.certificate || r.certificate.length > maxCertificateBytes) continue;
-    const [leaf] = pemCertificates(r.certificate);
-    if (!leaf) continue;
-    let node: string;
-    try {
-      const d = describeCertificate(leaf);
-      if (!d.commonName.startsWith(nodePrefix) || !d.organizations.includes('system:nodes')) continue;
-      node = d.commonName.slice(nodePrefix.length);
-      // the issuer's name, then the signature: a forged issuer name proves nothing
-      if (!(await isSignedBy(leaf, cas[kind]))) continue;
-    } catch {
-      continue;
-    }
-    if (node !== '' && node.length <= 253) found[kind].add(node);
+    const node = await nodeSignedBy(r.certificate, cas[kind]);
+    if (node) found[kind].add(node);
   }
   return { client: [...found.client].sort(), serving: [...found.serving].sort() };
+}
+
+/** Verdicts by certificate and CA: a pass every ten seconds checks each signature once. */
+const verdicts = new Map<string, string | null>();
+
+/** The node a certificate is for, when `ca` signed it for a node identity; undefined otherwise. */
+async function nodeSignedBy(certificate: string, ca: string): Promise<string | undefined> {
+  const key = createHash('sha256').update(ca).update('\0').update(certificate).digest('hex');
+  const known = verdicts.get(key);
+  if (known !== undefined) return known ?? undefined;
+  let node: string | null = null;
+  try {
+    const [leaf] = pemCertificates(certificate);
+    const d = leaf ? describeCertificate(leaf) : undefined;
+    const name = d?.commonName.startsWith(nodePrefix) && d.organizations.includes('system:nodes') ? d.commonName.slice(nodePrefix.length) : '';
+    // the issuer's name, then the signature: a forged issuer name proves nothing
+    if (name !== '' && name.length <= 253 && (await isSignedBy(leaf!, ca))) node = name;
+  } catch {
+    node = null;
+  }
+  if (verdicts.size >= 20_000) verdicts.clear();
+  verdicts.set(key, node);
+  return node ?? undefined;
 }
 
 export interface DropCheck {

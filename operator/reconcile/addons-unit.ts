@@ -208,7 +208,8 @@ async function approveServingCsrs(ctx: ReconcileContext, client: BusinessClient,
  */
 async function observeKubeletRenewals(ctx: ReconcileContext, client: BusinessClient): Promise<void> {
   const ca = ctx.facts.authorities?.ca;
-  if (!ca || phaseOf(ca) !== 'signing') return;
+  const serving = ctx.facts.authorities?.['kubelet-serving-ca'];
+  if (!ca || !serving || (phaseOf(ca) !== 'signing' && phaseOf(serving) !== 'signing')) return;
   const requests: IssuedRequest[] = [];
   for (const signer of [kubeletClientSigner, kubeletServingSigner]) {
     const csrs = await listBounded((page) => client.certificates.listCertificateSigningRequest({ fieldSelector: `spec.signerName=${signer}`, ...page }));
@@ -217,8 +218,6 @@ async function observeKubeletRenewals(ctx: ReconcileContext, client: BusinessCli
       if (issued) requests.push({ signerName: csr.spec.signerName, certificate: Buffer.from(issued, 'base64').toString('utf8') });
     }
   }
-  const serving = ctx.facts.authorities?.['kubelet-serving-ca'];
-  if (!serving) return;
   ctx.facts.kubeletRenewals = await kubeletsSignedBy(requests, { client: ca.signer.certificate, serving: serving.signer.certificate });
 }
 
@@ -306,7 +305,8 @@ export async function reconcileAddons(ctx: ReconcileContext, clients: BusinessCl
   progressing.push(...custom.progressing);
 
   const nodes = await listBounded((page) => client.core.listNode(page));
-  ctx.facts.businessNodes = nodes.map((n) => n.metadata?.name ?? '');
+  // a list cut at the bound does not name every node: not known, rather than some waited for
+  ctx.facts.businessNodes = nodes.length < businessListMax ? nodes.map((n) => n.metadata?.name ?? '') : undefined;
   const csrWaiting = await approveServingCsrs(ctx, client, nodes);
   await observeKubeletRenewals(ctx, client);
   if (problems.length > 0 || custom.problems.length > 0) {

@@ -1,4 +1,4 @@
-// The phased rotation of a Cluster's CAs (cluster, etcd, front-proxy), asked for with the
+// The phased rotation of a Cluster's CAs (cluster, etcd, front-proxy, kubelet-serving), asked for with the
 // kubeonkube.io/rotate-ca annotation. It runs last: a phase moves on only from a pass in which
 // every certificate was found current, every Deployment ran its current template on every replica
 // and every etcd member ran its current template, healthy and voting; that is, once everything
@@ -49,25 +49,30 @@ export async function reconcileCaRotation(ctx: ReconcileContext): Promise<void> 
   if (!states) return;
   const request = ctx.cluster.metadata?.annotations?.[rotateCaAnnotation] ?? '';
   const record = ctx.status.certificates?.caRotation;
+  // the request a rotation under way carries out: the annotation may have moved on since it began
+  // (a new value starts once this one ends), and what it waits on belongs to this one
+  const carried = Object.values(states).find((a) => phaseOf(a) !== 'idle')?.request ?? request;
   const setStatus = (phase: CaRotationStatus['phase'], extra: Partial<CaRotationStatus> = {}) => {
-    const started = record?.request === request ? record.started : undefined;
+    const started = record?.request === carried ? record.started : undefined;
     ctx.status.certificates = {
       ...ctx.status.certificates,
-      caRotation: { request, phase, message: explain[phase], ...(started ? { started } : {}), ...kubeletsRecord(), ...extra },
+      caRotation: { request: carried, phase, message: explain[phase], ...(started ? { started } : {}), ...kubeletsRecord(), ...extra },
     };
   };
   // the kubelets moving to the new cluster CA: what this pass saw, added to what earlier ones did
   // (the business cluster deletes an issued CSR after an hour)
-  const seen = record?.request === request ? record.kubelets : undefined;
+  const seen = record?.request === carried ? record.kubelets : undefined;
   const renewals = ctx.facts.kubeletRenewals;
-  const union = (a: string[] = [], b: string[] = []) => [...new Set([...a, ...b])].sort();
+  const nodes = ctx.facts.businessNodes;
+  // only nodes there are: a CSR may name any node (the join token mints identities), and a node
+  // gone needs no waiting for
+  const union = (a: string[] = [], b: string[] = []) => [...new Set([...a, ...b])].filter((n) => !nodes || nodes.includes(n)).sort();
   const client = union(seen?.client, renewals?.client);
   const serving = union(seen?.serving, renewals?.serving);
-  const nodes = ctx.facts.businessNodes;
   const kubeletsRecord = (): Partial<CaRotationStatus> => {
     // past signing only the counts stay: the names served to wait on them (emptied, not left
     // out: status is written as a merge patch, which keeps what it does not name)
-    if (phaseOf(states.ca) !== 'signing') return seen ? { kubelets: { nodes: seen.nodes, renewed: seen.renewed, client: [], serving: [] } } : {};
+    if (phaseOf(states.ca) !== 'signing' && phaseOf(states['kubelet-serving-ca']) !== 'signing') return seen ? { kubelets: { nodes: seen.nodes, renewed: seen.renewed, client: [], serving: [] } } : {};
     if (!nodes) return seen ? { kubelets: { ...seen, client, serving } } : {};
     const renewed = nodes.filter((n) => client.includes(n) && serving.includes(n)).length;
     return { kubelets: { nodes: nodes.length, renewed, client, serving } };
@@ -76,8 +81,8 @@ export async function reconcileCaRotation(ctx: ReconcileContext): Promise<void> 
   const kubeletsWaiting = () => dropBlocker({
     nodes,
     seen: { client, serving },
-    skip: `${rotateCaRejoinAnnotation}=${request}`,
-    confirmed: ctx.cluster.metadata?.annotations?.[rotateCaRejoinAnnotation] === request,
+    skip: `${rotateCaRejoinAnnotation}=${carried}`,
+    confirmed: ctx.cluster.metadata?.annotations?.[rotateCaRejoinAnnotation] === carried,
     oldCaEnded: states.ca.previous !== undefined && describeCertificate(states.ca.previous).notAfter <= ctx.now,
     kubeletValidity: ctx.cluster.spec.certificates?.kubeletValidity ?? defaultKubeletValidity,
   });
@@ -106,16 +111,16 @@ export async function reconcileCaRotation(ctx: ReconcileContext): Promise<void> 
     return;
   }
   if (step.kind === 'advance') {
-    const rotating = states[step.authorities[0] as Authority].request;
     if (!settled) {
-      if (rotating === request) setStatus(phaseNames[step.from], kubeletsRecord());
+      setStatus(phaseNames[step.from]);
       return;
     }
-    if (step.from === 'signing' && step.authorities.includes('ca')) {
+    // what kubelets hold comes from these two: neither goes before every kubelet renewed
+    if (step.from === 'signing' && (step.authorities.includes('ca') || step.authorities.includes('kubelet-serving-ca'))) {
       const waiting = kubeletsWaiting();
       if (waiting !== undefined) {
         ctx.requeueAfter(10_000);
-        if (rotating === request) setStatus('Signing', { ...kubeletsRecord(), message: waiting });
+        setStatus('Signing', { message: waiting });
         return;
       }
     }
@@ -128,7 +133,7 @@ export async function reconcileCaRotation(ctx: ReconcileContext): Promise<void> 
     }
     const to = step.from === 'trusting' ? 'Signing' : 'Dropping';
     ctx.events.normal('CARotationProgressed', `${step.authorities.map((a) => authoritySecret(ctx.name, a as Authority)).join(', ')}: ${explain[to]}`);
-    if (rotating === request) setStatus(to);
+    setStatus(to);
     return;
   }
   // every authority idle: the last rotation is complete once everything dropped the old CAs

@@ -5,11 +5,11 @@
 // cuts short is not re-issued again and again: the CA's expiry is reported instead.
 import { createHash } from 'node:crypto';
 import type { V1Secret } from '@kubernetes/client-node';
-import { ownedBy } from '../kube/apply.ts';
+import { isOwnedBy, ownedBy } from '../kube/apply.ts';
 import { kubeconfigClientKey, renderKubeconfig } from '../kube/kubeconfig.ts';
 import { etcdMembers, tunnelEnabled } from '../model/control-plane.ts';
 import { durationMs as parseDuration } from '../api/validate.ts';
-import { clusterLabels } from '../model/names.ts';
+import { clusterLabel, clusterLabels } from '../model/names.ts';
 import {
   createCertificateAuthority, describeCertificate, issueCertificate, isSignedBy, keyMatchesCertificate, pemCertificates, type CertificateAndKey,
   type CertificateDescription,
@@ -76,14 +76,15 @@ export async function readAuthority(name: string, live: V1Secret): Promise<Autho
  * Reads a CA, creating it only when its Secret does not exist. `legacy`: the CAs that signed what
  * the new one will sign, until now (see AuthorityState.legacy).
  */
-async function ensureAuthority(ctx: ReconcileContext, authority: Authority, commonName: string, caValidityMs: number, legacy?: string): Promise<AuthorityState> {
+async function ensureAuthority(ctx: ReconcileContext, authority: Authority, commonName: string, caValidityMs: number, legacy?: { bundle: string; request: string }): Promise<AuthorityState> {
   const name = authoritySecret(ctx.name, authority);
   const live = cached<V1Secret>(ctx, 'Secret', name);
   if (live) return readAuthority(name, live);
   const ca = await createCertificateAuthority(commonName, caValidityMs, ctx.now);
-  // a Cluster created with a rotation request already on it has nothing to rotate
-  const request = ctx.cluster.metadata?.annotations?.[rotateCaAnnotation] ?? '';
-  const state: AuthorityState = { signer: ca, request, ...(legacy ? { legacy } : {}) };
+  // a Cluster created with a rotation request already on it has nothing to rotate; a CA added to
+  // a Cluster that has others was rotated when they were (so the next request rotates it with them)
+  const request = legacy?.request ?? ctx.cluster.metadata?.annotations?.[rotateCaAnnotation] ?? '';
+  const state: AuthorityState = { signer: ca, request, ...(legacy ? { legacy: legacy.bundle } : {}) };
   // create, never apply: if the cache lags and the CA exists after all, the existing one wins
   const { created, live: existing } = await ctx.writer.createOnly(secretObject(ctx, name, 'kubernetes.io/tls', authorityData(state), 'pki',
     request ? { [caRotationRequestAnnotation]: request } : {}));
@@ -212,23 +213,34 @@ export const mountedCopyAnnotation = 'kubeonkube.io/copy-of';
  * written, while it still serves; with a copy per content, each Pod of a rollout keeps the files
  * it started with, and the new ones start with the new files.
  */
-async function mountedCopy(ctx: ReconcileContext, secret: string): Promise<string | undefined> {
-  const source = cached<V1Secret>(ctx, 'Secret', secret);
-  if (!source?.data) return undefined;
+async function mountedCopy(ctx: ReconcileContext, secret: string, written: V1Secret | undefined): Promise<string | undefined> {
+  // what this pass wrote, which the cache shows only later: one rollout per renewal, not two
+  const source = written ?? cached<V1Secret>(ctx, 'Secret', secret);
+  const data = source?.data;
+  if (!data) return undefined;
   const digest = createHash('sha256');
-  for (const key of Object.keys(source.data).sort()) digest.update(key).update('\0').update(source.data[key]!).update('\0');
+  for (const key of Object.keys(data).sort()) digest.update(key).update('\0').update(data[key]!).update('\0');
   const name = `${secret}-${digest.digest('hex').slice(0, 10)}`;
-  const live = cached<V1Secret>(ctx, 'Secret', name);
-  const sameData = (a: Record<string, string> = {}, b: Record<string, string>) => Object.keys(a).length === Object.keys(b).length && Object.entries(b).every(([k, v]) => a[k] === v);
-  if (live && sameData(live.data, source.data)) return name;
-  // a copy made anew by someone else under that name holds what its name does not say: remade
-  if (live) await ctx.writer.delete({ ...live, apiVersion: 'v1', kind: 'Secret' });
-  const copy = ownedBy({
-    apiVersion: 'v1', kind: 'Secret', immutable: true, type: source.type,
-    metadata: { name, namespace: ctx.namespace, labels: clusterLabels(ctx.name, 'pki'), annotations: { [mountedCopyAnnotation]: secret } },
-    data: source.data,
-  }, ctx.owner) as V1Secret;
-  await ctx.writer.createOnly(copy);
+  const sameData = (a: Record<string, string> = {}) => Object.keys(a).length === Object.keys(data).length && Object.entries(data).every(([k, v]) => a[k] === v);
+  const ours = (s: V1Secret) => sameData(s.data) && s.metadata?.labels?.[clusterLabel] === ctx.name && isOwnedBy(s, ctx.owner.uid) && s.immutable === true;
+  let live = cached<V1Secret>(ctx, 'Secret', name);
+  if (!live) {
+    const copy = ownedBy({
+      apiVersion: 'v1', kind: 'Secret', immutable: true, type: source.type,
+      metadata: { name, namespace: ctx.namespace, labels: clusterLabels(ctx.name, 'pki'), annotations: { [mountedCopyAnnotation]: secret } },
+      data,
+    }, ctx.owner) as V1Secret;
+    const made = await ctx.writer.createOnly(copy);
+    if (made.created) return name;
+    live = made.live;
+  }
+  if (ours(live)) return name;
+  // someone else's Secret under that name (made first, or edited): the apiserver would mount what
+  // the operator never issued; it goes, and the next pass makes the copy (a Pod that starts
+  // meanwhile waits for it; the template keeps the name, so nothing rolls for it)
+  await ctx.writer.delete({ ...live, apiVersion: 'v1', kind: 'Secret' });
+  ctx.events.warning('SecretEdited', `Secret ${name} did not hold the copy of ${secret} its name says: deleted, to be made again`);
+  ctx.requeueAfter(1000);
   return name;
 }
 
@@ -254,7 +266,7 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
   // a Cluster made before kubelets had a serving CA of their own: theirs come from the cluster CA
   const kubeletsServeClusterCa = cached<V1Secret>(ctx, 'Secret', authoritySecret(ctx.name, 'ca')) !== undefined;
   for (const a of authorities) {
-    const legacy = a.authority === 'kubelet-serving-ca' && kubeletsServeClusterCa ? trustBundle(states.ca) : undefined;
+    const legacy = a.authority === 'kubelet-serving-ca' && kubeletsServeClusterCa ? { bundle: trustBundle(states.ca), request: states.ca.request } : undefined;
     states[a.authority] = await ensureAuthority(ctx, a.authority, a.commonName, caValidityMs, legacy);
   }
   ctx.facts.authorities = states;
@@ -293,6 +305,7 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
     if (reason && editedReasons.has(reason)) ctx.events.warning('SecretEdited', `Secret ${planned.secretName} did not hold what the operator issued (${reason}): re-issued`);
   }
   let earliestRenewed: Date | undefined;
+  const written = new Map<string, V1Secret>();
   for (const { planned, live, reason } of verdicts) {
     const server = planned.kubeconfig?.server;
     let certificate = pemCertificates(decode(live, 'tls.crt') ?? '')[0] ?? '';
@@ -307,6 +320,7 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
           'ca.crt': bundles.ca,
         }, 'kubeconfig', { [serverAnnotation]: server })
         : secretObject(ctx, planned.secretName, 'kubernetes.io/tls', { 'tls.crt': issued.certificate + chains[planned.issuer], 'tls.key': issued.privateKey, 'ca.crt': bundles[planned.trusts ?? planned.issuer] }, 'pki');
+      written.set(planned.secretName, secret);
       if (reason === 'missing' && !live) {
         // a Secret the cache has not seen yet may exist: creating never overwrites it
         const { created, live: existing } = await ctx.writer.createOnly(secret);
@@ -342,7 +356,7 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
     ctx.events.normal('CertificatesRenewed', `re-issued ${reissued.length} certificates as asked by ${renewCertificatesAnnotation}=${renewalRequest}`);
   }
 
-  ctx.facts.kubeletClientSecret = await mountedCopy(ctx, `${ctx.name}-apiserver-kubelet-client`);
+  ctx.facts.kubeletClientSecret = await mountedCopy(ctx, `${ctx.name}-apiserver-kubelet-client`, written.get(`${ctx.name}-apiserver-kubelet-client`));
 
   // a component's pods roll when any certificate they mount changes
   const hashOf = (...secrets: string[]) => {

@@ -138,10 +138,11 @@ export class TunnelAgent {
    * already): every server is told to open no new dial through it (GOAWAY: a server then dials
    * through another agent) and the node streams end. A relayed connection is closed once its last
    * bytes were an answer from its target and it has been quiet `idleMs`: a kept-alive connection
-   * between requests, which the apiserver would otherwise go on using through this agent. What is
-   * still open after `graceMs` (a follow, an exec session) is cut.
+   * between requests, which the apiserver would otherwise go on using through this agent. (An
+   * answer paused longer than that mid-way, a quiet `logs -f`, is cut then rather than at the end.)
+   * What is still open after `graceMs` (an exec session) is cut.
    */
-  async drain(graceMs: number, idleMs = 500): Promise<void> {
+  async drain(graceMs: number, idleMs = 1000): Promise<void> {
     this.#draining = true;
     this.#stopped = true;
     clearTimeout(this.#probeTimer);
