@@ -287,16 +287,21 @@ describe('an agent that leaves (a rollout)', () => {
     return get;
   }
 
-  it('drains: no new dial through it, the request under way answered, kept-alive connections closed between requests; none fails', async () => {
+  /** Agent a holds a kept-alive connection with a request under way on it when agent b connects. */
+  async function requestUnderWay() {
     const s = await server();
     const a = agent(s.agentPort, 'agent-a');
     await until('agent a', () => s.agents().length === 1);
     const get = await keptAliveClient(s.socketPath);
     expect(await get('/first')).toBe('answer to /first');
-    // a request under way through agent a, on the kept-alive connection, when a second agent comes and a leaves
     const slow = get('/slow?delay=300');
     agent(s.agentPort, 'agent-b');
     await until('agent b', () => s.agents().length === 2);
+    return { s, a, get, slow };
+  }
+
+  it('drains: no new dial through it, the request under way answered, kept-alive connections closed between requests; none fails', async () => {
+    const { s, a, get, slow } = await requestUnderWay();
     const drained = a.drain(5000);
     const failures: string[] = [];
     let answered = 0;
@@ -312,14 +317,7 @@ describe('an agent that leaves (a rollout)', () => {
   });
 
   it('cut at once instead, it fails the request under way (what the drain is for)', async () => {
-    const s = await server();
-    const a = agent(s.agentPort, 'agent-a');
-    await until('agent a', () => s.agents().length === 1);
-    const get = await keptAliveClient(s.socketPath);
-    expect(await get('/first')).toBe('answer to /first');
-    const slow = get('/slow?delay=300');
-    agent(s.agentPort, 'agent-b');
-    await until('agent b', () => s.agents().length === 2);
+    const { a, slow } = await requestUnderWay();
     await new Promise((r) => setTimeout(r, 50));
     a.stop();
     await expect(slow).rejects.toThrow();
