@@ -303,17 +303,20 @@ https.createServer({ cert: fs.readFileSync('/tls/tls.crt'), key: fs.readFileSync
     await eventually('AddonsReady with CoreDNS back', async () => (await condition('AddonsReady')).startsWith('True') && (await business(['-n', 'kube-system', 'get', 'deployment', 'coredns', '-o', 'name'])).includes('coredns') || undefined, 180_000);
   }, 300_000);
 
-  it('renews the tunnel\'s certificates like every other leaf: the agent and the servers roll onto them, logs keep coming', async () => {
+  it('renews the tunnel\'s certificates like every other leaf: the servers roll onto them, the agent reads its own anew without a restart, logs keep coming', async () => {
     const agentPod = () => business(['-n', 'kube-system', 'get', 'pods', '-l', 'app.kubernetes.io/name=kubeonkube-tunnel-agent', '-o', 'jsonpath={.items[*].metadata.name}']);
+    const agentSecret = () => business(['-n', 'kube-system', 'get', 'secret', 'kubeonkube-tunnel-agent', '-o', 'jsonpath={.data.tls\\.crt}']);
     const [before, serial] = await Promise.all([agentPod(), get('secret w-tunnel-agent', '{.data.tls\\.crt}')]);
     await kubectl(['-n', ns, 'annotate', 'cluster', 'w', 'kubeonkube.io/renew-certificates=tunnel-1']);
-    await eventually('renewed, the agent replaced, the tunnel connected again', async () => {
-      const [request, now, pod, tunnel, ready] = await Promise.all([
-        get('cluster w', '{.status.certificates.forcedRenewal.request}'), get('secret w-tunnel-agent', '{.data.tls\\.crt}'), agentPod(),
+    await eventually('renewed, handed to the agent, the tunnel connected again', async () => {
+      const [request, now, handed, tunnel, ready] = await Promise.all([
+        get('cluster w', '{.status.certificates.forcedRenewal.request}'), get('secret w-tunnel-agent', '{.data.tls\\.crt}'), agentSecret(),
         condition('TunnelConnected'), get('cluster w', '{.status.conditions[?(@.type=="Ready")].status}'),
       ]);
-      return request === 'tunnel-1' && now !== serial && pod !== before && !pod.includes(' ') && tunnel.startsWith('True') && ready === 'True' || undefined;
+      return request === 'tunnel-1' && now !== serial && handed === now && tunnel.startsWith('True') && ready === 'True' || undefined;
     }, 300_000);
+    // the agent was not replaced: it reads its certificate for each new connection
+    expect(await agentPod()).toBe(before);
     expect(await business(['-n', 'far', 'logs', 'ticker', '--tail=1'])).toMatch(/tick \d+/);
   }, 360_000);
 

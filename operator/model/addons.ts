@@ -121,8 +121,6 @@ export function tunnelAgentAddonContext(spec: ControlPlaneSpec, facts: TunnelAge
     replicas: spec.mode === 'standard' ? 2 : 1,
     servers: facts.servers.map((s) => `${s}\n`).join(''),
     secret: { 'tls.crt': b64(facts.tls.cert), 'tls.key': b64(facts.tls.key), 'ca.crt': b64(facts.tls.ca) },
-    // a new certificate rolls the agents (they read it once, at start)
-    inputsHash: hash(facts.tls.cert, facts.tls.ca),
     env: [
       { name: 'KUBEONKUBE_TUNNEL_SERVER', value: `${host}:${facts.server.port}` },
       { name: 'KUBEONKUBE_TUNNEL_SERVER_NAME', value: facts.server.host },

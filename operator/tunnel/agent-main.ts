@@ -3,7 +3,7 @@
 // to the nodes' addresses through, and the list of servers the operator keeps there, so it reaches
 // a new server (an apiserver rollout) before that server takes requests. Configured from the
 // environment (the add-on template sets it).
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -58,12 +58,13 @@ async function main(): Promise<void> {
   const env = setting;
   const log = pino({ level: process.env.LOG_LEVEL ?? 'info', base: { component: 'kubeonkube-tunnel-agent' } });
   const pki = env('KUBEONKUBE_TUNNEL_PKI', '/etc/kubeonkube-tunnel/pki');
-  const read = (f: string) => readFile(join(pki, f), 'utf8');
   const [host = '', port = '8132'] = env('KUBEONKUBE_TUNNEL_SERVER').split(/:(?=\d+$)/);
   const agent = new TunnelAgent({
     agentId: env('POD_NAME', hostname()),
     server: { host: host.replace(/^\[|\]$/g, ''), port: Number(port), servername: env('KUBEONKUBE_TUNNEL_SERVER_NAME', host) },
-    tls: { cert: await read('tls.crt'), key: await read('tls.key'), ca: await read('ca.crt') },
+    // read for every new connection: a renewed Secret reaches the files without a restart, so the
+    // agent is not replaced (and its dials under way not cut) for a certificate
+    tls: () => ({ cert: readFileSync(join(pki, 'tls.crt'), 'utf8'), key: readFileSync(join(pki, 'tls.key'), 'utf8'), ca: readFileSync(join(pki, 'ca.crt'), 'utf8') }),
     allowedCIDRs: env('KUBEONKUBE_TUNNEL_ALLOWED_CIDRS').split(',').map((c) => c.trim()).filter(Boolean),
     nodeAddresses: process.env.KUBERNETES_SERVICE_HOST ? (changed) => watchNodeAddresses(log, changed) : undefined,
     expectedServers: process.env.KUBERNETES_SERVICE_HOST ? (changed) => watchServerList(log, changed) : undefined,

@@ -16,12 +16,17 @@ import { relay } from './relay.ts';
 import { TunnelStats } from './stats.ts';
 import { parseTarget, TargetPolicy } from './targets.ts';
 
+export interface TlsMaterial { cert: string; key: string; ca: string }
+
 export interface TunnelAgentOptions {
   agentId: string;
   /** The apiserver Service's tunnel address, and the name its certificate carries. */
   server: { host: string; port: number; servername: string };
-  /** The agent's certificate and key, and the CA the server's certificate must be issued by. */
-  tls: { cert: string; key: string; ca: string };
+  /**
+   * The agent's certificate, key and the CAs the server's certificate must be issued by; a function
+   * is called for every new connection, so renewed files are used without a restart.
+   */
+  tls: TlsMaterial | (() => TlsMaterial);
   allowedCIDRs: string[];
   /** The business cluster's node addresses now and whenever they change (the server lets dials to them through). */
   nodeAddresses?: (onChange: (addresses: string[]) => void) => void;
@@ -167,10 +172,18 @@ export class TunnelAgent {
   #probe(): void {
     const o = this.#options;
     const { min, max } = o.probeMs ?? { min: 1000, max: 30_000 };
+    let tls: TlsMaterial;
+    try {
+      tls = typeof o.tls === 'function' ? o.tls() : o.tls;
+    } catch (err) {
+      o.log.info({ err: (err as Error).message }, 'could not read the tunnel certificates');
+      this.#schedule(this.#probeDelay);
+      return;
+    }
     const socket: TLSSocket = connectTls({
       // a name for SNI only: an address is checked against the certificate's IP SANs without it
       host: o.server.host, port: o.server.port, ...(isIP(o.server.servername) ? {} : { servername: o.server.servername }),
-      cert: o.tls.cert, key: o.tls.key, ca: o.tls.ca, ALPNProtocols: [alpn], minVersion: 'TLSv1.3',
+      cert: tls.cert, key: tls.key, ca: tls.ca, ALPNProtocols: [alpn], minVersion: 'TLSv1.3',
     });
     let settled = false;
     const outcome = (found: boolean, error?: Error) => {
