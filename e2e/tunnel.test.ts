@@ -63,10 +63,10 @@ describe('the reverse tunnel', () => {
     expect(await get('service t-tunnel', '{.spec.publishNotReadyAddresses}')).toBe('true');
     const address = await get('service t-tunnel', '{.spec.clusterIP}');
 
-    // a kubelet's port stands in: HTTPS with a serving certificate of the Cluster's CA, as an
-    // approved kubelet CSR gives it (the apiserver verifies it: --kubelet-certificate-authority)
-    const clusterCa = { certificate: await secretData('t-ca', 'tls.crt'), privateKey: await secretData('t-ca', 'tls.key') };
-    const serving = await issueCertificate(clusterCa, { commonName: 'system:node:far-worker', organizations: ['system:nodes'], usage: 'server', ipAddresses: [hostAddress], validityMs: 3600_000 });
+    // a kubelet's port stands in: HTTPS with a serving certificate of the Cluster's kubelet-serving
+    // CA, as an approved kubelet CSR gives it (the apiserver verifies it: --kubelet-certificate-authority)
+    const kubeletServingCa = { certificate: await secretData('t-kubelet-serving-ca', 'tls.crt'), privateKey: await secretData('t-kubelet-serving-ca', 'tls.key') };
+    const serving = await issueCertificate(kubeletServingCa, { commonName: 'system:node:far-worker', organizations: ['system:nodes'], usage: 'server', ipAddresses: [hostAddress], validityMs: 3600_000 });
     target = createServer({ cert: serving.certificate, key: serving.privateKey }, (req, res) => res.end(`served on the far side: ${req.url}\n`));
     await new Promise<void>((r) => target.listen(0, hostAddress, r));
     const port = (target.address() as AddressInfo).port;
