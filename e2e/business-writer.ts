@@ -25,7 +25,9 @@ export interface WriterCounts {
  * just then times out. No client can avoid it, and no operator can make it retried: a leader change
  * is needed whenever etcd's trust bundle changes, since etcd reads its trusted CA file only at start.
  */
-const leaderChange = /raft proposal dropped|etcdserver: (request timed out|leader changed|no leader)/;
+// (the last seen from here: a write forwarded to the old leader as it stopped, whose timeout in
+// etcd and then in kube-apiserver outlasts this client's 10 s)
+const leaderChange = /raft proposal dropped|etcdserver: (request timed out|leader changed|no leader)|write \d+: no answer within 10 s/;
 
 /**
  * The failed writes no etcd leader change explains: each of another kind, and those of that kind
