@@ -1,4 +1,4 @@
-// Offline validation of Cluster objects (`kok validate`, and the operator's own reads): the same
+// Offline validation of Cluster objects (the operator's own reads, and any tool that imports it): the same
 // answers as the apiserver gives for the CRD, so a spec that passes here is not refused on apply.
 //
 // Three layers, as in the apiserver: the OpenAPI schema (ajv, compiled from the generated
