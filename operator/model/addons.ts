@@ -4,14 +4,12 @@
 // context; the templates are in templates/addon-*.yaml.hbs.
 import { createHash } from 'node:crypto';
 import { nthAddress } from '../pki/addresses.ts';
+import { apiserverKubeletClientUser } from '../pki/cluster-pki.ts';
 import type { ControlPlaneSpec } from './control-plane.ts';
 import { tunnelEnabled, tunnelPort } from './control-plane.ts';
 
 /** The CoreDNS release the built-in add-on runs (the one kubeadm v1.34 deploys). */
 export const corednsVersion = 'v1.12.1';
-
-/** The user a kube-apiserver's kubelet client certificate names; bound to system:kubelet-api-admin. */
-export const apiserverKubeletClientUser = 'kube-apiserver-kubelet-client';
 
 /** The group every bootstrap token the operator makes adds: only these may ask for node certificates. */
 export const bootstrapGroup = 'system:bootstrappers:kubeonkube:nodes';

@@ -2,7 +2,6 @@
 // component needs (subject, SANs, usage, lifetime), and in which Secret each lives. Pure, so the
 // operator can compare every live certificate against what it should say (see renewal.ts).
 import { isIP } from 'node:net';
-import { apiserverKubeletClientUser } from '../model/addons.ts';
 import { firstAddress } from './addresses.ts';
 import type { CertificateSpec } from './certificates.ts';
 
@@ -39,6 +38,8 @@ export interface ClusterPkiInput {
   tunnel?: boolean;
 }
 
+/** The user the apiserver is to kubelets (its client certificate's common name); bound to kubelet-api-admin in the business cluster. */
+export const apiserverKubeletClientUser = 'kube-apiserver-kubelet-client';
 /** The common name a tunnel agent's certificate carries; the tunnel server accepts no other. */
 export const tunnelAgentName = 'kubeonkube-tunnel-agent';
 

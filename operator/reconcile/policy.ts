@@ -4,7 +4,7 @@
 // volume (hostPath is off unless the platform team allows it). A Cluster that asks for more gets
 // Ready=False with reason PolicyViolation, and nothing is built from it.
 import { parseCidr } from '../api/validate.ts';
-import type { ClusterSpec } from './context.ts';
+import type { ControlPlaneSpec } from '../model/control-plane.ts';
 
 export interface Policy {
   /** Images given in spec.controlPlane.*.image must start with one of these. */
@@ -68,7 +68,7 @@ export function parsePolicy(text: string | undefined): Policy {
 }
 
 /** What in `spec` the policy does not allow; empty when it may be built. */
-export function policyViolations(spec: ClusterSpec, policy: Policy): string[] {
+export function policyViolations(spec: ControlPlaneSpec, policy: Policy): string[] {
   const problems: string[] = [];
   for (const component of ['apiServer', 'controllerManager', 'scheduler'] as const) {
     const image = spec.controlPlane?.[component]?.image;
