@@ -21,8 +21,8 @@ import { phaseOf, trustBundle } from '../pki/ca-rotation.ts';
 import type { RenderedObject } from '../render/renderer.ts';
 import { notReady, ready, Reasons, unknown } from '../status/conditions.ts';
 import { cached, type ReconcileContext } from './context.ts';
-import { decode } from './pki-unit.ts';
-import { apiserverPods, serverAgents } from './tunnel-readiness-unit.ts';
+import { decode } from '../kube/secret-data.ts';
+import { apiserverPods, serverAgents } from './tunnel-facts.ts';
 import { serverListConfigMap } from '../tunnel/protocol.ts';
 import { tunnelEnabled } from '../model/control-plane.ts';
 

@@ -5,25 +5,11 @@
 // until the load balancer has one). spec.endpoint.host replaces the address in every case.
 import type { V1Service } from '@kubernetes/client-node';
 import { ownedBy } from '../kube/apply.ts';
-import { apiserverServiceContext, tunnelEnabled, tunnelPort, tunnelServiceContext, type ControlPlaneFacts } from '../model/control-plane.ts';
+import { apiserverServiceContext, tunnelEnabled, tunnelPort, tunnelServiceContext } from '../model/control-plane.ts';
 import { names } from '../model/names.ts';
 import { cached, type ClusterSpec, type ObjectRef, type ReconcileContext } from './context.ts';
+import { modelFacts } from './model-facts.ts';
 
-export function modelFacts(ctx: ReconcileContext): ControlPlaneFacts {
-  return {
-    name: ctx.name,
-    namespace: ctx.namespace,
-    uid: ctx.owner.uid,
-    metaDnsDomain: ctx.settings.metaDnsDomain,
-    apiserverAddress: ctx.facts.apiserverAddresses[0],
-    inputHashes: ctx.facts.inputHashes,
-    etcdInitialized: ctx.status.etcd?.initialized ?? false,
-    operatorNamespace: ctx.settings.operatorNamespace,
-    etcdVoters: ctx.status.etcd?.size,
-    operatorImage: ctx.settings.operatorImage,
-    kubeletClientSecret: ctx.facts.kubeletClientSecret,
-  };
-}
 
 export const wantedApiserverService = (cluster: string, spec: ClusterSpec): ObjectRef[] => [
   { kind: 'Service', name: names.apiserver(cluster) },

@@ -6,6 +6,7 @@
 import type { V1Secret } from '@kubernetes/client-node';
 import { dropBlocker } from '../business/kubelet-certificates.ts';
 import { ownedBy } from '../kube/apply.ts';
+import { encode } from '../kube/secret-data.ts';
 import { durationMs } from '../api/validate.ts';
 import { clusterLabels } from '../model/names.ts';
 import {
@@ -16,7 +17,6 @@ import { defaultKubeletValidity } from '../model/control-plane.ts';
 import { authorities, authoritySecret, type Authority } from '../pki/cluster-pki.ts';
 import { cached, type CaRotationStatus, type ReconcileContext } from './context.ts';
 
-const encode = (data: Record<string, string>) => Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')]));
 
 /** Writes an authority's new state over the very Secret it was read from (its resourceVersion a precondition: a stale read never overwrites a CA). */
 async function writeAuthority(ctx: ReconcileContext, authority: Authority, state: AuthorityState): Promise<void> {

@@ -8,7 +8,7 @@ import { appliedHashAnnotation, ownedBy } from '../kube/apply.ts';
 import { apiserverContext, controllerManagerContext, schedulerContext } from '../model/control-plane.ts';
 import { names } from '../model/names.ts';
 import { notReady, ready, Reasons, type ConditionType } from '../status/conditions.ts';
-import { modelFacts } from './apiserver-service-unit.ts';
+import { modelFacts } from './model-facts.ts';
 import { cached, type ObjectRef, type ReconcileContext } from './context.ts';
 
 type Part = { key: 'apiServer' | 'controllerManager' | 'scheduler'; condition: ConditionType; template: string; name: (c: string) => string };

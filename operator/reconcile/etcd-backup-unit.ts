@@ -7,7 +7,7 @@ import { controllerOf, ownedBy } from '../kube/apply.ts';
 import { etcdBackupCronJobContext } from '../model/etcd-backup.ts';
 import { names, selectorLabels } from '../model/names.ts';
 import type { SnapshotResult } from '../etcd/snapshot-job.ts';
-import { modelFacts } from './apiserver-service-unit.ts';
+import { modelFacts } from './model-facts.ts';
 import { cached, type ClusterSpec, type ObjectRef, type ReconcileContext } from './context.ts';
 
 export const wantedEtcdBackup = (cluster: string, spec: ClusterSpec): ObjectRef[] =>

@@ -28,8 +28,8 @@ import { inputsHashAnnotation, names } from '../model/names.ts';
 import { notReady, ready, Reasons } from '../status/conditions.ts';
 import { etcdOperatorClientSecret } from '../pki/cluster-pki.ts';
 import { trustBundle, type AuthorityState } from '../pki/ca-rotation.ts';
-import { modelFacts } from './apiserver-service-unit.ts';
-import { decode } from './pki-unit.ts';
+import { modelFacts } from './model-facts.ts';
+import { decode } from '../kube/secret-data.ts';
 import { cached, type ClusterSpec, type ClusterStatus, type ObjectRef, type ReconcileContext } from './context.ts';
 
 const podReady = (pod: V1Pod | undefined) => pod?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;

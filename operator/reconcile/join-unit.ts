@@ -10,7 +10,7 @@ import { clusterLabels } from '../model/names.ts';
 import { trustBundle } from '../pki/ca-rotation.ts';
 import { externalServer } from '../pki/cluster-pki.ts';
 import { cached, type ObjectRef, type ReconcileContext } from './context.ts';
-import { decode } from './pki-unit.ts';
+import { decode } from '../kube/secret-data.ts';
 
 export const wantedJoinObjects = (cluster: string): ObjectRef[] => [{ kind: 'Secret', name: joinSecret(cluster) }];
 

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { V1Secret } from '@kubernetes/client-node';
 import { isOwnedBy, ownedBy } from '../kube/apply.ts';
+import { decode, encode } from '../kube/secret-data.ts';
 import { kubeconfigClientKey, renderKubeconfig } from '../kube/kubeconfig.ts';
 import { etcdMembers, tunnelEnabled } from '../model/control-plane.ts';
 import { durationMs as parseDuration } from '../api/validate.ts';
@@ -30,12 +31,6 @@ export const serverAnnotation = 'kubeonkube.io/server';
  */
 export const renewCertificatesAnnotation = 'kubeonkube.io/renew-certificates';
 
-/** A Secret's value as text (PEM), undefined when the key is absent. */
-export const decode = (secret: V1Secret | undefined, key: string): string | undefined => {
-  const value = secret?.data?.[key];
-  return value === undefined ? undefined : Buffer.from(value, 'base64').toString('utf8');
-};
-const encode = (data: Record<string, string>) => Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')]));
 
 export class PkiError extends Error {}
 

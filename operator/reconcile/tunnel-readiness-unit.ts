@@ -7,9 +7,8 @@
 // a Pod that is not ready yet through the tunnel Service, which lists those too.
 import type { V1Pod } from '@kubernetes/client-node';
 import { tunnelEnabled } from '../model/control-plane.ts';
-import { selectorLabels } from '../model/names.ts';
 import type { ReconcileContext } from './context.ts';
-import { boundedText } from '../net/bounded-body.ts';
+import { apiserverPods, serverAgents } from './tunnel-facts.ts';
 
 /** The apiserver Pods' readiness gate (templates/apiserver-deployment.yaml.hbs). */
 export const tunnelReadyCondition = 'kubeonkube.io/tunnel-ready';
@@ -17,26 +16,6 @@ export const tunnelReadyCondition = 'kubeonkube.io/tunnel-ready';
 export const agentWaitMs = 60_000;
 
 const conditionOf = (pod: V1Pod, type: string) => pod.status?.conditions?.find((c) => c.type === type);
-
-/** The apiserver Pods of this Cluster that are not on their way out. */
-export function apiserverPods(ctx: ReconcileContext): V1Pod[] {
-  const selector = selectorLabels(ctx.name, 'kube-apiserver');
-  return (ctx.caches.owned.Pod.list(ctx.namespace) as V1Pod[])
-    .filter((p) => Object.entries(selector).every(([k, v]) => p.metadata?.labels?.[k] === v) && !p.metadata?.deletionTimestamp);
-}
-
-/** The agents a Pod's tunnel server counts (its metrics), undefined when it does not answer. */
-export async function serverAgents(pod: V1Pod): Promise<number | undefined> {
-  if (!pod.status?.podIP) return undefined;
-  try {
-    // the Pod is in the tenant's namespace: its answer is read as data, at most 64 KiB of it
-    const res = await fetch(`http://${pod.status.podIP}:8133/metrics`, { signal: AbortSignal.timeout(2000), redirect: 'error' });
-    const m = /^kubeonkube_tunnel_server_connections (\d+)/m.exec((await boundedText(res, 64 << 10)).text);
-    return m ? Number(m[1]) : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 export async function reconcileTunnelReadiness(ctx: ReconcileContext): Promise<void> {
   if (!tunnelEnabled(ctx.cluster.spec)) return;
