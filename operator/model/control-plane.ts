@@ -11,10 +11,10 @@ export interface ComponentSpec {
   image?: string;
 }
 
-/** The part of a Cluster's spec (defaults applied) the control plane is built from. */
 /** The CRD's default of spec.certificates.kubeletValidity. */
 export const defaultKubeletValidity = '168h';
 
+/** The part of a Cluster's spec (defaults applied) the control plane is built from. */
 export interface ControlPlaneSpec {
   version: string;
   mode: 'minimal' | 'standard';

@@ -4,7 +4,7 @@
 // Runs once the apiserver is ready; AddonsReady and TunnelConnected say how it stands. Neither is
 // part of Ready: a control plane without a node yet is ready to be joined.
 import { request, type RequestOptions } from 'node:https';
-import type { KubeConfig, V1Node, V1Secret } from '@kubernetes/client-node';
+import type { KubeConfig, V1CertificateSigningRequest, V1Node, V1Secret } from '@kubernetes/client-node';
 import { addonLabel, AddonConflict, BusinessApplier } from '../business/applier.ts';
 import type { BusinessClient, BusinessClients } from '../business/clients.ts';
 import { judgeServingCsr, kubeletServingSigner } from '../business/serving-csr.ts';
@@ -154,9 +154,11 @@ async function removeOldTokens(client: BusinessClient, applier: BusinessApplier,
   }
 }
 
-async function approveServingCsrs(ctx: ReconcileContext, client: BusinessClient, nodes: V1Node[]): Promise<boolean> {
-  // only the kubelets' serving requests, and a bounded number at a time (the rest come next pass)
-  const csrs = await listBounded((page) => client.certificates.listCertificateSigningRequest({ fieldSelector: `spec.signerName=${kubeletServingSigner}`, ...page }));
+/** The business cluster's CSRs of one signer, a bounded number at a time (the rest come next pass). */
+const signerCsrs = (client: BusinessClient, signer: string) =>
+  listBounded((page) => client.certificates.listCertificateSigningRequest({ fieldSelector: `spec.signerName=${signer}`, ...page }));
+
+async function approveServingCsrs(ctx: ReconcileContext, client: BusinessClient, nodes: V1Node[], csrs: V1CertificateSigningRequest[]): Promise<boolean> {
   const nodeFacts = nodes.map((n) => ({ name: n.metadata?.name ?? '', addresses: n.status?.addresses ?? [] }));
   const spec = ctx.cluster.spec;
   const servingPolicy = {
@@ -206,17 +208,14 @@ async function approveServingCsrs(ctx: ReconcileContext, client: BusinessClient,
  * While the cluster CA is in its signing phase: which kubelets the business cluster's CSRs show
  * with a client or serving certificate of the new CA (the CA rotation waits for every one).
  */
-async function observeKubeletRenewals(ctx: ReconcileContext, client: BusinessClient): Promise<void> {
+async function observeKubeletRenewals(ctx: ReconcileContext, client: BusinessClient, servingCsrs: V1CertificateSigningRequest[]): Promise<void> {
   const ca = ctx.facts.authorities?.ca;
   const serving = ctx.facts.authorities?.['kubelet-serving-ca'];
   if (!ca || !serving || (phaseOf(ca) !== 'signing' && phaseOf(serving) !== 'signing')) return;
   const requests: IssuedRequest[] = [];
-  for (const signer of [kubeletClientSigner, kubeletServingSigner]) {
-    const csrs = await listBounded((page) => client.certificates.listCertificateSigningRequest({ fieldSelector: `spec.signerName=${signer}`, ...page }));
-    for (const csr of csrs) {
-      const issued = csr.status?.certificate;
-      if (issued) requests.push({ signerName: csr.spec.signerName, certificate: Buffer.from(issued, 'base64').toString('utf8') });
-    }
+  for (const csr of [...await signerCsrs(client, kubeletClientSigner), ...servingCsrs]) {
+    const issued = csr.status?.certificate;
+    if (issued) requests.push({ signerName: csr.spec.signerName, certificate: Buffer.from(issued, 'base64').toString('utf8') });
   }
   ctx.facts.kubeletRenewals = await kubeletsSignedBy(requests, { client: ca.signer.certificate, serving: serving.signer.certificate });
 }
@@ -307,8 +306,9 @@ export async function reconcileAddons(ctx: ReconcileContext, clients: BusinessCl
   const nodes = await listBounded((page) => client.core.listNode(page));
   // a list cut at the bound does not name every node: not known, rather than some waited for
   ctx.facts.businessNodes = nodes.length < businessListMax ? nodes.map((n) => n.metadata?.name ?? '') : undefined;
-  const csrWaiting = await approveServingCsrs(ctx, client, nodes);
-  await observeKubeletRenewals(ctx, client);
+  const servingCsrs = await signerCsrs(client, kubeletServingSigner);
+  const csrWaiting = await approveServingCsrs(ctx, client, nodes, servingCsrs);
+  await observeKubeletRenewals(ctx, client, servingCsrs);
   if (problems.length > 0 || custom.problems.length > 0) {
     const reason = problems.length > 0 ? Reasons.AddonConflict : custom.problems[0]!.reason;
     ctx.setCondition('AddonsReady', notReady(reason, [...problems, ...custom.problems.map((p) => p.message)].join('; ')));

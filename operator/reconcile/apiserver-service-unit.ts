@@ -10,7 +10,6 @@ import { names } from '../model/names.ts';
 import { cached, type ClusterSpec, type ObjectRef, type ReconcileContext } from './context.ts';
 import { modelFacts } from './model-facts.ts';
 
-
 export const wantedApiserverService = (cluster: string, spec: ClusterSpec): ObjectRef[] => [
   { kind: 'Service', name: names.apiserver(cluster) },
   ...(tunnelEnabled(spec) ? [{ kind: 'Service' as const, name: names.tunnel(cluster) }] : []),

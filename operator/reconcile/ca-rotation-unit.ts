@@ -17,7 +17,6 @@ import { defaultKubeletValidity } from '../model/control-plane.ts';
 import { authorities, authoritySecret, type Authority } from '../pki/cluster-pki.ts';
 import { cached, type CaRotationStatus, type ReconcileContext } from './context.ts';
 
-
 /** Writes an authority's new state over the very Secret it was read from (its resourceVersion a precondition: a stale read never overwrites a CA). */
 async function writeAuthority(ctx: ReconcileContext, authority: Authority, state: AuthorityState): Promise<void> {
   const name = authoritySecret(ctx.name, authority);

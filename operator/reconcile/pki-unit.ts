@@ -5,7 +5,7 @@
 // cuts short is not re-issued again and again: the CA's expiry is reported instead.
 import { createHash } from 'node:crypto';
 import type { V1Secret } from '@kubernetes/client-node';
-import { isOwnedBy, ownedBy } from '../kube/apply.ts';
+import { isOwnedBy, objectHash, ownedBy } from '../kube/apply.ts';
 import { decode, encode } from '../kube/secret-data.ts';
 import { kubeconfigClientKey, renderKubeconfig } from '../kube/kubeconfig.ts';
 import { etcdMembers, tunnelEnabled } from '../model/control-plane.ts';
@@ -30,7 +30,6 @@ export const serverAnnotation = 'kubeonkube.io/server';
  * every leaf certificate at once, e.g. after a key may have leaked. Any new value asks again.
  */
 export const renewCertificatesAnnotation = 'kubeonkube.io/renew-certificates';
-
 
 export class PkiError extends Error {}
 
@@ -213,11 +212,9 @@ async function mountedCopy(ctx: ReconcileContext, secret: string, written: V1Sec
   const source = written ?? cached<V1Secret>(ctx, 'Secret', secret);
   const data = source?.data;
   if (!data) return undefined;
-  const digest = createHash('sha256');
-  for (const key of Object.keys(data).sort()) digest.update(key).update('\0').update(data[key]!).update('\0');
-  const name = `${secret}-${digest.digest('hex').slice(0, 10)}`;
-  const sameData = (a: Record<string, string> = {}) => Object.keys(a).length === Object.keys(data).length && Object.entries(data).every(([k, v]) => a[k] === v);
-  const ours = (s: V1Secret) => sameData(s.data) && s.metadata?.labels?.[clusterLabel] === ctx.name && isOwnedBy(s, ctx.owner.uid) && s.immutable === true;
+  const digest = objectHash(data);
+  const name = `${secret}-${digest.slice(0, 10)}`;
+  const ours = (s: V1Secret) => objectHash(s.data ?? {}) === digest && s.metadata?.labels?.[clusterLabel] === ctx.name && isOwnedBy(s, ctx.owner.uid) && s.immutable === true;
   let live = cached<V1Secret>(ctx, 'Secret', name);
   if (!live) {
     const copy = ownedBy({

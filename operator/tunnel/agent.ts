@@ -59,18 +59,16 @@ export class TunnelAgent {
   readonly #h2: Http2Server;
   /** Server id → its session. */
   readonly #servers = new Map<string, Http2Session>();
-  readonly #nodeWatchers = new Set<(line: string) => void>();
   #nodes: string[] = [];
   #probeDelay: number;
   #probeTimer?: NodeJS.Timeout;
   #stopped = false;
-  #draining = false;
   /** start() was called; probing waits for the first list of nodes (see start). */
   #started = false;
   #nodesKnown: boolean;
   /** The dials relayed now, with which way their last bytes went and when. */
   readonly #dials = new Map<Duplex, { lastAt: number; lastFromTarget: boolean }>();
-  /** Each server's stream of node addresses, ended when the agent drains. */
+  /** Each server's stream of node addresses: a line per change, ended when the agent drains. */
   readonly #followers = new Set<ServerHttp2Stream>();
   #expected: string[] = [];
   #expectedSince = 0;
@@ -96,7 +94,7 @@ export class TunnelAgent {
         }
       }
       this.#policy.setNodeAddresses(addresses);
-      for (const send of this.#nodeWatchers) send(JSON.stringify(addresses));
+      for (const follower of this.#followers) follower.write(`${JSON.stringify(addresses)}\n`);
     });
     options.expectedServers?.((names) => {
       this.#expected = names;
@@ -148,7 +146,6 @@ export class TunnelAgent {
    * What is still open after `graceMs` (an exec session) is cut.
    */
   async drain(graceMs: number, idleMs = 1000): Promise<void> {
-    this.#draining = true;
     this.#stopped = true;
     clearTimeout(this.#probeTimer);
     for (const session of this.#servers.values()) if (!session.closed) session.close();
@@ -237,7 +234,7 @@ export class TunnelAgent {
     stream.end(JSON.stringify({ agentId: o.agentId, nodes: this.#nodes } satisfies Hello));
     const keepalive = setInterval(() => {
       // a draining session is closing on its own: its last dials must not be cut by a ping
-      if (this.#draining) return;
+      if (this.#stopped) return;
       if (!session.ping((err) => { if (err) session.destroy(err); })) session.destroy();
     }, o.keepaliveMs ?? defaultKeepaliveMs);
     session.once('close', () => {
@@ -254,14 +251,9 @@ export class TunnelAgent {
 
   #followNodes(stream: ServerHttp2Stream): void {
     stream.respond({ ':status': 200, 'content-type': 'application/x-ndjson' });
-    const send = (line: string) => stream.write(`${line}\n`);
-    send(JSON.stringify(this.#nodes));
-    this.#nodeWatchers.add(send);
+    stream.write(`${JSON.stringify(this.#nodes)}\n`);
     this.#followers.add(stream);
-    stream.on('close', () => {
-      this.#nodeWatchers.delete(send);
-      this.#followers.delete(stream);
-    });
+    stream.on('close', () => this.#followers.delete(stream));
     stream.on('error', () => undefined);
   }
 
