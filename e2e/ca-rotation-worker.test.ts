@@ -211,7 +211,7 @@ describe('a CA rotation with a worker joined', () => {
     }
     expect(phases).toEqual(['Trusting', 'Signing', 'Dropping', 'Completed']);
     // a kubelet whose certificates live three minutes may have renewed before the control plane
-    // rolled onto the new CA (the wait itself: operator/reconcile/ca-rotation-unit.test.ts)
+    // rolled onto the new CA (the wait itself: operator/pki/ca-rotation.test.ts)
     console.log(waited ? `the rotation waited: ${waited}` : 'the kubelet renewed before the rotation had to wait for it');
     const [logCounts, nodeCounts, execCounts, forwardCounts] = results;
     expect(logCounts!.ok).toBeGreaterThan(500);

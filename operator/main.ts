@@ -7,7 +7,7 @@
 // POD_NAMESPACE / KUBEONKUBE_LEASE_NAMESPACE (where the Lease lives), KUBEONKUBE_META_DNS_DOMAIN
 // (default cluster.local), KUBEONKUBE_PASS_DEADLINE_SECONDS (a Cluster's pass running longer gives
 // its worker to the others; default 120), KUBEONKUBE_POLICY (JSON: which images and etcd volume sources a Cluster
-// may use, see reconcile/policy.ts), KUBEONKUBE_WATCH_NAMESPACE (only the Clusters of that
+// may use, see controllers/cluster/policy.ts), KUBEONKUBE_WATCH_NAMESPACE (only the Clusters of that
 // namespace; default all), KUBEONKUBE_IMAGE (the operator's image, run by snapshot Jobs; default
 // ghcr.io/kubeonkube/kubeonkube:<version>), LOG_LEVEL (default info).
 import { readFileSync } from 'node:fs';
@@ -16,16 +16,16 @@ import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node
 import { pino } from 'pino';
 import { Writer } from './kube/apply.ts';
 import { eventRecorder } from './kube/events.ts';
-import { startInformers } from './kube/informers.ts';
+import { startInformers } from './runtime/watches.ts';
 import { LeaderElector } from './kube/leader-election.ts';
 import { durationMs } from './api/validate.ts';
 import { EtcdConnections } from './etcd/connections.ts';
 import { formatMetrics, startHttpServer } from './observability/http-server.ts';
 import { MetricsAuthorizer } from './observability/metrics-auth.ts';
-import { WorkQueue } from './queue/work-queue.ts';
-import { ClusterReconciler } from './reconcile/cluster-reconciler.ts';
-import { parsePolicy } from './reconcile/policy.ts';
-import { validateCluster } from './reconcile/validation.ts';
+import { WorkQueue } from './runtime/work-queue.ts';
+import { ClusterReconciler } from './controllers/cluster/cluster-reconciler.ts';
+import { parsePolicy } from './controllers/cluster/policy.ts';
+import { validateCluster } from './controllers/cluster/validation.ts';
 import { Renderer } from './render/renderer.ts';
 
 const log = pino({

@@ -1,6 +1,6 @@
 // What the model's builders (model/control-plane.ts) need to know of a Cluster beyond its spec,
 // gathered from the pass's context: several units render from it.
-import type { ControlPlaneFacts } from '../model/control-plane.ts';
+import type { ControlPlaneFacts } from '../../model/control-plane.ts';
 import type { ReconcileContext } from './context.ts';
 
 export function modelFacts(ctx: ReconcileContext): ControlPlaneFacts {

@@ -4,11 +4,11 @@
 // NodePort → a node's address and the node port; LoadBalancer → the ingress address:6443 (unknown
 // until the load balancer has one). spec.endpoint.host replaces the address in every case.
 import type { V1Service } from '@kubernetes/client-node';
-import { ownedBy } from '../kube/apply.ts';
-import { apiserverServiceContext, tunnelEnabled, tunnelPort, tunnelServiceContext } from '../model/control-plane.ts';
-import { names } from '../model/names.ts';
-import { cached, type ClusterSpec, type ObjectRef, type ReconcileContext } from './context.ts';
-import { modelFacts } from './model-facts.ts';
+import { ownedBy } from '../../../kube/apply.ts';
+import { apiserverServiceContext, tunnelEnabled, tunnelPort, tunnelServiceContext } from '../../../model/control-plane.ts';
+import { names } from '../../../model/names.ts';
+import { cached, type ClusterSpec, type ObjectRef, type ReconcileContext } from '../context.ts';
+import { modelFacts } from '../model-facts.ts';
 
 export const wantedApiserverService = (cluster: string, spec: ClusterSpec): ObjectRef[] => [
   { kind: 'Service', name: names.apiserver(cluster) },

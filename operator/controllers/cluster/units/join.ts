@@ -4,13 +4,13 @@
 // Secret deleted by hand gets a new token at once, and the add-ons unit then removes every other
 // token from the business cluster.
 import type { V1Secret } from '@kubernetes/client-node';
-import { objectHash, ownedBy } from '../kube/apply.ts';
-import { bootstrapTokenRenewBeforeMs, joinData, joinSecret, newBootstrapToken, parseBootstrapToken, tokenRenewAt } from '../model/join.ts';
-import { clusterLabels } from '../model/names.ts';
-import { trustBundle } from '../pki/ca-rotation.ts';
-import { externalServer } from '../pki/cluster-pki.ts';
-import { cached, type ObjectRef, type ReconcileContext } from './context.ts';
-import { decode } from '../kube/secret-data.ts';
+import { objectHash, ownedBy } from '../../../kube/apply.ts';
+import { bootstrapTokenRenewBeforeMs, joinData, joinSecret, newBootstrapToken, parseBootstrapToken, tokenRenewAt } from '../../../model/join.ts';
+import { clusterLabels } from '../../../model/names.ts';
+import { trustBundle } from '../../../pki/ca-rotation.ts';
+import { externalServer } from '../../../pki/cluster-pki.ts';
+import { cached, type ObjectRef, type ReconcileContext } from '../context.ts';
+import { decode } from '../../../kube/secret-data.ts';
 
 export const wantedJoinObjects = (cluster: string): ObjectRef[] => [{ kind: 'Secret', name: joinSecret(cluster) }];
 

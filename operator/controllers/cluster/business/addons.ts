@@ -5,26 +5,26 @@
 // part of Ready: a control plane without a node yet is ready to be joined.
 import { request, type RequestOptions } from 'node:https';
 import type { KubeConfig, V1CertificateSigningRequest, V1Node, V1Secret } from '@kubernetes/client-node';
-import { addonLabel, AddonConflict, BusinessApplier } from '../business/applier.ts';
-import type { BusinessClient, BusinessClients } from '../business/clients.ts';
-import { judgeServingCsr, kubeletServingSigner } from '../business/serving-csr.ts';
-import { kubeletClientSigner, kubeletsSignedBy, type IssuedRequest } from '../business/kubelet-certificates.ts';
+import { addonLabel, AddonConflict, BusinessApplier } from '../../../business/applier.ts';
+import type { BusinessClient, BusinessClients } from '../../../business/clients.ts';
+import { judgeServingCsr, kubeletServingSigner } from '../../../business/serving-csr.ts';
+import { kubeletClientSigner, kubeletsSignedBy, type IssuedRequest } from '../../../business/kubelet-certificates.ts';
 import {
   addonTemplates, controlPlaneAddonContext, corednsAddonContext, customAddons, kubeProxyAddonContext, tunnelAgentAddonContext, wantedAddons,
   type BuiltinAddon,
-} from '../model/addons.ts';
-import { joinSecret } from '../model/join.ts';
-import { workloadNotReady } from '../business/readiness.ts';
+} from '../../../model/addons.ts';
+import { joinSecret } from '../../../model/join.ts';
+import { workloadNotReady } from '../../../business/readiness.ts';
 import { reconcileCustomAddons } from './custom-addons.ts';
-import { externalServer } from '../pki/cluster-pki.ts';
-import { phaseOf, trustBundle } from '../pki/ca-rotation.ts';
-import type { RenderedObject } from '../render/renderer.ts';
-import { notReady, ready, Reasons, unknown } from '../status/conditions.ts';
-import { cached, type ReconcileContext } from './context.ts';
-import { decode } from '../kube/secret-data.ts';
-import { apiserverPods, serverAgents } from './tunnel-facts.ts';
-import { serverListConfigMap } from '../tunnel/protocol.ts';
-import { tunnelEnabled } from '../model/control-plane.ts';
+import { externalServer } from '../../../pki/cluster-pki.ts';
+import { phaseOf, trustBundle } from '../../../pki/ca-rotation.ts';
+import type { RenderedObject } from '../../../render/renderer.ts';
+import { notReady, ready, Reasons, unknown } from '../../../runtime/conditions.ts';
+import { cached, type ReconcileContext } from '../context.ts';
+import { decode } from '../../../kube/secret-data.ts';
+import { apiserverPods, serverAgents } from '../tunnel-facts.ts';
+import { serverListConfigMap } from '../../../tunnel/protocol.ts';
+import { tunnelEnabled } from '../../../model/control-plane.ts';
 
 const allAddons: BuiltinAddon[] = ['control-plane', 'tunnel-agent', 'kube-proxy', 'coredns'];
 /** How often the business cluster is looked at again while all is well (nodes join, CSRs arrive). */

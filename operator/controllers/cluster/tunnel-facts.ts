@@ -1,8 +1,8 @@
 // What the tunnel servers beside a Cluster's apiserver Pods say: the Pods themselves, and how many
 // agents each server holds. The tunnel-readiness and add-ons units both ask.
 import type { V1Pod } from '@kubernetes/client-node';
-import { selectorLabels } from '../model/names.ts';
-import { boundedText } from '../net/bounded-body.ts';
+import { selectorLabels } from '../../model/names.ts';
+import { boundedText } from '../../net/bounded-body.ts';
 import type { ReconcileContext } from './context.ts';
 
 /** The apiserver Pods of this Cluster that are not on their way out. */

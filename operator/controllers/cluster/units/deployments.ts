@@ -4,12 +4,12 @@
 // member lost its data, all three are scaled to 0: an apiserver must not answer from a cache of
 // data that is gone.
 import type { V1Deployment } from '@kubernetes/client-node';
-import { appliedHashAnnotation, ownedBy } from '../kube/apply.ts';
-import { apiserverContext, controllerManagerContext, schedulerContext } from '../model/control-plane.ts';
-import { names } from '../model/names.ts';
-import { notReady, ready, Reasons, type ConditionType } from '../status/conditions.ts';
-import { modelFacts } from './model-facts.ts';
-import { cached, type ObjectRef, type ReconcileContext } from './context.ts';
+import { appliedHashAnnotation, ownedBy } from '../../../kube/apply.ts';
+import { apiserverContext, controllerManagerContext, schedulerContext } from '../../../model/control-plane.ts';
+import { names } from '../../../model/names.ts';
+import { notReady, ready, Reasons, type ConditionType } from '../../../runtime/conditions.ts';
+import { modelFacts } from '../model-facts.ts';
+import { cached, type ObjectRef, type ReconcileContext } from '../context.ts';
 
 type Part = { key: 'apiServer' | 'controllerManager' | 'scheduler'; condition: ConditionType; template: string; name: (c: string) => string };
 

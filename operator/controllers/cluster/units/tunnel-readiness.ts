@@ -6,9 +6,9 @@
 // the latest a minute after its containers are ready (a rollout never waits for ever). Agents find
 // a Pod that is not ready yet through the tunnel Service, which lists those too.
 import type { V1Pod } from '@kubernetes/client-node';
-import { tunnelEnabled } from '../model/control-plane.ts';
-import type { ReconcileContext } from './context.ts';
-import { apiserverPods, serverAgents } from './tunnel-facts.ts';
+import { tunnelEnabled } from '../../../model/control-plane.ts';
+import type { ReconcileContext } from '../context.ts';
+import { apiserverPods, serverAgents } from '../tunnel-facts.ts';
 
 /** The apiserver Pods' readiness gate (templates/apiserver-deployment.yaml.hbs). */
 export const tunnelReadyCondition = 'kubeonkube.io/tunnel-ready';

@@ -6,13 +6,13 @@
 // another add-on (or comes with a renamed one) is handed over in place, never deleted and made
 // anew. A template that cannot be read or rendered changes nothing there: what it applied stays.
 import type { V1ConfigMap } from '@kubernetes/client-node';
-import { AddonConflict, addonLabel, describeObject, managedByLabel, type BusinessApplier } from '../business/applier.ts';
-import type { BusinessClient } from '../business/clients.ts';
-import { asObject, inventoryLabel, inventoryName, inventoryNamespace, inventoryObject, listedObjects, refOf, sameObject, type ObjectRef } from '../business/inventory.ts';
-import { workloadNotReady } from '../business/readiness.ts';
-import { addonTemplates, customAddonContext, customAddons, customTemplateKey, type AddonSpec } from '../model/addons.ts';
-import { TemplateError, type RenderedObject } from '../render/renderer.ts';
-import type { ReconcileContext } from './context.ts';
+import { AddonConflict, addonLabel, describeObject, managedByLabel, type BusinessApplier } from '../../../business/applier.ts';
+import type { BusinessClient } from '../../../business/clients.ts';
+import { asObject, inventoryLabel, inventoryName, inventoryNamespace, inventoryObject, listedObjects, refOf, sameObject, type ObjectRef } from '../../../business/inventory.ts';
+import { workloadNotReady } from '../../../business/readiness.ts';
+import { addonTemplates, customAddonContext, customAddons, customTemplateKey, type AddonSpec } from '../../../model/addons.ts';
+import { TemplateError, type RenderedObject } from '../../../render/renderer.ts';
+import type { ReconcileContext } from '../context.ts';
 
 type ProblemReason = 'AddonTemplateInvalid' | 'AddonConflict' | 'AddonApplyFailed';
 interface Problem { reason: ProblemReason; message: string }

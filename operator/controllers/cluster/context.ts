@@ -2,18 +2,18 @@
 // earlier units found out (the apiserver Service's address, the Secrets' hashes).
 import type { KubernetesObject, V1ConfigMap } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { describeOwner, isOwnedBy, OwnershipConflict, type OwnerRef, type Writer } from '../kube/apply.ts';
-import type { BusinessClients } from '../business/clients.ts';
-import type { EtcdConnections } from '../etcd/connections.ts';
-import type { EventSink } from '../kube/events.ts';
-import type { InformerSet, OwnedKind } from '../kube/informers.ts';
-import type { AddonSpec, BootstrapToken } from '../model/addons.ts';
-import type { ControlPlaneSpec } from '../model/control-plane.ts';
-import type { AuthorityState } from '../pki/ca-rotation.ts';
-import type { Authority } from '../pki/cluster-pki.ts';
-import type { Renderer } from '../render/renderer.ts';
+import { describeOwner, isOwnedBy, OwnershipConflict, type OwnerRef, type Writer } from '../../kube/apply.ts';
+import type { BusinessClients } from '../../business/clients.ts';
+import type { EtcdConnections } from '../../etcd/connections.ts';
+import type { EventSink } from '../../kube/events.ts';
+import type { InformerSet, OwnedKind } from '../../runtime/watches.ts';
+import type { AddonSpec, BootstrapToken } from '../../model/addons.ts';
+import type { ControlPlaneSpec } from '../../model/control-plane.ts';
+import type { AuthorityState } from '../../pki/ca-rotation.ts';
+import type { Authority } from '../../pki/cluster-pki.ts';
+import type { Renderer } from '../../render/renderer.ts';
 import type { Policy } from './policy.ts';
-import type { Condition, ConditionType, ConditionUpdate } from '../status/conditions.ts';
+import type { Condition, ConditionType, ConditionUpdate } from '../../runtime/conditions.ts';
 
 export interface ClusterSpec extends ControlPlaneSpec {
   certificates?: { validity?: string; renewBefore?: string; caValidity?: string; kubeletValidity?: string };

@@ -14,23 +14,23 @@
 // is gone. Restoring a snapshot into a new Cluster is the way back.
 import { X509Certificate } from 'node:crypto';
 import type { KubernetesObject, V1Job, V1PersistentVolumeClaim, V1Pod, V1Secret, V1Service } from '@kubernetes/client-node';
-import { keptBy, ownedBy } from '../kube/apply.ts';
-import type { OwnedKind } from '../kube/informers.ts';
-import { memberIdHex, type EtcdClient, type EtcdMember, type EtcdStatus, type EtcdTarget } from '../etcd/client.ts';
-import { healthy, leaderIdOf, planMembership, quorum, type MembershipPlan, type SlotView } from '../etcd/membership.ts';
+import { keptBy, ownedBy } from '../../../kube/apply.ts';
+import type { OwnedKind } from '../../../runtime/watches.ts';
+import { memberIdHex, type EtcdClient, type EtcdMember, type EtcdStatus, type EtcdTarget } from '../../../etcd/client.ts';
+import { healthy, leaderIdOf, planMembership, quorum, type MembershipPlan, type SlotView } from '../../../etcd/membership.ts';
 import {
   controlPlaneEgressPolicyContext, etcdClientServiceContext, etcdDataDirAnnotation, etcdMemberContext, etcdMemberHost, etcdMemberIdAnnotation, etcdMembers, etcdNetworkPolicyContext, etcdPeerURL,
   etcdTemplateHashAnnotation, maxEtcdMembers,
   type ControlPlaneFacts, type EtcdJoin,
-} from '../model/control-plane.ts';
-import { etcdRestoreJobContext } from '../model/etcd-backup.ts';
-import { inputsHashAnnotation, names } from '../model/names.ts';
-import { notReady, ready, Reasons } from '../status/conditions.ts';
-import { etcdOperatorClientSecret } from '../pki/cluster-pki.ts';
-import { trustBundle, type AuthorityState } from '../pki/ca-rotation.ts';
-import { modelFacts } from './model-facts.ts';
-import { decode } from '../kube/secret-data.ts';
-import { cached, type ClusterSpec, type ClusterStatus, type ObjectRef, type ReconcileContext } from './context.ts';
+} from '../../../model/control-plane.ts';
+import { etcdRestoreJobContext } from '../../../model/etcd-backup.ts';
+import { inputsHashAnnotation, names } from '../../../model/names.ts';
+import { notReady, ready, Reasons } from '../../../runtime/conditions.ts';
+import { etcdOperatorClientSecret } from '../../../pki/cluster-pki.ts';
+import { trustBundle, type AuthorityState } from '../../../pki/ca-rotation.ts';
+import { modelFacts } from '../model-facts.ts';
+import { decode } from '../../../kube/secret-data.ts';
+import { cached, type ClusterSpec, type ClusterStatus, type ObjectRef, type ReconcileContext } from '../context.ts';
 
 const podReady = (pod: V1Pod | undefined) => pod?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 const alive = (pod: V1Pod | undefined): pod is V1Pod => pod !== undefined && !pod.metadata?.deletionTimestamp;

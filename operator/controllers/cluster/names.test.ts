@@ -4,9 +4,9 @@
 // (wantedObjects, with users named to provoke it) and checks that each such t is refused by the
 // CRD's name rule, through its offline twin: a new suffix that needs a new refusal fails here.
 import { describe, expect, it } from 'vitest';
-import { validate } from '../api/validate.ts';
-import { wantedObjects } from '../reconcile/cluster-reconciler.ts';
-import type { ClusterSpec } from '../reconcile/context.ts';
+import { validate } from '../../api/validate.ts';
+import { wantedObjects } from './cluster-reconciler.ts';
+import type { ClusterSpec } from './context.ts';
 
 const users = ['bob', 'user-bob', 'kubeconfig', 'etcd-ca', 'controller-manager', 'scheduler-kubeconfig', 'ca', 'a'];
 const spec = (mode: 'minimal' | 'standard'): ClusterSpec => ({

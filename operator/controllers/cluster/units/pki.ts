@@ -5,24 +5,24 @@
 // cuts short is not re-issued again and again: the CA's expiry is reported instead.
 import { createHash } from 'node:crypto';
 import type { V1Secret } from '@kubernetes/client-node';
-import { isOwnedBy, objectHash, ownedBy } from '../kube/apply.ts';
-import { decode, encode } from '../kube/secret-data.ts';
-import { kubeconfigClientKey, renderKubeconfig } from '../kube/kubeconfig.ts';
-import { etcdMembers, tunnelEnabled } from '../model/control-plane.ts';
-import { durationMs as parseDuration } from '../api/validate.ts';
-import { clusterLabel, clusterLabels } from '../model/names.ts';
+import { isOwnedBy, objectHash, ownedBy } from '../../../kube/apply.ts';
+import { decode, encode } from '../../../kube/secret-data.ts';
+import { kubeconfigClientKey, renderKubeconfig } from '../../../kube/kubeconfig.ts';
+import { etcdMembers, tunnelEnabled } from '../../../model/control-plane.ts';
+import { durationMs as parseDuration } from '../../../api/validate.ts';
+import { clusterLabel, clusterLabels } from '../../../model/names.ts';
 import {
   createCertificateAuthority, describeCertificate, issueCertificate, isSignedBy, keyMatchesCertificate, pemCertificates, type CertificateAndKey,
   type CertificateDescription,
-} from '../pki/certificates.ts';
+} from '../../../pki/certificates.ts';
 import {
   authorities, authoritySecret, plannedCertificates, serviceAccountSecret, type Authority, type PlannedCertificate,
-} from '../pki/cluster-pki.ts';
-import { generateKeyPair, privateKeyToPem, publicKeyToPem } from '../pki/keys.ts';
-import { authorityData, caRotationRequestAnnotation, rotateCaAnnotation, stillValid, trustBundle, type AuthorityState } from '../pki/ca-rotation.ts';
-import { renewalVerdict } from '../pki/renewal.ts';
-import { notReady, ready, Reasons, type ConditionUpdate } from '../status/conditions.ts';
-import { cached, type ClusterSpec, type ObjectRef, type ReconcileContext } from './context.ts';
+} from '../../../pki/cluster-pki.ts';
+import { generateKeyPair, privateKeyToPem, publicKeyToPem } from '../../../pki/keys.ts';
+import { authorityData, caRotationRequestAnnotation, rotateCaAnnotation, stillValid, trustBundle, type AuthorityState } from '../../../pki/ca-rotation.ts';
+import { renewalVerdict } from '../../../pki/renewal.ts';
+import { notReady, ready, Reasons, type ConditionUpdate } from '../../../runtime/conditions.ts';
+import { cached, type ClusterSpec, type ObjectRef, type ReconcileContext } from '../context.ts';
 
 export const serverAnnotation = 'kubeonkube.io/server';
 /**

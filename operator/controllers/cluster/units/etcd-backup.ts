@@ -3,12 +3,12 @@
 // (and the snapshot age metric). The snapshots live in the user's volume: removing spec.etcd.backup
 // deletes the CronJob, never a snapshot.
 import type { V1Pod } from '@kubernetes/client-node';
-import { controllerOf, ownedBy } from '../kube/apply.ts';
-import { etcdBackupCronJobContext } from '../model/etcd-backup.ts';
-import { names, selectorLabels } from '../model/names.ts';
-import type { SnapshotResult } from '../etcd/snapshot-job.ts';
-import { modelFacts } from './model-facts.ts';
-import { cached, type ClusterSpec, type ObjectRef, type ReconcileContext } from './context.ts';
+import { controllerOf, ownedBy } from '../../../kube/apply.ts';
+import { etcdBackupCronJobContext } from '../../../model/etcd-backup.ts';
+import { names, selectorLabels } from '../../../model/names.ts';
+import type { SnapshotResult } from '../../../etcd/snapshot-job.ts';
+import { modelFacts } from '../model-facts.ts';
+import { cached, type ClusterSpec, type ObjectRef, type ReconcileContext } from '../context.ts';
 
 export const wantedEtcdBackup = (cluster: string, spec: ClusterSpec): ObjectRef[] =>
   spec.etcd.backup ? [{ kind: 'CronJob', name: names.etcdBackup(cluster) }] : [];

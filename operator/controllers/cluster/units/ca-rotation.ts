@@ -4,18 +4,18 @@
 // and every etcd member ran its current template, healthy and voting; that is, once everything
 // runs with what the phase before gave it. The steps and where their state lives: ca-rotation.ts.
 import type { V1Secret } from '@kubernetes/client-node';
-import { dropBlocker } from '../business/kubelet-certificates.ts';
-import { ownedBy } from '../kube/apply.ts';
-import { encode } from '../kube/secret-data.ts';
-import { durationMs } from '../api/validate.ts';
-import { clusterLabels } from '../model/names.ts';
+import { dropBlocker } from '../../../business/kubelet-certificates.ts';
+import { ownedBy } from '../../../kube/apply.ts';
+import { encode } from '../../../kube/secret-data.ts';
+import { durationMs } from '../../../api/validate.ts';
+import { clusterLabels } from '../../../model/names.ts';
 import {
   advance, authorityData, caRotationRequestAnnotation, nextRotationStep, phaseOf, rotateCaAnnotation, rotateCaRejoinAnnotation, type AuthorityState,
-} from '../pki/ca-rotation.ts';
-import { createCertificateAuthority, crossSign, describeCertificate } from '../pki/certificates.ts';
-import { defaultKubeletValidity } from '../model/control-plane.ts';
-import { authorities, authoritySecret, type Authority } from '../pki/cluster-pki.ts';
-import { cached, type CaRotationStatus, type ReconcileContext } from './context.ts';
+} from '../../../pki/ca-rotation.ts';
+import { createCertificateAuthority, crossSign, describeCertificate } from '../../../pki/certificates.ts';
+import { defaultKubeletValidity } from '../../../model/control-plane.ts';
+import { authorities, authoritySecret, type Authority } from '../../../pki/cluster-pki.ts';
+import { cached, type CaRotationStatus, type ReconcileContext } from '../context.ts';
 
 /** Writes an authority's new state over the very Secret it was read from (its resourceVersion a precondition: a stale read never overwrites a CA). */
 async function writeAuthority(ctx: ReconcileContext, authority: Authority, state: AuthorityState): Promise<void> {

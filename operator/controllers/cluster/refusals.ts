@@ -4,7 +4,7 @@
 // gitops tools see the change was not rolled out. (What the CRD can refuse by itself it does, e.g.
 // standard → minimal; what needs the running state is refused here.)
 import type { V1Pod } from '@kubernetes/client-node';
-import { etcdMembers } from '../model/control-plane.ts';
+import { etcdMembers } from '../../model/control-plane.ts';
 import type { ClusterObject } from './context.ts';
 
 /** The etcd cluster as it runs: from the status record, else from the member Pods' own flags. */
