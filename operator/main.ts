@@ -12,21 +12,16 @@
 // ghcr.io/kubeonkube/kubeonkube:<version>), LOG_LEVEL (default info).
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { Writer } from './kube/apply.ts';
-import { eventRecorder } from './kube/events.ts';
-import { startInformers } from './runtime/watches.ts';
 import { LeaderElector } from './kube/leader-election.ts';
 import { durationMs } from './api/validate.ts';
-import { EtcdConnections } from './etcd/connections.ts';
 import { formatMetrics, startHttpServer } from './observability/http-server.ts';
 import { MetricsAuthorizer } from './observability/metrics-auth.ts';
-import { WorkQueue } from './runtime/work-queue.ts';
-import { ClusterReconciler } from './controllers/cluster/cluster-reconciler.ts';
+import { controllerMetrics } from './runtime/controller.ts';
+import { clusterController } from './controllers/cluster/controller.ts';
 import { parsePolicy } from './controllers/cluster/policy.ts';
-import { validateCluster } from './controllers/cluster/validation.ts';
-import { Renderer } from './render/renderer.ts';
 
 const log = pino({
   level: process.env.LOG_LEVEL ?? 'info',
@@ -66,19 +61,9 @@ async function main(): Promise<void> {
   // every write asks first: a replica that may no longer lead sends nothing
   const writer = new Writer(kc, () => elector?.mayWrite() ?? true);
   const passDeadlineMs = Number(env('KUBEONKUBE_PASS_DEADLINE_SECONDS', '120')) * 1000;
-  const queue = new WorkQueue({
-    onError: (key, err) => log.warn({ key, err: (err as Error).message }, 'reconcile failed; retrying with backoff'),
-    passDeadlineMs,
-    onOverdue: (key, ms) => log.warn({ key, seconds: ms / 1000 }, 'reconcile still running past its deadline; its worker moves on to other Clusters'),
-  });
-  const informers = startInformers(kc, log, (key) => queue.add(key), process.env.KUBEONKUBE_WATCH_NAMESPACE || undefined);
-  const etcd = new EtcdConnections();
-  // reads of the meta-cluster beside the informers: nodes (NodePort endpoints) and add-on templates
-  const core = kc.makeApiClient(CoreV1Api);
-  const reconciler = new ClusterReconciler({
-    caches: informers,
-    writer,
-    renderer: new Renderer(),
+  const namespace = process.env.KUBEONKUBE_WATCH_NAMESPACE || undefined;
+  const clusters = clusterController({
+    kc, writer, log, workers, passDeadlineMs, namespace,
     settings: {
       metaDnsDomain: env('KUBEONKUBE_META_DNS_DOMAIN', 'cluster.local'),
       operatorNamespace: process.env.POD_NAMESPACE,
@@ -86,25 +71,8 @@ async function main(): Promise<void> {
       etcdReplaceUnhealthyAfterMs: durationMs(env('KUBEONKUBE_ETCD_REPLACE_UNHEALTHY_AFTER', '5m')),
       operatorImage: env('KUBEONKUBE_IMAGE', `ghcr.io/kubeonkube/kubeonkube:${packageVersion()}`),
     },
-    etcd,
-    log,
-    events: eventRecorder(kc, writer, log),
-    validate: validateCluster,
-    custom: kc.makeApiClient(CustomObjectsApi),
-    nodes: async () => (await core.listNode()).items.map((n) => ({
-      name: n.metadata?.name ?? '',
-      addresses: (n.status?.addresses ?? []).map((a) => ({ type: a.type, address: a.address })),
-      ready: n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
-    })),
-    configMap: async (namespace, name) => {
-      try {
-        return await core.readNamespacedConfigMap({ namespace, name });
-      } catch (err) {
-        if ((err as { code?: number }).code === 404) return undefined;
-        throw err;
-      }
-    },
   });
+  const controllers = [clusters.controller];
 
   let synced = false;
   const metricsAuth = env('KUBEONKUBE_METRICS_AUTH', 'none');
@@ -114,33 +82,13 @@ async function main(): Promise<void> {
     ...(authorizer ? { authorizeMetrics: (header: string | undefined) => authorizer.authorize(header) } : {}),
     // keys waiting ten deadlines with no pass starting or ending: the queue itself is stuck (a
     // slow Cluster is not that: past its deadline its worker moves on); let the kubelet restart it
-    healthy: () => queue.stalledMs() < 10 * passDeadlineMs,
+    healthy: () => controllers.every((c) => c.stalledMs() < 10 * passDeadlineMs),
     ready: () => synced,
     metrics: () => formatMetrics([
-      { name: 'kubeonkube_reconcile_total', help: 'Reconciles run.', type: 'counter', samples: [{ value: reconciler.stats.reconciles }] },
-      { name: 'kubeonkube_reconcile_errors_total', help: 'Reconciles that failed.', type: 'counter', samples: [{ value: reconciler.stats.errors }] },
-      { name: 'kubeonkube_reconcile_duration_seconds_total', help: 'Time spent reconciling.', type: 'counter', samples: [{ value: reconciler.stats.durationSeconds }] },
-      { name: 'kubeonkube_cluster_last_pass_seconds', help: 'How long the last pass over a cluster took.', type: 'gauge',
-        samples: [...reconciler.stats.lastPassSeconds].map(([cluster, value]) => ({ labels: { cluster }, value })) },
-      { name: 'kubeonkube_queue_depth', help: 'Keys waiting in the work queue.', type: 'gauge', samples: [{ value: queue.len() }] },
+      ...controllerMetrics(controllers),
       { name: 'kubeonkube_write_requests_total', help: 'Write requests sent to the meta-cluster, by verb and kind of object.', type: 'counter',
         samples: writer.countsByKind().map(({ verb, kind, value }) => ({ labels: { verb, kind }, value })) },
-      { name: 'kubeonkube_certificate_expires_in_seconds', help: 'Seconds until a certificate (a leaf or a CA, by its Secret) of a cluster expires.', type: 'gauge',
-        samples: [...reconciler.stats.certificateExpiry].flatMap(([cluster, ends]) => [...ends].map(([certificate, at]) => ({ labels: { cluster, certificate }, value: Math.round((at - Date.now()) / 1000) }))) },
-      { name: 'kubeonkube_etcd_membership_calls_total', help: 'Membership calls made to etcd (add, promote, remove), by result (ok, refused).', type: 'counter',
-        samples: [...etcd.calls].map(([key, value]) => { const [call = '', result = ''] = key.split('/'); return { labels: { call, result }, value }; }) },
-      { name: 'kubeonkube_etcd_members', help: 'Members etcd lists, per cluster.', type: 'gauge',
-        samples: [...etcd.clusters].map(([cluster, m]) => ({ labels: { cluster }, value: m.members })) },
-      { name: 'kubeonkube_etcd_healthy_members', help: 'Members that answered their last status request healthy, per cluster.', type: 'gauge',
-        samples: [...etcd.clusters].map(([cluster, m]) => ({ labels: { cluster }, value: m.healthyMembers })) },
-      { name: 'kubeonkube_etcd_learners', help: 'Learners (members not voting yet), per cluster.', type: 'gauge',
-        samples: [...etcd.clusters].map(([cluster, m]) => ({ labels: { cluster }, value: m.learners })) },
-      { name: 'kubeonkube_etcd_db_size_bytes', help: 'Largest database size a member reports, per cluster.', type: 'gauge',
-        samples: [...etcd.clusters].map(([cluster, m]) => ({ labels: { cluster }, value: m.dbSizeBytes })) },
-      { name: 'kubeonkube_etcd_has_leader', help: '1 when a member reports a leader, per cluster.', type: 'gauge',
-        samples: [...etcd.clusters].map(([cluster, m]) => ({ labels: { cluster }, value: Number(m.hasLeader) })) },
-      { name: 'kubeonkube_etcd_snapshot_age_seconds', help: 'Age of the newest snapshot spec.etcd.backup took, per cluster.', type: 'gauge',
-        samples: [...etcd.snapshots].map(([cluster, at]) => ({ labels: { cluster }, value: Math.max(0, Math.round((Date.now() - at) / 1000)) })) },
+      ...clusters.metrics(),
       { name: 'kubeonkube_leader', help: '1 while this process holds the lease.', type: 'gauge', samples: [{ value: elector ? Number(elector.isLeader) : 1 }] },
     ]),
   });
@@ -152,9 +100,9 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, 'shutting down: finishing the reconciles under way');
     // a pass stuck on a business cluster must not keep a replica that lost its lease alive
-    if (!(await queue.shutdown(shutdownGraceMs))) log.warn({ seconds: shutdownGraceMs / 1000 }, 'reconciles still running after the grace period; exiting anyway');
-    await informers.stop();
-    etcd.close();
+    const drained = await Promise.all(controllers.map((c) => c.shutdown(shutdownGraceMs)));
+    if (!drained.every(Boolean)) log.warn({ seconds: shutdownGraceMs / 1000 }, 'reconciles still running after the grace period; exiting anyway');
+    await clusters.stop();
     await elector?.release();
     server.close();
     server.closeAllConnections();
@@ -165,17 +113,12 @@ async function main(): Promise<void> {
   process.once('SIGTERM', () => void shutdown('SIGTERM', 0));
   process.once('SIGINT', () => void shutdown('SIGINT', 0));
 
-  await informers.synced;
+  await clusters.caches.synced;
   synced = true;
   // a leader that lost its lease stops at once, with a failure, so that it is restarted as a candidate
   const leading = elector ? await elector.acquire(() => void shutdown('lease lost', 1)) : true;
   if (!leading || stopping) return;
-  queue.start(workers, (key) => reconciler.reconcile(key));
-  for (const c of informers.clusters.list()) queue.add(`${c.metadata?.namespace}/${c.metadata?.name}`);
-  // a periodic pass over everything catches whatever a watch missed
-  setInterval(() => {
-    for (const c of informers.clusters.list()) queue.add(`${c.metadata?.namespace}/${c.metadata?.name}`);
-  }, resyncMs).unref();
+  for (const controller of controllers) controller.start(resyncMs);
   log.info({ workers, resyncSeconds: resyncMs / 1000 }, 'reconciling');
 }
 

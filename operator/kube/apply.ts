@@ -167,14 +167,20 @@ export class Writer {
    * exists and is not owned by `obj`'s owner is an OwnershipConflict.
    */
   async createOnly<T extends KubernetesObject>(obj: T): Promise<{ created: boolean; live: T }> {
+    const existing = (live: T) => {
+      if (!isOwnedBy(live, ownerUidOf(obj))) throw new OwnershipConflict(obj.kind ?? 'object', obj.metadata?.name ?? '', describeOwner(live));
+      return { created: false, live };
+    };
+    // read first: someone else's object of that name (not in the cache: unlabelled) costs a read
+    // on each pass, not a refused write
+    const found = await this.#read<T>(obj);
+    if (found) return existing(found);
     this.count('create', obj.kind ?? '');
     try {
       return { created: true, live: await this.#api.create<T>(toClientModel(obj), undefined, undefined, fieldManager) };
     } catch (err) {
       if ((err as { code?: number }).code !== 409) throw err;
-      const live = await this.#api.read<T>(obj as T & { metadata: { name: string; namespace: string } });
-      if (!isOwnedBy(live, ownerUidOf(obj))) throw new OwnershipConflict(obj.kind ?? 'object', obj.metadata?.name ?? '', describeOwner(live));
-      return { created: false, live };
+      return existing(await this.#api.read<T>(obj as T & { metadata: { name: string; namespace: string } }));
     }
   }
 

@@ -40,8 +40,16 @@ const labelText = (labels: Labels) => {
   return entries.length === 0 ? '' : `{${entries.map(([k, v]) => `${k}="${v.replace(/["\\\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`))}"`).join(',')}}`;
 };
 
+/** One metric family and its samples. */
+export interface MetricFamily {
+  name: string;
+  help: string;
+  type: 'counter' | 'gauge';
+  samples: { labels?: Labels; value: number }[];
+}
+
 /** Prometheus exposition text of a few metric families. */
-export function formatMetrics(families: { name: string; help: string; type: 'counter' | 'gauge'; samples: { labels?: Labels; value: number }[] }[]): string {
+export function formatMetrics(families: MetricFamily[]): string {
   return families.map((f) => [
     `# HELP ${f.name} ${f.help}`,
     `# TYPE ${f.name} ${f.type}`,

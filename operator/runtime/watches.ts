@@ -1,108 +1,103 @@
-// Watches of the Clusters and of every kind a Cluster owns, each a client-node informer that is
-// restarted (with backoff) after any watch or list error. Events only say which Cluster to look
-// at again: an owned object maps to its Cluster through the kubeonkube.io/cluster label.
-import {
-  AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi, makeInformer, NetworkingV1Api, type Informer, type KubeConfig, type KubernetesListObject,
-  type KubernetesObject, type ObjectCache,
-} from '@kubernetes/client-node';
+// Watches of one kind a controller reconciles (its primary kind) and of the kinds it owns, each a
+// client-node informer restarted (with backoff) after any watch or list error. Events only say
+// which primary object to look at again: an owned object maps back to it through `ownerKey`.
+import { KubernetesObjectApi, makeInformer, type Informer, type KubeConfig, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { clusterLabel } from '../model/names.ts';
 
-export const clusterGroup = 'kubeonkube.io';
-export const clusterVersion = 'v1alpha1';
-export const clusterPlural = 'clusters';
+/** A kind as the API serves it. */
+export interface KindRef {
+  /** `group/version`, or `v1` for the core group. */
+  apiVersion: string;
+  kind: string;
+  /** The resource's plural name (its path segment). */
+  plural: string;
+}
 
-export type OwnedKind = 'Pod' | 'Service' | 'PersistentVolumeClaim' | 'Secret' | 'Deployment' | 'NetworkPolicy' | 'CronJob' | 'Job';
+export interface WatchSpec<Owned extends string> {
+  primary: KindRef;
+  owned: Record<Owned, KindRef>;
+  /** Only owned objects this label selector matches are listed and cached (what the controller makes carries it). */
+  ownedSelector: string;
+  /** The name of the primary object an owned object belongs to (same namespace); undefined: none. */
+  ownerName: (obj: KubernetesObject) => string | undefined;
+}
 
-type Cache = Informer<KubernetesObject> & ObjectCache<KubernetesObject>;
-
-export interface InformerSet {
-  clusters: ObjectCache<KubernetesObject>;
-  owned: Record<OwnedKind, ObjectCache<KubernetesObject>>;
+export interface WatchSet<Owned extends string> {
+  primary: ObjectCache<KubernetesObject>;
+  owned: Record<Owned, ObjectCache<KubernetesObject>>;
   /** Resolves once every informer has listed successfully once (a failed list does not count). */
   synced: Promise<void>;
+  /** `namespace/name` of every primary object in the cache. */
+  keys(): string[];
   stop(): Promise<void>;
 }
 
-const key = (namespace: string | undefined, name: string | undefined) => `${namespace ?? ''}/${name ?? ''}`;
+type Cache = Informer<KubernetesObject> & ObjectCache<KubernetesObject>;
 
-/** What of a Cluster, when it changes, calls for a reconcile: not its status, which we write. */
+export const objectKey = (namespace: string | undefined, name: string | undefined) => `${namespace ?? ''}/${name ?? ''}`;
+
+/** What of a primary object, when it changes, calls for a reconcile: not its status, which the controller writes. */
 function specFingerprint(obj: KubernetesObject): string {
   const m = obj.metadata ?? {};
   return JSON.stringify([m.generation, m.annotations ?? {}, m.labels ?? {}, m.deletionTimestamp ?? null, m.finalizers ?? []]);
 }
 
-/**
- * `namespace`: watch only Clusters (and what they own) in that namespace; undefined: all of them.
- */
-export function startInformers(kc: KubeConfig, log: Logger, enqueue: (clusterKey: string) => void, namespace?: string): InformerSet {
-  const core = kc.makeApiClient(CoreV1Api);
-  const apps = kc.makeApiClient(AppsV1Api);
-  const networking = kc.makeApiClient(NetworkingV1Api);
-  const batch = kc.makeApiClient(BatchV1Api);
-  const custom = kc.makeApiClient(CustomObjectsApi);
-  const labelSelector = clusterLabel;
-  const list = <T>(fn: () => Promise<T>) => fn as unknown as () => Promise<KubernetesListObject<KubernetesObject>>;
-  // the watch path of a resource, in the one namespace or in all
-  const path = (prefix: string, plural: string) => `${prefix}${namespace ? `/namespaces/${namespace}` : ''}/${plural}`;
+/** The watch path of a kind, in one namespace or in all. */
+function watchPath(ref: KindRef, namespace: string | undefined): string {
+  const prefix = ref.apiVersion.includes('/') ? `/apis/${ref.apiVersion}` : `/api/${ref.apiVersion}`;
+  return `${prefix}${namespace ? `/namespaces/${namespace}` : ''}/${ref.plural}`;
+}
 
-  const clusters = makeInformer(kc, path(`/apis/${clusterGroup}/${clusterVersion}`, clusterPlural), list(() => namespace
-    ? custom.listNamespacedCustomObject({ group: clusterGroup, version: clusterVersion, namespace, plural: clusterPlural })
-    : custom.listClusterCustomObject({ group: clusterGroup, version: clusterVersion, plural: clusterPlural })));
-  const owned: Record<OwnedKind, Cache> = {
-    Pod: makeInformer(kc, path('/api/v1', 'pods'), list(() => (namespace
-      ? core.listNamespacedPod({ namespace, labelSelector }) : core.listPodForAllNamespaces({ labelSelector }))), labelSelector),
-    Service: makeInformer(kc, path('/api/v1', 'services'), list(() => (namespace
-      ? core.listNamespacedService({ namespace, labelSelector }) : core.listServiceForAllNamespaces({ labelSelector }))), labelSelector),
-    PersistentVolumeClaim: makeInformer(kc, path('/api/v1', 'persistentvolumeclaims'), list(() => (namespace
-      ? core.listNamespacedPersistentVolumeClaim({ namespace, labelSelector }) : core.listPersistentVolumeClaimForAllNamespaces({ labelSelector }))), labelSelector),
-    Secret: makeInformer(kc, path('/api/v1', 'secrets'), list(() => (namespace
-      ? core.listNamespacedSecret({ namespace, labelSelector }) : core.listSecretForAllNamespaces({ labelSelector }))), labelSelector),
-    Deployment: makeInformer(kc, path('/apis/apps/v1', 'deployments'), list(() => (namespace
-      ? apps.listNamespacedDeployment({ namespace, labelSelector }) : apps.listDeploymentForAllNamespaces({ labelSelector }))), labelSelector),
-    NetworkPolicy: makeInformer(kc, path('/apis/networking.k8s.io/v1', 'networkpolicies'), list(() => (namespace
-      ? networking.listNamespacedNetworkPolicy({ namespace, labelSelector }) : networking.listNetworkPolicyForAllNamespaces({ labelSelector }))), labelSelector),
-    CronJob: makeInformer(kc, path('/apis/batch/v1', 'cronjobs'), list(() => (namespace
-      ? batch.listNamespacedCronJob({ namespace, labelSelector }) : batch.listCronJobForAllNamespaces({ labelSelector }))), labelSelector),
-    Job: makeInformer(kc, path('/apis/batch/v1', 'jobs'), list(() => (namespace
-      ? batch.listNamespacedJob({ namespace, labelSelector }) : batch.listJobForAllNamespaces({ labelSelector }))), labelSelector),
-  };
+/**
+ * Starts the informers of `spec`; `enqueue` receives the `namespace/name` key of the primary object
+ * to reconcile. `namespace`: watch only that namespace; undefined: all of them.
+ */
+export function startWatches<Owned extends string>(
+  kc: KubeConfig, log: Logger, spec: WatchSpec<Owned>, enqueue: (key: string) => void, namespace?: string,
+): WatchSet<Owned> {
+  const api = KubernetesObjectApi.makeApiClient(kc);
+  const informer = (ref: KindRef, labelSelector?: string): Cache => makeInformer(kc, watchPath(ref, namespace),
+    () => api.list(ref.apiVersion, ref.kind, namespace, undefined, undefined, undefined, undefined, labelSelector), labelSelector);
+
+  const primary = informer(spec.primary);
+  const owned = Object.fromEntries((Object.entries(spec.owned) as [Owned, KindRef][])
+    .map(([kind, ref]) => [kind, informer(ref, spec.ownedSelector)])) as Record<Owned, Cache>;
 
   const seen = new Map<string, string>();
-  const onCluster = (obj: KubernetesObject) => {
-    const k = key(obj.metadata?.namespace, obj.metadata?.name);
+  const onPrimary = (obj: KubernetesObject) => {
+    const k = objectKey(obj.metadata?.namespace, obj.metadata?.name);
     const fingerprint = specFingerprint(obj);
     if (seen.get(k) === fingerprint) return; // a status-only update, most likely our own
     seen.set(k, fingerprint);
     enqueue(k);
   };
-  clusters.on('add', onCluster);
-  clusters.on('update', onCluster);
-  clusters.on('delete', (obj) => {
-    const k = key(obj.metadata?.namespace, obj.metadata?.name);
+  primary.on('add', onPrimary);
+  primary.on('update', onPrimary);
+  primary.on('delete', (obj) => {
+    const k = objectKey(obj.metadata?.namespace, obj.metadata?.name);
     seen.delete(k);
     enqueue(k);
   });
   const onOwned = (obj: KubernetesObject) => {
-    const cluster = obj.metadata?.labels?.[clusterLabel];
-    if (cluster) enqueue(key(obj.metadata?.namespace, cluster));
+    const owner = spec.ownerName(obj);
+    if (owner) enqueue(objectKey(obj.metadata?.namespace, owner));
   };
-  for (const informer of Object.values(owned)) {
-    informer.on('add', onOwned);
-    informer.on('update', onOwned);
-    informer.on('delete', onOwned);
+  for (const cache of Object.values<Cache>(owned)) {
+    cache.on('add', onOwned);
+    cache.on('update', onOwned);
+    cache.on('delete', onOwned);
   }
 
-  const all: [string, Cache][] = [['Cluster', clusters], ...Object.entries(owned)];
+  const all: [string, Cache][] = [[spec.primary.kind, primary], ...Object.entries<Cache>(owned)];
   let stopped = false;
-  const synced = Promise.all(all.map(([kind, informer]) => new Promise<void>((resolve) => {
+  const synced = Promise.all(all.map(([kind, cache]) => new Promise<void>((resolve) => {
     let delayMs = 1000;
     // start() resolves after a failed list too; only a list that succeeded leaves a resourceVersion
-    const start = () => informer.start().then(() => { if ((informer as unknown as { latestResourceVersion(): string }).latestResourceVersion() !== '') resolve(); }, (e: unknown) => {
+    const start = () => cache.start().then(() => { if ((cache as unknown as { latestResourceVersion(): string }).latestResourceVersion() !== '') resolve(); }, (e: unknown) => {
       log.error({ kind, err: (e as Error).message }, 'informer start failed');
     });
-    informer.on('connect', () => { delayMs = 1000; });
-    informer.on('error', (err) => {
+    cache.on('connect', () => { delayMs = 1000; });
+    cache.on('error', (err) => {
       if (stopped) return;
       // e.g. a CRD installed after start answers 429 until its watch cache is ready: retry, backing off
       log.warn({ kind, err: (err as Error)?.message ?? String(err) }, 'watch failed; restarting');
@@ -113,9 +108,10 @@ export function startInformers(kc: KubeConfig, log: Logger, enqueue: (clusterKey
   }))).then(() => undefined);
 
   return {
-    clusters,
+    primary,
     owned,
     synced,
+    keys: () => primary.list().map((o) => objectKey(o.metadata?.namespace, o.metadata?.name)),
     stop: async () => {
       stopped = true;
       await Promise.all(all.map(([, i]) => i.stop()));

@@ -5,14 +5,14 @@
 import type { Logger } from 'pino';
 import { PatchStrategy, setHeaderOptions, type CustomObjectsApi, type V1ConfigMap, type V1Pod } from '@kubernetes/client-node';
 import { isOwnedBy, objectHash, OwnershipConflict, type Writer } from '../../kube/apply.ts';
-import type { InformerSet, OwnedKind } from '../../runtime/watches.ts';
-import { clusterGroup, clusterPlural, clusterVersion } from '../../runtime/watches.ts';
+import type { ClusterCaches, OwnedKind } from './watches.ts';
+import { apiVersionOf, clusterKind } from './watches.ts';
 import { maxEtcdMembers } from '../../model/control-plane.ts';
 import { clusterLabel, names } from '../../model/names.ts';
 import { externalServer, adminKubeconfigSecret } from '../../pki/cluster-pki.ts';
 import type { Result } from '../../runtime/work-queue.ts';
 import type { Renderer } from '../../render/renderer.ts';
-import { conditionStatus, notReady, ready, Reasons, setCondition, summarize, unknown, type Condition } from '../../runtime/conditions.ts';
+import { conditionStatus, notReady, ready, Reasons, setCondition, summarize, unknown, type Condition } from './conditions.ts';
 import { reconcileApiserverService, wantedApiserverService, type NodeAddresses } from './units/apiserver-service.ts';
 import type { EtcdConnections } from '../../etcd/connections.ts';
 import type { EventSink } from '../../kube/events.ts';
@@ -31,7 +31,7 @@ import { policyViolations } from './policy.ts';
 import { refusedChanges } from './refusals.ts';
 
 export interface ReconcilerDeps {
-  caches: InformerSet;
+  caches: ClusterCaches;
   writer: Writer;
   renderer: Renderer;
   settings: Settings;
@@ -101,7 +101,7 @@ export function wantedObjects(cluster: string, spec: ClusterSpec): ObjectRef[] {
  * Kinds whose surplus objects are deleted. etcd member Pods and claims never are: a member leaves
  * the etcd cluster only through a membership change, never because a spec stopped naming it.
  */
-const collectable: Partial<Record<OwnedKind, string>> = { Secret: 'v1', Service: 'v1', Deployment: 'apps/v1', NetworkPolicy: 'networking.k8s.io/v1', CronJob: 'batch/v1' };
+const collectable: OwnedKind[] = ['Secret', 'Service', 'Deployment', 'NetworkPolicy', 'CronJob'];
 
 const readinessParts = ['EtcdReady', 'APIServerReady', 'ControllerManagerReady', 'SchedulerReady', 'CertificatesReady'] as const;
 
@@ -109,12 +109,8 @@ let reconcileCounter = 0;
 
 export class ClusterReconciler {
   readonly #deps: ReconcilerDeps;
-  /** Reconcile count, errors, and per cluster the end of each certificate (ms since the epoch, by Secret), for the metrics. */
-  readonly stats = {
-    reconciles: 0, errors: 0, durationSeconds: 0, certificateExpiry: new Map<string, Map<string, number>>(),
-    /** Per cluster: how long its last pass took (s), to find the Cluster that is slow to serve. */
-    lastPassSeconds: new Map<string, number>(),
-  };
+  /** Per cluster: the end of each certificate (ms since the epoch, by Secret), and how long its last pass took (s), for the metrics. */
+  readonly stats = { certificateExpiry: new Map<string, Map<string, number>>(), lastPassSeconds: new Map<string, number>() };
   /**
    * Per cluster: the status last written, and the resourceVersion it was written over. A pass that
    * starts before the watch has delivered that write sees the older object in the cache; it uses
@@ -132,7 +128,7 @@ export class ClusterReconciler {
   async reconcile(key: string): Promise<Result> {
     const started = performance.now();
     const [namespace = '', name = ''] = key.split('/');
-    let cluster = this.#deps.caches.clusters.get(name, namespace) as ClusterObject | undefined;
+    let cluster = this.#deps.caches.primary.get(name, namespace) as ClusterObject | undefined;
     const written = this.#written.get(key);
     if (cluster && written) {
       if (written.over === cluster.metadata?.resourceVersion) cluster = { ...cluster, status: written.status };
@@ -148,7 +144,6 @@ export class ClusterReconciler {
       return undefined;
     }
     const log = this.#deps.log.child({ cluster: name, namespace, reconcileID: ++reconcileCounter });
-    this.stats.reconciles++;
     try {
       if (cluster.metadata?.deletionTimestamp) {
         // still there while the garbage collector removes its objects first (foreground deletion)
@@ -163,13 +158,9 @@ export class ClusterReconciler {
         return undefined;
       }
       return await this.#reconcile(cluster, name, namespace, log);
-    } catch (err) {
-      this.stats.errors++;
-      throw err;
     } finally {
       const seconds = (performance.now() - started) / 1000;
-      this.stats.durationSeconds += seconds;
-      if (this.#deps.caches.clusters.get(name, namespace)) this.stats.lastPassSeconds.set(key, seconds);
+      if (this.#deps.caches.primary.get(name, namespace)) this.stats.lastPassSeconds.set(key, seconds);
     }
   }
 
@@ -180,7 +171,7 @@ export class ClusterReconciler {
     let requeueMs: number | undefined;
     const ctx: ReconcileContext = {
       cluster, name, namespace, generation, log, now,
-      owner: { apiVersion: `${clusterGroup}/${clusterVersion}`, kind: 'Cluster', name, uid: cluster.metadata?.uid ?? '' },
+      owner: { apiVersion: clusterKind.apiVersion, kind: clusterKind.kind, name, uid: cluster.metadata?.uid ?? '' },
       caches: this.#deps.caches,
       writer: this.#deps.writer,
       renderer: this.#deps.renderer,
@@ -256,7 +247,7 @@ export class ClusterReconciler {
   /** Deletes what this Cluster made and no unit wants any more (a removed user's kubeconfig, ...). */
   async #collectGarbage(ctx: ReconcileContext): Promise<void> {
     const wanted = new Set(wantedObjects(ctx.name, ctx.cluster.spec).map((r) => `${r.kind}/${r.name}`));
-    for (const [kind, apiVersion] of Object.entries(collectable) as [OwnedKind, string][]) {
+    for (const kind of collectable) {
       for (const obj of ctx.caches.owned[kind].list(ctx.namespace)) {
         const objName = obj.metadata?.name ?? '';
         if (obj.metadata?.labels?.[clusterLabel] !== ctx.name || !isOwnedBy(obj, ctx.owner.uid)) continue;
@@ -264,7 +255,7 @@ export class ClusterReconciler {
         // a Secret's copy that apiserver Pods mount: kept while it is the current one, or while
         // Pods of an earlier template may still run with it
         if (obj.metadata?.annotations?.[mountedCopyAnnotation] !== undefined && (objName === ctx.facts.kubeletClientSecret || !ctx.facts.rolledOut.apiServer)) continue;
-        await ctx.writer.delete({ ...obj, apiVersion, kind });
+        await ctx.writer.delete({ ...obj, apiVersion: apiVersionOf(kind), kind });
         ctx.log.info({ kind, name: objName }, 'deleted an object no longer wanted');
         ctx.events.normal('Deleted', `deleted ${kind} ${objName}: the spec no longer asks for it`);
       }
@@ -304,8 +295,9 @@ export class ClusterReconciler {
   async #patchStatus(cluster: ClusterObject, namespace: string, name: string, status: ClusterStatus): Promise<void> {
     if (objectHash(status) === objectHash(cluster.status ?? {})) return;
     this.#deps.writer.count('patch-status', 'Cluster');
+    const [group = '', version = ''] = clusterKind.apiVersion.split('/');
     await this.#deps.custom.patchNamespacedCustomObjectStatus(
-      { group: clusterGroup, version: clusterVersion, plural: clusterPlural, namespace, name, body: { status } },
+      { group, version, plural: clusterKind.plural, namespace, name, body: { status } },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
     // what the server now holds, as far as this status goes (a merge patch: fields not written stay)

@@ -6,14 +6,14 @@ import { describeOwner, isOwnedBy, OwnershipConflict, type OwnerRef, type Writer
 import type { BusinessClients } from '../../business/clients.ts';
 import type { EtcdConnections } from '../../etcd/connections.ts';
 import type { EventSink } from '../../kube/events.ts';
-import type { InformerSet, OwnedKind } from '../../runtime/watches.ts';
+import type { ClusterCaches, OwnedKind } from './watches.ts';
 import type { AddonSpec, BootstrapToken } from '../../model/addons.ts';
 import type { ControlPlaneSpec } from '../../model/control-plane.ts';
 import type { AuthorityState } from '../../pki/ca-rotation.ts';
 import type { Authority } from '../../pki/cluster-pki.ts';
 import type { Renderer } from '../../render/renderer.ts';
 import type { Policy } from './policy.ts';
-import type { Condition, ConditionType, ConditionUpdate } from '../../runtime/conditions.ts';
+import type { Condition, ConditionType, ConditionUpdate } from './conditions.ts';
 
 export interface ClusterSpec extends ControlPlaneSpec {
   certificates?: { validity?: string; renewBefore?: string; caValidity?: string; kubeletValidity?: string };
@@ -119,7 +119,7 @@ export interface ReconcileContext {
   owner: OwnerRef;
   log: Logger;
   now: Date;
-  caches: InformerSet;
+  caches: ClusterCaches;
   writer: Writer;
   renderer: Renderer;
   settings: Settings;

@@ -1,6 +1,6 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { ready, notReady, Reasons, type Condition } from '../../runtime/conditions.ts';
+import { ready, notReady, Reasons, type Condition } from './conditions.ts';
 import { pickNodeAddress } from './units/apiserver-service.ts';
 import { phase } from './cluster-reconciler.ts';
 import type { ClusterObject } from './context.ts';

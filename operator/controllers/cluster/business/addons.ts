@@ -19,7 +19,7 @@ import { reconcileCustomAddons } from './custom-addons.ts';
 import { externalServer } from '../../../pki/cluster-pki.ts';
 import { phaseOf, trustBundle } from '../../../pki/ca-rotation.ts';
 import type { RenderedObject } from '../../../render/renderer.ts';
-import { notReady, ready, Reasons, unknown } from '../../../runtime/conditions.ts';
+import { notReady, ready, Reasons, unknown } from '../conditions.ts';
 import { cached, type ReconcileContext } from '../context.ts';
 import { decode } from '../../../kube/secret-data.ts';
 import { apiserverPods, serverAgents } from '../tunnel-facts.ts';

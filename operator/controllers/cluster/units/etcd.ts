@@ -15,7 +15,7 @@
 import { X509Certificate } from 'node:crypto';
 import type { KubernetesObject, V1Job, V1PersistentVolumeClaim, V1Pod, V1Secret, V1Service } from '@kubernetes/client-node';
 import { keptBy, ownedBy } from '../../../kube/apply.ts';
-import type { OwnedKind } from '../../../runtime/watches.ts';
+import type { OwnedKind } from '../watches.ts';
 import { memberIdHex, type EtcdClient, type EtcdMember, type EtcdStatus, type EtcdTarget } from '../../../etcd/client.ts';
 import { healthy, leaderIdOf, planMembership, quorum, type MembershipPlan, type SlotView } from '../../../etcd/membership.ts';
 import {
@@ -25,7 +25,7 @@ import {
 } from '../../../model/control-plane.ts';
 import { etcdRestoreJobContext } from '../../../model/etcd-backup.ts';
 import { inputsHashAnnotation, names } from '../../../model/names.ts';
-import { notReady, ready, Reasons } from '../../../runtime/conditions.ts';
+import { notReady, ready, Reasons } from '../conditions.ts';
 import { etcdOperatorClientSecret } from '../../../pki/cluster-pki.ts';
 import { trustBundle, type AuthorityState } from '../../../pki/ca-rotation.ts';
 import { modelFacts } from '../model-facts.ts';

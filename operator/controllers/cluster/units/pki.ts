@@ -21,7 +21,7 @@ import {
 import { generateKeyPair, privateKeyToPem, publicKeyToPem } from '../../../pki/keys.ts';
 import { authorityData, caRotationRequestAnnotation, rotateCaAnnotation, stillValid, trustBundle, type AuthorityState } from '../../../pki/ca-rotation.ts';
 import { renewalVerdict } from '../../../pki/renewal.ts';
-import { notReady, ready, Reasons, type ConditionUpdate } from '../../../runtime/conditions.ts';
+import { notReady, ready, Reasons, type ConditionUpdate } from '../conditions.ts';
 import { cached, type ClusterSpec, type ObjectRef, type ReconcileContext } from '../context.ts';
 
 export const serverAnnotation = 'kubeonkube.io/server';
