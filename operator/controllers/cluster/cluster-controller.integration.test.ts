@@ -190,7 +190,7 @@ describe('the Cluster controller against a real apiserver', () => {
 
   it('leaves a paused Cluster alone', async () => {
     await patchSpec('db', { paused: true });
-    await until('the pause seen', async () => clusters.caches.primary.get('db', namespace) && (clusters.caches.primary.get('db', namespace) as ClusterObject).spec.paused);
+    await until('the pause seen', () => Promise.resolve(clusters.caches.primary.get('db', namespace) && (clusters.caches.primary.get('db', namespace) as ClusterObject).spec.paused));
     await core.deleteNamespacedService({ namespace, name: 'db-etcd' });
     await new Promise((r) => setTimeout(r, 3000));
     await expect(core.readNamespacedService({ namespace, name: 'db-etcd' })).rejects.toMatchObject({ code: 404 });
