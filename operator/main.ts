@@ -3,7 +3,7 @@
 //
 // Environment: KUBECONFIG, KUBEONKUBE_METRICS_ADDRESS (default 0.0.0.0:8080), KUBEONKUBE_METRICS_AUTH
 // (kubernetes: /metrics only with a token allowed to GET it; default none), KUBEONKUBE_WORKERS
-// (default 4), KUBEONKUBE_RESYNC_SECONDS (default 300), KUBEONKUBE_LEADER_ELECT (default true),
+// (default 4; the business wing has KUBEONKUBE_BUSINESS_WORKERS of its own, default 4), KUBEONKUBE_RESYNC_SECONDS (default 300), KUBEONKUBE_LEADER_ELECT (default true),
 // POD_NAMESPACE / KUBEONKUBE_LEASE_NAMESPACE (where the Lease lives), KUBEONKUBE_META_DNS_DOMAIN
 // (default cluster.local), KUBEONKUBE_PASS_DEADLINE_SECONDS (a Cluster's pass running longer gives
 // its worker to the others; default 120), KUBEONKUBE_POLICY (JSON: which images and etcd volume sources a Cluster
@@ -64,6 +64,7 @@ async function main(): Promise<void> {
   const namespace = process.env.KUBEONKUBE_WATCH_NAMESPACE || undefined;
   const clusters = clusterController({
     kc, writer, log, workers, passDeadlineMs, namespace,
+    businessWorkers: Number(env('KUBEONKUBE_BUSINESS_WORKERS', '4')),
     settings: {
       metaDnsDomain: env('KUBEONKUBE_META_DNS_DOMAIN', 'cluster.local'),
       operatorNamespace: process.env.POD_NAMESPACE,
@@ -72,7 +73,7 @@ async function main(): Promise<void> {
       operatorImage: env('KUBEONKUBE_IMAGE', `ghcr.io/kubeonkube/kubeonkube:${packageVersion()}`),
     },
   });
-  const controllers = [clusters.controller];
+  const controllers = [clusters.controller, clusters.business];
 
   let synced = false;
   const metricsAuth = env('KUBEONKUBE_METRICS_AUTH', 'none');

@@ -85,7 +85,7 @@ beforeAll(async () => {
   await core.createNamespace({ body: { metadata: { name: namespace } } });
   writer = new Writer(kc, () => true);
   clusters = clusterController({
-    kc, writer, namespace, workers: 2, passDeadlineMs: 60_000,
+    kc, writer, namespace, workers: 2, businessWorkers: 2, passDeadlineMs: 60_000,
     log: pino({ level: process.env.LOG_LEVEL ?? 'warn' }),
     settings: {
       metaDnsDomain: 'cluster.local',
@@ -96,10 +96,12 @@ beforeAll(async () => {
   });
   await clusters.caches.synced;
   clusters.controller.start(300_000);
+  clusters.business.start(300_000);
 });
 
 afterAll(async () => {
   await clusters?.controller.shutdown(10_000);
+  await clusters?.business.shutdown(10_000);
   await clusters?.stop();
   await core?.deleteNamespace({ name: namespace }).catch(() => undefined);
 });
@@ -114,6 +116,13 @@ describe('the Cluster controller against a real apiserver', () => {
     expect(cluster.status).toMatchObject({ phase: 'Provisioning', kubeconfigSecretRef: { name: 'db-kubeconfig', key: 'value' } });
     expect(condition(cluster, 'Ready')).toMatchObject({ status: 'False' });
     expect(condition(cluster, 'EtcdReady')?.status).not.toBe('True');
+    // the business wing, in its own queue, reported what it waits for
+    const reported = await until('the business wing\'s conditions', async () => {
+      const c = await read('db');
+      return condition(c, 'AddonsReady') && condition(c, 'TunnelConnected') ? c : undefined;
+    });
+    expect(condition(reported, 'AddonsReady')).toMatchObject({ status: 'Unknown', reason: 'WaitingForEtcd' });
+    expect(condition(reported, 'TunnelConnected')).toMatchObject({ status: 'Unknown', reason: 'WaitingForEtcd' });
     const secrets = await secretNames();
     for (const name of ['db-ca', 'db-etcd-ca', 'db-front-proxy-ca', 'db-sa', 'db-kubeconfig', 'db-user-alice-kubeconfig', 'db-join']) expect(secrets).toContain(name);
     const services = (await core.listNamespacedService({ namespace })).items.map((s) => s.metadata?.name);

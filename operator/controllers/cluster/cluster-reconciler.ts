@@ -3,7 +3,7 @@
 // compute status at the end (even after an error), and write status only when it changed.
 // Level-triggered: everything is read from the world on each pass; nothing important lives in memory.
 import type { Logger } from 'pino';
-import { PatchStrategy, setHeaderOptions, type CustomObjectsApi, type V1ConfigMap, type V1Pod } from '@kubernetes/client-node';
+import { PatchStrategy, setHeaderOptions, type CustomObjectsApi, type V1Pod } from '@kubernetes/client-node';
 import { isOwnedBy, objectHash, OwnershipConflict, type Writer } from '../../kube/apply.ts';
 import type { ClusterCaches, OwnedKind } from './watches.ts';
 import { apiVersionOf, clusterKind } from './watches.ts';
@@ -17,9 +17,8 @@ import { reconcileApiserverService, wantedApiserverService, type NodeAddresses }
 import type { EtcdConnections } from '../../etcd/connections.ts';
 import type { EventSink } from '../../kube/events.ts';
 import type { ClusterObject, ClusterSpec, ClusterStatus, ObjectRef, ReconcileContext, Settings } from './context.ts';
-import { BusinessClients } from '../../business/clients.ts';
-import { NotLeaderError } from '../../kube/apply.ts';
-import { reconcileAddons } from './business/addons.ts';
+import { exchangeWithBusinessWing } from './units/business-exchange.ts';
+import type { ClusterReports } from './business/reports.ts';
 import { reconcileCaRotation } from './units/ca-rotation.ts';
 import { reconcileDeployments, wantedDeployments } from './units/deployments.ts';
 import { reconcileEtcdBackup, wantedEtcdBackup } from './units/etcd-backup.ts';
@@ -43,10 +42,8 @@ export interface ReconcilerDeps {
   etcd: EtcdConnections;
   /** The meta-cluster's nodes and their addresses (read only for NodePort endpoints). */
   nodes: () => Promise<(NodeAddresses & { ready: boolean })[]>;
-  /** Reads a ConfigMap of the meta-cluster (undefined when there is none): custom add-on templates. */
-  configMap: (namespace: string, name: string) => Promise<V1ConfigMap | undefined>;
-  /** Clients of the business clusters (one per Cluster); made here when not given. */
-  business?: BusinessClients;
+  /** What this pass and the business wing tell each other. */
+  reports: ClusterReports;
   now?: () => Date;
 }
 
@@ -73,24 +70,12 @@ const units: Unit[] = [
   { name: 'etcd-backup', run: reconcileEtcdBackup, wanted: wantedEtcdBackup },
   // what a new worker needs: the endpoint and the CA bundle, known once the PKI ran
   { name: 'join', run: reconcileJoin, wanted: wantedJoinObjects },
-  // into the business cluster, through a ready apiserver; its trouble is said in AddonsReady and
-  // TunnelConnected and stops nothing else (a business cluster may be unreachable for a moment)
-  { name: 'addons', run: runAddons, wanted: () => [] },
+  // what the business wing needs, and what it found (it works in the business cluster in a queue
+  // of its own; its trouble is said in AddonsReady and TunnelConnected and stops nothing here)
+  { name: 'business-exchange', run: exchangeWithBusinessWing, wanted: () => [] },
   // last: a CA rotation moves on once everything above runs with what its last step gave it
   { name: 'ca-rotation', run: reconcileCaRotation, wanted: () => [] },
 ];
-
-async function runAddons(ctx: ReconcileContext): Promise<void> {
-  try {
-    await reconcileAddons(ctx, ctx.business);
-  } catch (err) {
-    if (err instanceof NotLeaderError) throw err;
-    const message = (err as Error).message.replace(/\s+/g, ' ').slice(0, 300);
-    ctx.log.info({ err: message }, 'business cluster not reachable');
-    ctx.setCondition('AddonsReady', unknown(Reasons.BusinessClusterUnreachable, `the business cluster's apiserver did not answer as expected: ${message}`));
-    ctx.requeueAfter(5000);
-  }
-}
 
 /** Every object a Cluster of this name and spec wants, by kind and name. */
 export function wantedObjects(cluster: string, spec: ClusterSpec): ObjectRef[] {
@@ -118,11 +103,8 @@ export class ClusterReconciler {
    */
   readonly #written = new Map<string, { over: string; status: ClusterStatus }>();
 
-  readonly #business: BusinessClients;
-
   constructor(deps: ReconcilerDeps) {
     this.#deps = deps;
-    this.#business = deps.business ?? new BusinessClients();
   }
 
   async reconcile(key: string): Promise<Result> {
@@ -140,7 +122,7 @@ export class ClusterReconciler {
       this.stats.certificateExpiry.delete(key);
       this.stats.lastPassSeconds.delete(key);
       this.#deps.etcd.forget(key);
-      this.#business.forget(key);
+      this.#deps.reports.forget(key);
       return undefined;
     }
     const log = this.#deps.log.child({ cluster: name, namespace, reconcileID: ++reconcileCounter });
@@ -178,9 +160,8 @@ export class ClusterReconciler {
       settings: this.#deps.settings,
       events: this.#deps.events(cluster),
       etcd: this.#deps.etcd,
-      business: this.#business,
+      reports: this.#deps.reports,
       nodes: this.#deps.nodes,
-      configMap: (configMap) => this.#deps.configMap(namespace, configMap),
       setCondition: (type, update) => { conditions = setCondition(conditions, type, update, generation, now); },
       requeueAfter: (ms) => { requeueMs = Math.max(1000, Math.min(requeueMs ?? Infinity, ms)); },
       facts: {

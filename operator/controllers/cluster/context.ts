@@ -1,9 +1,9 @@
 // What every reconcile unit works with: the Cluster as read, the caches, the writer, and the facts
 // earlier units found out (the apiserver Service's address, the Secrets' hashes).
-import type { KubernetesObject, V1ConfigMap } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { describeOwner, isOwnedBy, OwnershipConflict, type OwnerRef, type Writer } from '../../kube/apply.ts';
-import type { BusinessClients } from '../../business/clients.ts';
+import type { ClusterReports } from './business/reports.ts';
 import type { EtcdConnections } from '../../etcd/connections.ts';
 import type { EventSink } from '../../kube/events.ts';
 import type { ClusterCaches, OwnedKind } from './watches.ts';
@@ -126,12 +126,10 @@ export interface ReconcileContext {
   events: EventSink;
   /** Clients of each Cluster's etcd, and what is remembered of its members between passes. */
   etcd: EtcdConnections;
-  /** Clients of each Cluster's business cluster (its apiserver). */
-  business: BusinessClients;
+  /** What this pass and the business wing tell each other. */
+  reports: ClusterReports;
   /** The meta-cluster's nodes with their addresses and readiness (read on demand: NodePort endpoints and stuck Pods need them). */
   nodes(): Promise<{ name: string; addresses: { type: string; address: string }[]; ready: boolean }[]>;
-  /** A ConfigMap of the Cluster's namespace, read from the apiserver (custom add-on templates); undefined when there is none. */
-  configMap(name: string): Promise<V1ConfigMap | undefined>;
   /** Conditions as this pass computes them. */
   setCondition(type: ConditionType, update: ConditionUpdate): void;
   /** Ask to be run again after `ms` (the earliest request wins). */
@@ -179,7 +177,7 @@ export interface ReconcileContext {
  * The cached object of that kind and name, if this Cluster owns it; undefined if none exists. One
  * that exists but belongs to someone else is an OwnershipConflict: never read, never adopted.
  */
-export function cached<T extends KubernetesObject>(ctx: ReconcileContext, kind: OwnedKind, name: string): T | undefined {
+export function cached<T extends KubernetesObject>(ctx: Pick<ReconcileContext, 'caches' | 'namespace' | 'owner'>, kind: OwnedKind, name: string): T | undefined {
   const live = ctx.caches.owned[kind].get(name, ctx.namespace) as T | undefined;
   if (live && !isOwnedBy(live, ctx.owner.uid)) throw new OwnershipConflict(kind, name, describeOwner(live));
   return live;

@@ -1,5 +1,6 @@
-// The Cluster controller as the operator registers it: its watches, its reconciler and its queue,
-// made from a kubeconfig, the guarded writer and the settings. main.ts and the controller's
+// The Cluster controller as the operator registers it: its watches, and two loops with a queue
+// each: the control-plane pass over the meta-cluster's objects and the business wing in the
+// business cluster. Made from a kubeconfig, the guarded writer and the settings. main.ts and the controller's
 // integration tests build it the same way.
 import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
@@ -10,6 +11,8 @@ import type { MetricFamily } from '../../observability/http-server.ts';
 import { Renderer } from '../../render/renderer.ts';
 import { Controller } from '../../runtime/controller.ts';
 import { startWatches } from '../../runtime/watches.ts';
+import { BusinessReconciler } from './business/business-reconciler.ts';
+import { ClusterReports } from './business/reports.ts';
 import { ClusterReconciler } from './cluster-reconciler.ts';
 import type { Settings } from './context.ts';
 import { validateCluster } from './validation.ts';
@@ -21,13 +24,18 @@ export interface ClusterControllerOptions {
   log: Logger;
   settings: Settings;
   workers: number;
+  /** Workers of the business wing's queue. */
+  businessWorkers: number;
   passDeadlineMs: number;
   /** Only the Clusters of this namespace; undefined: all. */
   namespace?: string | undefined;
 }
 
 export interface ClusterController {
+  /** The control-plane pass (meta-cluster objects). */
   controller: Controller;
+  /** The business wing (the business cluster, through its apiserver). */
+  business: Controller;
   caches: ClusterCaches;
   reconciler: ClusterReconciler;
   /** The Cluster controller's own metrics (certificates, passes, etcd), beside the runtime's. */
@@ -43,18 +51,21 @@ export function clusterController(options: ClusterControllerOptions): ClusterCon
     reconcile: (key) => reconciler.reconcile(key),
     keys: () => caches.keys(),
   });
+  const business = new Controller({
+    name: 'cluster-business', workers: options.businessWorkers, passDeadlineMs: options.passDeadlineMs, log,
+    reconcile: (key) => wing.reconcile(key),
+    keys: () => caches.keys(),
+  });
+  // the control-plane pass wakes the wing with what it found, and the wing wakes it back
+  const reports = new ClusterReports({ business: (key) => business.enqueue(key), controlPlane: (key) => controller.enqueue(key) });
   const caches = startWatches(kc, log, clusterWatches, (key) => controller.enqueue(key), options.namespace);
   const etcd = new EtcdConnections();
   // reads of the meta-cluster beside the informers: nodes (NodePort endpoints) and add-on templates
   const core = kc.makeApiClient(CoreV1Api);
+  const renderer = new Renderer();
+  const events = eventRecorder(kc, writer, log);
   const reconciler = new ClusterReconciler({
-    caches,
-    writer,
-    renderer: new Renderer(),
-    settings: options.settings,
-    etcd,
-    log,
-    events: eventRecorder(kc, writer, log),
+    caches, writer, renderer, settings: options.settings, etcd, log, events, reports,
     validate: validateCluster,
     custom: kc.makeApiClient(CustomObjectsApi),
     nodes: async () => (await core.listNode()).items.map((n) => ({
@@ -62,6 +73,9 @@ export function clusterController(options: ClusterControllerOptions): ClusterCon
       addresses: (n.status?.addresses ?? []).map((a) => ({ type: a.type, address: a.address })),
       ready: n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
     })),
+  });
+  const wing = new BusinessReconciler({
+    caches, reports, writer, renderer, settings: options.settings, log, events,
     configMap: async (namespace, name) => {
       try {
         return await core.readNamespacedConfigMap({ namespace, name });
@@ -94,7 +108,7 @@ export function clusterController(options: ClusterControllerOptions): ClusterCon
   ];
 
   return {
-    controller, caches, reconciler, metrics,
+    controller, business, caches, reconciler, metrics,
     stop: async () => {
       await caches.stop();
       etcd.close();

@@ -1,12 +1,12 @@
 // What the tunnel servers beside a Cluster's apiserver Pods say: the Pods themselves, and how many
-// agents each server holds. The tunnel-readiness and add-ons units both ask.
+// agents each server holds. The tunnel-readiness unit and the business wing's tunnel check both ask.
 import type { V1Pod } from '@kubernetes/client-node';
 import { selectorLabels } from '../../model/names.ts';
 import { boundedText } from '../../net/bounded-body.ts';
 import type { ReconcileContext } from './context.ts';
 
 /** The apiserver Pods of this Cluster that are not on their way out. */
-export function apiserverPods(ctx: ReconcileContext): V1Pod[] {
+export function apiserverPods(ctx: Pick<ReconcileContext, 'caches' | 'name' | 'namespace'>): V1Pod[] {
   const selector = selectorLabels(ctx.name, 'kube-apiserver');
   return (ctx.caches.owned.Pod.list(ctx.namespace) as V1Pod[])
     .filter((p) => Object.entries(selector).every(([k, v]) => p.metadata?.labels?.[k] === v) && !p.metadata?.deletionTimestamp);

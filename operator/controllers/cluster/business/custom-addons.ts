@@ -12,7 +12,7 @@ import { asObject, inventoryLabel, inventoryName, inventoryNamespace, inventoryO
 import { workloadNotReady } from '../../../business/readiness.ts';
 import { addonTemplates, customAddonContext, customAddons, customTemplateKey, type AddonSpec } from '../../../model/addons.ts';
 import { TemplateError, type RenderedObject } from '../../../render/renderer.ts';
-import type { ReconcileContext } from '../context.ts';
+import type { BusinessContext } from './context.ts';
 
 type ProblemReason = 'AddonTemplateInvalid' | 'AddonConflict' | 'AddonApplyFailed';
 interface Problem { reason: ProblemReason; message: string }
@@ -71,7 +71,7 @@ async function scoped(client: BusinessClient, ref: ObjectRef): Promise<{ ref: Ob
 }
 
 /** The add-on's objects as they will be applied, or why they cannot be. */
-async function prepare(ctx: ReconcileContext, client: BusinessClient, addon: AddonSpec): Promise<RenderedObject[] | Problem> {
+async function prepare(ctx: BusinessContext, client: BusinessClient, addon: AddonSpec): Promise<RenderedObject[] | Problem> {
   const ref = addon.template?.configMapRef?.name;
   const invalid = (message: string) => problem('AddonTemplateInvalid', `add-on ${addon.name}: ${message}`);
   if (!ref) return invalid('no template.configMapRef');
@@ -89,7 +89,7 @@ async function prepare(ctx: ReconcileContext, client: BusinessClient, addon: Add
   }
   let objects: RenderedObject[];
   try {
-    objects = await ctx.renderer.renderSource(`${ctx.namespace}/${ref}`, source, customAddonContext({ name: ctx.name, namespace: ctx.namespace }, ctx.cluster.spec, addon, ctx.facts.endpoint));
+    objects = await ctx.renderer.renderSource(`${ctx.namespace}/${ref}`, source, customAddonContext({ name: ctx.name, namespace: ctx.namespace }, ctx.cluster.spec, addon, ctx.inputs.endpoint));
   } catch (err) {
     if (!(err instanceof TemplateError)) throw err;
     return invalid(err.message);
@@ -149,7 +149,7 @@ async function listed(client: BusinessClient, inventory: V1ConfigMap | undefined
   }));
 }
 
-export async function reconcileCustomAddons(ctx: ReconcileContext, client: BusinessClient, applier: BusinessApplier): Promise<CustomAddonsOutcome> {
+export async function reconcileCustomAddons(ctx: BusinessContext, client: BusinessClient, applier: BusinessApplier): Promise<CustomAddonsOutcome> {
   const outcome: CustomAddonsOutcome = { problems: [], progressing: [], retrySoon: false };
   const wanted = customAddons(ctx.cluster.spec);
   const applied = await inventories(client);
