@@ -2,7 +2,7 @@
 // volumes and the hashes that roll pods when their inputs change. A function of the spec and of
 // a few facts read from the meta-cluster (the apiserver Service's address, Secret hashes).
 import { createHash } from 'node:crypto';
-import { clusterLabel, clusterLabels, etcdMemberLabel, inputsHashAnnotation, names, selectorLabels, type Component } from './names.ts';
+import { clusterLabel, clusterLabels, etcdMemberLabel, inputsHashAnnotation, mountedSecrets, names, selectorLabels, type Component } from '../names/cluster-names.ts';
 
 export interface ComponentSpec {
   replicas?: number;
@@ -156,7 +156,7 @@ export function etcdMemberContext(spec: ControlPlaneSpec, facts: ControlPlaneFac
   const pod = {
     image: images(spec).etcd,
     placement: placement(spec),
-    tlsSecret: `${cluster}-etcd-${index}-tls`,
+    tlsSecret: mountedSecrets(cluster).etcdMember(index).tls,
     probeCommand: ['etcdctl', '--endpoints=https://127.0.0.1:2379', '--cacert=/etc/etcd/pki/ca.crt', '--cert=/etc/etcd/pki/tls.crt',
       '--key=/etc/etcd/pki/tls.key', '--dial-timeout=2s', '--command-timeout=3s', 'endpoint', 'health'],
     dataVolume: storage.claimTemplate ? { name: 'data', persistentVolumeClaim: { claimName: member } } : { name: 'data', ...storage.volumeSource },
@@ -295,14 +295,7 @@ export function apiserverContext(spec: ControlPlaneSpec, facts: ControlPlaneFact
   const tunnel = tunnelEnabled(spec);
   return {
     ...deploymentBase(spec, facts, 'apiServer'),
-    secrets: {
-      tls: `${c}-apiserver-tls`,
-      etcdClient: `${c}-apiserver-etcd-client`,
-      kubeletClient: facts.kubeletClientSecret ?? `${c}-apiserver-kubelet-client`,
-      frontProxyClient: `${c}-front-proxy-client`,
-      serviceAccount: `${c}-sa`,
-      tunnelServer: `${c}-tunnel-server-tls`,
-    },
+    secrets: { ...mountedSecrets(c).apiserver, ...(facts.kubeletClientSecret ? { kubeletClient: facts.kubeletClientSecret } : {}) },
     // the tunnel server: a native sidecar (an init container that keeps running), started before
     // the apiserver and stopped after it, so the dials of its last requests are still relayed
     tunnel: tunnel ? {
@@ -369,7 +362,7 @@ export function controllerManagerContext(spec: ControlPlaneSpec, facts: ControlP
   const c = facts.name;
   return {
     ...deploymentBase(spec, facts, 'controllerManager'),
-    secrets: { kubeconfig: `${c}-controller-manager-kubeconfig`, ca: `${c}-ca`, kubeletServingCa: `${c}-kubelet-serving-ca`, serviceAccount: `${c}-sa` },
+    secrets: mountedSecrets(c).controllerManager,
     command: flags('kube-controller-manager', {
       ...componentKubeconfigFlags(),
       'bind-address': '0.0.0.0',
@@ -405,7 +398,7 @@ export function schedulerContext(spec: ControlPlaneSpec, facts: ControlPlaneFact
   const c = facts.name;
   return {
     ...deploymentBase(spec, facts, 'scheduler'),
-    secrets: { kubeconfig: `${c}-scheduler-kubeconfig` },
+    secrets: mountedSecrets(c).scheduler,
     command: flags('kube-scheduler', {
       ...componentKubeconfigFlags(),
       'bind-address': '0.0.0.0',

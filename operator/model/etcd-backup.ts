@@ -2,10 +2,9 @@
 // on the Cluster's schedule (the operator's own image runs operator/etcd/snapshot-job.ts), and the
 // Job per member that restores a snapshot into the member's data volume before the cluster forms.
 import { etcdMemberHost, etcdMembers, etcdPeerURL, images, metadata, placement, type ControlPlaneFacts, type ControlPlaneSpec } from './control-plane.ts';
-import { names } from './names.ts';
+import { mountedSecrets, names } from '../names/cluster-names.ts';
 
 /** The etcd client Secret the snapshot Jobs use: the operator's own, in the Cluster's namespace. */
-const clientSecret = (cluster: string) => `${cluster}-etcd-operator-client`;
 
 export function etcdBackupCronJobContext(spec: ControlPlaneSpec, facts: ControlPlaneFacts, operatorImage: string) {
   const backup = spec.etcd.backup!;
@@ -24,7 +23,7 @@ export function etcdBackupCronJobContext(spec: ControlPlaneSpec, facts: ControlP
       { name: 'KUBEONKUBE_ETCD_PKI', value: '/etc/etcd/pki' },
     ],
     backupVolume: { name: 'backup', ...backup.volume },
-    clientSecret: clientSecret(facts.name),
+    clientSecret: mountedSecrets(facts.name).etcdBackup.client,
   };
 }
 

@@ -4,13 +4,14 @@
 import { isIP } from 'node:net';
 import { firstAddress } from './addresses.ts';
 import type { CertificateSpec } from './certificates.ts';
+import { names, secrets, type Authority } from '../names/cluster-names.ts';
 
 /**
  * The CAs of a Cluster: `ca` signs the apiserver, its clients and the kubelets' client
  * certificates; `kubelet-serving-ca` signs only kubelets' serving certificates and is trusted only
  * by the apiserver, for kubelets, so no certificate a node obtains is valid for anything else.
  */
-export type Authority = 'ca' | 'etcd-ca' | 'front-proxy-ca' | 'kubelet-serving-ca';
+export type { Authority };
 
 export interface ClusterPkiInput {
   name: string;
@@ -57,21 +58,13 @@ export interface PlannedCertificate {
   kubeconfig?: { server: string | undefined };
 }
 
-export const authorities: { authority: Authority; secretSuffix: string; commonName: string }[] = [
-  { authority: 'ca', secretSuffix: 'ca', commonName: 'kubernetes' },
-  { authority: 'etcd-ca', secretSuffix: 'etcd-ca', commonName: 'etcd-ca' },
-  { authority: 'front-proxy-ca', secretSuffix: 'front-proxy-ca', commonName: 'front-proxy-ca' },
-  { authority: 'kubelet-serving-ca', secretSuffix: 'kubelet-serving-ca', commonName: 'kubelet-serving-ca' },
+export const authorities: { authority: Authority; commonName: string }[] = [
+  { authority: 'ca', commonName: 'kubernetes' },
+  { authority: 'etcd-ca', commonName: 'etcd-ca' },
+  { authority: 'front-proxy-ca', commonName: 'front-proxy-ca' },
+  { authority: 'kubelet-serving-ca', commonName: 'kubelet-serving-ca' },
 ];
 
-export const authoritySecret = (cluster: string, authority: Authority) => `${cluster}-${authority}`;
-export const serviceAccountSecret = (cluster: string) => `${cluster}-sa`;
-export const adminKubeconfigSecret = (cluster: string) => `${cluster}-kubeconfig`;
-export const userKubeconfigSecret = (cluster: string, user: string) => `${cluster}-user-${user}-kubeconfig`;
-export const etcdMemberName = (cluster: string, index: number) => `${cluster}-etcd-${index}`;
-/** The operator's own etcd client certificate (leaf `etcd-operator-client` below). */
-export const etcdOperatorClientSecret = (cluster: string) => `${cluster}-etcd-operator-client`;
-export const apiserverServiceName = (cluster: string) => `${cluster}-apiserver`;
 
 /** Every DNS name a Service answers to, from the short name to the fully qualified one. */
 export function serviceDnsNames(service: string, namespace: string, domain: string): string[] {
@@ -80,7 +73,7 @@ export function serviceDnsNames(service: string, namespace: string, domain: stri
 
 /** Where the control plane's own clients (controller-manager, scheduler) reach the apiserver. */
 export function inClusterServer(input: Pick<ClusterPkiInput, 'name' | 'namespace' | 'metaDnsDomain'>): string {
-  return `https://${apiserverServiceName(input.name)}.${input.namespace}.svc.${input.metaDnsDomain}:6443`;
+  return `https://${names.apiserver(input.name)}.${input.namespace}.svc.${input.metaDnsDomain}:6443`;
 }
 
 /** Where users reach the apiserver from outside the meta-cluster; undefined while not known. */
@@ -92,9 +85,9 @@ export function externalServer(input: Pick<ClusterPkiInput, 'endpoint'>): string
 
 export function plannedCertificates(input: ClusterPkiInput): PlannedCertificate[] {
   const { name, namespace, metaDnsDomain, validityMs } = input;
-  const apiserverService = apiserverServiceName(name);
-  const leaf = (secret: string, issuer: Authority, spec: Omit<CertificateSpec, 'validityMs'>, kubeconfigServer?: string): PlannedCertificate => ({
-    secretName: `${name}-${secret}`,
+  const apiserverService = names.apiserver(name);
+  const leaf = (secretName: string, issuer: Authority, spec: Omit<CertificateSpec, 'validityMs'>, kubeconfigServer?: string): PlannedCertificate => ({
+    secretName,
     issuer,
     spec: { validityMs, ...spec },
     ...(kubeconfigServer ? { kubeconfig: { server: kubeconfigServer } } : {}),
@@ -113,19 +106,19 @@ export function plannedCertificates(input: ClusterPkiInput): PlannedCertificate[
     ipAddresses: [...new Set([firstAddress(input.serviceCIDR), ...input.apiserverAddresses, ...(endpointHost && endpointIsIP ? [endpointHost] : []), '127.0.0.1'])],
   };
   const plan: PlannedCertificate[] = [
-    leaf('apiserver-tls', 'ca', { commonName: 'kube-apiserver', usage: 'server', ...serviceNames }),
-    leaf('apiserver-etcd-client', 'etcd-ca', { commonName: 'kube-apiserver-etcd-client', usage: 'client' }),
+    leaf(secrets.apiserverTls(name), 'ca', { commonName: 'kube-apiserver', usage: 'server', ...serviceNames }),
+    leaf(secrets.apiserverEtcdClient(name), 'etcd-ca', { commonName: 'kube-apiserver-etcd-client', usage: 'client' }),
     // kubelets authorize the apiserver's calls (logs, exec) through the business cluster's RBAC:
     // the add-ons unit binds this user to system:kubelet-api-admin there, and to nothing more
     // its ca.crt is what the apiserver trusts kubelets' serving certificates by, and nothing else does
-    { ...leaf('apiserver-kubelet-client', 'ca', { commonName: apiserverKubeletClientUser, usage: 'client' }), trusts: 'kubelet-serving-ca' },
-    leaf('front-proxy-client', 'front-proxy-ca', { commonName: 'front-proxy-client', usage: 'client' }),
+    { ...leaf(secrets.apiserverKubeletClient(name), 'ca', { commonName: apiserverKubeletClientUser, usage: 'client' }), trusts: 'kubelet-serving-ca' },
+    leaf(secrets.frontProxyClient(name), 'front-proxy-ca', { commonName: 'front-proxy-client', usage: 'client' }),
     // the operator's own identity towards etcd, for member management
-    leaf('etcd-operator-client', 'etcd-ca', { commonName: 'kubeonkube-operator', usage: 'client' }),
-    leaf('controller-manager-kubeconfig', 'ca', { commonName: 'system:kube-controller-manager', usage: 'client' }, inClusterServer(input)),
-    leaf('scheduler-kubeconfig', 'ca', { commonName: 'system:kube-scheduler', usage: 'client' }, inClusterServer(input)),
+    leaf(secrets.etcdOperatorClient(name), 'etcd-ca', { commonName: 'kubeonkube-operator', usage: 'client' }),
+    leaf(secrets.controllerManagerKubeconfig(name), 'ca', { commonName: 'system:kube-controller-manager', usage: 'client' }, inClusterServer(input)),
+    leaf(secrets.schedulerKubeconfig(name), 'ca', { commonName: 'system:kube-scheduler', usage: 'client' }, inClusterServer(input)),
     {
-      secretName: adminKubeconfigSecret(name),
+      secretName: secrets.adminKubeconfig(name),
       issuer: 'ca',
       spec: { commonName: 'kubeonkube-admin', organizations: ['system:masters'], usage: 'client', validityMs },
       kubeconfig: { server: externalServer(input) },
@@ -133,31 +126,31 @@ export function plannedCertificates(input: ClusterPkiInput): PlannedCertificate[
   ];
   if (input.tunnel) {
     // the agents dial the tunnel Service (its own, which also lists apiserver Pods not ready yet)
-    const tunnelService = `${name}-tunnel`;
+    const tunnelService = names.tunnel(name);
     // and every address agents are told to dial, or an agent outside the meta-cluster could not verify it
     const dialed = input.tunnelEndpoint?.host;
     const dialedIsIP = dialed !== undefined && isIP(dialed) !== 0;
-    plan.push(leaf('tunnel-server-tls', 'ca', {
+    plan.push(leaf(secrets.tunnelServerTls(name), 'ca', {
       commonName: 'kubeonkube-tunnel-server',
       usage: 'server',
       dnsNames: [...new Set([...serviceDnsNames(tunnelService, namespace, metaDnsDomain), 'localhost', ...(dialed && !dialedIsIP ? [dialed] : [])])],
       ipAddresses: [...new Set([...(input.tunnelAddresses ?? []), '127.0.0.1', ...(dialed && dialedIsIP ? [dialed] : [])])],
     }));
-    plan.push(leaf('tunnel-agent', 'ca', { commonName: tunnelAgentName, usage: 'client' }));
+    plan.push(leaf(secrets.tunnelAgent(name), 'ca', { commonName: tunnelAgentName, usage: 'client' }));
   }
   for (let i = 0; i < input.etcdMembers; i++) {
-    const member = etcdMemberName(name, i);
+    const member = names.etcdMember(name, i);
     // one certificate serves clients and peers, and authenticates the member to its peers
-    plan.push(leaf(`etcd-${i}-tls`, 'etcd-ca', {
+    plan.push(leaf(secrets.etcdMemberTls(name, i), 'etcd-ca', {
       commonName: member,
       usage: 'server-client',
-      dnsNames: [...serviceDnsNames(member, namespace, metaDnsDomain), ...serviceDnsNames(`${name}-etcd`, namespace, metaDnsDomain), 'localhost'],
+      dnsNames: [...serviceDnsNames(member, namespace, metaDnsDomain), ...serviceDnsNames(names.etcdClient(name), namespace, metaDnsDomain), 'localhost'],
       ipAddresses: ['127.0.0.1'],
     }));
   }
   for (const user of input.users) {
     plan.push({
-      secretName: userKubeconfigSecret(name, user.name),
+      secretName: secrets.userKubeconfig(name, user.name),
       issuer: 'ca',
       spec: { commonName: user.name, organizations: user.groups, usage: 'client', validityMs: user.validityMs },
       kubeconfig: { server: externalServer(input) },

@@ -8,8 +8,8 @@ import { isOwnedBy, objectHash, OwnershipConflict, type Writer } from '../../kub
 import type { ClusterCaches, OwnedKind } from './watches.ts';
 import { apiVersionOf, clusterKind } from './watches.ts';
 import { maxEtcdMembers } from '../../model/control-plane.ts';
-import { clusterLabel, names } from '../../model/names.ts';
-import { externalServer, adminKubeconfigSecret } from '../../pki/cluster-pki.ts';
+import { clusterLabel, names, secrets } from '../../names/cluster-names.ts';
+import { externalServer } from '../../pki/cluster-pki.ts';
 import type { Result } from '../../runtime/work-queue.ts';
 import type { Renderer } from '../../render/renderer.ts';
 import { conditionStatus, notReady, ready, Reasons, setCondition, summarize, unknown, type Condition } from './conditions.ts';
@@ -256,7 +256,7 @@ export class ClusterReconciler {
       phase: phase(conditions, version, spec.version),
       ...(version ? { version } : {}),
       ...(endpoint ? { endpoint } : {}),
-      kubeconfigSecretRef: { name: adminKubeconfigSecret(ctx.name), key: 'value' },
+      kubeconfigSecretRef: { name: secrets.adminKubeconfig(ctx.name), key: 'value' },
       certificates: {
         ...ctx.status.certificates,
         ...(ctx.facts.certificates.notAfter ? { notAfter: ctx.facts.certificates.notAfter.toISOString() } : {}),

@@ -5,6 +5,7 @@
 // CRD's name rule, through its offline twin: a new suffix that needs a new refusal fails here.
 import { describe, expect, it } from 'vitest';
 import { validate } from '../../api/validate.ts';
+import { mountedSecrets } from '../../names/cluster-names.ts';
 import { wantedObjects } from './cluster-reconciler.ts';
 import type { ClusterSpec } from './context.ts';
 
@@ -56,4 +57,16 @@ describe('object names', () => {
   it('refuses the names of the collisions found in the field', () => {
     for (const name of ['x-etcd', 'x-controller-manager', 'x-user-bob', 'x-front-proxy', 'x-scheduler', 'x-user']) expect(nameRefused(name), name).toBe(true);
   });
+
+  it('of every Secret a component mounts are Secrets the Cluster makes', () => {
+    for (const mode of ['minimal', 'standard'] as const) {
+      const made = new Set(wantedObjects('x', spec(mode)).filter((o) => o.kind === 'Secret').map((o) => o.name));
+      const m = mountedSecrets('x');
+      const members = mode === 'standard' ? 3 : 1;
+      const mounted = [...Object.values(m.apiserver), ...Object.values(m.controllerManager), ...Object.values(m.scheduler), ...Object.values(m.etcdBackup),
+        ...Object.values(m.tunnelAgent), ...Array.from({ length: members }, (_, i) => m.etcdMember(i).tls)];
+      for (const name of mounted) expect(made.has(name), `${mode}: ${name} is mounted but not made`).toBe(true);
+    }
+  });
 });
+

@@ -1,7 +1,7 @@
 // What the tunnel servers beside a Cluster's apiserver Pods say: the Pods themselves, and how many
 // agents each server holds. The tunnel-readiness unit and the business wing's tunnel check both ask.
 import type { V1Pod } from '@kubernetes/client-node';
-import { selectorLabels } from '../../model/names.ts';
+import { selectorLabels } from '../../names/cluster-names.ts';
 import { boundedText } from '../../net/bounded-body.ts';
 import type { ReconcileContext } from './context.ts';
 

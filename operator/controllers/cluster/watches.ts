@@ -3,7 +3,7 @@
 // label (only labelled objects are listed and cached).
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { KindRef, WatchSet, WatchSpec } from '../../runtime/watches.ts';
-import { clusterLabel } from '../../model/names.ts';
+import { clusterLabel } from '../../names/cluster-names.ts';
 
 export const clusterKind = { apiVersion: 'kubeonkube.io/v1alpha1', kind: 'Cluster', plural: 'clusters' } as const satisfies KindRef;
 

@@ -19,6 +19,7 @@ import { serverListConfigMap } from '../../../tunnel/protocol.ts';
 import { cached } from '../context.ts';
 import { apiserverPods } from '../tunnel-facts.ts';
 import type { BusinessContext, BusinessSession } from './context.ts';
+import { secrets } from '../../../names/cluster-names.ts';
 
 const allAddons: BuiltinAddon[] = ['control-plane', 'tunnel-agent', 'kube-proxy', 'coredns'];
 
@@ -33,7 +34,7 @@ function render(ctx: BusinessContext, addon: BuiltinAddon): RenderedObject[] | u
       return token ? ctx.renderer.render(template, controlPlaneAddonContext(token)) : undefined;
     }
     case 'tunnel-agent': {
-      const secret = cached<V1Secret>(ctx, 'Secret', `${ctx.name}-tunnel-agent`);
+      const secret = cached<V1Secret>(ctx, 'Secret', secrets.tunnelAgent(ctx.name));
       const [cert, key, ca] = [decode(secret, 'tls.crt'), decode(secret, 'tls.key'), decode(secret, 'ca.crt')];
       const endpoint = ctx.inputs.tunnelEndpoint;
       if (!cert || !key || !ca || !endpoint) return undefined;

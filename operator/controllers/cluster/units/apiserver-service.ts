@@ -6,7 +6,7 @@
 import type { V1Service } from '@kubernetes/client-node';
 import { ownedBy } from '../../../kube/apply.ts';
 import { apiserverServiceContext, tunnelEnabled, tunnelPort, tunnelServiceContext } from '../../../model/control-plane.ts';
-import { names } from '../../../model/names.ts';
+import { names } from '../../../names/cluster-names.ts';
 import { cached, type ClusterSpec, type ObjectRef, type ReconcileContext } from '../context.ts';
 import { modelFacts } from '../model-facts.ts';
 

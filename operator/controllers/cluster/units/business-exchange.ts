@@ -5,6 +5,7 @@
 import type { V1Pod, V1Secret } from '@kubernetes/client-node';
 import { cached, type ReconcileContext } from '../context.ts';
 import { apiserverPods } from '../tunnel-facts.ts';
+import { secrets } from '../../../names/cluster-names.ts';
 
 export function exchangeWithBusinessWing(ctx: ReconcileContext): Promise<void> {
   const key = `${ctx.namespace}/${ctx.name}`;
@@ -19,7 +20,7 @@ export function exchangeWithBusinessWing(ctx: ReconcileContext): Promise<void> {
     tunnelAddresses: f.tunnelAddresses ?? [],
     tunnelEndpoint: f.tunnelEndpoint,
     apiserverPods: apiserverPods(ctx).map((p) => ({ name: p.metadata?.name ?? '', ready: podReady(p) })).sort((a, b) => a.name.localeCompare(b.name)),
-    tunnelAgentSecret: cached<V1Secret>(ctx, 'Secret', `${ctx.name}-tunnel-agent`)?.metadata?.resourceVersion,
+    tunnelAgentSecret: cached<V1Secret>(ctx, 'Secret', secrets.tunnelAgent(ctx.name))?.metadata?.resourceVersion,
     bootstrapToken: f.bootstrapToken,
     previousBootstrapToken: f.previousBootstrapToken,
     ca: f.authorities?.ca,

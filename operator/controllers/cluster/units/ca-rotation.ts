@@ -8,18 +8,18 @@ import { dropBlocker } from '../../../business/kubelet-certificates.ts';
 import { ownedBy } from '../../../kube/apply.ts';
 import { encode } from '../../../kube/secret-data.ts';
 import { durationMs } from '../../../api/validate.ts';
-import { clusterLabels } from '../../../model/names.ts';
+import { clusterLabels, secrets } from '../../../names/cluster-names.ts';
 import {
   advance, authorityData, caRotationRequestAnnotation, nextRotationStep, phaseOf, rotateCaAnnotation, rotateCaRejoinAnnotation, type AuthorityState,
 } from '../../../pki/ca-rotation.ts';
 import { createCertificateAuthority, crossSign, describeCertificate } from '../../../pki/certificates.ts';
 import { defaultKubeletValidity } from '../../../model/control-plane.ts';
-import { authorities, authoritySecret, type Authority } from '../../../pki/cluster-pki.ts';
+import { authorities, type Authority } from '../../../pki/cluster-pki.ts';
 import { cached, type CaRotationStatus, type ReconcileContext } from '../context.ts';
 
 /** Writes an authority's new state over the very Secret it was read from (its resourceVersion a precondition: a stale read never overwrites a CA). */
 async function writeAuthority(ctx: ReconcileContext, authority: Authority, state: AuthorityState): Promise<void> {
-  const name = authoritySecret(ctx.name, authority);
+  const name = secrets.authority(ctx.name, authority);
   const live = cached<V1Secret>(ctx, 'Secret', name);
   if (!live) throw new Error(`Secret ${name} disappeared during a CA rotation`);
   await ctx.writer.apply(ownedBy({
@@ -105,7 +105,7 @@ export async function reconcileCaRotation(ctx: ReconcileContext): Promise<void> 
       const next = await createCertificateAuthority(`${commonName}-${Math.floor(ctx.now.getTime() / 1000)}`, caValidityMs, ctx.now);
       await writeAuthority(ctx, name, { ...states[name], next, request });
     }
-    ctx.events.normal('CARotationStarted', `rotating ${step.authorities.map((a) => authoritySecret(ctx.name, a as Authority)).join(', ')} (${rotateCaAnnotation}=${request}): trusting the new CAs beside the old`);
+    ctx.events.normal('CARotationStarted', `rotating ${step.authorities.map((a) => secrets.authority(ctx.name, a as Authority)).join(', ')} (${rotateCaAnnotation}=${request}): trusting the new CAs beside the old`);
     setStatus('Trusting', { started: ctx.now.toISOString() });
     return;
   }
@@ -131,7 +131,7 @@ export async function reconcileCaRotation(ctx: ReconcileContext): Promise<void> 
       await writeAuthority(ctx, name, advance(state, cross, ctx.now));
     }
     const to = step.from === 'trusting' ? 'Signing' : 'Dropping';
-    ctx.events.normal('CARotationProgressed', `${step.authorities.map((a) => authoritySecret(ctx.name, a as Authority)).join(', ')}: ${explain[to]}`);
+    ctx.events.normal('CARotationProgressed', `${step.authorities.map((a) => secrets.authority(ctx.name, a as Authority)).join(', ')}: ${explain[to]}`);
     setStatus(to);
     return;
   }

@@ -6,7 +6,7 @@
 import type { V1Deployment } from '@kubernetes/client-node';
 import { appliedHashAnnotation, ownedBy } from '../../../kube/apply.ts';
 import { apiserverContext, controllerManagerContext, schedulerContext } from '../../../model/control-plane.ts';
-import { names } from '../../../model/names.ts';
+import { names } from '../../../names/cluster-names.ts';
 import { notReady, ready, Reasons, type ConditionType } from '../conditions.ts';
 import { modelFacts } from '../model-facts.ts';
 import { cached, type ObjectRef, type ReconcileContext } from '../context.ts';

@@ -5,7 +5,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { controllerOf, ownedBy } from '../../../kube/apply.ts';
 import { etcdBackupCronJobContext } from '../../../model/etcd-backup.ts';
-import { names, selectorLabels } from '../../../model/names.ts';
+import { names, selectorLabels } from '../../../names/cluster-names.ts';
 import type { SnapshotResult } from '../../../etcd/snapshot-job.ts';
 import { modelFacts } from '../model-facts.ts';
 import { cached, type ClusterSpec, type ObjectRef, type ReconcileContext } from '../context.ts';

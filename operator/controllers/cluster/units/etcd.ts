@@ -24,9 +24,8 @@ import {
   type ControlPlaneFacts, type EtcdJoin,
 } from '../../../model/control-plane.ts';
 import { etcdRestoreJobContext } from '../../../model/etcd-backup.ts';
-import { inputsHashAnnotation, names } from '../../../model/names.ts';
+import { inputsHashAnnotation, names, secrets } from '../../../names/cluster-names.ts';
 import { notReady, ready, Reasons } from '../conditions.ts';
-import { etcdOperatorClientSecret } from '../../../pki/cluster-pki.ts';
 import { trustBundle, type AuthorityState } from '../../../pki/ca-rotation.ts';
 import { modelFacts } from '../model-facts.ts';
 import { decode } from '../../../kube/secret-data.ts';
@@ -274,7 +273,7 @@ function outdated(ctx: ReconcileContext, wanted: KubernetesObject, pod: V1Pod): 
 async function servingIssuedCertificates(ctx: ReconcileContext, observed: Observed): Promise<boolean> {
   if (ctx.facts.authorities?.['etcd-ca'].previous === undefined) return true;
   for (const s of observed.slots) {
-    const pem = decode(cached<V1Secret>(ctx, 'Secret', `${s.name}-tls`), 'tls.crt');
+    const pem = decode(cached<V1Secret>(ctx, 'Secret', secrets.etcdMemberTls(ctx.name, s.index)), 'tls.crt');
     const served = s.target ? await observed.client.servedSerial(s.target).catch(() => undefined) : undefined;
     if (!pem || served !== new X509Certificate(pem).serialNumber) {
       ctx.log.info({ member: s.name }, 'waiting for the member to serve its re-issued certificate');
@@ -306,10 +305,10 @@ const credentialsOf = (secret: V1Secret | undefined, etcdCa: AuthorityState | un
 async function manage(ctx: ReconcileContext, facts: ControlPlaneFacts, rendered: MemberObjects[]): Promise<void> {
   const count = rendered.length;
   const key = `${ctx.namespace}/${ctx.name}`;
-  const credentials = credentialsOf(cached<V1Secret>(ctx, 'Secret', etcdOperatorClientSecret(ctx.name)), ctx.facts.authorities?.['etcd-ca']);
+  const credentials = credentialsOf(cached<V1Secret>(ctx, 'Secret', secrets.etcdOperatorClient(ctx.name)), ctx.facts.authorities?.['etcd-ca']);
   if (!credentials) {
     ctx.facts.etcdQuorum = ctx.cluster.status?.conditions?.some((c) => c.type === 'EtcdReady' && c.status === 'True') ?? false;
-    ctx.setCondition('EtcdReady', notReady(Reasons.EtcdUnreachable, `waiting for the operator's etcd client certificate ${etcdOperatorClientSecret(ctx.name)}`));
+    ctx.setCondition('EtcdReady', notReady(Reasons.EtcdUnreachable, `waiting for the operator's etcd client certificate ${secrets.etcdOperatorClient(ctx.name)}`));
     ctx.requeueAfter(2000);
     return;
   }

@@ -6,7 +6,7 @@
 import type { V1Secret } from '@kubernetes/client-node';
 import { objectHash, ownedBy } from '../../../kube/apply.ts';
 import { bootstrapTokenRenewBeforeMs, joinData, joinSecret, newBootstrapToken, parseBootstrapToken, tokenRenewAt } from '../../../model/join.ts';
-import { clusterLabels } from '../../../model/names.ts';
+import { clusterLabels } from '../../../names/cluster-names.ts';
 import { trustBundle } from '../../../pki/ca-rotation.ts';
 import { externalServer } from '../../../pki/cluster-pki.ts';
 import { cached, type ObjectRef, type ReconcileContext } from '../context.ts';

@@ -10,13 +10,13 @@ import { decode, encode } from '../../../kube/secret-data.ts';
 import { kubeconfigClientKey, renderKubeconfig } from '../../../kube/kubeconfig.ts';
 import { etcdMembers, tunnelEnabled } from '../../../model/control-plane.ts';
 import { durationMs as parseDuration } from '../../../api/validate.ts';
-import { clusterLabel, clusterLabels } from '../../../model/names.ts';
+import { clusterLabel, clusterLabels, mountedSecrets, secrets } from '../../../names/cluster-names.ts';
 import {
   createCertificateAuthority, describeCertificate, issueCertificate, isSignedBy, keyMatchesCertificate, pemCertificates, type CertificateAndKey,
   type CertificateDescription,
 } from '../../../pki/certificates.ts';
 import {
-  authorities, authoritySecret, plannedCertificates, serviceAccountSecret, type Authority, type PlannedCertificate,
+  authorities, plannedCertificates, type Authority, type PlannedCertificate,
 } from '../../../pki/cluster-pki.ts';
 import { generateKeyPair, privateKeyToPem, publicKeyToPem } from '../../../pki/keys.ts';
 import { authorityData, caRotationRequestAnnotation, rotateCaAnnotation, stillValid, trustBundle, type AuthorityState } from '../../../pki/ca-rotation.ts';
@@ -71,7 +71,7 @@ export async function readAuthority(name: string, live: V1Secret): Promise<Autho
  * the new one will sign, until now (see AuthorityState.legacy).
  */
 async function ensureAuthority(ctx: ReconcileContext, authority: Authority, commonName: string, caValidityMs: number, legacy?: { bundle: string; request: string }): Promise<AuthorityState> {
-  const name = authoritySecret(ctx.name, authority);
+  const name = secrets.authority(ctx.name, authority);
   const live = cached<V1Secret>(ctx, 'Secret', name);
   if (live) return readAuthority(name, live);
   const ca = await createCertificateAuthority(commonName, caValidityMs, ctx.now);
@@ -88,7 +88,7 @@ async function ensureAuthority(ctx: ReconcileContext, authority: Authority, comm
 }
 
 async function ensureServiceAccountKey(ctx: ReconcileContext): Promise<string> {
-  const name = serviceAccountSecret(ctx.name);
+  const name = secrets.serviceAccount(ctx.name);
   const live = cached<V1Secret>(ctx, 'Secret', name);
   if (live) {
     const pub = decode(live, 'sa.pub');
@@ -190,8 +190,8 @@ export function wantedPkiObjects(cluster: string, spec: ClusterSpec): ObjectRef[
     etcdMembers: etcdMembers(spec), users: (spec.users ?? []).map((u) => ({ name: u.name, groups: [], validityMs: 1 })), validityMs: 1, tunnel: tunnelEnabled(spec),
   });
   return [
-    ...authorities.map((a) => ({ kind: 'Secret' as const, name: authoritySecret(cluster, a.authority) })),
-    { kind: 'Secret', name: serviceAccountSecret(cluster) },
+    ...authorities.map((a) => ({ kind: 'Secret' as const, name: secrets.authority(cluster, a.authority) })),
+    { kind: 'Secret', name: secrets.serviceAccount(cluster) },
     ...plan.map((p) => ({ kind: 'Secret' as const, name: p.secretName })),
   ];
 }
@@ -238,7 +238,7 @@ async function mountedCopy(ctx: ReconcileContext, secret: string, written: V1Sec
 
 /** CertificatesReady from the CAs' ends and what had to wait. */
 function certificatesCondition(ctx: ReconcileContext, caInfo: Record<Authority, CertificateDescription>, renewBeforeMs: number, clipped: string[], waiting: string[]): ConditionUpdate {
-  const [first] = authorities.map((a) => ({ secret: authoritySecret(ctx.name, a.authority), notAfter: caInfo[a.authority].notAfter })).sort((a, b) => a.notAfter.getTime() - b.notAfter.getTime());
+  const [first] = authorities.map((a) => ({ secret: secrets.authority(ctx.name, a.authority), notAfter: caInfo[a.authority].notAfter })).sort((a, b) => a.notAfter.getTime() - b.notAfter.getTime());
   if (first && first.notAfter <= ctx.now) return notReady(Reasons.CAExpired, `certificate authority ${first.secret} expired at ${first.notAfter.toISOString()}; nothing it signed is valid: rotate the CAs (annotate the Cluster with ${rotateCaAnnotation}=<a new value>)`);
   if (first && first.notAfter.getTime() - ctx.now.getTime() < renewBeforeMs) {
     const cut = clipped.length > 0 ? `; ${clipped.length} certificate(s) end with it and cannot be renewed past it` : '';
@@ -256,7 +256,7 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
 
   const states = {} as Record<Authority, AuthorityState>;
   // a Cluster made before kubelets had a serving CA of their own: theirs come from the cluster CA
-  const kubeletsServeClusterCa = cached<V1Secret>(ctx, 'Secret', authoritySecret(ctx.name, 'ca')) !== undefined;
+  const kubeletsServeClusterCa = cached<V1Secret>(ctx, 'Secret', secrets.authority(ctx.name, 'ca')) !== undefined;
   for (const a of authorities) {
     const legacy = a.authority === 'kubelet-serving-ca' && kubeletsServeClusterCa ? { bundle: trustBundle(states.ca), request: states.ca.request } : undefined;
     states[a.authority] = await ensureAuthority(ctx, a.authority, a.commonName, caValidityMs, legacy);
@@ -336,7 +336,7 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
   if (earliestRenewed) ctx.events.normal('CertificatesRotated', `re-issued ${reissued.length} certificate(s); the first of them ends at ${earliestRenewed.toISOString()}; their components roll onto them`);
   for (const a of authorities) {
     const notAfter = caInfo[a.authority].notAfter;
-    ctx.facts.certificates.expiries.set(authoritySecret(ctx.name, a.authority), notAfter);
+    ctx.facts.certificates.expiries.set(secrets.authority(ctx.name, a.authority), notAfter);
     if (!ctx.facts.certificates.caNotAfter || notAfter < ctx.facts.certificates.caNotAfter) ctx.facts.certificates.caNotAfter = notAfter;
   }
   // a CA rotation moves on only from a pass that found every certificate as it should be
@@ -348,12 +348,15 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
     ctx.events.normal('CertificatesRenewed', `re-issued ${reissued.length} certificates as asked by ${renewCertificatesAnnotation}=${renewalRequest}`);
   }
 
-  ctx.facts.kubeletClientSecret = await mountedCopy(ctx, `${ctx.name}-apiserver-kubelet-client`, written.get(`${ctx.name}-apiserver-kubelet-client`));
+  ctx.facts.kubeletClientSecret = await mountedCopy(ctx, secrets.apiserverKubeletClient(ctx.name), written.get(secrets.apiserverKubeletClient(ctx.name)));
 
   // a component's pods roll when any certificate they mount changes
-  const hashOf = (...secrets: string[]) => {
+  const mounted = mountedSecrets(ctx.name);
+  // (each Secret by its name without the Cluster's: the hashes of earlier releases stay, and no
+  // control plane rolls because the operator was upgraded)
+  const hashOf = (...mounted: string[]) => {
     const h = createHash('sha256');
-    for (const s of secrets) h.update(s).update(issuedCerts.get(`${ctx.name}-${s}`) ?? '');
+    for (const secret of mounted) h.update(secret.slice(ctx.name.length + 1)).update(issuedCerts.get(secret) ?? '');
     for (const a of authorities) h.update(cas[a.authority].certificate).update(bundles[a.authority]);
     return h.digest('hex').slice(0, 16);
   };
@@ -363,9 +366,10 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
   // the Secret volume, without a restart; only a change of what it trusts restarts members
   const etcdTrust = createHash('sha256').update(bundles['etcd-ca']).digest('hex').slice(0, 16);
   ctx.facts.inputHashes = {
-    apiserver: hashOf('apiserver-tls', 'apiserver-etcd-client', 'apiserver-kubelet-client', 'front-proxy-client', 'tunnel-server-tls'),
-    controllerManager: hashOf('controller-manager-kubeconfig'),
-    scheduler: hashOf('scheduler-kubeconfig'),
+    // the certificates each mounts (the service-account key pair is never re-issued)
+    apiserver: hashOf(mounted.apiserver.tls, mounted.apiserver.etcdClient, mounted.apiserver.kubeletClient, mounted.apiserver.frontProxyClient, mounted.apiserver.tunnelServer),
+    controllerManager: hashOf(mounted.controllerManager.kubeconfig),
+    scheduler: hashOf(mounted.scheduler.kubeconfig),
     etcd: Array.from({ length: etcdMembers(spec) }, () => etcdTrust),
   };
   ctx.setCondition('CertificatesReady', certificatesCondition(ctx, caInfo, renewBeforeMs, clipped, waiting));
