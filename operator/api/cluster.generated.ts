@@ -633,25 +633,25 @@ export interface ClusterStatusEtcdMember {
 /** The last membership change the operator made. */
 export interface ClusterStatusEtcdLastChange {
   /** When the change was made. */
-  time?: string;
+  time: string;
   /** add (as a learner), promote, remove, restart (the Pod, with its data) or move-leader. */
-  action?: string;
+  action: 'add' | 'promote' | 'remove' | 'restart' | 'move-leader';
   /** Name of the member's slot (<cluster>-etcd-<i>). */
-  member?: string;
+  member: string;
   /** Why the change was made. */
-  reason?: string;
+  reason: string;
 }
 
 /** The newest snapshot spec.etcd.backup took. */
 export interface ClusterStatusEtcdLastSnapshot {
   /** When it was taken. */
-  time?: string;
+  time: string;
   /** Its file, relative to the backup volume's root. */
-  file?: string;
+  file: string;
   /** Its size. */
-  sizeBytes?: number;
+  sizeBytes: number;
   /** The etcd revision it holds. */
-  revision?: number;
+  revision: number;
 }
 
 /** The certificates the operator issued. */
@@ -695,11 +695,11 @@ export interface ClusterStatusCertificatesForcedRenewal {
  */
 export interface ClusterStatusCertificatesCaRotation {
   /** The annotation's value this rotation carries out. */
-  request?: string;
+  request: string;
   /** Where it stands. */
-  phase?: 'Trusting' | 'Signing' | 'Dropping' | 'Completed' | 'Refused';
+  phase: 'Trusting' | 'Signing' | 'Dropping' | 'Completed' | 'Refused';
   /** What the phase does, or why it was refused. */
-  message?: string;
+  message: string;
   /** When the new CAs were made. */
   started?: string;
   /** When nothing used the old CAs any more. */
@@ -1708,6 +1708,7 @@ export const clusterSchema = {
             lastChange: {
               description: 'The last membership change the operator made.',
               type: 'object',
+              required: ['time', 'action', 'member', 'reason'],
               properties: {
                 time: {
                   description: 'When the change was made.',
@@ -1717,6 +1718,7 @@ export const clusterSchema = {
                 action: {
                   description: 'add (as a learner), promote, remove, restart (the Pod, with its data) or move-leader.',
                   type: 'string',
+                  enum: ['add', 'promote', 'remove', 'restart', 'move-leader'],
                 },
                 member: {
                   description: 'Name of the member\'s slot (<cluster>-etcd-<i>).',
@@ -1749,6 +1751,7 @@ export const clusterSchema = {
             lastSnapshot: {
               description: 'The newest snapshot spec.etcd.backup took.',
               type: 'object',
+              required: ['time', 'file', 'sizeBytes', 'revision'],
               properties: {
                 time: {
                   description: 'When it was taken.',
@@ -1810,6 +1813,7 @@ export const clusterSchema = {
             caRotation: {
               description: 'The rotation of the CAs asked for by the kubeonkube.io/rotate-ca annotation: Trusting (new CAs added to every trust bundle), Signing (every certificate re-issued by the new CAs, then each kubelet\'s renewed), Dropping (the old CAs removed from every bundle), Completed; Refused when it cannot be done.',
               type: 'object',
+              required: ['request', 'phase', 'message'],
               properties: {
                 request: {
                   description: 'The annotation\'s value this rotation carries out.',

@@ -7,6 +7,7 @@ import { nthAddress } from '../pki/addresses.ts';
 import { apiserverKubeletClientUser } from '../pki/cluster-pki.ts';
 import type { ControlPlaneSpec } from './control-plane.ts';
 import { tunnelEnabled, tunnelPort } from './control-plane.ts';
+import type { ClusterSpec, ClusterSpecAddon } from '../api/cluster.generated.ts';
 
 /** The CoreDNS release the built-in add-on runs (the one kubeadm v1.34 deploys). */
 export const corednsVersion = 'v1.12.1';
@@ -24,19 +25,12 @@ export const addonTemplates: Record<BuiltinAddon, string> = {
   coredns: 'addon-coredns.yaml.hbs',
 };
 
-export interface AddonSpec {
-  name: string;
-  template?: { configMapRef?: { name: string } };
-  values?: Record<string, unknown>;
-}
-
-export interface AddonsSpec extends ControlPlaneSpec {
-  addons?: AddonSpec[];
-}
+export type AddonSpec = ClusterSpecAddon;
+export type AddonsSpec = ControlPlaneSpec & Pick<ClusterSpec, 'addons'>;
 
 /** The add-ons the spec asks for, in the order they are applied (control-plane first, always). */
 export function wantedAddons(spec: AddonsSpec): BuiltinAddon[] {
-  const listed = new Set((spec.addons ?? [{ name: 'kube-proxy' }, { name: 'coredns' }]).map((a) => a.name));
+  const listed = new Set(spec.addons.map((a) => a.name));
   return [
     'control-plane',
     ...(tunnelEnabled(spec) ? ['tunnel-agent' as const] : []),
@@ -45,7 +39,7 @@ export function wantedAddons(spec: AddonsSpec): BuiltinAddon[] {
 }
 
 /** The add-ons the spec lists that are not built in (their own templates). */
-export const customAddons = (spec: AddonsSpec): AddonSpec[] => (spec.addons ?? []).filter((a) => !Object.hasOwn(addonTemplates, a.name));
+export const customAddons = (spec: AddonsSpec): AddonSpec[] => spec.addons.filter((a) => !Object.hasOwn(addonTemplates, a.name));
 
 /** The key of a custom add-on's ConfigMap that holds its Handlebars template. */
 export const customTemplateKey = 'template.yaml.hbs';

@@ -3,45 +3,11 @@
 // a few facts read from the meta-cluster (the apiserver Service's address, Secret hashes).
 import { createHash } from 'node:crypto';
 import { clusterLabel, clusterLabels, etcdMemberLabel, inputsHashAnnotation, mountedSecrets, names, selectorLabels, type Component } from '../names/cluster-names.ts';
+import type { ClusterSpec } from '../api/cluster.generated.ts';
 
-export interface ComponentSpec {
-  replicas?: number;
-  extraArgs?: Record<string, string>;
-  resources?: Record<string, unknown>;
-  image?: string;
-}
-
-/** The CRD's default of spec.certificates.kubeletValidity. */
-export const defaultKubeletValidity = '168h';
-
-/** The part of a Cluster's spec (defaults applied) the control plane is built from. */
-export interface ControlPlaneSpec {
-  version: string;
-  mode: 'minimal' | 'standard';
-  controlPlane?: {
-    nodeSelector?: Record<string, string>;
-    tolerations?: Record<string, unknown>[];
-    apiServer?: ComponentSpec;
-    controllerManager?: ComponentSpec;
-    scheduler?: ComponentSpec;
-  };
-  network: { serviceCIDR: string; podCIDR: string; dnsDomain: string };
-  tunnel?: { enabled?: boolean };
-  /** kubeletValidity: the lifetime of what the controller-manager signs (kubelet certificates). */
-  certificates?: { kubeletValidity?: string };
-  endpoint?: { service?: { type?: string; annotations?: Record<string, string> }; host?: string };
-  etcd: {
-    version: string;
-    storage: {
-      claimTemplate?: { storageClassName?: string; resources: { requests: { storage: string } } };
-      volumeSource?: Record<string, unknown>;
-      /** Retain (the default): the claims outlive the Cluster; Delete: they go with it. */
-      deletionPolicy?: 'Retain' | 'Delete';
-    };
-    backup?: { schedule: string; retention?: number; volume: Record<string, unknown> };
-    restoreFrom?: { volume: Record<string, unknown>; path: string };
-  };
-}
+/** What of a Cluster's spec the control plane is built from (the CRD's generated type: defaults applied). */
+export type ControlPlaneSpec = Pick<ClusterSpec, 'version' | 'mode' | 'controlPlane' | 'network' | 'tunnel' | 'certificates' | 'endpoint' | 'etcd'>;
+export type ComponentSpec = NonNullable<NonNullable<ClusterSpec['controlPlane']>['apiServer']>;
 
 export interface ControlPlaneFacts {
   name: string;
@@ -383,7 +349,7 @@ export function controllerManagerContext(spec: ControlPlaneSpec, facts: ControlP
       'cluster-signing-legacy-unknown-cert-file': `${pki}/ca.crt`,
       'cluster-signing-legacy-unknown-key-file': `${pki}/ca.key`,
       // kubelets renew at 70-90% of it: how soon each moves to a new CA after a rotation
-      'cluster-signing-duration': spec.certificates?.kubeletValidity ?? defaultKubeletValidity,
+      'cluster-signing-duration': spec.certificates.kubeletValidity,
       'use-service-account-credentials': 'true',
       'controllers': '*,bootstrapsigner,tokencleaner',
       'service-cluster-ip-range': spec.network.serviceCIDR,

@@ -4,7 +4,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dump, loadAll } from 'js-yaml';
 import { describe, expect, it } from 'vitest';
-import type { ControlPlaneFacts, ControlPlaneSpec } from '../model/control-plane.ts';
+import type { ControlPlaneFacts } from '../model/control-plane.ts';
+import type { ClusterSpec } from '../api/cluster.generated.ts';
 import {
   addonTemplates, controlPlaneAddonContext, corednsAddonContext, customAddonContext, customTemplateKey, kubeProxyAddonContext, tunnelAgentAddonContext,
   type AddonSpec, type BuiltinAddon,
@@ -13,12 +14,13 @@ import { renderControlPlane } from './control-plane-objects.ts';
 import { boundPauseMs, TemplateSandbox, transientFailureMs } from './template-sandbox.ts';
 import { Renderer, templatesDir } from './renderer.ts';
 import { repoRoot } from '../../scripts/testbed/config.ts';
+import { withDefaults } from '../api/defaults.ts';
 
 const goldenDir = join(templatesDir, 'golden');
 const update = process.env.UPDATE_GOLDEN === '1';
 if (update && process.env.CI) throw new Error('golden files are never regenerated in CI: run npm run golden:update locally and commit');
 
-const minimal: ControlPlaneSpec = {
+const minimal = withDefaults({
   version: 'v1.34.4',
   mode: 'minimal',
   network: { serviceCIDR: '10.96.0.0/12', podCIDR: '10.244.0.0/16', dnsDomain: 'cluster.local' },
@@ -27,8 +29,8 @@ const minimal: ControlPlaneSpec = {
     storage: { claimTemplate: { resources: { requests: { storage: '1Gi' } } } },
     restoreFrom: { volume: { persistentVolumeClaim: { claimName: 'etcd-backups' } }, path: 'old-20261123T101500Z.db' },
   },
-};
-const standard: ControlPlaneSpec = {
+});
+const standard = withDefaults({
   ...minimal,
   mode: 'standard',
   controlPlane: {
@@ -42,7 +44,7 @@ const standard: ControlPlaneSpec = {
     storage: { volumeSource: { hostPath: { path: '/var/lib/prod-etcd', type: 'DirectoryOrCreate' } } },
     backup: { schedule: '0 */6 * * *', retention: 5, volume: { persistentVolumeClaim: { claimName: 'etcd-backups' } } },
   },
-};
+});
 const facts = (name: string, members: number): ControlPlaneFacts => ({
   name,
   namespace: 'tenants',
@@ -75,7 +77,7 @@ describe('templates', () => {
   }
 
   // the add-ons applied into the business cluster, with fixed stand-ins for keys and tokens
-  const addonContexts = (spec: ControlPlaneSpec) => ({
+  const addonContexts = (spec: ClusterSpec) => ({
     'control-plane': controlPlaneAddonContext({ id: 'abcdef', secret: '0123456789abcdef' }),
     'tunnel-agent': tunnelAgentAddonContext(spec, { server: { host: '10.112.0.42', port: 8132 }, tls: { cert: 'CERT', key: 'KEY', ca: 'CA' }, image: 'ghcr.io/kubeonkube/kubeonkube:0.1.0', servers: ['dev-apiserver-6b7c9-x2x4q'] }),
     'kube-proxy': kubeProxyAddonContext(spec, 'https://10.112.0.42:6443'),
@@ -192,7 +194,7 @@ describe('templates', () => {
   });
 
   it('keeps user values from breaking the YAML', () => {
-    const hostile = { ...standard, endpoint: { service: { type: 'ClusterIP', annotations: { a: 'x"\n  evil: true\n---\nkind: Secret' } } } };
+    const hostile = { ...standard, endpoint: { service: { type: 'ClusterIP' as const, annotations: { a: 'x"\n  evil: true\n---\nkind: Secret' } } } };
     const [service] = renderControlPlane(renderer, hostile, facts('prod', 3)).apiserverService;
     expect(service?.metadata.annotations).toEqual({ a: 'x"\n  evil: true\n---\nkind: Secret' });
   });

@@ -149,7 +149,8 @@ export class ClusterReconciler {
   async #reconcile(cluster: ClusterObject, name: string, namespace: string, log: Logger): Promise<Result> {
     const now = this.#deps.now?.() ?? new Date();
     const generation = cluster.metadata?.generation ?? 0;
-    let conditions: Condition[] = cluster.status?.conditions ?? [];
+    // a condition of a type this operator does not set (another tool's) is carried along as it is
+    let conditions = (cluster.status?.conditions ?? []) as Condition[];
     let requeueMs: number | undefined;
     const ctx: ReconcileContext = {
       cluster, name, namespace, generation, log, now,

@@ -7,85 +7,19 @@ import type { ClusterReports } from './business/reports.ts';
 import type { EtcdConnections } from '../../etcd/connections.ts';
 import type { EventSink } from '../../kube/events.ts';
 import type { ClusterCaches, OwnedKind } from './watches.ts';
-import type { AddonSpec, BootstrapToken } from '../../model/addons.ts';
-import type { ControlPlaneSpec } from '../../model/control-plane.ts';
+import type { BootstrapToken } from '../../model/addons.ts';
+import type * as api from '../../api/cluster.generated.ts';
 import type { AuthorityState } from '../../pki/ca-rotation.ts';
 import type { Authority } from '../../pki/cluster-pki.ts';
 import type { Renderer } from '../../render/renderer.ts';
 import type { Policy } from './policy.ts';
-import type { Condition, ConditionType, ConditionUpdate } from './conditions.ts';
+import type { ConditionType, ConditionUpdate } from './conditions.ts';
 
-export interface ClusterSpec extends ControlPlaneSpec {
-  certificates?: { validity?: string; renewBefore?: string; caValidity?: string; kubeletValidity?: string };
-  users?: { name: string; groups?: string[]; validity?: string }[];
-  addons?: AddonSpec[];
-  paused?: boolean;
-  /** Where the nodes' addresses are (kubelet serving certificates name nothing else). */
-  nodeNetworks?: string[];
-}
-
-export interface ClusterStatus {
-  observedGeneration?: number;
-  phase?: string;
-  conditions?: Condition[];
-  version?: string;
-  endpoint?: string;
-  kubeconfigSecretRef?: { name: string; key: string };
-  components?: Record<string, { version: string; readyReplicas: number; replicas: number }>;
-  etcd?: {
-    /** Every member etcd lists, by the name of its slot. */
-    members?: { name: string; id: string; peerURL: string; healthy: boolean; learner: boolean }[];
-    leader?: string;
-    /** The last change of the membership or of a member the operator made. */
-    lastChange?: { time: string; action: 'add' | 'promote' | 'remove' | 'restart' | 'move-leader'; member: string; reason: string } | undefined;
-    /** The etcd cluster was formed once: a member never starts empty as a new cluster again. */
-    initialized?: boolean;
-    /** Voting members the apiserver is pointed at (members 0 to size-1); grows once a growth completed. */
-    size?: number;
-    /** The etcd version every member runs (the one they were created with until all of them report another). */
-    version?: string;
-    /** Every member was restored from spec.etcd.restoreFrom: never again. */
-    restored?: boolean;
-    /** The newest snapshot spec.etcd.backup took. */
-    lastSnapshot?: { time: string; file: string; sizeBytes: number; revision: number };
-  };
-  certificates?: {
-    notAfter?: string;
-    caNotAfter?: string;
-    lastRotation?: string;
-    /** The last kubeonkube.io/renew-certificates value honoured, and when. */
-    forcedRenewal?: { request: string; time: string };
-    /** The CA rotation asked for by kubeonkube.io/rotate-ca: where it stands. */
-    caRotation?: CaRotationStatus;
-  };
-  /** The reverse tunnel as the tunnel servers see it. */
-  tunnel?: { agents: number };
-}
-
-export interface CaRotationStatus {
-  request: string;
-  phase: 'Trusting' | 'Signing' | 'Dropping' | 'Completed' | 'Refused';
-  message: string;
-  started?: string;
-  completed?: string;
-  /** The business cluster's kubelets moving to the new cluster CA (from Signing on). */
-  kubelets?: KubeletRenewals;
-}
-
-/**
- * Which kubelets hold certificates of the new cluster CA: the evidence is the business cluster's
- * CSRs, which it deletes an hour after issuing them, so what was seen is kept here.
- */
-export interface KubeletRenewals {
-  /** Nodes the business cluster has. */
-  nodes: number;
-  /** Of them, those whose client and serving certificates both come from the new CA. */
-  renewed: number;
-  /** Nodes seen with a client certificate of the new CA (while signing). */
-  client?: string[];
-  /** Nodes seen with a serving certificate of the new CA (while signing). */
-  serving?: string[];
-}
+/** The Cluster's spec and status as the CRD defines them (generated; defaults applied by the apiserver). */
+export type ClusterSpec = api.ClusterSpec;
+export type ClusterStatus = api.ClusterStatus;
+export type CaRotationStatus = api.ClusterStatusCertificatesCaRotation;
+export type KubeletRenewals = api.ClusterStatusCertificatesCaRotationKubelets;
 
 export interface ClusterObject extends KubernetesObject {
   spec: ClusterSpec;

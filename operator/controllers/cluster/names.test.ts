@@ -4,16 +4,16 @@
 // (wantedObjects, with users named to provoke it) and checks that each such t is refused by the
 // CRD's name rule, through its offline twin: a new suffix that needs a new refusal fails here.
 import { describe, expect, it } from 'vitest';
+import { withDefaults } from '../../api/defaults.ts';
 import { validate } from '../../api/validate.ts';
 import { mountedSecrets } from '../../names/cluster-names.ts';
 import { wantedObjects } from './cluster-reconciler.ts';
 import type { ClusterSpec } from './context.ts';
 
 const users = ['bob', 'user-bob', 'kubeconfig', 'etcd-ca', 'controller-manager', 'scheduler-kubeconfig', 'ca', 'a'];
-const spec = (mode: 'minimal' | 'standard'): ClusterSpec => ({
+const spec = (mode: 'minimal' | 'standard'): ClusterSpec => withDefaults({
   version: 'v1.34.4',
   mode,
-  network: { serviceCIDR: '10.96.0.0/12', podCIDR: '10.244.0.0/16', dnsDomain: 'cluster.local' },
   etcd: {
     version: 'v3.6.16',
     storage: { claimTemplate: { resources: { requests: { storage: '1Gi' } } } },

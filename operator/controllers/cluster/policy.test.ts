@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { ClusterSpec } from './context.ts';
 import { defaultPolicy, parsePolicy, policyViolations } from './policy.ts';
+import { withDefaults } from '../../api/defaults.ts';
 
-const base: ClusterSpec = {
+const base: ClusterSpec = withDefaults({
   version: 'v1.34.4', mode: 'minimal',
-  network: { serviceCIDR: '10.96.0.0/12', podCIDR: '10.244.0.0/16', dnsDomain: 'cluster.local' },
   etcd: { version: 'v3.6.16', storage: { claimTemplate: { resources: { requests: { storage: '1Gi' } } } } },
-};
+});
 
 describe('policy', () => {
   it('allows what the operator derives, refuses foreign images and host paths by default', () => {
@@ -15,7 +15,7 @@ describe('policy', () => {
     expect(policyViolations({ ...base, controlPlane: { apiServer: { image: 'evil.example.com/x:1' } } }, defaultPolicy)).toEqual([
       'spec.controlPlane.apiServer.image: evil.example.com/x:1 is not allowed by the operator\'s policy (allowed prefixes: registry.k8s.io/)',
     ]);
-    expect(policyViolations({ ...base, etcd: { version: 'v3.6.16', storage: { volumeSource: { hostPath: { path: '/' } } } } }, defaultPolicy)).toEqual([
+    expect(policyViolations({ ...base, etcd: { version: 'v3.6.16', storage: { volumeSource: { hostPath: { path: '/' } }, deletionPolicy: 'Retain' } } }, defaultPolicy)).toEqual([
       'spec.etcd.storage.volumeSource.hostPath: not allowed by the operator\'s policy (allowed: emptyDir, ephemeral)',
     ]);
   });

@@ -5,6 +5,7 @@ import { pickNodeAddress } from './units/apiserver-service.ts';
 import { phase } from './cluster-reconciler.ts';
 import type { ClusterObject } from './context.ts';
 import { refusedChanges } from './refusals.ts';
+import { withDefaults } from '../../api/defaults.ts';
 
 const cond = (status: 'True' | 'False'): Condition[] => [{ type: 'Ready', ...(status === 'True' ? ready() : notReady(Reasons.Provisioning, 'x')), lastTransitionTime: '2026-01-01T00:00:00Z' }];
 
@@ -35,8 +36,7 @@ describe('pickNodeAddress', () => {
 describe('refusedChanges', () => {
   const cluster = (mode: 'minimal' | 'standard', etcdVersion: string, status?: ClusterObject['status']): ClusterObject => ({
     metadata: { name: 'x' },
-    spec: { version: 'v1.34.4', mode, network: { serviceCIDR: '10.96.0.0/12', podCIDR: '10.244.0.0/16', dnsDomain: 'cluster.local' },
-      etcd: { version: etcdVersion, storage: { claimTemplate: { resources: { requests: { storage: '1Gi' } } } } } },
+    spec: withDefaults({ version: 'v1.34.4', mode, etcd: { version: etcdVersion, storage: { claimTemplate: { resources: { requests: { storage: '1Gi' } } } } } }),
     ...(status ? { status } : {}),
   });
   const pod = (members: number, tag = '3.6.16-0'): V1Pod => ({ spec: { containers: [{ name: 'etcd', image: `registry.k8s.io/etcd:${tag}`,

@@ -3,9 +3,10 @@
 // label (only labelled objects are listed and cached).
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { KindRef, WatchSet, WatchSpec } from '../../runtime/watches.ts';
+import { clusterResource } from '../../api/cluster.generated.ts';
 import { clusterLabel } from '../../names/cluster-names.ts';
 
-export const clusterKind = { apiVersion: 'kubeonkube.io/v1alpha1', kind: 'Cluster', plural: 'clusters' } as const satisfies KindRef;
+export const clusterKind: KindRef = { apiVersion: clusterResource.apiVersion, kind: clusterResource.kind, plural: clusterResource.plural };
 
 const owned = {
   Pod: { apiVersion: 'v1', kind: 'Pod', plural: 'pods' },

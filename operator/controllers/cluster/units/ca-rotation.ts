@@ -13,7 +13,6 @@ import {
   advance, authorityData, caRotationRequestAnnotation, nextRotationStep, phaseOf, rotateCaAnnotation, rotateCaRejoinAnnotation, type AuthorityState,
 } from '../../../pki/ca-rotation.ts';
 import { createCertificateAuthority, crossSign, describeCertificate } from '../../../pki/certificates.ts';
-import { defaultKubeletValidity } from '../../../model/control-plane.ts';
 import { authorities, type Authority } from '../../../pki/cluster-pki.ts';
 import { cached, type CaRotationStatus, type ReconcileContext } from '../context.ts';
 
@@ -83,7 +82,7 @@ export async function reconcileCaRotation(ctx: ReconcileContext): Promise<void> 
     skip: `${rotateCaRejoinAnnotation}=${carried}`,
     confirmed: ctx.cluster.metadata?.annotations?.[rotateCaRejoinAnnotation] === carried,
     oldCaEnded: states.ca.previous !== undefined && describeCertificate(states.ca.previous).notAfter <= ctx.now,
-    kubeletValidity: ctx.cluster.spec.certificates?.kubeletValidity ?? defaultKubeletValidity,
+    kubeletValidity: ctx.cluster.spec.certificates.kubeletValidity,
   });
   const settled = ctx.facts.certificatesCurrent && ctx.facts.etcdCurrent
     && ctx.facts.rolledOut.apiServer && ctx.facts.rolledOut.controllerManager && ctx.facts.rolledOut.scheduler;
@@ -98,7 +97,7 @@ export async function reconcileCaRotation(ctx: ReconcileContext): Promise<void> 
       setStatus('Refused', { message: 'etcd keeps its data in an emptyDir: its members cannot be restarted to trust a new CA' });
       return;
     }
-    const caValidityMs = durationMs(ctx.cluster.spec.certificates?.caValidity ?? '87600h');
+    const caValidityMs = durationMs(ctx.cluster.spec.certificates.caValidity);
     for (const name of step.authorities as Authority[]) {
       const { commonName } = authorities.find((a) => a.authority === name)!;
       // a name of its own, so that people and TLS stacks tell the old and the new CA apart

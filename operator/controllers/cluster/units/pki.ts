@@ -250,9 +250,9 @@ function certificatesCondition(ctx: ReconcileContext, caInfo: Record<Authority, 
 
 export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
   const spec = ctx.cluster.spec;
-  const validityMs = parseDuration(spec.certificates?.validity ?? '8760h');
-  const renewBeforeMs = parseDuration(spec.certificates?.renewBefore ?? '720h');
-  const caValidityMs = parseDuration(spec.certificates?.caValidity ?? '87600h');
+  const validityMs = parseDuration(spec.certificates.validity);
+  const renewBeforeMs = parseDuration(spec.certificates.renewBefore);
+  const caValidityMs = parseDuration(spec.certificates.caValidity);
 
   const states = {} as Record<Authority, AuthorityState>;
   // a Cluster made before kubelets had a serving CA of their own: theirs come from the cluster CA
