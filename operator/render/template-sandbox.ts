@@ -33,6 +33,9 @@ type Outcome = { ok: true; json: string } | { ok: false; message: string; transi
 /** A failure at one of the sandbox's bounds (time, memory, output), by its words. */
 const hitBound = (o: Outcome) => !o.ok && /\(the bound on a template's (time|memory|output)\)/.test(o.message);
 
+/** How long a worker may take to load the renderer before its template's clock starts (a stuck start still ends). */
+const startupMs = 30_000;
+
 function renderInWorker(template: string, source: string, context: object, limits: SandboxLimits): Promise<Outcome> {
   const { timeoutMs, maxHeapMb, ...bounds } = limits;
   return new Promise((resolve) => {
@@ -51,11 +54,14 @@ function renderInWorker(template: string, source: string, context: object, limit
       void worker.terminate();
       resolve(outcome);
     };
-    // the clock starts once the thread runs: its start-up is the operator's cost, not the template's
-    worker.once('online', () => {
+    // the clock starts once the thread has loaded the renderer: its start-up is the operator's
+    // cost, not the template's (on a busy machine it takes longer than a template may)
+    timer = setTimeout(() => settle({ ok: false, transient: true, message: `template ${template}: the renderer did not start within ${startupMs / 1000} s` }), startupMs);
+    worker.on('message', (m: Outcome | { started: true }) => {
+      if (!('started' in m)) return settle(m);
+      clearTimeout(timer);
       timer = setTimeout(() => settle({ ok: false, transient: true, message: `template ${template}: rendering took longer than ${timeoutMs / 1000} s (the bound on a template's time)` }), timeoutMs);
     });
-    worker.once('message', (m: Outcome) => settle(m));
     worker.once('error', (err: Error & { code?: string }) => settle({
       ok: false,
       transient: true,

@@ -7,6 +7,8 @@ import { compile, createInstance, renderDocuments, TemplateError, type OutputBou
 interface Job { template: string; source: string; context: object; bounds: OutputBounds }
 
 const job = workerData as Job;
+// the modules above are loaded: the sandbox's clock starts now (loading them is the operator's cost)
+parentPort?.postMessage({ started: true });
 try {
   const docs = renderDocuments(job.template, compile(createInstance(), job.source), job.context, job.bounds);
   parentPort?.postMessage({ ok: true, json: JSON.stringify(docs) });

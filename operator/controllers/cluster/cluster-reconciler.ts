@@ -16,7 +16,7 @@ import { conditionStatus, notReady, ready, Reasons, setCondition, summarize, unk
 import { reconcileApiserverService, wantedApiserverService, type NodeAddresses } from './units/apiserver-service.ts';
 import type { EtcdConnections } from '../../etcd/connections.ts';
 import type { EventSink } from '../../kube/events.ts';
-import type { ClusterObject, ClusterSpec, ClusterStatus, ObjectRef, ReconcileContext, Settings } from './context.ts';
+import { initialFacts, type ClusterObject, type ClusterSpec, type ClusterStatus, type ObjectRef, type ReconcileContext, type Settings } from './context.ts';
 import { exchangeWithBusinessWing } from './units/business-exchange.ts';
 import type { ClusterReports } from './business/reports.ts';
 import { reconcileCaRotation } from './units/ca-rotation.ts';
@@ -165,17 +165,7 @@ export class ClusterReconciler {
       nodes: this.#deps.nodes,
       setCondition: (type, update) => { conditions = setCondition(conditions, type, update, generation, now); },
       requeueAfter: (ms) => { requeueMs = Math.max(1000, Math.min(requeueMs ?? Infinity, ms)); },
-      facts: {
-        apiserverAddresses: [],
-        etcdDataLost: false,
-        inputHashes: { apiserver: '', controllerManager: '', scheduler: '', etcd: [] },
-        certificates: { expiries: new Map() },
-        etcdQuorum: false,
-        apiserverReady: false,
-        certificatesCurrent: false,
-        rolledOut: { apiServer: false, controllerManager: false, scheduler: false },
-        etcdCurrent: false,
-      },
+      facts: initialFacts(),
       status: { ...cluster.status },
     };
 
@@ -213,7 +203,7 @@ export class ClusterReconciler {
     if (!failure) failure = await this.#collectGarbage(ctx).then(() => undefined, (err: unknown) => err as Error);
     if (!failure) ctx.setCondition('Ready', readiness(conditions));
     await this.#writeStatus(ctx, conditions, failure === undefined);
-    const expiries = ctx.facts.certificates.expiries;
+    const expiries = ctx.facts.pki.certificates.expiries;
     if (expiries.size > 0) this.stats.certificateExpiry.set(`${namespace}/${name}`, new Map([...expiries].map(([secret, at]) => [secret, at.getTime()])));
     // a name conflict waits for a human, not a backoff: the object's events (if labelled) or the resync bring the Cluster back
     if (failure && !(failure instanceof OwnershipConflict)) throw failure;
@@ -236,7 +226,7 @@ export class ClusterReconciler {
         if (wanted.has(`${kind}/${objName}`) || obj.metadata?.deletionTimestamp) continue;
         // a Secret's copy that apiserver Pods mount: kept while it is the current one, or while
         // Pods of an earlier template may still run with it
-        if (obj.metadata?.annotations?.[mountedCopyAnnotation] !== undefined && (objName === ctx.facts.kubeletClientSecret || !ctx.facts.rolledOut.apiServer)) continue;
+        if (obj.metadata?.annotations?.[mountedCopyAnnotation] !== undefined && (objName === ctx.facts.pki.kubeletClientSecret || !ctx.facts.deployments.rolledOut.apiServer)) continue;
         await ctx.writer.delete({ ...obj, apiVersion: apiVersionOf(kind), kind });
         ctx.log.info({ kind, name: objName }, 'deleted an object no longer wanted');
         ctx.events.normal('Deleted', `deleted ${kind} ${objName}: the spec no longer asks for it`);
@@ -249,7 +239,7 @@ export class ClusterReconciler {
     const spec = ctx.cluster.spec;
     const apiserverCurrent = conditionStatus(conditions, 'APIServerReady') === 'True';
     const version = apiserverCurrent ? spec.version : old.version;
-    const endpoint = externalServer({ endpoint: ctx.facts.endpoint }) ?? old.endpoint;
+    const endpoint = externalServer({ endpoint: ctx.facts.apiserverService.endpoint }) ?? old.endpoint;
     const status: ClusterStatus = {
       ...ctx.status,
       observedGeneration: succeeded ? ctx.generation : old.observedGeneration,
@@ -260,9 +250,9 @@ export class ClusterReconciler {
       kubeconfigSecretRef: { name: secrets.adminKubeconfig(ctx.name), key: 'value' },
       certificates: {
         ...ctx.status.certificates,
-        ...(ctx.facts.certificates.notAfter ? { notAfter: ctx.facts.certificates.notAfter.toISOString() } : {}),
-        ...(ctx.facts.certificates.caNotAfter ? { caNotAfter: ctx.facts.certificates.caNotAfter.toISOString() } : {}),
-        ...(ctx.facts.certificates.lastRotation ? { lastRotation: ctx.facts.certificates.lastRotation.toISOString() } : {}),
+        ...(ctx.facts.pki.certificates.notAfter ? { notAfter: ctx.facts.pki.certificates.notAfter.toISOString() } : {}),
+        ...(ctx.facts.pki.certificates.caNotAfter ? { caNotAfter: ctx.facts.pki.certificates.caNotAfter.toISOString() } : {}),
+        ...(ctx.facts.pki.certificates.lastRotation ? { lastRotation: ctx.facts.pki.certificates.lastRotation.toISOString() } : {}),
       },
     };
     if (objectHash(status) === objectHash(old)) return;

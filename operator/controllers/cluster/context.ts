@@ -68,43 +68,86 @@ export interface ReconcileContext {
   setCondition(type: ConditionType, update: ConditionUpdate): void;
   /** Ask to be run again after `ms` (the earliest request wins). */
   requeueAfter(ms: number): void;
-  facts: {
-    apiserverAddresses: string[];
-    /** Where clients outside the meta-cluster reach the apiserver; undefined while unknown (a load balancer without ingress). */
-    endpoint?: { host: string; port: number } | undefined;
-    /** Addresses of the tunnel Service, and where agents outside the meta-cluster reach it. */
-    tunnelAddresses?: string[];
-    tunnelEndpoint?: { host: string; port: number } | undefined;
-    /** The (single) etcd member lost its data: nothing may serve from the apiserver's cache. */
-    etcdDataLost: boolean;
-    inputHashes: { apiserver: string; controllerManager: string; scheduler: string; etcd: string[] };
-    /** `expiries`: the end of each certificate, by its Secret's name (for the metrics). */
-    certificates: { notAfter?: Date; caNotAfter?: Date; lastRotation?: Date; expiries: Map<string, Date> };
-    etcdQuorum: boolean;
-    apiserverReady: boolean;
-    /** Each CA as its Secret holds it (signer, the one coming or going), once the PKI unit read them. */
-    authorities?: Record<Authority, AuthorityState>;
-    /** The PKI unit found every certificate as it should be and wrote none this pass. */
-    certificatesCurrent: boolean;
-    /** Each Deployment runs the current template on every replica. */
-    rolledOut: { apiServer: boolean; controllerManager: boolean; scheduler: boolean };
-    /** Every etcd member runs the current template, healthy and voting, and no membership change is under way. */
-    etcdCurrent: boolean;
-    /** The bootstrap token of the join Secret, once the join unit read or made it. */
-    bootstrapToken?: BootstrapToken | undefined;
-    /** The immutable copy of the apiserver's kubelet client Secret that its Pods mount, once made (see the PKI unit). */
-    kubeletClientSecret?: string | undefined;
-    /** Names of the nodes the business cluster has, once the add-ons unit listed them this pass (undefined: not known). */
-    businessNodes?: string[] | undefined;
-    /**
-     * While the cluster CA is in its signing phase: the nodes whose kubelet client and serving
-     * certificates, signed by the new CA, the business cluster's CSRs show this pass.
-     */
-    kubeletRenewals?: { client: string[]; serving: string[] } | undefined;
-    /** The token before the last renewal, accepted until it expires. */
-    previousBootstrapToken?: { id: string; expires: string } | undefined;
-  };
+  /** What the units found out this pass, one record per unit that produces it (earlier units feed later ones). */
+  facts: UnitFacts;
   status: ClusterStatus;
+}
+
+/** What the apiserver-service unit found: where the apiserver and the tunnel are reached. */
+export interface ApiserverServiceFacts {
+  /** Addresses of the apiserver Service. */
+  addresses: string[];
+  /** Where clients outside the meta-cluster reach the apiserver; undefined while unknown (a load balancer without ingress). */
+  endpoint?: { host: string; port: number } | undefined;
+  /** Addresses of the tunnel Service, and where agents outside the meta-cluster reach it. */
+  tunnelAddresses?: string[];
+  tunnelEndpoint?: { host: string; port: number } | undefined;
+}
+
+/** What the PKI unit found and made. */
+export interface PkiFacts {
+  /** Content hashes of what each component mounts; a change rolls its Pods. */
+  inputHashes: { apiserver: string; controllerManager: string; scheduler: string; etcd: string[] };
+  /** `expiries`: the end of each certificate, by its Secret's name (for the metrics). */
+  certificates: { notAfter?: Date; caNotAfter?: Date; lastRotation?: Date; expiries: Map<string, Date> };
+  /** Each CA as its Secret holds it (signer, the one coming or going), once read. */
+  authorities?: Record<Authority, AuthorityState>;
+  /** Every certificate was found as it should be and none was written this pass. */
+  current: boolean;
+  /** The immutable copy of the apiserver's kubelet client Secret that its Pods mount, once made. */
+  kubeletClientSecret?: string | undefined;
+}
+
+/** What the etcd unit found. */
+export interface EtcdFacts {
+  quorum: boolean;
+  /** The (single) member lost its data: nothing may serve from the apiserver's cache. */
+  dataLost: boolean;
+  /** Every member runs the current template, healthy and voting, and no membership change is under way. */
+  current: boolean;
+}
+
+/** What the deployments unit found. */
+export interface DeploymentFacts {
+  apiserverReady: boolean;
+  /** Each Deployment runs the current template on every replica. */
+  rolledOut: { apiServer: boolean; controllerManager: boolean; scheduler: boolean };
+}
+
+/** What the join unit read or made. */
+export interface JoinFacts {
+  bootstrapToken?: BootstrapToken | undefined;
+  /** The token before the last renewal, accepted until it expires. */
+  previousBootstrapToken?: { id: string; expires: string } | undefined;
+}
+
+/** What the business wing last reported, as far as the CA rotation needs it. */
+export interface BusinessFacts {
+  /** The business cluster's nodes (undefined: not known). */
+  nodes?: string[] | undefined;
+  /** While a CA signs: the nodes whose kubelet client and serving certificates the new CAs signed. */
+  kubeletRenewals?: { client: string[]; serving: string[] } | undefined;
+}
+
+export interface UnitFacts {
+  apiserverService: ApiserverServiceFacts;
+  pki: PkiFacts;
+  etcd: EtcdFacts;
+  deployments: DeploymentFacts;
+  join: JoinFacts;
+  business: BusinessFacts;
+}
+
+/** The facts before any unit ran: nothing known, nothing ready. */
+export function initialFacts(): UnitFacts {
+  return {
+    apiserverService: { addresses: [] },
+    pki: { inputHashes: { apiserver: '', controllerManager: '', scheduler: '', etcd: [] }, certificates: { expiries: new Map() }, current: false },
+    etcd: { quorum: false, dataLost: false, current: false },
+    deployments: { apiserverReady: false, rolledOut: { apiServer: false, controllerManager: false, scheduler: false } },
+    join: {},
+    business: {},
+  };
 }
 
 /**

@@ -9,12 +9,12 @@ export function modelFacts(ctx: ReconcileContext): ControlPlaneFacts {
     namespace: ctx.namespace,
     uid: ctx.owner.uid,
     metaDnsDomain: ctx.settings.metaDnsDomain,
-    apiserverAddress: ctx.facts.apiserverAddresses[0],
-    inputHashes: ctx.facts.inputHashes,
+    apiserverAddress: ctx.facts.apiserverService.addresses[0],
+    inputHashes: ctx.facts.pki.inputHashes,
     etcdInitialized: ctx.status.etcd?.initialized ?? false,
     operatorNamespace: ctx.settings.operatorNamespace,
     etcdVoters: ctx.status.etcd?.size,
     operatorImage: ctx.settings.operatorImage,
-    kubeletClientSecret: ctx.facts.kubeletClientSecret,
+    kubeletClientSecret: ctx.facts.pki.kubeletClientSecret,
   };
 }

@@ -68,8 +68,8 @@ export async function reconcileApiserverService(ctx: ReconcileContext): Promise<
     // the server's answer carries the ClusterIP at once, before the cache has seen the Service
     live = await ctx.writer.apply(ownedBy(obj, ctx.owner), live);
   }
-  ctx.facts.apiserverAddresses = addressesOf(live);
-  ctx.facts.endpoint = await endpointOf(ctx, live);
+  ctx.facts.apiserverService.addresses = addressesOf(live);
+  ctx.facts.apiserverService.endpoint = await endpointOf(ctx, live);
   if (tunnelEnabled(ctx.cluster.spec)) await reconcileTunnelService(ctx);
 }
 
@@ -83,24 +83,24 @@ async function reconcileTunnelService(ctx: ReconcileContext): Promise<void> {
   for (const obj of ctx.renderer.render('tunnel-service.yaml.hbs', tunnelServiceContext(ctx.cluster.spec, modelFacts(ctx)))) {
     live = await ctx.writer.apply(ownedBy(obj, ctx.owner), live);
   }
-  ctx.facts.tunnelAddresses = addressesOf(live);
+  ctx.facts.apiserverService.tunnelAddresses = addressesOf(live);
   switch (ctx.cluster.spec.endpoint?.service?.type ?? 'ClusterIP') {
     case 'NodePort': {
       const port = live?.spec?.ports?.find((p) => p.name === 'tunnel')?.nodePort;
       const current = ctx.cluster.status?.endpoint ? new URL(ctx.cluster.status.endpoint).hostname.replace(/^\[|\]$/g, '') : undefined;
       const host = pickNodeAddress(await ctx.nodes(), current);
-      ctx.facts.tunnelEndpoint = port && host ? { host, port } : undefined;
+      ctx.facts.apiserverService.tunnelEndpoint = port && host ? { host, port } : undefined;
       break;
     }
     case 'LoadBalancer': {
       const ingress = live?.status?.loadBalancer?.ingress?.[0];
       const host = ingress?.ip ?? ingress?.hostname;
-      ctx.facts.tunnelEndpoint = host ? { host, port: tunnelPort } : undefined;
+      ctx.facts.apiserverService.tunnelEndpoint = host ? { host, port: tunnelPort } : undefined;
       break;
     }
     default: {
       const [host] = addressesOf(live);
-      ctx.facts.tunnelEndpoint = host ? { host, port: tunnelPort } : undefined;
+      ctx.facts.apiserverService.tunnelEndpoint = host ? { host, port: tunnelPort } : undefined;
     }
   }
 }

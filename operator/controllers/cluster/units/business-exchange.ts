@@ -13,29 +13,29 @@ export function exchangeWithBusinessWing(ctx: ReconcileContext): Promise<void> {
   const podReady = (p: V1Pod) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
   ctx.reports.publishControlPlane(key, {
     generation: ctx.generation,
-    etcdQuorum: f.etcdQuorum,
-    apiserverReady: f.apiserverReady,
-    apiserverAddresses: f.apiserverAddresses,
-    endpoint: f.endpoint,
-    tunnelAddresses: f.tunnelAddresses ?? [],
-    tunnelEndpoint: f.tunnelEndpoint,
+    etcdQuorum: f.etcd.quorum,
+    apiserverReady: f.deployments.apiserverReady,
+    apiserverAddresses: f.apiserverService.addresses,
+    endpoint: f.apiserverService.endpoint,
+    tunnelAddresses: f.apiserverService.tunnelAddresses ?? [],
+    tunnelEndpoint: f.apiserverService.tunnelEndpoint,
     apiserverPods: apiserverPods(ctx).map((p) => ({ name: p.metadata?.name ?? '', ready: podReady(p) })).sort((a, b) => a.name.localeCompare(b.name)),
     tunnelAgentSecret: cached<V1Secret>(ctx, 'Secret', secrets.tunnelAgent(ctx.name))?.metadata?.resourceVersion,
-    bootstrapToken: f.bootstrapToken,
-    previousBootstrapToken: f.previousBootstrapToken,
-    ca: f.authorities?.ca,
-    kubeletServingCa: f.authorities?.['kubelet-serving-ca'],
+    bootstrapToken: f.join.bootstrapToken,
+    previousBootstrapToken: f.join.previousBootstrapToken,
+    ca: f.pki.authorities?.ca,
+    kubeletServingCa: f.pki.authorities?.['kubelet-serving-ca'],
   });
   const report = ctx.reports.business(key);
   if (!report) return Promise.resolve();
   for (const [type, update] of Object.entries(report.conditions)) ctx.setCondition(type as keyof typeof report.conditions, update);
   if (ctx.cluster.spec.tunnel?.enabled === false) delete ctx.status.tunnel;
   else if (report.tunnelAgents !== undefined) ctx.status.tunnel = { agents: report.tunnelAgents };
-  f.businessNodes = report.nodes;
+  f.business.nodes = report.nodes;
   // evidence about the CAs that sign now, not about those of an earlier rotation
   const renewals = report.kubeletRenewals;
-  if (renewals && renewals.clientCa === f.authorities?.ca.signer.certificate && renewals.servingCa === f.authorities['kubelet-serving-ca'].signer.certificate) {
-    f.kubeletRenewals = { client: renewals.client, serving: renewals.serving };
+  if (renewals && renewals.clientCa === f.pki.authorities?.ca.signer.certificate && renewals.servingCa === f.pki.authorities['kubelet-serving-ca'].signer.certificate) {
+    f.business.kubeletRenewals = { client: renewals.client, serving: renewals.serving };
   }
   return Promise.resolve();
 }

@@ -43,7 +43,7 @@ const explain: Record<CaRotationStatus['phase'], string> = {
 };
 
 export async function reconcileCaRotation(ctx: ReconcileContext): Promise<void> {
-  const states = ctx.facts.authorities;
+  const states = ctx.facts.pki.authorities;
   if (!states) return;
   const request = ctx.cluster.metadata?.annotations?.[rotateCaAnnotation] ?? '';
   const record = ctx.status.certificates?.caRotation;
@@ -60,8 +60,8 @@ export async function reconcileCaRotation(ctx: ReconcileContext): Promise<void> 
   // the kubelets moving to the new cluster CA: what this pass saw, added to what earlier ones did
   // (the business cluster deletes an issued CSR after an hour)
   const seen = record?.request === carried ? record.kubelets : undefined;
-  const renewals = ctx.facts.kubeletRenewals;
-  const nodes = ctx.facts.businessNodes;
+  const renewals = ctx.facts.business.kubeletRenewals;
+  const nodes = ctx.facts.business.nodes;
   // only nodes there are: a CSR may name any node (the join token mints identities), and a node
   // gone needs no waiting for
   const union = (a: string[] = [], b: string[] = []) => [...new Set([...a, ...b])].filter((n) => !nodes || nodes.includes(n)).sort();
@@ -84,8 +84,8 @@ export async function reconcileCaRotation(ctx: ReconcileContext): Promise<void> 
     oldCaEnded: states.ca.previous !== undefined && describeCertificate(states.ca.previous).notAfter <= ctx.now,
     kubeletValidity: ctx.cluster.spec.certificates.kubeletValidity,
   });
-  const settled = ctx.facts.certificatesCurrent && ctx.facts.etcdCurrent
-    && ctx.facts.rolledOut.apiServer && ctx.facts.rolledOut.controllerManager && ctx.facts.rolledOut.scheduler;
+  const settled = ctx.facts.pki.current && ctx.facts.etcd.current
+    && ctx.facts.deployments.rolledOut.apiServer && ctx.facts.deployments.rolledOut.controllerManager && ctx.facts.deployments.rolledOut.scheduler;
   const step = nextRotationStep(states, request);
 
   if (step.kind === 'start') {

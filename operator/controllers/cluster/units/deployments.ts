@@ -31,7 +31,7 @@ function context(ctx: ReconcileContext, part: Part) {
   const spec = ctx.cluster.spec;
   const facts = modelFacts(ctx);
   const c = part.key === 'apiServer' ? apiserverContext(spec, facts) : part.key === 'controllerManager' ? controllerManagerContext(spec, facts) : schedulerContext(spec, facts);
-  return ctx.facts.etcdDataLost ? { ...c, replicas: 0 } : c;
+  return ctx.facts.etcd.dataLost ? { ...c, replicas: 0 } : c;
 }
 
 function report(ctx: ReconcileContext, part: Part, live: V1Deployment | undefined, replicas: number, done: boolean): void {
@@ -52,27 +52,27 @@ async function reconcileDeployment(ctx: ReconcileContext, part: Part): Promise<b
   // judged on the server's answer: after a template change the cache still shows the old generation
   for (const obj of ctx.renderer.render(part.template, c)) live = await ctx.writer.apply(ownedBy(obj, ctx.owner), live);
   const done = rolledOut(live, c.replicas) && live?.metadata?.annotations?.[appliedHashAnnotation] !== undefined;
-  report(ctx, part, live, c.replicas, done && !ctx.facts.etcdDataLost);
-  if (ctx.facts.etcdDataLost) {
+  report(ctx, part, live, c.replicas, done && !ctx.facts.etcd.dataLost);
+  if (ctx.facts.etcd.dataLost) {
     ctx.setCondition(part.condition, notReady(Reasons.EtcdDataLost, 'scaled to 0: its etcd lost its data (see EtcdReady)'));
     return false;
   }
-  ctx.facts.rolledOut[part.key] = done;
+  ctx.facts.deployments.rolledOut[part.key] = done;
   ctx.setCondition(part.condition, done ? ready(`${c.replicas}/${c.replicas} replicas ready`)
     : notReady(Reasons.ReplicasNotReady, `${live?.status?.readyReplicas ?? 0}/${c.replicas} replicas ready`));
   return done;
 }
 
 export async function reconcileDeployments(ctx: ReconcileContext): Promise<void> {
-  if (!ctx.facts.etcdQuorum && !ctx.facts.etcdDataLost) {
+  if (!ctx.facts.etcd.quorum && !ctx.facts.etcd.dataLost) {
     ctx.setCondition('APIServerReady', notReady(Reasons.WaitingForEtcd, 'waiting for etcd quorum'));
   } else {
-    ctx.facts.apiserverReady = await reconcileDeployment(ctx, parts.apiServer);
+    ctx.facts.deployments.apiserverReady = await reconcileDeployment(ctx, parts.apiServer);
   }
   for (const part of [parts.controllerManager, parts.scheduler]) {
     // they would crash-loop against an apiserver that does not answer yet, and on an upgrade they
     // must not run a version newer than the apiserver: they wait, as they are, for its rollout
-    if (!ctx.facts.apiserverReady && !ctx.facts.etcdDataLost) {
+    if (!ctx.facts.deployments.apiserverReady && !ctx.facts.etcd.dataLost) {
       const live = cached<V1Deployment>(ctx, 'Deployment', part.name(ctx.name));
       const replicas = live?.spec?.replicas ?? 0;
       const running = live !== undefined && rolledOut(live, replicas);

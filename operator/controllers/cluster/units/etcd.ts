@@ -160,7 +160,7 @@ async function restored(ctx: ReconcileContext, facts: ControlPlaneFacts, rendere
     ctx.events.normal('Restored', `every member was restored from ${from.path}`);
     return true;
   }
-  ctx.facts.etcdQuorum = false;
+  ctx.facts.etcd.quorum = false;
   ctx.setCondition('EtcdReady', failures.length > 0
     ? notReady(Reasons.RestoreFailed, `restoring ${from.path} failed: ${failures.join('; ')}. Fix spec.etcd.restoreFrom's volume or file by creating the Cluster anew`)
     : notReady(Reasons.Restoring, `restoring ${from.path}: ${done}/${count} members restored`));
@@ -187,11 +187,11 @@ async function form(ctx: ReconcileContext, facts: ControlPlaneFacts, rendered: M
     if (!pod) await ctx.writer.createOnly(objects.pod);
     if (podReady(pod)) readyCount++;
   }
-  ctx.facts.etcdQuorum = readyCount > count / 2;
+  ctx.facts.etcd.quorum = readyCount > count / 2;
   ctx.status.etcd = { ...ctx.status.etcd, size: count, ...(readyCount === count ? { initialized: true } : {}) };
   ctx.setCondition('EtcdReady', readyCount === count
     ? ready(`${readyCount}/${count} members ready`)
-    : notReady(ctx.facts.etcdQuorum ? Reasons.MembersNotReady : Reasons.NoQuorum, `forming: ${readyCount}/${count} members ready`));
+    : notReady(ctx.facts.etcd.quorum ? Reasons.MembersNotReady : Reasons.NoQuorum, `forming: ${readyCount}/${count} members ready`));
 }
 
 /** A one-member cluster whose member lost its data: DataLost, and nothing may serve. True when so. */
@@ -199,8 +199,8 @@ function onlyMemberLost(ctx: ReconcileContext, spec: ClusterSpec): boolean {
   const member = names.etcdMember(ctx.name, 0);
   const loss = dataLoss(spec, member, cached(ctx, 'PersistentVolumeClaim', member), cached(ctx, 'Pod', member));
   if (!loss) return false;
-  ctx.facts.etcdDataLost = true;
-  ctx.facts.etcdQuorum = false;
+  ctx.facts.etcd.dataLost = true;
+  ctx.facts.etcd.quorum = false;
   ctx.setCondition('EtcdReady', notReady(Reasons.DataLost, `${loss} after the cluster was formed. It is not started empty, and the `
     + 'apiserver, controller-manager and scheduler are scaled to 0 so that nothing answers from a cache of data that is gone. '
     + 'To start over with an empty etcd, delete this Cluster and create it again'));
@@ -271,7 +271,7 @@ function outdated(ctx: ReconcileContext, wanted: KubernetesObject, pod: V1Pod): 
  * updated their Secret volume; the old CA may leave the trust bundles only after that.
  */
 async function servingIssuedCertificates(ctx: ReconcileContext, observed: Observed): Promise<boolean> {
-  if (ctx.facts.authorities?.['etcd-ca'].previous === undefined) return true;
+  if (ctx.facts.pki.authorities?.['etcd-ca'].previous === undefined) return true;
   for (const s of observed.slots) {
     const pem = decode(cached<V1Secret>(ctx, 'Secret', secrets.etcdMemberTls(ctx.name, s.index)), 'tls.crt');
     const served = s.target ? await observed.client.servedSerial(s.target).catch(() => undefined) : undefined;
@@ -305,9 +305,9 @@ const credentialsOf = (secret: V1Secret | undefined, etcdCa: AuthorityState | un
 async function manage(ctx: ReconcileContext, facts: ControlPlaneFacts, rendered: MemberObjects[]): Promise<void> {
   const count = rendered.length;
   const key = `${ctx.namespace}/${ctx.name}`;
-  const credentials = credentialsOf(cached<V1Secret>(ctx, 'Secret', secrets.etcdOperatorClient(ctx.name)), ctx.facts.authorities?.['etcd-ca']);
+  const credentials = credentialsOf(cached<V1Secret>(ctx, 'Secret', secrets.etcdOperatorClient(ctx.name)), ctx.facts.pki.authorities?.['etcd-ca']);
   if (!credentials) {
-    ctx.facts.etcdQuorum = ctx.cluster.status?.conditions?.some((c) => c.type === 'EtcdReady' && c.status === 'True') ?? false;
+    ctx.facts.etcd.quorum = ctx.cluster.status?.conditions?.some((c) => c.type === 'EtcdReady' && c.status === 'True') ?? false;
     ctx.setCondition('EtcdReady', notReady(Reasons.EtcdUnreachable, `waiting for the operator's etcd client certificate ${secrets.etcdOperatorClient(ctx.name)}`));
     ctx.requeueAfter(2000);
     return;
@@ -334,7 +334,7 @@ async function manage(ctx: ReconcileContext, facts: ControlPlaneFacts, rendered:
   const change = (plan.call ? await call(ctx, observed, plan) : undefined) ?? restarted;
 
   report(ctx, observed, plan, count, change);
-  if (ctx.facts.etcdCurrent) ctx.facts.etcdCurrent = await servingIssuedCertificates(ctx, observed);
+  if (ctx.facts.etcd.current) ctx.facts.etcd.current = await servingIssuedCertificates(ctx, observed);
   if (plan.progressing || plan.startPods.length > 0) ctx.requeueAfter(2000);
   else if (observed.slots.some((s) => s.unhealthyForMs > 0)) {
     // to replace it once it has been unhealthy long enough, and to see it come back
@@ -482,8 +482,8 @@ function report(ctx: ReconcileContext, observed: Observed, plan: MembershipPlan,
     ...(grown ? { size: Math.max(record.size ?? 0, count) } : {}),
     ...(change ? { lastChange: change } : {}),
   };
-  ctx.facts.etcdQuorum = observed.members !== undefined && plan.healthyVoters >= quorum(plan.voters);
-  ctx.facts.etcdCurrent = grown && plan.healthyVoters === count && observed.slots.every((s) => healthy(s) && s.outdated === undefined && s.pod?.ready === true);
+  ctx.facts.etcd.quorum = observed.members !== undefined && plan.healthyVoters >= quorum(plan.voters);
+  ctx.facts.etcd.current = grown && plan.healthyVoters === count && observed.slots.every((s) => healthy(s) && s.outdated === undefined && s.pod?.ready === true);
   ctx.etcd.clusters.set(`${ctx.namespace}/${ctx.name}`, {
     members: members.length,
     healthyMembers: observed.slots.filter(healthy).length,
@@ -505,6 +505,6 @@ function report(ctx: ReconcileContext, observed: Observed, plan: MembershipPlan,
     ctx.setCondition('EtcdReady', ready(`${summary}${strangers}`));
   } else {
     const down = observed.slots.filter((s) => !healthy(s)).map((s) => `${s.name}: ${s.dataLost ?? s.statusError ?? 'not healthy'}`);
-    ctx.setCondition('EtcdReady', notReady(ctx.facts.etcdQuorum ? Reasons.MembersNotReady : Reasons.QuorumLost, `${summary}; ${down.join('; ')}${strangers}`));
+    ctx.setCondition('EtcdReady', notReady(ctx.facts.etcd.quorum ? Reasons.MembersNotReady : Reasons.QuorumLost, `${summary}; ${down.join('; ')}${strangers}`));
   }
 }

@@ -15,8 +15,8 @@ import { decode } from '../../../kube/secret-data.ts';
 export const wantedJoinObjects = (cluster: string): ObjectRef[] => [{ kind: 'Secret', name: joinSecret(cluster) }];
 
 export async function reconcileJoin(ctx: ReconcileContext): Promise<void> {
-  const server = externalServer({ endpoint: ctx.facts.endpoint });
-  const ca = ctx.facts.authorities?.ca;
+  const server = externalServer({ endpoint: ctx.facts.apiserverService.endpoint });
+  const ca = ctx.facts.pki.authorities?.ca;
   // without an endpoint there is nothing a worker could dial; the PKI unit says why
   if (!server || !ca) return;
   const name = joinSecret(ctx.name);
@@ -38,14 +38,14 @@ export async function reconcileJoin(ctx: ReconcileContext): Promise<void> {
       ...(previous ? { 'previous-token-id': previous.id, 'previous-token-expires': previous.expires } : {}),
     }).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
   }, ctx.owner);
-  ctx.facts.previousBootstrapToken = previous;
+  ctx.facts.join.previousBootstrapToken = previous;
   ctx.requeueAfter(Math.max(1000, tokenRenewAt(token).getTime() - ctx.now.getTime()));
   if (!live) {
     // the cache may lag behind a Secret just made: creating never replaces its token
     const { created, live: existing } = await ctx.writer.createOnly(secret());
     const kept = created ? token : parseBootstrapToken(decode(existing, 'token'), decode(existing, 'token-expires'));
     if (created) ctx.events.normal('JoinSecretCreated', `Secret ${name} holds what a new worker needs to join (a bootstrap kubeconfig)`);
-    ctx.facts.bootstrapToken = kept;
+    ctx.facts.join.bootstrapToken = kept;
     return;
   }
   if (!held) ctx.events.warning('BootstrapTokenReplaced', `Secret ${name} held no valid bootstrap token; a new one replaces it`);
@@ -53,7 +53,7 @@ export async function reconcileJoin(ctx: ReconcileContext): Promise<void> {
   const desired = secret();
   // as created, it carries no applied hash yet: equal data is no reason to write
   if (objectHash(live.data ?? {}) !== objectHash(desired.data) || live.type !== desired.type) await ctx.writer.apply(desired, live);
-  ctx.facts.bootstrapToken = token;
+  ctx.facts.join.bootstrapToken = token;
 }
 
 /** The token before the current one, as the join Secret names it, while it is still accepted. */

@@ -172,10 +172,10 @@ function pkiInput(ctx: ReconcileContext, spec: ClusterSpec, validityMs: number) 
     metaDnsDomain: ctx.settings.metaDnsDomain,
     serviceCIDR: spec.network.serviceCIDR,
     dnsDomain: spec.network.dnsDomain,
-    endpoint: ctx.facts.endpoint,
-    apiserverAddresses: ctx.facts.apiserverAddresses,
-    tunnelAddresses: ctx.facts.tunnelAddresses,
-    tunnelEndpoint: ctx.facts.tunnelEndpoint,
+    endpoint: ctx.facts.apiserverService.endpoint,
+    apiserverAddresses: ctx.facts.apiserverService.addresses,
+    tunnelAddresses: ctx.facts.apiserverService.tunnelAddresses,
+    tunnelEndpoint: ctx.facts.apiserverService.tunnelEndpoint,
     etcdMembers: etcdMembers(spec),
     users: (spec.users ?? []).map((u) => ({ name: u.name, groups: u.groups ?? [], validityMs: u.validity ? parseDuration(u.validity) : validityMs })),
     validityMs,
@@ -261,7 +261,7 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
     const legacy = a.authority === 'kubelet-serving-ca' && kubeletsServeClusterCa ? { bundle: trustBundle(states.ca), request: states.ca.request } : undefined;
     states[a.authority] = await ensureAuthority(ctx, a.authority, a.commonName, caValidityMs, legacy);
   }
-  ctx.facts.authorities = states;
+  ctx.facts.pki.authorities = states;
   const cas = Object.fromEntries(authorities.map((a) => [a.authority, states[a.authority].signer])) as Record<Authority, CertificateAndKey>;
   const bundles = Object.fromEntries(authorities.map((a) => [a.authority, trustBundle(states[a.authority])])) as Record<Authority, string>;
   // served after each leaf a CA signs (see compat.crt in ca-rotation.ts); '' for most
@@ -325,22 +325,22 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
         const notAfter = describeCertificate(certificate).notAfter;
         if (!earliestRenewed || notAfter < earliestRenewed) earliestRenewed = notAfter;
       }
-      ctx.facts.certificates.lastRotation = ctx.now;
+      ctx.facts.pki.certificates.lastRotation = ctx.now;
       ctx.requeueAfter(planned.spec.validityMs - renewBeforeMs);
     }
     issuedCerts.set(planned.secretName, certificate);
     const notAfter = describeCertificate(certificate).notAfter;
-    ctx.facts.certificates.expiries.set(planned.secretName, notAfter);
-    if (!ctx.facts.certificates.notAfter || notAfter < ctx.facts.certificates.notAfter) ctx.facts.certificates.notAfter = notAfter;
+    ctx.facts.pki.certificates.expiries.set(planned.secretName, notAfter);
+    if (!ctx.facts.pki.certificates.notAfter || notAfter < ctx.facts.pki.certificates.notAfter) ctx.facts.pki.certificates.notAfter = notAfter;
   }
   if (earliestRenewed) ctx.events.normal('CertificatesRotated', `re-issued ${reissued.length} certificate(s); the first of them ends at ${earliestRenewed.toISOString()}; their components roll onto them`);
   for (const a of authorities) {
     const notAfter = caInfo[a.authority].notAfter;
-    ctx.facts.certificates.expiries.set(secrets.authority(ctx.name, a.authority), notAfter);
-    if (!ctx.facts.certificates.caNotAfter || notAfter < ctx.facts.certificates.caNotAfter) ctx.facts.certificates.caNotAfter = notAfter;
+    ctx.facts.pki.certificates.expiries.set(secrets.authority(ctx.name, a.authority), notAfter);
+    if (!ctx.facts.pki.certificates.caNotAfter || notAfter < ctx.facts.pki.certificates.caNotAfter) ctx.facts.pki.certificates.caNotAfter = notAfter;
   }
   // a CA rotation moves on only from a pass that found every certificate as it should be
-  ctx.facts.certificatesCurrent = reissued.length === 0 && waiting.length === 0 && plan.every((p) => issuedCerts.has(p.secretName) && cached<V1Secret>(ctx, 'Secret', p.secretName) !== undefined);
+  ctx.facts.pki.current = reissued.length === 0 && waiting.length === 0 && plan.every((p) => issuedCerts.has(p.secretName) && cached<V1Secret>(ctx, 'Secret', p.secretName) !== undefined);
   // honoured once every leaf was written (a kubeconfig still waiting for the endpoint is issued
   // new when it can be); a pass that fails before here re-issues them all again, which is harmless
   if (renewalDue && waiting.length === 0) {
@@ -348,7 +348,7 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
     ctx.events.normal('CertificatesRenewed', `re-issued ${reissued.length} certificates as asked by ${renewCertificatesAnnotation}=${renewalRequest}`);
   }
 
-  ctx.facts.kubeletClientSecret = await mountedCopy(ctx, secrets.apiserverKubeletClient(ctx.name), written.get(secrets.apiserverKubeletClient(ctx.name)));
+  ctx.facts.pki.kubeletClientSecret = await mountedCopy(ctx, secrets.apiserverKubeletClient(ctx.name), written.get(secrets.apiserverKubeletClient(ctx.name)));
 
   // a component's pods roll when any certificate they mount changes
   const mounted = mountedSecrets(ctx.name);
@@ -365,7 +365,7 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
   // trusted CAs only when it starts: a re-issued leaf reaches it through the kubelet's update of
   // the Secret volume, without a restart; only a change of what it trusts restarts members
   const etcdTrust = createHash('sha256').update(bundles['etcd-ca']).digest('hex').slice(0, 16);
-  ctx.facts.inputHashes = {
+  ctx.facts.pki.inputHashes = {
     // the certificates each mounts (the service-account key pair is never re-issued)
     apiserver: hashOf(mounted.apiserver.tls, mounted.apiserver.etcdClient, mounted.apiserver.kubeletClient, mounted.apiserver.frontProxyClient, mounted.apiserver.tunnelServer),
     controllerManager: hashOf(mounted.controllerManager.kubeconfig),
