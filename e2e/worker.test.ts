@@ -78,9 +78,11 @@ describe('a worker behind NAT', () => {
       spec: { version: 'v1.34.4', mode: 'minimal', controlPlane: { apiServer: { replicas: 3 } }, etcd: { version: 'v3.6.16', storage: { claimTemplate: { resources: { requests: { storage: '256Mi' } } } } } },
     });
     await kubectl(['-n', ns, 'wait', '--for=condition=Ready', 'cluster/w', '--timeout=300s']);
-    // without a node, the add-ons and the tunnel say so, and nothing else waits for them
-    expect(await condition('AddonsReady')).toMatch(/^False NoNodes: .*w-join/);
-    expect(await condition('TunnelConnected')).toMatch(/^False NoNodes/);
+    // without a node, the add-ons and the tunnel say so (the business wing reports it a moment
+    // after Ready), and nothing else waits for them
+    await eventually('AddonsReady and TunnelConnected saying there is no node', async () =>
+      /^False NoNodes: .*w-join/.test(await condition('AddonsReady')) && /^False NoNodes/.test(await condition('TunnelConnected')) || undefined, 60_000);
+    expect(await condition('Ready')).toMatch(/^True/);
 
     worker = await startWorker({ namespace: ns, cluster: 'w', name: workerName, log: (l) => console.log(`worker: ${l}`) });
     // its kubelet serves a certificate of the Cluster's kubelet-serving CA (which only the apiserver
