@@ -55,7 +55,11 @@ const repoRoot = join(import.meta.dirname, '..');
 // The tunnel's two ends as child processes: `KUBEONKUBE_BENCH_ROLE=tunnel-server|tunnel-agent`,
 // configured by KUBEONKUBE_BENCH_CONFIG (JSON); each stops when its stdin closes (the parent gone).
 
-interface RoleConfig { tls: { cert: string; key: string; ca: string }; egressSocket?: string; serverPort?: number }
+interface RoleConfig {
+  tls: { cert: string; key: string; ca: string };
+  egressSocket?: string;
+  serverPort?: number;
+}
 
 async function runRole(role: string): Promise<void> {
   const config = JSON.parse(process.env.KUBEONKUBE_BENCH_CONFIG ?? '{}') as RoleConfig;
@@ -63,15 +67,24 @@ async function runRole(role: string): Promise<void> {
   let stop: () => unknown;
   if (role === 'tunnel-server') {
     const server = new TunnelServer({
-      egressSocket: config.egressSocket!, agentPort: 0, agentHost: '127.0.0.1', tls: config.tls, agentName, allowedCIDRs: ['127.0.0.0/8'], log,
+      egressSocket: config.egressSocket!,
+      agentPort: 0,
+      agentHost: '127.0.0.1',
+      tls: config.tls,
+      agentName,
+      allowedCIDRs: ['127.0.0.0/8'],
+      log,
     });
     await server.start();
     process.stdout.write(`${JSON.stringify({ agentPort: server.agentPort })}\n`);
     stop = () => server.stop();
   } else if (role === 'tunnel-agent') {
     const agent = new TunnelAgent({
-      agentId: 'bench-agent', server: { host: '127.0.0.1', port: config.serverPort!, servername: 'localhost' }, tls: config.tls,
-      allowedCIDRs: ['127.0.0.0/8'], log,
+      agentId: 'bench-agent',
+      server: { host: '127.0.0.1', port: config.serverPort!, servername: 'localhost' },
+      tls: config.tls,
+      allowedCIDRs: ['127.0.0.0/8'],
+      log,
     });
     agent.start();
     stop = () => agent.stop();
@@ -87,7 +100,12 @@ async function runRole(role: string): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // Child processes: their output is kept (the last lines) to explain a failure.
 
-interface Component { name: string; child: ChildProcess; output: string[]; exited?: string }
+interface Component {
+  name: string;
+  child: ChildProcess;
+  output: string[];
+  exited?: string;
+}
 const components: Component[] = [];
 
 function startComponent(name: string, command: string, args: string[], env: NodeJS.ProcessEnv = {}): Component {
@@ -102,8 +120,12 @@ function startComponent(name: string, command: string, args: string[], env: Node
   };
   child.stdout.on('data', keep);
   child.stderr.on('data', keep);
-  child.on('error', (err) => { c.exited = `could not start: ${err.message}`; });
-  child.on('exit', (code, signal) => { c.exited ??= `exited (${signal ?? `code ${code}`})`; });
+  child.on('error', (err) => {
+    c.exited = `could not start: ${err.message}`;
+  });
+  child.on('exit', (code, signal) => {
+    c.exited ??= `exited (${signal ?? `code ${code}`})`;
+  });
   components.push(c);
   return c;
 }
@@ -133,7 +155,10 @@ function firstLine(c: Component, ms: number): Promise<string> {
         resolve(pending.slice(0, newline));
       }
     });
-    c.child.once('exit', () => { clearTimeout(timer); reject(new Error(describeFailure(c))); });
+    c.child.once('exit', () => {
+      clearTimeout(timer);
+      reject(new Error(describeFailure(c)));
+    });
   });
 }
 
@@ -168,9 +193,10 @@ async function freePort(): Promise<number> {
 // ---------------------------------------------------------------------------------------------
 // Targets and clients
 
-const listening = (server: Server) => new Promise<number>((resolve, reject) => {
-  server.once('error', reject).listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
-});
+const listening = (server: Server) =>
+  new Promise<number>((resolve, reject) => {
+    server.once('error', reject).listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
+  });
 
 /** Reads "<bytes>\n", then sends that many bytes (0: without end) as fast as the reader takes them, and closes. */
 function bulkTarget(): Server {
@@ -212,52 +238,86 @@ class Timeout extends Error {}
 /** A connection to 127.0.0.1:`port` with nothing read yet, paused; rejects with Timeout after `ms`. */
 type Dialer = (port: number, ms?: number) => Promise<Socket>;
 
-const dialDirect: Dialer = (port, ms = 10_000) => new Promise((resolve, reject) => {
-  const socket = connect({ host: '127.0.0.1', port, noDelay: true });
-  const timer = setTimeout(() => { socket.destroy(); reject(new Timeout(`no TCP connection to 127.0.0.1:${port} within ${ms} ms`)); }, ms);
-  socket.once('connect', () => { clearTimeout(timer); socket.pause(); resolve(socket); });
-  socket.on('error', (err) => { clearTimeout(timer); reject(err); });
-});
+const dialDirect: Dialer = (port, ms = 10_000) =>
+  new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, noDelay: true });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Timeout(`no TCP connection to 127.0.0.1:${port} within ${ms} ms`));
+    }, ms);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.pause();
+      resolve(socket);
+    });
+    socket.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
 
 /** Dials as kube-apiserver's egress dialer does: CONNECT on the proxy's Unix socket, the raw socket after its 200. */
-const dialVia = (egressSocket: string): Dialer => (port, ms = 10_000) => new Promise((resolve, reject) => {
-  const target = `127.0.0.1:${port}`;
-  const socket = connect(egressSocket);
-  let settled = false;
-  const fail = (err: Error) => {
-    if (settled) return;
-    settled = true;
-    clearTimeout(timer);
-    socket.destroy();
-    reject(err);
-  };
-  const timer = setTimeout(() => fail(new Timeout(`no answer to CONNECT ${target} on ${egressSocket} within ${ms} ms`)), ms);
-  socket.once('connect', () => socket.write(`CONNECT ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`));
-  let buffered = Buffer.alloc(0);
-  const onData = (c: Buffer) => {
-    buffered = Buffer.concat([buffered, c]);
-    const end = buffered.indexOf('\r\n\r\n');
-    if (end < 0) return;
-    const head = buffered.subarray(0, end).toString('latin1');
-    if (!/^HTTP\/1\.[01] 200 /.test(head)) {
-      const body = buffered.subarray(end + 4).toString('utf8').trim().slice(0, 300);
-      return fail(new Error(`CONNECT ${target} on ${egressSocket} answered "${head.split('\r\n')[0]}"${body ? `: ${body}` : ''}`));
-    }
-    settled = true;
-    clearTimeout(timer);
-    socket.off('data', onData);
-    socket.pause();
-    const rest = buffered.subarray(end + 4);
-    if (rest.length > 0) socket.unshift(rest);
-    resolve(socket);
-  };
-  socket.on('data', onData);
-  socket.on('error', (err) => fail(err));
-  socket.once('close', () => fail(new Error(`${egressSocket} closed the connection before answering CONNECT ${target}`)));
-});
+const dialVia =
+  (egressSocket: string): Dialer =>
+  (port, ms = 10_000) =>
+    new Promise((resolve, reject) => {
+      const target = `127.0.0.1:${port}`;
+      const socket = connect(egressSocket);
+      let settled = false;
+      const fail = (err: Error) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        socket.destroy();
+        reject(err);
+      };
+      const timer = setTimeout(
+        () => fail(new Timeout(`no answer to CONNECT ${target} on ${egressSocket} within ${ms} ms`)),
+        ms,
+      );
+      socket.once('connect', () => socket.write(`CONNECT ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`));
+      let buffered = Buffer.alloc(0);
+      const onData = (c: Buffer) => {
+        buffered = Buffer.concat([buffered, c]);
+        const end = buffered.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const head = buffered.subarray(0, end).toString('latin1');
+        if (!/^HTTP\/1\.[01] 200 /.test(head)) {
+          const body = buffered
+            .subarray(end + 4)
+            .toString('utf8')
+            .trim()
+            .slice(0, 300);
+          return fail(
+            new Error(
+              `CONNECT ${target} on ${egressSocket} answered "${head.split('\r\n')[0]}"${body ? `: ${body}` : ''}`,
+            ),
+          );
+        }
+        settled = true;
+        clearTimeout(timer);
+        socket.off('data', onData);
+        socket.pause();
+        const rest = buffered.subarray(end + 4);
+        if (rest.length > 0) socket.unshift(rest);
+        resolve(socket);
+      };
+      socket.on('data', onData);
+      socket.on('error', (err) => fail(err));
+      socket.once('close', () =>
+        fail(new Error(`${egressSocket} closed the connection before answering CONNECT ${target}`)),
+      );
+    });
 
 /** `ended`: the proxy closed the stream (all bytes: `complete`; fewer: it lost the last ones). */
-interface Download { bytes: number; complete: boolean; ended: boolean; transferMs: number; totalMs: number; error?: string }
+interface Download {
+  bytes: number;
+  complete: boolean;
+  ended: boolean;
+  transferMs: number;
+  totalMs: number;
+  error?: string;
+}
 
 /** Downloads `bytes` from the bulk target: dial, request, read to the end, within `limitMs` in all. */
 async function download(dial: Dialer, port: number, bytes: number, limitMs: number): Promise<Download> {
@@ -266,7 +326,8 @@ async function download(dial: Dialer, port: number, bytes: number, limitMs: numb
   try {
     socket = await dial(port, limitMs);
   } catch (err) {
-    if (err instanceof Timeout) return { bytes: 0, complete: false, ended: false, transferMs: 0, totalMs: limitMs, error: err.message };
+    if (err instanceof Timeout)
+      return { bytes: 0, complete: false, ended: false, transferMs: 0, totalMs: limitMs, error: err.message };
     throw err;
   }
   const requested = performance.now();
@@ -281,12 +342,24 @@ async function download(dial: Dialer, port: number, bytes: number, limitMs: numb
       socket.destroy();
       const now = performance.now();
       resolve({
-        bytes: received, complete: ended && received === bytes, ended, transferMs: now - requested, totalMs: Math.min(now - started, limitMs), ...(error ? { error } : {}),
+        bytes: received,
+        complete: ended && received === bytes,
+        ended,
+        transferMs: now - requested,
+        totalMs: Math.min(now - started, limitMs),
+        ...(error ? { error } : {}),
       });
     };
-    const timer = setTimeout(() => finish(false, `${received} of ${bytes} bytes within ${limitMs} ms`), Math.max(0, started + limitMs - performance.now()));
-    socket.on('data', (c: Buffer) => { received += c.length; });
-    socket.once('end', () => finish(true, received === bytes ? undefined : `the stream ended after ${received} of ${bytes} bytes`));
+    const timer = setTimeout(
+      () => finish(false, `${received} of ${bytes} bytes within ${limitMs} ms`),
+      Math.max(0, started + limitMs - performance.now()),
+    );
+    socket.on('data', (c: Buffer) => {
+      received += c.length;
+    });
+    socket.once('end', () =>
+      finish(true, received === bytes ? undefined : `the stream ended after ${received} of ${bytes} bytes`),
+    );
     socket.once('error', (err) => finish(false, err.message));
     socket.once('close', () => finish(false, `closed after ${received} of ${bytes} bytes`));
     socket.resume();
@@ -306,7 +379,10 @@ function pingPong(socket: Socket, count: number, size: number, limitMs: number):
       if (err) reject(err);
       else resolve(samples);
     };
-    const timer = setTimeout(() => end(new Error(`${samples.length} of ${count} round trips within ${limitMs} ms`)), limitMs);
+    const timer = setTimeout(
+      () => end(new Error(`${samples.length} of ${count} round trips within ${limitMs} ms`)),
+      limitMs,
+    );
     const send = () => {
       waiting = size;
       sentAt = performance.now();
@@ -354,7 +430,13 @@ function truncated(mode: string, d: Download): void {
 }
 
 /** Retries a dial until the proxy answers 200 (its agent connected), or fails with the proxy's last answer and its output. */
-async function untilDialable(name: string, dial: Dialer, port: number, processes: Component[], ms = 20_000): Promise<void> {
+async function untilDialable(
+  name: string,
+  dial: Dialer,
+  port: number,
+  processes: Component[],
+  ms = 20_000,
+): Promise<void> {
   const deadline = Date.now() + ms;
   let last: string;
   for (;;) {
@@ -367,7 +449,9 @@ async function untilDialable(name: string, dial: Dialer, port: number, processes
       last = (err as Error).message;
     }
     if (Date.now() > deadline) {
-      throw new Error(`${name} takes no dials after ${ms / 1000} s (last answer: ${last})\n${processes.map(describeFailure).join('\n')}`);
+      throw new Error(
+        `${name} takes no dials after ${ms / 1000} s (last answer: ${last})\n${processes.map(describeFailure).join('\n')}`,
+      );
     }
     await sleep(100);
   }
@@ -375,40 +459,78 @@ async function untilDialable(name: string, dial: Dialer, port: number, processes
 
 // ---------------------------------------------------------------------------------------------
 
-interface Mode { name: 'direct' | 'tunnel' | 'konnectivity'; dial: Dialer; processes: Component[] }
+interface Mode {
+  name: 'direct' | 'tunnel' | 'konnectivity';
+  dial: Dialer;
+  processes: Component[];
+}
 
-async function startTunnel(dir: string, ca: CertificateAndKey, server: CertificateAndKey, agent: CertificateAndKey): Promise<Mode> {
+async function startTunnel(
+  dir: string,
+  ca: CertificateAndKey,
+  server: CertificateAndKey,
+  agent: CertificateAndKey,
+): Promise<Mode> {
   const egressSocket = join(dir, 'kubeonkube-egress.sock');
   const self = join(repoRoot, 'bench/tunnel.ts');
-  const role = (name: string, config: RoleConfig) => startComponent(`kubeonkube ${name}`, process.execPath, [self], {
-    KUBEONKUBE_BENCH_ROLE: name, KUBEONKUBE_BENCH_CONFIG: JSON.stringify(config),
+  const role = (name: string, config: RoleConfig) =>
+    startComponent(`kubeonkube ${name}`, process.execPath, [self], {
+      KUBEONKUBE_BENCH_ROLE: name,
+      KUBEONKUBE_BENCH_CONFIG: JSON.stringify(config),
+    });
+  const s = role('tunnel-server', {
+    egressSocket,
+    tls: { cert: server.certificate, key: server.privateKey, ca: ca.certificate },
   });
-  const s = role('tunnel-server', { egressSocket, tls: { cert: server.certificate, key: server.privateKey, ca: ca.certificate } });
   const { agentPort } = JSON.parse(await firstLine(s, 20_000)) as { agentPort: number };
-  const a = role('tunnel-agent', { serverPort: agentPort, tls: { cert: agent.certificate, key: agent.privateKey, ca: ca.certificate } });
+  const a = role('tunnel-agent', {
+    serverPort: agentPort,
+    tls: { cert: agent.certificate, key: agent.privateKey, ca: ca.certificate },
+  });
   return { name: 'tunnel', dial: dialVia(egressSocket), processes: [s, a] };
 }
 
 async function startKonnectivity(dir: string, bin: string): Promise<Mode> {
   const uds = join(dir, 'konnectivity.sock');
   const pki = join(dir, 'pki');
-  const [agentPort, adminPort, healthPort, agentAdminPort, agentHealthPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+  const [agentPort, adminPort, healthPort, agentAdminPort, agentHealthPort] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
   const server = startComponent('konnectivity proxy-server', join(bin, 'proxy-server'), [
-    '--mode=http-connect', `--uds-name=${uds}`, '--delete-existing-uds-file=true', '--server-port=0',
-    `--cluster-cert=${join(pki, 'server.crt')}`, `--cluster-key=${join(pki, 'server.key')}`, `--cluster-ca-cert=${join(pki, 'ca.crt')}`,
-    `--agent-port=${agentPort}`, '--agent-bind-address=127.0.0.1',
-    `--admin-port=${adminPort}`, '--admin-bind-address=127.0.0.1',
-    `--health-port=${healthPort}`, '--health-bind-address=127.0.0.1',
-    '--server-count=1', '--server-id=bench-server',
+    '--mode=http-connect',
+    `--uds-name=${uds}`,
+    '--delete-existing-uds-file=true',
+    '--server-port=0',
+    `--cluster-cert=${join(pki, 'server.crt')}`,
+    `--cluster-key=${join(pki, 'server.key')}`,
+    `--cluster-ca-cert=${join(pki, 'ca.crt')}`,
+    `--agent-port=${agentPort}`,
+    '--agent-bind-address=127.0.0.1',
+    `--admin-port=${adminPort}`,
+    '--admin-bind-address=127.0.0.1',
+    `--health-port=${healthPort}`,
+    '--health-bind-address=127.0.0.1',
+    '--server-count=1',
+    '--server-id=bench-server',
     // klog's default verbosity is 4 (a few lines per dial); 0 matches the tunnel's level warn
     '--v=0',
   ]);
   const agent = startComponent('konnectivity proxy-agent', join(bin, 'proxy-agent'), [
-    '--proxy-server-host=127.0.0.1', `--proxy-server-port=${agentPort}`,
-    `--ca-cert=${join(pki, 'ca.crt')}`, `--agent-cert=${join(pki, 'agent.crt')}`, `--agent-key=${join(pki, 'agent.key')}`,
-    `--admin-server-port=${agentAdminPort}`, '--admin-bind-address=127.0.0.1',
-    `--health-server-port=${agentHealthPort}`, '--health-server-host=127.0.0.1',
-    '--agent-id=bench-agent', '--v=0',
+    '--proxy-server-host=127.0.0.1',
+    `--proxy-server-port=${agentPort}`,
+    `--ca-cert=${join(pki, 'ca.crt')}`,
+    `--agent-cert=${join(pki, 'agent.crt')}`,
+    `--agent-key=${join(pki, 'agent.key')}`,
+    `--admin-server-port=${agentAdminPort}`,
+    '--admin-bind-address=127.0.0.1',
+    `--health-server-port=${agentHealthPort}`,
+    '--health-server-host=127.0.0.1',
+    '--agent-id=bench-agent',
+    '--v=0',
   ]);
   return { name: 'konnectivity', dial: dialVia(uds), processes: [server, agent] };
 }
@@ -426,12 +548,23 @@ async function main(): Promise<void> {
     // one CA for both tunnels; the agents' client certificates carry the tunnel agent's name
     const year = 365 * 24 * 3600_000;
     const ca = await createCertificateAuthority('kubernetes', year);
-    const serverCert = await issueCertificate(ca, { commonName: 'tunnel-server', usage: 'server', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], validityMs: year });
+    const serverCert = await issueCertificate(ca, {
+      commonName: 'tunnel-server',
+      usage: 'server',
+      dnsNames: ['localhost'],
+      ipAddresses: ['127.0.0.1'],
+      validityMs: year,
+    });
     const agentCert = await issueCertificate(ca, { commonName: agentName, usage: 'client', validityMs: year });
     mkdirSync(join(dir, 'pki'));
     for (const [file, pem] of Object.entries({
-      'ca.crt': ca.certificate, 'server.crt': serverCert.certificate, 'server.key': serverCert.privateKey, 'agent.crt': agentCert.certificate, 'agent.key': agentCert.privateKey,
-    })) writeFileSync(join(dir, 'pki', file), pem, { mode: 0o600 });
+      'ca.crt': ca.certificate,
+      'server.crt': serverCert.certificate,
+      'server.key': serverCert.privateKey,
+      'agent.crt': agentCert.certificate,
+      'agent.key': agentCert.privateKey,
+    }))
+      writeFileSync(join(dir, 'pki', file), pem, { mode: 0o600 });
 
     const bulk = bulkTarget();
     const echo = echoTarget();
@@ -477,7 +610,10 @@ async function main(): Promise<void> {
       }
     }
     alive();
-    const bulkMiBps = Object.fromEntries(modes.map((m) => [m.name, round(median(mibps[m.name]!))])) as Record<Mode['name'], number>;
+    const bulkMiBps = Object.fromEntries(modes.map((m) => [m.name, round(median(mibps[m.name]!))])) as Record<
+      Mode['name'],
+      number
+    >;
 
     log(`round trips: ${roundTrips} x ${messageBytes} bytes on one connection, and ${dials} dials, per mode`);
     const rtt: Record<string, { p50: number; p99: number }> = {};
@@ -493,7 +629,9 @@ async function main(): Promise<void> {
     alive();
 
     // last: a stalled reader may wedge a proxy for good
-    log(`slow reader: ${slowReaderRounds} rounds of B downloading ${slowReaderMiB} MiB (${slowReaderWindowS} s at most) alone, then beside a stalled A`);
+    log(
+      `slow reader: ${slowReaderRounds} rounds of B downloading ${slowReaderMiB} MiB (${slowReaderWindowS} s at most) alone, then beside a stalled A`,
+    );
     const slowReader: Record<string, unknown> = {};
     const limit = slowReaderWindowS * 1000;
     const rate = (d: Download) => d.bytes / MiB / (d.totalMs / 1000);
@@ -528,7 +666,9 @@ async function main(): Promise<void> {
         try {
           const after = await download(m.dial, bulkPort, MiB, 10_000);
           again = after.ended && after.bytes > 0;
-        } catch { /* not recovered */ }
+        } catch {
+          /* not recovered */
+        }
         if (!again) break; // wedged for good: no more rounds
         recovered++;
       }
@@ -548,7 +688,11 @@ async function main(): Promise<void> {
     const result = {
       benchmark: 'tunnel-throughput-and-latency',
       machine: { cpus: cpus().length },
-      konnectivity: { module: 'sigs.k8s.io/apiserver-network-proxy', version: konnectivityVersion, mode: 'http-connect over a Unix socket, agents on mTLS' },
+      konnectivity: {
+        module: 'sigs.k8s.io/apiserver-network-proxy',
+        version: konnectivityVersion,
+        mode: 'http-connect over a Unix socket, agents on mTLS',
+      },
       bulkMiBps: {
         ...bulkMiBps,
         tunnelOverDirect: round(bulkMiBps.tunnel / bulkMiBps.direct, 2),
@@ -558,13 +702,27 @@ async function main(): Promise<void> {
         runs: Object.fromEntries(modes.map((m) => [m.name, mibps[m.name]!.map((x) => round(x))])),
       },
       // CPU of the proxy's two processes (server and agent) per GiB moved
-      proxyCpuSecondsPerGiB: Object.fromEntries(modes.slice(1).map((m) => [m.name, round(cpu[m.name]! / ((bulkRuns * bulkMiB) / 1024), 2)])),
+      proxyCpuSecondsPerGiB: Object.fromEntries(
+        modes.slice(1).map((m) => [m.name, round(cpu[m.name]! / ((bulkRuns * bulkMiB) / 1024), 2)]),
+      ),
       rttMicros: { ...rtt, roundTrips, messageBytes },
-      dialMicros: { ...dial, dials, note: 'direct: TCP connect; tunnels: from connecting the Unix socket to HTTP/1.1 200' },
-      slowReader: { ...slowReader, bMiB: slowReaderMiB, windowSeconds: slowReaderWindowS, rounds: slowReaderRounds, statistic: 'median of the rounds' },
+      dialMicros: {
+        ...dial,
+        dials,
+        note: 'direct: TCP connect; tunnels: from connecting the Unix socket to HTTP/1.1 200',
+      },
+      slowReader: {
+        ...slowReader,
+        bMiB: slowReaderMiB,
+        windowSeconds: slowReaderWindowS,
+        rounds: slowReaderRounds,
+        statistic: 'median of the rounds',
+      },
       // downloads whose stream the proxy closed before the target's last bytes came through
       // (the warm-up, the bulk runs and B alone); any is a bug of that proxy
-      truncatedDownloads: Object.fromEntries(modes.map((m) => [m.name, { truncated: truncations[m.name] ?? 0, of: (downloads[m.name] ?? 0) + 1 }])),
+      truncatedDownloads: Object.fromEntries(
+        modes.map((m) => [m.name, { truncated: truncations[m.name] ?? 0, of: (downloads[m.name] ?? 0) + 1 }]),
+      ),
     };
     process.stdout.write(JSON.stringify(result, null, 2) + '\n');
   } finally {

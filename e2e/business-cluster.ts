@@ -12,12 +12,20 @@ import { eventually, kubectl } from './kubectl.ts';
 const run = promisify(execFile);
 const kubectlBinary = join(loadConfig().binDirs.kubernetes, 'kubectl');
 
-export interface Member { name: string; id: string; peerURL: string; healthy: boolean; learner?: boolean }
+export interface Member {
+  name: string;
+  id: string;
+  peerURL: string;
+  healthy: boolean;
+  learner?: boolean;
+}
 
 export function businessClusters(ns: string, scratch: string) {
   const get = (what: string, path: string) => kubectl(['-n', ns, 'get', ...what.split(' '), '-o', `jsonpath=${path}`]);
-  const kubeconfig = async (c: string) => Buffer.from(await get(`secret ${c}-kubeconfig`, '{.data.value}'), 'base64').toString();
-  const members = async (c: string): Promise<Member[]> => JSON.parse((await get(`cluster ${c}`, '{.status.etcd.members}')) || '[]') as Member[];
+  const kubeconfig = async (c: string) =>
+    Buffer.from(await get(`secret ${c}-kubeconfig`, '{.data.value}'), 'base64').toString();
+  const members = async (c: string): Promise<Member[]> =>
+    JSON.parse((await get(`cluster ${c}`, '{.status.etcd.members}')) || '[]') as Member[];
 
   async function kubeconfigFile(c: string): Promise<string> {
     const file = join(scratch, `${c}.kubeconfig`);
@@ -34,47 +42,90 @@ export function businessClusters(ns: string, scratch: string) {
      * `replaced`, only once that member has a new ID (the status may still show the old one healthy).
      */
     healed: (c: string, peerURLs: string[], replaced?: Member): Promise<Member[]> =>
-      eventually(`${c}: three healthy voting members${replaced ? `, ${replaced.name} replaced` : ''}`, async () => {
-        const m = await members(c);
-        const ok = m.length === 3 && m.every((x) => x.healthy && !x.learner) && JSON.stringify(m.map((x) => x.peerURL)) === JSON.stringify(peerURLs)
-          && (!replaced || m.some((x) => x.name === replaced.name && x.id !== replaced.id))
-          && (await get(`cluster ${c}`, '{.status.conditions[?(@.type=="Ready")].status}')) === 'True';
-        return ok ? m : undefined;
-      }, 300_000),
+      eventually(
+        `${c}: three healthy voting members${replaced ? `, ${replaced.name} replaced` : ''}`,
+        async () => {
+          const m = await members(c);
+          const ok =
+            m.length === 3 &&
+            m.every((x) => x.healthy && !x.learner) &&
+            JSON.stringify(m.map((x) => x.peerURL)) === JSON.stringify(peerURLs) &&
+            (!replaced || m.some((x) => x.name === replaced.name && x.id !== replaced.id)) &&
+            (await get(`cluster ${c}`, '{.status.conditions[?(@.type=="Ready")].status}')) === 'True';
+          return ok ? m : undefined;
+        },
+        300_000,
+      ),
     /**
      * The serial of the certificate etcd member `i` of Cluster `c` serves now, from a handshake of
      * its own, with the operator's etcd client certificate.
      */
     servedSerial: async (c: string, i: number): Promise<string> => {
-      const data = (k: string) => get(`secret ${c}-etcd-operator-client`, `{.data.${k.replace('.', '\\.')}}`).then((v) => Buffer.from(v, 'base64'));
+      const data = (k: string) =>
+        get(`secret ${c}-etcd-operator-client`, `{.data.${k.replace('.', '\\.')}}`).then((v) =>
+          Buffer.from(v, 'base64'),
+        );
       const [ca, cert, key] = await Promise.all(['ca.crt', 'tls.crt', 'tls.key'].map(data));
       const host = await get(`pod ${c}-etcd-${i}`, '{.status.podIP}');
       return new Promise((resolve, reject) => {
-        const socket = connect({ host, port: 2379, servername: `${c}-etcd-${i}.${ns}.svc.cluster.local`, ca, cert, key }, () => {
-          resolve(socket.getPeerX509Certificate()!.serialNumber);
-          socket.end();
-        });
+        const socket = connect(
+          { host, port: 2379, servername: `${c}-etcd-${i}.${ns}.svc.cluster.local`, ca, cert, key },
+          () => {
+            resolve(socket.getPeerX509Certificate()!.serialNumber);
+            socket.end();
+          },
+        );
         socket.on('error', reject);
       });
     },
     /** How many times the operator moved Cluster `c`'s etcd leadership (its LeaderMoved Events). */
     leaderMoves: async (c: string): Promise<number> =>
-      (await kubectl(['-n', ns, 'get', 'events', '--field-selector', `reason=LeaderMoved,involvedObject.name=${c}`, '-o', 'name'])).split('\n').filter(Boolean).length,
+      (
+        await kubectl([
+          '-n',
+          ns,
+          'get',
+          'events',
+          '--field-selector',
+          `reason=LeaderMoved,involvedObject.name=${c}`,
+          '-o',
+          'name',
+        ])
+      )
+        .split('\n')
+        .filter(Boolean).length,
     /** The number of keep-* ConfigMaps the business cluster lists. */
     kept: async (c: string): Promise<number> => {
-      const { stdout } = await run(kubectlBinary, ['--kubeconfig', await kubeconfigFile(c), 'get', 'configmaps', '-o', 'name'], { maxBuffer: 16 << 20 });
+      const { stdout } = await run(
+        kubectlBinary,
+        ['--kubeconfig', await kubeconfigFile(c), 'get', 'configmaps', '-o', 'name'],
+        { maxBuffer: 16 << 20 },
+      );
       return stdout.split('\n').filter((n) => n.startsWith('configmap/keep-')).length;
     },
     /** Writes `count` ConfigMaps keep-<i> through the business cluster's API. */
     writeObjects: async (c: string, count: number): Promise<void> => {
-      const items = Array.from({ length: count }, (_, i) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `keep-${i}`, namespace: 'default' }, data: { i: String(i) } }));
-      const child = execFile(kubectlBinary, ['--kubeconfig', await kubeconfigFile(c), 'create', '-f', '-'], { maxBuffer: 16 << 20 });
+      const items = Array.from({ length: count }, (_, i) => ({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: `keep-${i}`, namespace: 'default' },
+        data: { i: String(i) },
+      }));
+      const child = execFile(kubectlBinary, ['--kubeconfig', await kubeconfigFile(c), 'create', '-f', '-'], {
+        maxBuffer: 16 << 20,
+      });
       child.stdin!.end(JSON.stringify({ apiVersion: 'v1', kind: 'List', items }));
-      await new Promise<void>((resolve, reject) => child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`kubectl create exited ${code}`)))));
+      await new Promise<void>((resolve, reject) =>
+        child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`kubectl create exited ${code}`)))),
+      );
     },
   };
 }
 
 /** What moved between two counter snapshots (keys whose value changed). */
 export const delta = (after: Record<string, number>, before: Record<string, number>): Record<string, number> =>
-  Object.fromEntries(Object.entries(after).map(([k, v]): [string, number] => [k, v - (before[k] ?? 0)]).filter(([, v]) => v !== 0));
+  Object.fromEntries(
+    Object.entries(after)
+      .map(([k, v]): [string, number] => [k, v - (before[k] ?? 0)])
+      .filter(([, v]) => v !== 0),
+  );

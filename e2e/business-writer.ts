@@ -27,7 +27,8 @@ export interface WriterCounts {
  */
 // (the last seen from here: a write forwarded to the old leader as it stopped, whose timeout in
 // etcd and then in kube-apiserver outlasts this client's 10 s)
-const leaderChange = /raft proposal dropped|etcdserver: (request timed out|leader changed|no leader)|write \d+: no answer within 10 s/;
+const leaderChange =
+  /raft proposal dropped|etcdserver: (request timed out|leader changed|no leader)|write \d+: no answer within 10 s/;
 
 /**
  * The failed writes no etcd leader change explains: each of another kind, and those of that kind
@@ -44,7 +45,11 @@ export function parseKubeconfig(yaml: string) {
   const b64 = (s: string) => Buffer.from(s, 'base64');
   return {
     server: new URL(kc.clusters[0]!.cluster.server),
-    tls: { ca: b64(kc.clusters[0]!.cluster['certificate-authority-data']), cert: b64(kc.users[0]!.user['client-certificate-data']), key: b64(kc.users[0]!.user['client-key-data']) },
+    tls: {
+      ca: b64(kc.clusters[0]!.cluster['certificate-authority-data']),
+      cert: b64(kc.users[0]!.user['client-certificate-data']),
+      key: b64(kc.users[0]!.user['client-key-data']),
+    },
   };
 }
 
@@ -52,7 +57,11 @@ export function parseKubeconfig(yaml: string) {
  * Writes through `kubeconfig`: a fixed one, or a function that reads it anew before each write
  * (as a client that re-reads the kubeconfig Secret picks up renewed certificates and CA bundles).
  */
-export function startBusinessWriter(kubeconfig: string | (() => Promise<string>), prefix: string, periodMs = 100): { stop(): Promise<WriterCounts> } {
+export function startBusinessWriter(
+  kubeconfig: string | (() => Promise<string>),
+  prefix: string,
+  periodMs = 100,
+): { stop(): Promise<WriterCounts> } {
   const fixed = typeof kubeconfig === 'string' ? parseKubeconfig(kubeconfig) : undefined;
   const counts: WriterCounts = { written: 0, failed: 0, errors: [], unread: 0 };
   let running = true;
@@ -68,30 +77,53 @@ export function startBusinessWriter(kubeconfig: string | (() => Promise<string>)
     }
     await send(n, target);
   };
-  const send = (n: number, { server, tls }: ReturnType<typeof parseKubeconfig>) => new Promise<void>((resolve) => {
-    const body = JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `${prefix}-${n}` }, data: { n: String(n) } });
-    const req = request({
-      host: server.hostname, port: server.port || 443, path: '/api/v1/namespaces/default/configmaps', method: 'POST', agent: false, ...tls,
-      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }, timeout: 10_000,
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        if (res.statusCode === 201) counts.written++;
-        else {
-          // the Status message says which layer refused it (e.g. etcd's own error text)
-          let message = '';
-          try { message = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { message?: string }).message ?? ''; } catch { /* not a Status */ }
-          counts.failed++;
-          counts.errors.push(`${new Date().toISOString()} write ${n}: HTTP ${res.statusCode} ${message}`.trimEnd());
-        }
+  const send = (n: number, { server, tls }: ReturnType<typeof parseKubeconfig>) =>
+    new Promise<void>((resolve) => {
+      const body = JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: `${prefix}-${n}` },
+        data: { n: String(n) },
+      });
+      const req = request(
+        {
+          host: server.hostname,
+          port: server.port || 443,
+          path: '/api/v1/namespaces/default/configmaps',
+          method: 'POST',
+          agent: false,
+          ...tls,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+          timeout: 10_000,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            if (res.statusCode === 201) counts.written++;
+            else {
+              // the Status message says which layer refused it (e.g. etcd's own error text)
+              let message = '';
+              try {
+                message = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { message?: string }).message ?? '';
+              } catch {
+                /* not a Status */
+              }
+              counts.failed++;
+              counts.errors.push(`${new Date().toISOString()} write ${n}: HTTP ${res.statusCode} ${message}`.trimEnd());
+            }
+            resolve();
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error('no answer within 10 s')));
+      req.on('error', (err) => {
+        counts.failed++;
+        counts.errors.push(`${new Date().toISOString()} write ${n}: ${err.message}`);
         resolve();
       });
+      req.end(body);
     });
-    req.on('timeout', () => req.destroy(new Error('no answer within 10 s')));
-    req.on('error', (err) => { counts.failed++; counts.errors.push(`${new Date().toISOString()} write ${n}: ${err.message}`); resolve(); });
-    req.end(body);
-  });
   const loop = (async () => {
     for (let n = 0; running; n++) {
       const started = Date.now();

@@ -20,22 +20,49 @@ describe('a standard Cluster', () => {
     await kubectl(['-n', ns, 'apply', '-f', join(repoRoot, 'examples/standard.yaml')]);
     await kubectl(['-n', ns, 'wait', '--for=condition=Ready', 'cluster/prod-a', '--timeout=480s']);
 
-    const ready = async (name: string) => Number(await kubectl(['-n', ns, 'get', 'deployment', name, '-o', 'jsonpath={.status.readyReplicas}']));
+    const ready = async (name: string) =>
+      Number(await kubectl(['-n', ns, 'get', 'deployment', name, '-o', 'jsonpath={.status.readyReplicas}']));
     expect(await ready('prod-a-apiserver')).toBe(3);
     expect(await ready('prod-a-controller-manager')).toBe(2);
     expect(await ready('prod-a-scheduler')).toBe(2);
 
-    const out = await kubectl(['-n', ns, 'exec', 'prod-a-etcd-1', '--', 'etcdctl', '--endpoints=https://127.0.0.1:2379',
-      '--cacert=/etc/etcd/pki/ca.crt', '--cert=/etc/etcd/pki/tls.crt', '--key=/etc/etcd/pki/tls.key', 'member', 'list', '-w', 'json']);
-    const members = (JSON.parse(out) as { members: { name: string; clientURLs?: string[]; isLearner?: boolean }[] }).members;
+    const out = await kubectl([
+      '-n',
+      ns,
+      'exec',
+      'prod-a-etcd-1',
+      '--',
+      'etcdctl',
+      '--endpoints=https://127.0.0.1:2379',
+      '--cacert=/etc/etcd/pki/ca.crt',
+      '--cert=/etc/etcd/pki/tls.crt',
+      '--key=/etc/etcd/pki/tls.key',
+      'member',
+      'list',
+      '-w',
+      'json',
+    ]);
+    const members = (JSON.parse(out) as { members: { name: string; clientURLs?: string[]; isLearner?: boolean }[] })
+      .members;
     expect(members.map((m) => m.name).sort()).toEqual(['prod-a-etcd-0', 'prod-a-etcd-1', 'prod-a-etcd-2']);
     // a started member has client URLs; a learner or one that never started has none
     expect(members.every((m) => (m.clientURLs?.length ?? 0) > 0 && !m.isLearner)).toBe(true);
 
-    for (const [secret, file] of [['prod-a-kubeconfig', 'admin'], ['prod-a-user-alice-kubeconfig', 'alice']] as const) {
+    for (const [secret, file] of [
+      ['prod-a-kubeconfig', 'admin'],
+      ['prod-a-user-alice-kubeconfig', 'alice'],
+    ] as const) {
       const kubeconfig = join(scratch, file);
-      writeFileSync(kubeconfig, Buffer.from(await kubectl(['-n', ns, 'get', 'secret', secret, '-o', 'jsonpath={.data.value}']), 'base64'), { mode: 0o600 });
-      const whoami = execFileSync(join(loadConfig().binDirs.kubernetes, 'kubectl'), ['--kubeconfig', kubeconfig, 'auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}'], { encoding: 'utf8' });
+      writeFileSync(
+        kubeconfig,
+        Buffer.from(await kubectl(['-n', ns, 'get', 'secret', secret, '-o', 'jsonpath={.data.value}']), 'base64'),
+        { mode: 0o600 },
+      );
+      const whoami = execFileSync(
+        join(loadConfig().binDirs.kubernetes, 'kubectl'),
+        ['--kubeconfig', kubeconfig, 'auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}'],
+        { encoding: 'utf8' },
+      );
       expect(whoami).toBe(file === 'admin' ? 'kubeonkube-admin' : 'alice');
     }
   });

@@ -19,30 +19,50 @@ const { get, kept, writeObjects } = businessClusters(ns, scratch);
 
 const backups = { persistentVolumeClaim: { claimName: 'backups' } };
 const cluster = (name: string, etcd: Record<string, unknown> = {}) => ({
-  apiVersion: 'kubeonkube.io/v1alpha1', kind: 'Cluster', metadata: { name, namespace: ns },
-  spec: { version: 'v1.34.4', mode: 'minimal', etcd: { storage: { claimTemplate: { resources: { requests: { storage: '256Mi' } } } }, ...etcd } },
+  apiVersion: 'kubeonkube.io/v1alpha1',
+  kind: 'Cluster',
+  metadata: { name, namespace: ns },
+  spec: {
+    version: 'v1.34.4',
+    mode: 'minimal',
+    etcd: { storage: { claimTemplate: { resources: { requests: { storage: '256Mi' } } } }, ...etcd },
+  },
 });
-const condition = (c: string, type: string, field = 'status') => get(`cluster ${c}`, `{.status.conditions[?(@.type=="${type}")].${field}}`);
+const condition = (c: string, type: string, field = 'status') =>
+  get(`cluster ${c}`, `{.status.conditions[?(@.type=="${type}")].${field}}`);
 
 /** Runs the backup CronJob now, as a human would, and waits for the Job to finish. */
-async function snapshotNow(c: string, job: string): Promise<{ time: string; file: string; sizeBytes: number; revision: number }> {
+async function snapshotNow(
+  c: string,
+  job: string,
+): Promise<{ time: string; file: string; sizeBytes: number; revision: number }> {
   const before = await get(`cluster ${c}`, '{.status.etcd.lastSnapshot.file}');
   await kubectl(['-n', ns, 'create', 'job', `--from=cronjob/${c}-etcd-backup`, job]);
   await kubectl(['-n', ns, 'wait', `job/${job}`, '--for=condition=Complete', '--timeout=120s']);
-  return eventually('the snapshot in the status', async () => {
-    const last = await get(`cluster ${c}`, '{.status.etcd.lastSnapshot}');
-    const parsed = last ? JSON.parse(last) as { time: string; file: string; sizeBytes: number; revision: number } : undefined;
-    return parsed && parsed.file !== before ? parsed : undefined;
-  }, 60_000);
+  return eventually(
+    'the snapshot in the status',
+    async () => {
+      const last = await get(`cluster ${c}`, '{.status.etcd.lastSnapshot}');
+      const parsed = last
+        ? (JSON.parse(last) as { time: string; file: string; sizeBytes: number; revision: number })
+        : undefined;
+      return parsed && parsed.file !== before ? parsed : undefined;
+    },
+    60_000,
+  );
 }
 
 describe('etcd snapshots', () => {
   let snapshot = '';
 
-  it('snapshots a minimal Cluster into the user\'s claim on demand, keeping the newest `retention`', async () => {
+  it("snapshots a minimal Cluster into the user's claim on demand, keeping the newest `retention`", async () => {
     onTestFailed(() => console.error(`operator log:\n${operatorLogTail(operator())}`));
-    await apply({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'backups', namespace: ns },
-      spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '256Mi' } } } });
+    await apply({
+      apiVersion: 'v1',
+      kind: 'PersistentVolumeClaim',
+      metadata: { name: 'backups', namespace: ns },
+      spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '256Mi' } } },
+    });
     // a schedule that does not fire during the test: snapshots are taken by hand
     await apply(cluster('b', { backup: { schedule: '0 0 1 1 *', retention: 1, volume: backups } }));
     await kubectl(['-n', ns, 'wait', '--for=condition=Ready', 'cluster/b', '--timeout=300s']);
@@ -63,11 +83,18 @@ describe('etcd snapshots', () => {
     expect(metrics).toMatch(new RegExp(`^kubeonkube_etcd_snapshot_age_seconds\\{cluster="${ns}/b"\\} \\d+$`, 'm'));
   });
 
-  it('restores the snapshot into a new Cluster after the first lost its only member\'s claim: every object is back', async () => {
+  it("restores the snapshot into a new Cluster after the first lost its only member's claim: every object is back", async () => {
     onTestFailed(() => console.error(`operator log:\n${operatorLogTail(operator())}`));
     await kubectl(['-n', ns, 'delete', 'pvc', 'b-etcd-0', '--wait=false']);
     await kubectl(['-n', ns, 'delete', 'pod', 'b-etcd-0']);
-    await kubectl(['-n', ns, 'wait', 'cluster/b', '--for=jsonpath={.status.conditions[?(@.type=="EtcdReady")].reason}=DataLost', '--timeout=120s']);
+    await kubectl([
+      '-n',
+      ns,
+      'wait',
+      'cluster/b',
+      '--for=jsonpath={.status.conditions[?(@.type=="EtcdReady")].reason}=DataLost',
+      '--timeout=120s',
+    ]);
 
     await apply(cluster('b2', { restoreFrom: { volume: backups, path: snapshot } }));
     await kubectl(['-n', ns, 'wait', '--for=condition=Ready', 'cluster/b2', '--timeout=300s']);
@@ -76,17 +103,46 @@ describe('etcd snapshots', () => {
   });
 
   it('refuses adding or removing restoreFrom after creation', async () => {
-    await expect(kubectl(['-n', ns, 'patch', 'cluster', 'b2', '--type=json', '-p', '[{"op":"remove","path":"/spec/etcd/restoreFrom"}]']))
-      .rejects.toThrow(/restoreFrom can only be given when the Cluster is created/);
-    await expect(kubectl(['-n', ns, 'patch', 'cluster', 'b', '--type=merge', '-p', JSON.stringify({ spec: { etcd: { restoreFrom: { volume: backups, path: snapshot } } } })]))
-      .rejects.toThrow(/restoreFrom can only be given when the Cluster is created/);
+    await expect(
+      kubectl([
+        '-n',
+        ns,
+        'patch',
+        'cluster',
+        'b2',
+        '--type=json',
+        '-p',
+        '[{"op":"remove","path":"/spec/etcd/restoreFrom"}]',
+      ]),
+    ).rejects.toThrow(/restoreFrom can only be given when the Cluster is created/);
+    await expect(
+      kubectl([
+        '-n',
+        ns,
+        'patch',
+        'cluster',
+        'b',
+        '--type=merge',
+        '-p',
+        JSON.stringify({ spec: { etcd: { restoreFrom: { volume: backups, path: snapshot } } } }),
+      ]),
+    ).rejects.toThrow(/restoreFrom can only be given when the Cluster is created/);
   });
 
   it('fails a restore from a file that is not there with a clear reason, and starts no member', async () => {
     onTestFailed(() => console.error(`operator log:\n${operatorLogTail(operator())}`));
     await apply(cluster('b3', { restoreFrom: { volume: backups, path: 'no-such-snapshot.db' } }));
-    await kubectl(['-n', ns, 'wait', 'cluster/b3', '--for=jsonpath={.status.conditions[?(@.type=="EtcdReady")].reason}=RestoreFailed', '--timeout=180s']);
-    expect(await condition('b3', 'EtcdReady', 'message')).toMatch(/^restoring no-such-snapshot.db failed: b3-etcd-0-restore: /);
+    await kubectl([
+      '-n',
+      ns,
+      'wait',
+      'cluster/b3',
+      '--for=jsonpath={.status.conditions[?(@.type=="EtcdReady")].reason}=RestoreFailed',
+      '--timeout=180s',
+    ]);
+    expect(await condition('b3', 'EtcdReady', 'message')).toMatch(
+      /^restoring no-such-snapshot.db failed: b3-etcd-0-restore: /,
+    );
     expect(await kubectl(['-n', ns, 'get', 'pod', 'b3-etcd-0', '--ignore-not-found', '-o', 'name'])).toBe('');
   });
 });

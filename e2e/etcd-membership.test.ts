@@ -23,8 +23,14 @@ const scratch = mkdtempSync(join(tmpdir(), 'kok-e2e-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 const cluster = (name: string, mode: 'minimal' | 'standard') => ({
-  apiVersion: 'kubeonkube.io/v1alpha1', kind: 'Cluster', metadata: { name, namespace: ns },
-  spec: { version: 'v1.34.4', mode, etcd: { storage: { claimTemplate: { resources: { requests: { storage: '256Mi' } } } } } },
+  apiVersion: 'kubeonkube.io/v1alpha1',
+  kind: 'Cluster',
+  metadata: { name, namespace: ns },
+  spec: {
+    version: 'v1.34.4',
+    mode,
+    etcd: { storage: { claimTemplate: { resources: { requests: { storage: '256Mi' } } } } },
+  },
 });
 const { get, kubeconfig, members, healed, kept, writeObjects } = businessClusters(ns, scratch);
 
@@ -64,7 +70,11 @@ describe('etcd membership', () => {
     try {
       await kubectl(['-n', ns, 'delete', 'pvc', lost, '--wait=false']);
       await kubectl(['-n', ns, 'delete', 'pod', lost]);
-      const after = await healed('m', peerURLs, before.find((m) => m.name === lost));
+      const after = await healed(
+        'm',
+        peerURLs,
+        before.find((m) => m.name === lost),
+      );
       expect(after.find((m) => m.name === lost)!.id).not.toBe(before.find((m) => m.name === lost)!.id);
     } finally {
       writes.claim = await writer.stop();
@@ -74,7 +84,9 @@ describe('etcd membership', () => {
     expect([made['remove/ok'], made['add/ok'], made['promote/ok']]).toEqual([1, 1, 1]);
     expect(await get('cluster m', '{.status.etcd.lastChange.member}')).toBe(lost);
     expect(await kept('m')).toBe(1000);
-    console.log(`writes while ${lost} was replaced: ${JSON.stringify({ ...writes.claim, errors: writes.claim.errors.slice(0, 5) })}`);
+    console.log(
+      `writes while ${lost} was replaced: ${JSON.stringify({ ...writes.claim, errors: writes.claim.errors.slice(0, 5) })}`,
+    );
     expect(writes.claim.written).toBeGreaterThan(50);
     expect(writes.claim.errors).toEqual([]);
   });
@@ -86,11 +98,18 @@ describe('etcd membership', () => {
     const path = await kubectl(['get', 'pv', pv, '-o', 'jsonpath={.spec.hostPath.path}{.spec.local.path}']);
     const dataDir = (await get('pvc m-etcd-0', '{.metadata.annotations.kubeonkube\\.io/etcd-data-dir}')) || 'data';
     // the test bed's node is this machine: the volume is a directory here
-    for (const entry of readdirSync(join(path, dataDir))) rmSync(join(path, dataDir, entry), { recursive: true, force: true });
+    for (const entry of readdirSync(join(path, dataDir)))
+      rmSync(join(path, dataDir, entry), { recursive: true, force: true });
     await kubectl(['-n', ns, 'delete', 'pod', 'm-etcd-0']);
-    const after = await healed('m', peerURLs, before.find((m) => m.name === 'm-etcd-0'));
+    const after = await healed(
+      'm',
+      peerURLs,
+      before.find((m) => m.name === 'm-etcd-0'),
+    );
     expect(after.find((m) => m.name === 'm-etcd-0')!.id).not.toBe(before.find((m) => m.name === 'm-etcd-0')!.id);
-    expect(await get('pvc m-etcd-0', '{.metadata.annotations.kubeonkube\\.io/etcd-data-dir}')).toBe(`data-${after.find((m) => m.name === 'm-etcd-0')!.id}`);
+    expect(await get('pvc m-etcd-0', '{.metadata.annotations.kubeonkube\\.io/etcd-data-dir}')).toBe(
+      `data-${after.find((m) => m.name === 'm-etcd-0')!.id}`,
+    );
     expect(await kept('m')).toBe(1000);
   });
 
@@ -98,15 +117,26 @@ describe('etcd membership', () => {
     onTestFailed(() => console.error(`operator log:\n${operatorLogTail(operator())}`));
     const calls = await operator().etcdCalls();
     // both Pods' etcd processes stopped on the node: they hold their data but answer nothing
-    const pids = await Promise.all(['m-etcd-1', 'm-etcd-2'].map(async (member) => {
-      const { stdout } = await run('pgrep', ['-f', '--', `--name=${member} `]);
-      return stdout.trim().split('\n').filter(Boolean);
-    }));
+    const pids = await Promise.all(
+      ['m-etcd-1', 'm-etcd-2'].map(async (member) => {
+        const { stdout } = await run('pgrep', ['-f', '--', `--name=${member} `]);
+        return stdout.trim().split('\n').filter(Boolean);
+      }),
+    );
     expect(pids.flat()).toHaveLength(2);
     for (const pid of pids.flat()) process.kill(Number(pid), 'SIGSTOP');
     try {
-      await kubectl(['-n', ns, 'wait', 'cluster/m', '--for=jsonpath={.status.conditions[?(@.type=="EtcdReady")].reason}=QuorumLost', '--timeout=90s']);
-      expect(await get('cluster m', '{.status.conditions[?(@.type=="EtcdReady")].message}')).toMatch(/No membership change is made without quorum/);
+      await kubectl([
+        '-n',
+        ns,
+        'wait',
+        'cluster/m',
+        '--for=jsonpath={.status.conditions[?(@.type=="EtcdReady")].reason}=QuorumLost',
+        '--timeout=90s',
+      ]);
+      expect(await get('cluster m', '{.status.conditions[?(@.type=="EtcdReady")].message}')).toMatch(
+        /No membership change is made without quorum/,
+      );
       // longer than the 20 s after which a single unhealthy member would be replaced
       await new Promise((r) => setTimeout(r, 30_000));
       expect(delta(await operator().etcdCalls(), calls)).toEqual({});
@@ -127,8 +157,21 @@ describe('etcd membership', () => {
     await operator().stop();
     try {
       // what a pass that died between its member add and the member's Pod would leave behind
-      const etcdctl = (...args: string[]) => kubectl(['-n', ns, 'exec', via, '--', 'etcdctl', '--endpoints=https://127.0.0.1:2379', '--command-timeout=20s',
-        '--cacert=/etc/etcd/pki/ca.crt', '--cert=/etc/etcd/pki/tls.crt', '--key=/etc/etcd/pki/tls.key', ...args]);
+      const etcdctl = (...args: string[]) =>
+        kubectl([
+          '-n',
+          ns,
+          'exec',
+          via,
+          '--',
+          'etcdctl',
+          '--endpoints=https://127.0.0.1:2379',
+          '--command-timeout=20s',
+          '--cacert=/etc/etcd/pki/ca.crt',
+          '--cert=/etc/etcd/pki/tls.crt',
+          '--key=/etc/etcd/pki/tls.key',
+          ...args,
+        ]);
       await kubectl(['-n', ns, 'delete', 'pvc', victim, '--wait=false']);
       await kubectl(['-n', ns, 'delete', 'pod', victim]);
       await etcdctl('member', 'remove', target.id);
@@ -154,15 +197,44 @@ describe('etcd membership', () => {
     const kubelet = Number(stdout.trim().split('\n')[0]);
     process.kill(kubelet, 'SIGSTOP');
     try {
-      await eventually('the node NotReady', async () => (await kubectl(['get', 'nodes', '-o', 'jsonpath={.items[0].status.conditions[?(@.type=="Ready")].status}'])) !== 'True' || undefined, 180_000);
+      await eventually(
+        'the node NotReady',
+        async () =>
+          (await kubectl([
+            'get',
+            'nodes',
+            '-o',
+            'jsonpath={.items[0].status.conditions[?(@.type=="Ready")].status}',
+          ])) !== 'True' || undefined,
+        180_000,
+      );
       await kubectl(['-n', ns, 'delete', 'pod', 'm-etcd-2', '--wait=false']);
       // its grace period (30 s) and a minute more
-      await eventually('the stuck Pod removed', async () => (await kubectl(['-n', ns, 'get', 'events', '--field-selector', 'reason=MemberPodForceDeleted',
-        '-o', 'jsonpath={.items[*].message}'])).includes('m-etcd-2') || undefined, 240_000);
-      await eventually('a new Pod for the member', async () => {
-        const now = await get('pod m-etcd-2', '{.metadata.uid}').catch(() => '');
-        return now !== '' && now !== uid || undefined;
-      }, 60_000);
+      await eventually(
+        'the stuck Pod removed',
+        async () =>
+          (
+            await kubectl([
+              '-n',
+              ns,
+              'get',
+              'events',
+              '--field-selector',
+              'reason=MemberPodForceDeleted',
+              '-o',
+              'jsonpath={.items[*].message}',
+            ])
+          ).includes('m-etcd-2') || undefined,
+        240_000,
+      );
+      await eventually(
+        'a new Pod for the member',
+        async () => {
+          const now = await get('pod m-etcd-2', '{.metadata.uid}').catch(() => '');
+          return (now !== '' && now !== uid) || undefined;
+        },
+        60_000,
+      );
     } finally {
       process.kill(kubelet, 'SIGCONT');
     }
@@ -183,18 +255,27 @@ describe('etcd membership', () => {
     const writer = startBusinessWriter(await kubeconfig('g'), 'grow');
     try {
       await kubectl(['-n', ns, 'patch', 'cluster', 'g', '--type=merge', '-p', '{"spec":{"mode":"standard"}}']);
-      await healed('g', [0, 1, 2].map((i) => `https://g-etcd-${i}.${ns}.svc.cluster.local:2380`));
+      await healed(
+        'g',
+        [0, 1, 2].map((i) => `https://g-etcd-${i}.${ns}.svc.cluster.local:2380`),
+      );
       await kubectl(['-n', ns, 'rollout', 'status', 'deployment/g-apiserver', '--timeout=120s']);
     } finally {
       writes.grow = await writer.stop();
     }
     expect(delta(await operator().etcdCalls(), calls)).toMatchObject({ 'add/ok': 2, 'promote/ok': 2 });
     expect(await get('cluster g', '{.status.etcd.size}')).toBe('3');
-    expect(await get('deployment g-apiserver', '{.spec.template.spec.containers[0].command}')).toContain(`https://g-etcd-2.${ns}.svc.cluster.local:2379`);
+    expect(await get('deployment g-apiserver', '{.spec.template.spec.containers[0].command}')).toContain(
+      `https://g-etcd-2.${ns}.svc.cluster.local:2379`,
+    );
     // back to minimal is refused now that etcd has grown
-    await expect(kubectl(['-n', ns, 'patch', 'cluster', 'g', '--type=merge', '-p', '{"spec":{"mode":"minimal"}}'])).rejects.toThrow(/mode cannot change from standard to minimal/);
+    await expect(
+      kubectl(['-n', ns, 'patch', 'cluster', 'g', '--type=merge', '-p', '{"spec":{"mode":"minimal"}}']),
+    ).rejects.toThrow(/mode cannot change from standard to minimal/);
     expect(await kept('g')).toBe(1000);
-    console.log(`writes while g grew from 1 to 3 members: ${JSON.stringify({ ...writes.grow, errors: writes.grow.errors.slice(0, 5) })}`);
+    console.log(
+      `writes while g grew from 1 to 3 members: ${JSON.stringify({ ...writes.grow, errors: writes.grow.errors.slice(0, 5) })}`,
+    );
     expect(writes.grow.written).toBeGreaterThan(50);
     expect(writes.grow.errors).toEqual([]);
   });

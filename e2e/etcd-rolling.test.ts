@@ -21,20 +21,53 @@ const scratch = mkdtempSync(join(tmpdir(), 'kok-e2e-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 const { get, kubeconfig, members, healed, kept, writeObjects, servedSerial } = businessClusters(ns, scratch);
 
-const etcdVersion = (group: string) => execFileSync(join(repoRoot, 'scripts/build-binaries.sh'), ['--print-version', group], { encoding: 'utf8' }).trim();
+const etcdVersion = (group: string) =>
+  execFileSync(join(repoRoot, 'scripts/build-binaries.sh'), ['--print-version', group], { encoding: 'utf8' }).trim();
 const [previous, pinned] = [etcdVersion('etcd-previous'), etcdVersion('etcd')];
 
 const cluster = (name: string, mode: 'minimal' | 'standard', version: string) => ({
-  apiVersion: 'kubeonkube.io/v1alpha1', kind: 'Cluster', metadata: { name, namespace: ns },
-  spec: { version: 'v1.34.4', mode, etcd: { version, storage: { claimTemplate: { resources: { requests: { storage: '256Mi' } } } } } },
+  apiVersion: 'kubeonkube.io/v1alpha1',
+  kind: 'Cluster',
+  metadata: { name, namespace: ns },
+  spec: {
+    version: 'v1.34.4',
+    mode,
+    etcd: { version, storage: { claimTemplate: { resources: { requests: { storage: '256Mi' } } } } },
+  },
 });
-const images = async (c: string) => (await kubectl(['-n', ns, 'get', 'pods', '-l', `kubeonkube.io/cluster=${c},app.kubernetes.io/component=etcd`,
-  '-o', 'jsonpath={range .items[*]}{.spec.containers[0].image}{"\\n"}{end}'])).trim().split('\n');
+const images = async (c: string) =>
+  (
+    await kubectl([
+      '-n',
+      ns,
+      'get',
+      'pods',
+      '-l',
+      `kubeonkube.io/cluster=${c},app.kubernetes.io/component=etcd`,
+      '-o',
+      'jsonpath={range .items[*]}{.spec.containers[0].image}{"\\n"}{end}',
+    ])
+  )
+    .trim()
+    .split('\n');
 /** The members the operator restarted, oldest first, from its Events. */
 const restarts = async (): Promise<string[]> => {
-  const out = await kubectl(['-n', ns, 'get', 'events', '--field-selector', 'reason=MemberRestarting', '--sort-by=.metadata.creationTimestamp',
-    '-o', 'jsonpath={range .items[*]}{.message}{"\\n"}{end}']);
-  return out.trim().split('\n').filter(Boolean).map((m) => /^restarting (\S+)/.exec(m)![1]!);
+  const out = await kubectl([
+    '-n',
+    ns,
+    'get',
+    'events',
+    '--field-selector',
+    'reason=MemberRestarting',
+    '--sort-by=.metadata.creationTimestamp',
+    '-o',
+    'jsonpath={range .items[*]}{.message}{"\\n"}{end}',
+  ]);
+  return out
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((m) => /^restarting (\S+)/.exec(m)![1]!);
 };
 
 describe('rolling etcd members', () => {
@@ -53,9 +86,20 @@ describe('rolling etcd members', () => {
     let polling = true;
     const poller = (async () => {
       while (polling) {
-        const out = await kubectl(['-n', ns, 'get', 'pods', '-l', 'kubeonkube.io/cluster=r,app.kubernetes.io/component=etcd',
-          '-o', 'jsonpath={range .items[*]}{.metadata.deletionTimestamp}/{.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}']).catch(() => '');
-        const up = out.trim().split('\n').filter((l) => l === '/True').length;
+        const out = await kubectl([
+          '-n',
+          ns,
+          'get',
+          'pods',
+          '-l',
+          'kubeonkube.io/cluster=r,app.kubernetes.io/component=etcd',
+          '-o',
+          'jsonpath={range .items[*]}{.metadata.deletionTimestamp}/{.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}',
+        ]).catch(() => '');
+        const up = out
+          .trim()
+          .split('\n')
+          .filter((l) => l === '/True').length;
         if (out) worst = Math.max(worst, 3 - up);
         await new Promise((r) => setTimeout(r, 100));
       }
@@ -63,15 +107,33 @@ describe('rolling etcd members', () => {
     const writer = startBusinessWriter(await kubeconfig('r'), 'roll');
     let writes;
     try {
-      await kubectl(['-n', ns, 'patch', 'cluster', 'r', '--type=merge', '-p', JSON.stringify({ spec: { etcd: { version: pinned } } })]);
-      await eventually('every member on the new release', async () => (await get('cluster r', '{.status.etcd.version}')) === pinned || undefined, 300_000);
-      await healed('r', before.map((m) => m.peerURL));
+      await kubectl([
+        '-n',
+        ns,
+        'patch',
+        'cluster',
+        'r',
+        '--type=merge',
+        '-p',
+        JSON.stringify({ spec: { etcd: { version: pinned } } }),
+      ]);
+      await eventually(
+        'every member on the new release',
+        async () => (await get('cluster r', '{.status.etcd.version}')) === pinned || undefined,
+        300_000,
+      );
+      await healed(
+        'r',
+        before.map((m) => m.peerURL),
+      );
     } finally {
       writes = await writer.stop();
       polling = false;
       await poller;
     }
-    console.log(`writes while r's members were restarted: ${JSON.stringify({ ...writes, errors: writes.errors.slice(0, 5) })}; most members down at once: ${worst}`);
+    console.log(
+      `writes while r's members were restarted: ${JSON.stringify({ ...writes, errors: writes.errors.slice(0, 5) })}; most members down at once: ${worst}`,
+    );
     expect(new Set(await images('r'))).toEqual(new Set([`registry.k8s.io/etcd:${pinned.slice(1)}-0`]));
     // the same members (IDs), restarted with their data
     expect((await members('r')).map((m) => m.id)).toEqual(before.map((m) => m.id));
@@ -89,15 +151,24 @@ describe('rolling etcd members', () => {
   it('serves the certificate re-issued for a deleted Secret without a restart: etcd reads its key pair on each handshake', async () => {
     onTestFailed(() => console.error(`operator log:\n${operatorLogTail(operator())}`));
     const before = await members('r');
-    const secretSerial = async () => new X509Certificate(Buffer.from(await get('secret r-etcd-1-tls', '{.data.tls\\.crt}'), 'base64')).serialNumber;
+    const secretSerial = async () =>
+      new X509Certificate(Buffer.from(await get('secret r-etcd-1-tls', '{.data.tls\\.crt}'), 'base64')).serialNumber;
     const old = await secretSerial();
     await kubectl(['-n', ns, 'delete', 'secret', 'r-etcd-1-tls']);
-    const issued = await eventually('a new certificate in r-etcd-1-tls', async () => {
-      const serial = await secretSerial();
-      return serial !== old ? serial : undefined;
-    }, 60_000);
+    const issued = await eventually(
+      'a new certificate in r-etcd-1-tls',
+      async () => {
+        const serial = await secretSerial();
+        return serial !== old ? serial : undefined;
+      },
+      60_000,
+    );
     // the kubelet updates the Secret volume within its sync period; the member is not restarted
-    await eventually('r-etcd-1 serving its new certificate', async () => (await servedSerial('r', 1)) === issued || undefined, 240_000);
+    await eventually(
+      'r-etcd-1 serving its new certificate',
+      async () => (await servedSerial('r', 1)) === issued || undefined,
+      240_000,
+    );
     expect(await restarts()).toHaveLength(3);
     expect((await members('r')).map((m) => m.id)).toEqual(before.map((m) => m.id));
     expect(await kept('r')).toBe(300);
@@ -109,9 +180,24 @@ describe('rolling etcd members', () => {
     await kubectl(['-n', ns, 'wait', '--for=condition=Ready', 'cluster/s', '--timeout=300s']);
     await writeObjects('s', 100);
     const id = (await members('s'))[0]!.id;
-    await kubectl(['-n', ns, 'patch', 'cluster', 's', '--type=merge', '-p', JSON.stringify({ spec: { etcd: { version: pinned } } })]);
-    await eventually('the member on the new release, Ready', async () => (await get('cluster s', '{.status.etcd.version}')) === pinned
-      && (await get('cluster s', '{.status.conditions[?(@.type=="Ready")].status}')) === 'True' || undefined, 300_000);
+    await kubectl([
+      '-n',
+      ns,
+      'patch',
+      'cluster',
+      's',
+      '--type=merge',
+      '-p',
+      JSON.stringify({ spec: { etcd: { version: pinned } } }),
+    ]);
+    await eventually(
+      'the member on the new release, Ready',
+      async () =>
+        ((await get('cluster s', '{.status.etcd.version}')) === pinned &&
+          (await get('cluster s', '{.status.conditions[?(@.type=="Ready")].status}')) === 'True') ||
+        undefined,
+      300_000,
+    );
     expect(await images('s')).toEqual([`registry.k8s.io/etcd:${pinned.slice(1)}-0`]);
     expect((await members('s')).map((m) => m.id)).toEqual([id]);
     // the only member restarting takes the apiserver's storage away for seconds: its readiness probe

@@ -14,7 +14,9 @@ function httpGet(url: string): Promise<string> {
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
       res.on('end', () => resolve(body));
-    }).on('error', reject).end();
+    })
+      .on('error', reject)
+      .end();
   });
 }
 
@@ -24,13 +26,19 @@ beforeAll(async () => {
     kind: 'Pod',
     metadata: { name: 'httpd', namespace: ns },
     spec: {
-      containers: [{
-        name: 'httpd',
-        image: busyboxImage,
-        imagePullPolicy: 'IfNotPresent',
-        command: ['sh', '-c', 'mkdir -p /www && echo "served by httpd" > /www/index.html && echo "httpd starting" && exec httpd -f -p 8080 -h /www'],
-        readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 },
-      }],
+      containers: [
+        {
+          name: 'httpd',
+          image: busyboxImage,
+          imagePullPolicy: 'IfNotPresent',
+          command: [
+            'sh',
+            '-c',
+            'mkdir -p /www && echo "served by httpd" > /www/index.html && echo "httpd starting" && exec httpd -f -p 8080 -h /www',
+          ],
+          readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 },
+        },
+      ],
     },
   });
   await kubectl(['-n', ns, 'wait', '--for=condition=Ready', 'pod/httpd', '--timeout=120s']);
@@ -54,7 +62,11 @@ describe('kubectl against a pod on the node', () => {
     try {
       let output = '';
       forward.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      const port = await eventually('port-forward to listen', () => Promise.resolve(/Forwarding from 127\.0\.0\.1:(\d+)/.exec(output)?.[1]), 30_000);
+      const port = await eventually(
+        'port-forward to listen',
+        () => Promise.resolve(/Forwarding from 127\.0\.0\.1:(\d+)/.exec(output)?.[1]),
+        30_000,
+      );
       expect(await httpGet(`http://127.0.0.1:${port}/index.html`)).toBe('served by httpd\n');
     } finally {
       forward.kill();

@@ -24,7 +24,10 @@ export function kubectl(args: string[], input?: string): Promise<string> {
 
 /** Applies objects (server-side) from their JSON form. */
 export function apply(...objects: object[]): Promise<string> {
-  return kubectl(['apply', '--server-side', '--field-manager=e2e', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }));
+  return kubectl(
+    ['apply', '--server-side', '--field-manager=e2e', '-f', '-'],
+    JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }),
+  );
 }
 
 /** A long-running kubectl (port-forward, logs -f); the caller kills it. */
@@ -33,7 +36,11 @@ export function kubectlBackground(args: string[]): ChildProcess {
 }
 
 /** Polls `check` until it returns a value other than undefined. */
-export async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
+export async function eventually<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs = 120_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   for (;;) {
@@ -52,7 +59,8 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
 export async function podFinished(namespace: string, pod: string, phase = 'Succeeded'): Promise<string> {
   await eventually(`pod ${namespace}/${pod} to be ${phase}`, async () => {
     const current = await kubectl(['-n', namespace, 'get', 'pod', pod, '-o', 'jsonpath={.status.phase}']);
-    if (current === 'Failed' && phase !== 'Failed') throw new Error(`pod failed: ${await kubectl(['-n', namespace, 'logs', pod]).catch(() => '')}`);
+    if (current === 'Failed' && phase !== 'Failed')
+      throw new Error(`pod failed: ${await kubectl(['-n', namespace, 'logs', pod]).catch(() => '')}`);
     return current === phase ? true : undefined;
   });
   return kubectl(['-n', namespace, 'logs', pod]);

@@ -16,22 +16,36 @@ export function secretReader(namespace: string, name: string, key: string): () =
   const server = new URL(kc.clusters[0]!.cluster.server);
   const b64 = (s: string) => Buffer.from(s, 'base64');
   const agent = new Agent({
-    keepAlive: true, ca: b64(kc.clusters[0]!.cluster['certificate-authority-data']),
-    cert: b64(kc.users[0]!.user['client-certificate-data']), key: b64(kc.users[0]!.user['client-key-data']),
+    keepAlive: true,
+    ca: b64(kc.clusters[0]!.cluster['certificate-authority-data']),
+    cert: b64(kc.users[0]!.user['client-certificate-data']),
+    key: b64(kc.users[0]!.user['client-key-data']),
   });
-  return () => new Promise((resolve, reject) => {
-    const req = request({ host: server.hostname, port: server.port || 443, path: `/api/v1/namespaces/${namespace}/secrets/${name}`, agent, timeout: 5000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        if (res.statusCode !== 200) return reject(new Error(`reading Secret ${namespace}/${name}: HTTP ${res.statusCode}`));
-        const value = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { data?: Record<string, string> }).data?.[key];
-        if (value === undefined) return reject(new Error(`Secret ${namespace}/${name} has no ${key}`));
-        resolve(Buffer.from(value, 'base64').toString('utf8'));
-      });
+  return () =>
+    new Promise((resolve, reject) => {
+      const req = request(
+        {
+          host: server.hostname,
+          port: server.port || 443,
+          path: `/api/v1/namespaces/${namespace}/secrets/${name}`,
+          agent,
+          timeout: 5000,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            if (res.statusCode !== 200)
+              return reject(new Error(`reading Secret ${namespace}/${name}: HTTP ${res.statusCode}`));
+            const value = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { data?: Record<string, string> })
+              .data?.[key];
+            if (value === undefined) return reject(new Error(`Secret ${namespace}/${name} has no ${key}`));
+            resolve(Buffer.from(value, 'base64').toString('utf8'));
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error('no answer within 5 s')));
+      req.on('error', reject);
+      req.end();
     });
-    req.on('timeout', () => req.destroy(new Error('no answer within 5 s')));
-    req.on('error', reject);
-    req.end();
-  });
 }

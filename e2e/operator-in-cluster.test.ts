@@ -18,7 +18,11 @@ const kubectlBinary = join(loadConfig().binDirs.kubernetes, 'kubectl');
 const release = 'kubeonkube';
 const system = uniqueNamespace('e2e-kok-system');
 const [nsA, nsB] = [uniqueNamespace('e2e-tenant-a'), uniqueNamespace('e2e-tenant-b')];
-const clusters = [[nsA, 'one'], [nsA, 'two'], [nsB, 'one']] as const;
+const clusters = [
+  [nsA, 'one'],
+  [nsA, 'two'],
+  [nsB, 'one'],
+] as const;
 const scratch = mkdtempSync(join(tmpdir(), 'kok-e2e-'));
 
 function minimalCluster(name: string): object {
@@ -26,25 +30,57 @@ function minimalCluster(name: string): object {
     apiVersion: 'kubeonkube.io/v1alpha1',
     kind: 'Cluster',
     metadata: { name },
-    spec: { version: 'v1.34.4', mode: 'minimal', etcd: { storage: { claimTemplate: { resources: { requests: { storage: '256Mi' } } } } } },
+    spec: {
+      version: 'v1.34.4',
+      mode: 'minimal',
+      etcd: { storage: { claimTemplate: { resources: { requests: { storage: '256Mi' } } } } },
+    },
   };
 }
 
 beforeAll(async () => {
-  await run(helm, ['upgrade', '--install', release, join(repoRoot, 'charts/kubeonkube'), '--namespace', system, '--create-namespace',
-    '--kubeconfig', inject('metaCluster').kubeconfig, '--set', `image.tag=${projectVersion()}`, '--set', 'resyncSeconds=30', '--wait', '--timeout', '3m']);
+  await run(helm, [
+    'upgrade',
+    '--install',
+    release,
+    join(repoRoot, 'charts/kubeonkube'),
+    '--namespace',
+    system,
+    '--create-namespace',
+    '--kubeconfig',
+    inject('metaCluster').kubeconfig,
+    '--set',
+    `image.tag=${projectVersion()}`,
+    '--set',
+    'resyncSeconds=30',
+    '--wait',
+    '--timeout',
+    '3m',
+  ]);
   await apply(namespaceObject(nsA), namespaceObject(nsB));
 });
 afterAll(async () => {
-  await run(helm, ['uninstall', release, '--namespace', system, '--kubeconfig', inject('metaCluster').kubeconfig]).catch(() => undefined);
+  await run(helm, [
+    'uninstall',
+    release,
+    '--namespace',
+    system,
+    '--kubeconfig',
+    inject('metaCluster').kubeconfig,
+  ]).catch(() => undefined);
   for (const ns of [nsA, nsB, system]) await kubectl(['delete', 'namespace', ns, '--wait=false']);
   rmSync(scratch, { recursive: true, force: true });
 });
 
 describe('the operator installed by its chart', () => {
   it('runs as a non-root pod of its own image and becomes ready', async () => {
-    const pod = JSON.parse(await kubectl(['-n', system, 'get', 'pods', '-l', 'app.kubernetes.io/name=kubeonkube', '-o', 'json'])) as {
-      items: { spec: { containers: { image: string }[]; securityContext: { runAsUser: number } }; status: { phase: string } }[];
+    const pod = JSON.parse(
+      await kubectl(['-n', system, 'get', 'pods', '-l', 'app.kubernetes.io/name=kubeonkube', '-o', 'json']),
+    ) as {
+      items: {
+        spec: { containers: { image: string }[]; securityContext: { runAsUser: number } };
+        status: { phase: string };
+      }[];
     };
     expect(pod.items).toHaveLength(1);
     expect(pod.items[0]?.spec.containers[0]?.image).toBe(`ghcr.io/kubeonkube/kubeonkube:${projectVersion()}`);
@@ -52,15 +88,24 @@ describe('the operator installed by its chart', () => {
   });
 
   it('brings up two Clusters in one namespace and one in another, each its own', async () => {
-    for (const [ns, name] of clusters) await kubectl(['-n', ns, 'apply', '-f', '-'], JSON.stringify(minimalCluster(name)));
-    for (const [ns, name] of clusters) await kubectl(['-n', ns, 'wait', '--for=condition=Ready', `cluster/${name}`, '--timeout=480s']);
+    for (const [ns, name] of clusters)
+      await kubectl(['-n', ns, 'apply', '-f', '-'], JSON.stringify(minimalCluster(name)));
+    for (const [ns, name] of clusters)
+      await kubectl(['-n', ns, 'wait', '--for=condition=Ready', `cluster/${name}`, '--timeout=480s']);
 
     const cas = new Set<string>();
     const kubeconfigs: string[] = [];
     for (const [ns, name] of clusters) {
       cas.add(await kubectl(['-n', ns, 'get', 'secret', `${name}-ca`, '-o', 'jsonpath={.data.tls\\.crt}']));
       const file = join(scratch, `${ns}-${name}.kubeconfig`);
-      writeFileSync(file, Buffer.from(await kubectl(['-n', ns, 'get', 'secret', `${name}-kubeconfig`, '-o', 'jsonpath={.data.value}']), 'base64'), { mode: 0o600 });
+      writeFileSync(
+        file,
+        Buffer.from(
+          await kubectl(['-n', ns, 'get', 'secret', `${name}-kubeconfig`, '-o', 'jsonpath={.data.value}']),
+          'base64',
+        ),
+        { mode: 0o600 },
+      );
       kubeconfigs.push(file);
     }
     expect(cas.size).toBe(3);
@@ -70,20 +115,40 @@ describe('the operator installed by its chart', () => {
       await run(kubectlBinary, ['--kubeconfig', file, 'create', 'namespace', `only-in-${i}`]);
     }
     for (const [i, file] of kubeconfigs.entries()) {
-      const { stdout } = await run(kubectlBinary, ['--kubeconfig', file, 'get', 'namespaces', '-o', 'jsonpath={.items[*].metadata.name}']);
+      const { stdout } = await run(kubectlBinary, [
+        '--kubeconfig',
+        file,
+        'get',
+        'namespaces',
+        '-o',
+        'jsonpath={.items[*].metadata.name}',
+      ]);
       const own = stdout.split(' ').filter((n) => n.startsWith('only-in-'));
       expect(own).toEqual([`only-in-${i}`]);
     }
 
     // a kubeconfig of one cluster is no key to another: its CA does not vouch for the other's server
-    const server = (file: string) => run(kubectlBinary, ['--kubeconfig', file, 'config', 'view', '--raw', '-o', 'jsonpath={.clusters[0].cluster.server}']);
+    const server = (file: string) =>
+      run(kubectlBinary, [
+        '--kubeconfig',
+        file,
+        'config',
+        'view',
+        '--raw',
+        '-o',
+        'jsonpath={.clusters[0].cluster.server}',
+      ]);
     const other = (await server(kubeconfigs[1]!)).stdout;
-    await expect(run(kubectlBinary, ['--kubeconfig', kubeconfigs[0]!, '--server', other, 'get', 'namespaces'])).rejects.toThrow(/certificate|x509|tls/i);
+    await expect(
+      run(kubectlBinary, ['--kubeconfig', kubeconfigs[0]!, '--server', other, 'get', 'namespaces']),
+    ).rejects.toThrow(/certificate|x509|tls/i);
   });
 
   it('refuses to delete a Cluster whose deletion was not confirmed, and keeps its data once it is', async () => {
     const [ns, name] = clusters[2];
-    await expect(kubectl(['-n', ns, 'delete', 'cluster', name])).rejects.toThrow(`Cluster ${ns}/${name} is protected: annotate it with kubeonkube.io/confirm-deletion=true, then delete it`);
+    await expect(kubectl(['-n', ns, 'delete', 'cluster', name])).rejects.toThrow(
+      `Cluster ${ns}/${name} is protected: annotate it with kubeonkube.io/confirm-deletion=true, then delete it`,
+    );
     await expect(kubectl(['-n', ns, 'delete', 'clusters', '--all'])).rejects.toThrow('is protected');
     expect(await kubectl(['-n', ns, 'get', 'cluster', name, '-o', 'jsonpath={.metadata.deletionTimestamp}'])).toBe('');
     await kubectl(['-n', ns, 'annotate', 'cluster', name, 'kubeonkube.io/confirm-deletion=true']);

@@ -30,14 +30,22 @@ export interface OperatorProcess {
  * still being rolled out (a Deployment, the status that follows it): steady state is measured after
  * that. An operator that loops never settles, and this times out.
  */
-export async function settledWrites(op: OperatorProcess, quietMs = 5000, timeoutMs = 120_000, read = () => op.writes()): Promise<Record<string, number>> {
+export async function settledWrites(
+  op: OperatorProcess,
+  quietMs = 5000,
+  timeoutMs = 120_000,
+  read = () => op.writes(),
+): Promise<Record<string, number>> {
   const deadline = Date.now() + timeoutMs;
   let last = JSON.stringify(await read());
   for (;;) {
     await new Promise((r) => setTimeout(r, quietMs));
     const now = await read();
     if (JSON.stringify(now) === last) return now;
-    if (Date.now() > deadline) throw new Error(`the operator's writes never settled: still moving after ${timeoutMs} ms (${JSON.stringify(now)})`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `the operator's writes never settled: still moving after ${timeoutMs} ms (${JSON.stringify(now)})`,
+      );
     last = JSON.stringify(now);
   }
 }
@@ -62,7 +70,8 @@ export function startOperator(name: string, port: number, extraEnv: Record<strin
   const writesByKind = async () => {
     const text = await (await fetch(metricsUrl)).text();
     const writes: Record<string, number> = {};
-    for (const m of text.matchAll(/^kubeonkube_write_requests_total\{verb="([^"]+)",kind="([^"]*)"\} (\d+)$/gm)) writes[`${m[1]} ${m[2]}`] = Number(m[3]);
+    for (const m of text.matchAll(/^kubeonkube_write_requests_total\{verb="([^"]+)",kind="([^"]*)"\} (\d+)$/gm))
+      writes[`${m[1]} ${m[2]}`] = Number(m[3]);
     return writes;
   };
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -84,14 +93,18 @@ export function startOperator(name: string, port: number, extraEnv: Record<strin
     etcdCalls: async () => {
       const text = await (await fetch(metricsUrl)).text();
       const calls: Record<string, number> = {};
-      for (const m of text.matchAll(/^kubeonkube_etcd_membership_calls_total\{call="([^"]+)",result="([^"]+)"\} (\d+)$/gm)) calls[`${m[1]}/${m[2]}`] = Number(m[3]);
+      for (const m of text.matchAll(
+        /^kubeonkube_etcd_membership_calls_total\{call="([^"]+)",result="([^"]+)"\} (\d+)$/gm,
+      ))
+        calls[`${m[1]}/${m[2]}`] = Number(m[3]);
       return calls;
     },
-    stop: (signal = 'SIGTERM') => new Promise<void>((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) return resolve();
-      child.once('exit', () => resolve());
-      child.kill(signal);
-    }),
+    stop: (signal = 'SIGTERM') =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill(signal);
+      }),
   };
 }
 
@@ -109,7 +122,11 @@ export async function installCrd(): Promise<void> {
  * The set-up every operator test file shares: the CRD, a namespace of its own, and (with a port)
  * an operator process; both are removed after the file's tests.
  */
-export function operatorTestBed(prefix: string, port?: number, env: Record<string, string> = {}): { ns: string; current: { operator?: OperatorProcess } } {
+export function operatorTestBed(
+  prefix: string,
+  port?: number,
+  env: Record<string, string> = {},
+): { ns: string; current: { operator?: OperatorProcess } } {
   const ns = uniqueNamespace(prefix);
   const current: { operator?: OperatorProcess } = {};
   beforeAll(async () => {

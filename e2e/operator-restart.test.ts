@@ -13,17 +13,30 @@ import { loadConfig } from '../scripts/testbed/config.ts';
 
 const { ns } = operatorTestBed('e2e-restart');
 let operator: OperatorProcess | undefined;
-afterAll(async () => { await operator?.stop(); });
+afterAll(async () => {
+  await operator?.stop();
+});
 
 const caOf = () => kubectl(['-n', ns, 'get', 'secret', 'crash-ca', '-o', 'jsonpath={.data.tls\\.crt}']).catch(() => '');
 
 describe('an operator killed during creation', () => {
   it('converges, after restarts, to a Ready cluster with the CA it made first', async () => {
-    onTestFailed(() => { if (operator) console.error(`operator log:\n${operatorLogTail(operator)}`); });
-    await kubectl(['-n', ns, 'apply', '-f', '-'], JSON.stringify({
-      apiVersion: 'kubeonkube.io/v1alpha1', kind: 'Cluster', metadata: { name: 'crash' },
-      spec: { version: 'v1.34.4', mode: 'minimal', etcd: { storage: { claimTemplate: { resources: { requests: { storage: '256Mi' } } } } } },
-    }));
+    onTestFailed(() => {
+      if (operator) console.error(`operator log:\n${operatorLogTail(operator)}`);
+    });
+    await kubectl(
+      ['-n', ns, 'apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'kubeonkube.io/v1alpha1',
+        kind: 'Cluster',
+        metadata: { name: 'crash' },
+        spec: {
+          version: 'v1.34.4',
+          mode: 'minimal',
+          etcd: { storage: { claimTemplate: { resources: { requests: { storage: '256Mi' } } } } },
+        },
+      }),
+    );
     let firstCa = '';
     // SIGKILL at points spread over the creation: mid-PKI, mid-etcd, mid-apiserver
     // one operator at a time, each on this namespace: no lease to wait for after a kill (a killed
@@ -41,11 +54,33 @@ describe('an operator killed during creation', () => {
     expect(await caOf()).toBe(firstCa);
     // what it serves is signed by that CA: the admin kubeconfig works against it
     const kubeconfig = join(mkdtempSync(join(tmpdir(), 'kok-e2e-')), 'crash.kubeconfig');
-    writeFileSync(kubeconfig, Buffer.from(await kubectl(['-n', ns, 'get', 'secret', 'crash-kubeconfig', '-o', 'jsonpath={.data.value}']), 'base64'), { mode: 0o600 });
-    const { stdout } = await promisify(execFile)(join(loadConfig().binDirs.kubernetes, 'kubectl'), ['--kubeconfig', kubeconfig, 'get', '--raw', '/readyz']);
+    writeFileSync(
+      kubeconfig,
+      Buffer.from(
+        await kubectl(['-n', ns, 'get', 'secret', 'crash-kubeconfig', '-o', 'jsonpath={.data.value}']),
+        'base64',
+      ),
+      { mode: 0o600 },
+    );
+    const { stdout } = await promisify(execFile)(join(loadConfig().binDirs.kubernetes, 'kubectl'), [
+      '--kubeconfig',
+      kubeconfig,
+      'get',
+      '--raw',
+      '/readyz',
+    ]);
     expect(stdout).toBe('ok');
     // killed or not, no CA was ever made twice
-    const events = await kubectl(['-n', ns, 'get', 'events', '--field-selector', 'involvedObject.name=crash', '-o', 'jsonpath={.items[*].reason}']);
+    const events = await kubectl([
+      '-n',
+      ns,
+      'get',
+      'events',
+      '--field-selector',
+      'involvedObject.name=crash',
+      '-o',
+      'jsonpath={.items[*].reason}',
+    ]);
     expect(events.split(' ').filter((r) => r === 'CACreated').length).toBeLessThanOrEqual(4);
   });
 });

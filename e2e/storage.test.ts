@@ -13,7 +13,15 @@ function podWithClaim(name: string, script: string): object {
     metadata: { name, namespace: ns },
     spec: {
       restartPolicy: 'Never',
-      containers: [{ name: 'main', image: busyboxImage, imagePullPolicy: 'IfNotPresent', command: ['sh', '-c', script], volumeMounts: [{ name: 'data', mountPath: '/data' }] }],
+      containers: [
+        {
+          name: 'main',
+          image: busyboxImage,
+          imagePullPolicy: 'IfNotPresent',
+          command: ['sh', '-c', script],
+          volumeMounts: [{ name: 'data', mountPath: '/data' }],
+        },
+      ],
       volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'data' } }],
     },
   };

@@ -21,7 +21,12 @@ function nodeScriptPod(name: string, script: string): object {
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: { name, namespace: ns },
-    spec: { restartPolicy: 'Never', containers: [{ name: 'main', image: projectImage, imagePullPolicy: 'IfNotPresent', command: ['node', '-e', script] }] },
+    spec: {
+      restartPolicy: 'Never',
+      containers: [
+        { name: 'main', image: projectImage, imagePullPolicy: 'IfNotPresent', command: ['node', '-e', script] },
+      ],
+    },
   };
 }
 
@@ -47,22 +52,31 @@ describe('workloads on the node', () => {
           template: {
             metadata: { labels: { app: 'web' } },
             spec: {
-              containers: [{
-                name: 'web',
-                image: projectImage,
-                imagePullPolicy: 'IfNotPresent',
-                command: ['node', '-e', server],
-                ports: [{ containerPort: 8080 }],
-                readinessProbe: { httpGet: { path: '/', port: 8080 }, periodSeconds: 1 },
-              }],
+              containers: [
+                {
+                  name: 'web',
+                  image: projectImage,
+                  imagePullPolicy: 'IfNotPresent',
+                  command: ['node', '-e', server],
+                  ports: [{ containerPort: 8080 }],
+                  readinessProbe: { httpGet: { path: '/', port: 8080 }, periodSeconds: 1 },
+                },
+              ],
             },
           },
         },
       },
-      { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: ns }, spec: { selector: { app: 'web' }, ports: [{ port: 80, targetPort: 8080 }] } },
+      {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'web', namespace: ns },
+        spec: { selector: { app: 'web' }, ports: [{ port: 80, targetPort: 8080 }] },
+      },
     );
     await kubectl(['-n', ns, 'rollout', 'status', 'deployment/web', '--timeout=120s']);
-    const podName = (await kubectl(['-n', ns, 'get', 'pods', '-l', 'app=web', '-o', 'jsonpath={.items[0].metadata.name}'])).trim();
+    const podName = (
+      await kubectl(['-n', ns, 'get', 'pods', '-l', 'app=web', '-o', 'jsonpath={.items[0].metadata.name}'])
+    ).trim();
 
     // retried: the Service's endpoints may reach kube-proxy a moment after the pod is Ready
     await apply(nodeScriptPod('client', client(`http://web.${ns}.svc.cluster.local/`)));
@@ -72,7 +86,12 @@ describe('workloads on the node', () => {
 
   it('resolves the kubernetes Service and reaches the apiserver from a pod', async () => {
     // an unauthenticated request: reaching the apiserver's TLS port is what is tested
-    await apply(nodeScriptPod('apiserver-client', `require('node:https').get('https://kubernetes.default.svc.cluster.local/readyz', { rejectUnauthorized: false }, (r) => { console.log('status', r.statusCode); process.exit(0); }).on('error', (e) => { console.error(e.message); process.exit(1); })`));
+    await apply(
+      nodeScriptPod(
+        'apiserver-client',
+        `require('node:https').get('https://kubernetes.default.svc.cluster.local/readyz', { rejectUnauthorized: false }, (r) => { console.log('status', r.statusCode); process.exit(0); }).on('error', (e) => { console.error(e.message); process.exit(1); })`,
+      ),
+    );
     const logs = await podFinished(ns, 'apiserver-client');
     expect(logs).toMatch(/^status (401|403)$/m);
   });
@@ -80,7 +99,9 @@ describe('workloads on the node', () => {
   it('reports the node Ready with the pinned kubelet version', async () => {
     const node = await eventually('a node', async () => {
       const out = await kubectl(['get', 'nodes', '-o', 'json']);
-      const list = JSON.parse(out) as { items: { status: { nodeInfo: { kubeletVersion: string; containerRuntimeVersion: string } } }[] };
+      const list = JSON.parse(out) as {
+        items: { status: { nodeInfo: { kubeletVersion: string; containerRuntimeVersion: string } } }[];
+      };
       return list.items[0];
     });
     expect(node.status.nodeInfo.kubeletVersion).toMatch(/^v1\.34\.\d+$/);

@@ -27,7 +27,21 @@ const log = pino({
   level: process.env.LOG_LEVEL ?? 'info',
   base: { component: 'kubeonkube-operator' },
   // Secret payloads and keys never reach a log line, whatever object is logged
-  redact: { paths: ['data', '*.data', '*.*.data', 'stringData', '*.stringData', 'privateKey', '*.privateKey', 'clientKey', '*.clientKey', '*.body.data'], censor: '[redacted]' },
+  redact: {
+    paths: [
+      'data',
+      '*.data',
+      '*.*.data',
+      'stringData',
+      '*.stringData',
+      'privateKey',
+      '*.privateKey',
+      'clientKey',
+      '*.clientKey',
+      '*.body.data',
+    ],
+    censor: '[redacted]',
+  },
 });
 
 const env = (name: string, fallback: string) => process.env[name] ?? fallback;
@@ -39,7 +53,9 @@ function packageVersion(): string {
   for (const path of ['../package.json', '../../package.json']) {
     try {
       return (JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8')) as { version: string }).version;
-    } catch { /* the next place */ }
+    } catch {
+      /* the next place */
+    }
   }
   return 'latest';
 }
@@ -51,19 +67,29 @@ async function main(): Promise<void> {
   const resyncMs = Number(env('KUBEONKUBE_RESYNC_SECONDS', '300')) * 1000;
   const [metricsHost = '0.0.0.0', metricsPort = '8080'] = env('KUBEONKUBE_METRICS_ADDRESS', '0.0.0.0:8080').split(':');
 
-  const elector = env('KUBEONKUBE_LEADER_ELECT', 'true') === 'true'
-    ? new LeaderElector(kc, {
-      namespace: process.env.KUBEONKUBE_LEASE_NAMESPACE ?? process.env.POD_NAMESPACE ?? 'kube-system',
-      name: 'kubeonkube-operator',
-      identity: `${hostname()}-${process.pid}`,
-    }, log)
-    : undefined;
+  const elector =
+    env('KUBEONKUBE_LEADER_ELECT', 'true') === 'true'
+      ? new LeaderElector(
+          kc,
+          {
+            namespace: process.env.KUBEONKUBE_LEASE_NAMESPACE ?? process.env.POD_NAMESPACE ?? 'kube-system',
+            name: 'kubeonkube-operator',
+            identity: `${hostname()}-${process.pid}`,
+          },
+          log,
+        )
+      : undefined;
   // every write asks first: a replica that may no longer lead sends nothing
   const writer = new Writer(kc, () => elector?.mayWrite() ?? true);
   const passDeadlineMs = Number(env('KUBEONKUBE_PASS_DEADLINE_SECONDS', '120')) * 1000;
   const namespace = process.env.KUBEONKUBE_WATCH_NAMESPACE || undefined;
   const clusters = clusterController({
-    kc, writer, log, workers, passDeadlineMs, namespace,
+    kc,
+    writer,
+    log,
+    workers,
+    passDeadlineMs,
+    namespace,
     businessWorkers: Number(env('KUBEONKUBE_BUSINESS_WORKERS', '4')),
     settings: {
       metaDnsDomain: env('KUBEONKUBE_META_DNS_DOMAIN', 'cluster.local'),
@@ -77,7 +103,8 @@ async function main(): Promise<void> {
 
   let synced = false;
   const metricsAuth = env('KUBEONKUBE_METRICS_AUTH', 'none');
-  if (metricsAuth !== 'none' && metricsAuth !== 'kubernetes') throw new Error(`KUBEONKUBE_METRICS_AUTH must be none or kubernetes, not ${metricsAuth}`);
+  if (metricsAuth !== 'none' && metricsAuth !== 'kubernetes')
+    throw new Error(`KUBEONKUBE_METRICS_AUTH must be none or kubernetes, not ${metricsAuth}`);
   const authorizer = metricsAuth === 'kubernetes' ? new MetricsAuthorizer(kc) : undefined;
   const server = await startHttpServer(Number(metricsPort), metricsHost, {
     ...(authorizer ? { authorizeMetrics: (header: string | undefined) => authorizer.authorize(header) } : {}),
@@ -85,13 +112,23 @@ async function main(): Promise<void> {
     // slow Cluster is not that: past its deadline its worker moves on); let the kubelet restart it
     healthy: () => controllers.every((c) => c.stalledMs() < 10 * passDeadlineMs),
     ready: () => synced,
-    metrics: () => formatMetrics([
-      ...controllerMetrics(controllers),
-      { name: 'kubeonkube_write_requests_total', help: 'Write requests sent to the meta-cluster, by verb and kind of object.', type: 'counter',
-        samples: writer.countsByKind().map(({ verb, kind, value }) => ({ labels: { verb, kind }, value })) },
-      ...clusters.metrics(),
-      { name: 'kubeonkube_leader', help: '1 while this process holds the lease.', type: 'gauge', samples: [{ value: elector ? Number(elector.isLeader) : 1 }] },
-    ]),
+    metrics: () =>
+      formatMetrics([
+        ...controllerMetrics(controllers),
+        {
+          name: 'kubeonkube_write_requests_total',
+          help: 'Write requests sent to the meta-cluster, by verb and kind of object.',
+          type: 'counter',
+          samples: writer.countsByKind().map(({ verb, kind, value }) => ({ labels: { verb, kind }, value })),
+        },
+        ...clusters.metrics(),
+        {
+          name: 'kubeonkube_leader',
+          help: '1 while this process holds the lease.',
+          type: 'gauge',
+          samples: [{ value: elector ? Number(elector.isLeader) : 1 }],
+        },
+      ]),
   });
   log.info({ address: `${metricsHost}:${metricsPort}` }, 'serving health and metrics');
 
@@ -102,7 +139,8 @@ async function main(): Promise<void> {
     log.info({ signal }, 'shutting down: finishing the reconciles under way');
     // a pass stuck on a business cluster must not keep a replica that lost its lease alive
     const drained = await Promise.all(controllers.map((c) => c.shutdown(shutdownGraceMs)));
-    if (!drained.every(Boolean)) log.warn({ seconds: shutdownGraceMs / 1000 }, 'reconciles still running after the grace period; exiting anyway');
+    if (!drained.every(Boolean))
+      log.warn({ seconds: shutdownGraceMs / 1000 }, 'reconciles still running after the grace period; exiting anyway');
     await clusters.stop();
     await elector?.release();
     server.close();

@@ -7,10 +7,19 @@ import { loadAll } from 'js-yaml';
 import { describe, expect, it } from 'vitest';
 import { binDir, repoRoot } from './testbed/config.ts';
 
-interface Rendered { kind: string; metadata: { name: string; namespace?: string }; rules?: { resources?: string[]; nonResourceURLs?: string[] }[]; spec?: unknown }
+interface Rendered {
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  rules?: { resources?: string[]; nonResourceURLs?: string[] }[];
+  spec?: unknown;
+}
 
 function render(...set: string[]): Rendered[] {
-  const text = execFileSync(join(binDir('helm'), 'helm'), ['template', 'k', join(repoRoot, 'charts/kubeonkube'), '--namespace', 'sys', ...set.flatMap((s) => ['--set', s])], { encoding: 'utf8' });
+  const text = execFileSync(
+    join(binDir('helm'), 'helm'),
+    ['template', 'k', join(repoRoot, 'charts/kubeonkube'), '--namespace', 'sys', ...set.flatMap((s) => ['--set', s])],
+    { encoding: 'utf8' },
+  );
   return (loadAll(text) as (Rendered | null)[]).filter((d): d is Rendered => d !== null);
 }
 const resourcesOf = (d: Rendered) => (d.rules ?? []).flatMap((r) => r.resources ?? []);
@@ -30,24 +39,48 @@ describe('charts/kubeonkube', () => {
   it('grants cluster-wide rights on Clusters and their objects only when it watches every namespace', () => {
     const all = render();
     const clusterRole = all.find((d) => d.kind === 'ClusterRole' && d.metadata.name === 'k')!;
-    expect(resourcesOf(clusterRole)).toEqual(expect.arrayContaining(['clusters', 'secrets', 'pods', 'events', 'nodes', 'tokenreviews', 'subjectaccessreviews']));
+    expect(resourcesOf(clusterRole)).toEqual(
+      expect.arrayContaining([
+        'clusters',
+        'secrets',
+        'pods',
+        'events',
+        'nodes',
+        'tokenreviews',
+        'subjectaccessreviews',
+      ]),
+    );
     expect(all.filter((d) => d.kind === 'Role').map((d) => d.metadata.namespace)).toEqual(['sys']);
 
     const scoped = render('watchNamespace=team');
     const wide = scoped.filter((d) => d.kind === 'ClusterRole').flatMap(resourcesOf);
     expect(wide.sort()).toEqual(['nodes', 'subjectaccessreviews', 'tokenreviews']);
     const team = scoped.find((d) => d.kind === 'Role' && d.metadata.namespace === 'team')!;
-    expect(resourcesOf(team)).toEqual(expect.arrayContaining(['clusters', 'clusters/status', 'secrets', 'pods', 'persistentvolumeclaims', 'events', 'configmaps']));
+    expect(resourcesOf(team)).toEqual(
+      expect.arrayContaining([
+        'clusters',
+        'clusters/status',
+        'secrets',
+        'pods',
+        'persistentvolumeclaims',
+        'events',
+        'configmaps',
+      ]),
+    );
     expect(scoped.find((d) => d.kind === 'RoleBinding' && d.metadata.namespace === 'team')).toBeDefined();
-    expect(JSON.stringify(scoped.find((d) => d.kind === 'Deployment'))).toContain('{"name":"KUBEONKUBE_WATCH_NAMESPACE","value":"team"}');
+    expect(JSON.stringify(scoped.find((d) => d.kind === 'Deployment'))).toContain(
+      '{"name":"KUBEONKUBE_WATCH_NAMESPACE","value":"team"}',
+    );
   });
 
-  it('puts /metrics behind the meta-cluster\'s authentication unless told not to, and offers a reader role', () => {
+  it("puts /metrics behind the meta-cluster's authentication unless told not to, and offers a reader role", () => {
     const env = (docs: Rendered[]) => JSON.stringify(docs.find((d) => d.kind === 'Deployment'));
     expect(env(render())).toContain('{"name":"KUBEONKUBE_METRICS_AUTH","value":"kubernetes"}');
     const open = render('metricsAuthentication=false');
     expect(env(open)).toContain('{"name":"KUBEONKUBE_METRICS_AUTH","value":"none"}');
     expect(open.filter((d) => d.kind === 'ClusterRole').flatMap(resourcesOf)).not.toContain('tokenreviews');
-    expect(render().find((d) => d.metadata.name === 'k-metrics-reader')?.rules).toEqual([{ nonResourceURLs: ['/metrics'], verbs: ['get'] }]);
+    expect(render().find((d) => d.metadata.name === 'k-metrics-reader')?.rules).toEqual([
+      { nonResourceURLs: ['/metrics'], verbs: ['get'] },
+    ]);
   });
 });

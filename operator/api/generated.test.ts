@@ -18,7 +18,13 @@ describe('cluster.generated.ts', () => {
 
   it('holds the CRD schema as is', () => {
     expect(clusterSchema).toEqual(readCrd(crdYaml).schema);
-    expect(clusterResource).toEqual({ group: 'kubeonkube.io', version: 'v1alpha1', apiVersion: 'kubeonkube.io/v1alpha1', kind: 'Cluster', plural: 'clusters' });
+    expect(clusterResource).toEqual({
+      group: 'kubeonkube.io',
+      version: 'v1alpha1',
+      apiVersion: 'kubeonkube.io/v1alpha1',
+      kind: 'Cluster',
+      plural: 'clusters',
+    });
   });
 
   it('types required, defaulted, open and int-or-string fields as the schema says', () => {
@@ -36,7 +42,9 @@ describe('cluster.generated.ts', () => {
     expect(generated).toMatch(/\n {2}storage: number \| string;\n/);
     expect(generated).toMatch(/\n {2}requests\?: Record<string, number \| string>;\n/);
     // descriptions and defaults as JSDoc
-    expect(generated).toContain('   * IP range of Services (the kube-apiserver --service-cluster-ip-range).\n   *\n   * @defaultValue "10.96.0.0/12"\n   */\n  serviceCIDR: string;');
+    expect(generated).toContain(
+      '   * IP range of Services (the kube-apiserver --service-cluster-ip-range).\n   *\n   * @defaultValue "10.96.0.0/12"\n   */\n  serviceCIDR: string;',
+    );
     expect(generated).toContain("import type { V1ObjectMeta } from '@kubernetes/client-node';");
   });
 });
@@ -49,7 +57,8 @@ describe('the CRD schema', () => {
       if (!node.description && path !== '.metadata') undescribed.push(path || '<root>');
       for (const [k, v] of Object.entries(node.properties ?? {})) visit(v, `${path}.${k}`);
       if (node.items) visit(node.items, `${path}[]`);
-      if (typeof node.additionalProperties === 'object' && node.additionalProperties.type === 'object') visit(node.additionalProperties, `${path}.*`);
+      if (typeof node.additionalProperties === 'object' && node.additionalProperties.type === 'object')
+        visit(node.additionalProperties, `${path}.*`);
     };
     visit(readCrd(crdYaml).schema, '');
     expect(undescribed).toEqual([]);
@@ -72,7 +81,10 @@ describe('scripts/generate-api.ts', () => {
   it('--check passes on an up-to-date file and fails on a stale or missing one, writing nothing', () => {
     expect(run(['--check'], {}, repo(generated))).toEqual({ code: 0, message: `${outputPath} is up to date` });
     const stale = repo('// stale\n');
-    expect(run(['--check'], {}, stale)).toEqual({ code: 1, message: 'operator/api/cluster.generated.ts is out of date: run npm run generate:api' });
+    expect(run(['--check'], {}, stale)).toEqual({
+      code: 1,
+      message: 'operator/api/cluster.generated.ts is out of date: run npm run generate:api',
+    });
     expect(readFileSync(join(stale, outputPath), 'utf8')).toBe('// stale\n');
     expect(run(['--check'], {}, repo(undefined)).code).toBe(1);
   });
@@ -83,7 +95,9 @@ describe('scripts/generate-api.ts', () => {
     expect(readFileSync(join(local, outputPath), 'utf8')).toBe(generated);
     const ci = repo('// stale\n');
     expect(run([], { CI: 'true' }, ci).code).toBe(1);
-    expect(run([], { CI: 'true' }, ci).message).toMatch(/^operator\/api\/cluster\.generated\.ts is out of date: run npm run generate:api/);
+    expect(run([], { CI: 'true' }, ci).message).toMatch(
+      /^operator\/api\/cluster\.generated\.ts is out of date: run npm run generate:api/,
+    );
     expect(readFileSync(join(ci, outputPath), 'utf8')).toBe('// stale\n');
   });
 

@@ -78,11 +78,15 @@ const ajv = new Ajv({
 });
 // checked below (lists, CEL) or meaningful to the apiserver only
 ajv.addVocabulary(kubernetesKeywords);
-ajv.addFormat('int32', { type: 'number', validate: (n: number) => Number.isInteger(n) && n >= -(2 ** 31) && n < 2 ** 31 });
+ajv.addFormat('int32', {
+  type: 'number',
+  validate: (n: number) => Number.isInteger(n) && n >= -(2 ** 31) && n < 2 ** 31,
+});
 ajv.addFormat('int64', { type: 'number', validate: (n: number) => Number.isInteger(n) });
 ajv.addFormat('date-time', {
   type: 'string',
-  validate: (s: string) => /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/.test(s) && !Number.isNaN(Date.parse(s)),
+  validate: (s: string) =>
+    /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/.test(s) && !Number.isNaN(Date.parse(s)),
 });
 const validateSchema = ajv.compile(withUnknownFieldsRefused(schema, true));
 
@@ -95,12 +99,17 @@ function withUnknownFieldsRefused(node: Schema, root: boolean): Record<string, u
   const copy: Record<string, unknown> = { ...node };
   if (node.properties) {
     copy.properties = Object.fromEntries(
-      Object.entries(node.properties).map(([k, v]) => [k, root && k === 'metadata' ? v : withUnknownFieldsRefused(v, false)]),
+      Object.entries(node.properties).map(([k, v]) => [
+        k,
+        root && k === 'metadata' ? v : withUnknownFieldsRefused(v, false),
+      ]),
     );
-    if (node.additionalProperties === undefined && !node['x-kubernetes-preserve-unknown-fields']) copy.additionalProperties = false;
+    if (node.additionalProperties === undefined && !node['x-kubernetes-preserve-unknown-fields'])
+      copy.additionalProperties = false;
   }
   if (node.items) copy.items = withUnknownFieldsRefused(node.items, false);
-  if (typeof node.additionalProperties === 'object') copy.additionalProperties = withUnknownFieldsRefused(node.additionalProperties, false);
+  if (typeof node.additionalProperties === 'object')
+    copy.additionalProperties = withUnknownFieldsRefused(node.additionalProperties, false);
   return copy;
 }
 
@@ -112,7 +121,8 @@ function dropNulls(node: Schema, value: unknown): void {
   }
   if (!isObject(value)) return;
   for (const [key, v] of Object.entries(value)) {
-    const sub = node.properties?.[key] ?? (typeof node.additionalProperties === 'object' ? node.additionalProperties : undefined);
+    const sub =
+      node.properties?.[key] ?? (typeof node.additionalProperties === 'object' ? node.additionalProperties : undefined);
     if (!sub) continue;
     if (v === null) delete value[key];
     else dropNulls(sub, v);
@@ -125,7 +135,8 @@ function check(object: unknown, old: unknown): ValidationResult {
   if (object.apiVersion !== undefined && object.apiVersion !== clusterResource.apiVersion) {
     errors.push(`apiVersion: must be ${clusterResource.apiVersion}`);
   }
-  if (object.kind !== undefined && object.kind !== clusterResource.kind) errors.push(`kind: must be ${clusterResource.kind}`);
+  if (object.kind !== undefined && object.kind !== clusterResource.kind)
+    errors.push(`kind: must be ${clusterResource.kind}`);
   const cluster = structuredClone(object);
   dropNulls(schema, cluster);
   let blocked = false;
@@ -150,7 +161,9 @@ const blockingKeywords = new Set(['required', 'type', 'enum', 'anyOf', 'addition
  */
 function relevantErrors(errors: readonly ErrorObject[]): ErrorObject[] {
   const wrongType = new Set(errors.filter((e) => e.keyword === 'type').map((e) => e.instancePath));
-  return errors.filter((e) => !e.schemaPath.includes('/anyOf/') && !(e.keyword === 'format' && wrongType.has(e.instancePath)));
+  return errors.filter(
+    (e) => !e.schemaPath.includes('/anyOf/') && !(e.keyword === 'format' && wrongType.has(e.instancePath)),
+  );
 }
 
 function schemaMessage(e: ErrorObject, root: unknown): string {
@@ -169,9 +182,15 @@ function schemaMessage(e: ErrorObject, root: unknown): string {
     case 'type':
       return at(path, `must be ${article(String(params.type))}`);
     case 'anyOf':
-      return at(path, parent['x-kubernetes-int-or-string'] ? 'must be an integer or a string' : 'must match one of the allowed shapes');
+      return at(
+        path,
+        parent['x-kubernetes-int-or-string']
+          ? 'must be an integer or a string'
+          : 'must match one of the allowed shapes',
+      );
     case 'pattern':
-      if (parent['x-kubernetes-int-or-string']) return at(path, `must be a quantity such as 500m, 1Gi or 2 (got ${JSON.stringify(e.data)})`);
+      if (parent['x-kubernetes-int-or-string'])
+        return at(path, `must be a quantity such as 500m, 1Gi or 2 (got ${JSON.stringify(e.data)})`);
       return at(path, `must match ${String(params.pattern)} (got ${JSON.stringify(e.data)})`);
     case 'minimum':
     case 'maximum':
@@ -231,7 +250,8 @@ function checkLists(node: Schema, value: unknown, path: string, errors: string[]
     value.forEach((item: unknown, i) => {
       const identity = listType === 'map' && isObject(item) ? Object.fromEntries(keys.map((k) => [k, item[k]])) : item;
       const id = JSON.stringify(identity);
-      if ((listType === 'map' || listType === 'set') && seen.has(id)) errors.push(`${path}[${i}]: Duplicate value: ${id}`);
+      if ((listType === 'map' || listType === 'set') && seen.has(id))
+        errors.push(`${path}[${i}]: Duplicate value: ${id}`);
       seen.add(id);
       if (node.items) checkLists(node.items, item, `${path}[${i}]`, errors);
     });
@@ -239,7 +259,8 @@ function checkLists(node: Schema, value: unknown, path: string, errors: string[]
   }
   if (!isObject(value)) return;
   for (const [key, v] of Object.entries(value)) {
-    const sub = node.properties?.[key] ?? (typeof node.additionalProperties === 'object' ? node.additionalProperties : undefined);
+    const sub =
+      node.properties?.[key] ?? (typeof node.additionalProperties === 'object' ? node.additionalProperties : undefined);
     if (sub) checkLists(sub, v, join(path, key), errors);
   }
 }
@@ -275,12 +296,19 @@ const versionPair = (self: unknown, oldSelf: unknown) =>
     : undefined;
 
 /** Users whose names are the control plane's own identities (besides every kubeonkube-* name). */
-const reservedUserNames = ['kube-apiserver', 'kube-apiserver-etcd-client', 'kube-apiserver-kubelet-client', 'front-proxy-client'];
+const reservedUserNames = [
+  'kube-apiserver',
+  'kube-apiserver-etcd-client',
+  'kube-apiserver-kubelet-client',
+  'front-proxy-client',
+];
 
 const twins = new Map<string, Twin>([
   [
     "size(self) <= 53 && self.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
-    { holds: (self) => typeof self === 'string' && [...self].length <= 53 && /^[a-z]([-a-z0-9]*[a-z0-9])?$/.test(self) },
+    {
+      holds: (self) => typeof self === 'string' && [...self].length <= 53 && /^[a-z]([-a-z0-9]*[a-z0-9])?$/.test(self),
+    },
   ],
   [
     "!self.matches('^v1[.][0-9]+[.][0-9]+$') || !oldSelf.matches('^v1[.][0-9]+[.][0-9]+$') || int(self.split('.')[1]) > int(oldSelf.split('.')[1]) || (int(self.split('.')[1]) == int(oldSelf.split('.')[1]) && int(self.split('.')[2]) >= int(oldSelf.split('.')[2]))",
@@ -299,39 +327,59 @@ const twins = new Map<string, Twin>([
         const v = versionPair(self, oldSelf);
         return !v || v.now[0] <= v.was[0] + 1;
       },
-      message: (self, oldSelf) => `version may only move up one minor version at a time (from ${String(oldSelf)} to ${String(self)})`,
+      message: (self, oldSelf) =>
+        `version may only move up one minor version at a time (from ${String(oldSelf)} to ${String(self)})`,
     },
   ],
   [
     "!has(self.operator) || self.operator != 'Exists' || !has(self.value) || self.value == ''",
-    { holds: (self) => !has(self, 'operator') || text(self, 'operator') !== 'Exists' || !has(self, 'value') || text(self, 'value') === '' },
+    {
+      holds: (self) =>
+        !has(self, 'operator') ||
+        text(self, 'operator') !== 'Exists' ||
+        !has(self, 'value') ||
+        text(self, 'value') === '',
+    },
   ],
   [
     "has(self.key) && self.key != '' || has(self.operator) && self.operator == 'Exists'",
-    { holds: (self) => (has(self, 'key') && text(self, 'key') !== '') || (has(self, 'operator') && text(self, 'operator') === 'Exists') },
+    {
+      holds: (self) =>
+        (has(self, 'key') && text(self, 'key') !== '') ||
+        (has(self, 'operator') && text(self, 'operator') === 'Exists'),
+    },
   ],
   [
-    "!has(self.serviceCIDR) || !has(self.podCIDR) || !isCIDR(self.serviceCIDR) || !isCIDR(self.podCIDR) || (!cidr(self.serviceCIDR).containsCIDR(self.podCIDR) && !cidr(self.podCIDR).containsCIDR(self.serviceCIDR))",
+    '!has(self.serviceCIDR) || !has(self.podCIDR) || !isCIDR(self.serviceCIDR) || !isCIDR(self.podCIDR) || (!cidr(self.serviceCIDR).containsCIDR(self.podCIDR) && !cidr(self.podCIDR).containsCIDR(self.serviceCIDR))',
     {
       holds: (self) => {
         const services = parseCidr(text(self, 'serviceCIDR') ?? '');
         const pods = parseCidr(text(self, 'podCIDR') ?? '');
         return !services || !pods || (!cidrContainsCidr(services, pods) && !cidrContainsCidr(pods, services));
       },
-      message: (self) => `serviceCIDR ${text(self, 'serviceCIDR')} and podCIDR ${text(self, 'podCIDR')} must not overlap`,
+      message: (self) =>
+        `serviceCIDR ${text(self, 'serviceCIDR')} and podCIDR ${text(self, 'podCIDR')} must not overlap`,
     },
   ],
   ['isCIDR(self)', { holds: (self) => typeof self === 'string' && parseCidr(self) !== undefined }],
   [
     "!self.matches('-(etcd|front-proxy|kubelet-serving|controller-manager|scheduler|user)$') && !self.contains('-user-')",
-    { holds: (self) => typeof self === 'string' && !/-(etcd|front-proxy|kubelet-serving|controller-manager|scheduler|user)$/.test(self) && !self.includes('-user-') },
+    {
+      holds: (self) =>
+        typeof self === 'string' &&
+        !/-(etcd|front-proxy|kubelet-serving|controller-manager|scheduler|user)$/.test(self) &&
+        !self.includes('-user-'),
+    },
   ],
   [
     "!has(oldSelf.spec) || oldSelf.spec.mode != 'standard' || self.spec.mode != 'minimal' || (has(oldSelf.status) && has(oldSelf.status.etcd) && has(oldSelf.status.etcd.size) && oldSelf.status.etcd.size == 1 && (!has(oldSelf.status.etcd.members) || size(oldSelf.status.etcd.members) <= 1))",
     {
       holds: (self, oldSelf) => {
         const mode = (o: unknown) => (isObject(o) ? text(o.spec, 'mode') : undefined);
-        const etcd = isObject(oldSelf) && isObject(oldSelf.status) && isObject(oldSelf.status.etcd) ? oldSelf.status.etcd : undefined;
+        const etcd =
+          isObject(oldSelf) && isObject(oldSelf.status) && isObject(oldSelf.status.etcd)
+            ? oldSelf.status.etcd
+            : undefined;
         const members = etcd && Array.isArray(etcd.members) ? etcd.members.length : 0;
         return mode(oldSelf) !== 'standard' || mode(self) !== 'minimal' || (etcd?.size === 1 && members <= 1);
       },
@@ -354,16 +402,27 @@ const twins = new Map<string, Twin>([
       },
     },
   ],
-  ['has(self.claimTemplate) != has(self.volumeSource)', { holds: (self) => has(self, 'claimTemplate') !== has(self, 'volumeSource') }],
+  [
+    'has(self.claimTemplate) != has(self.volumeSource)',
+    { holds: (self) => has(self, 'claimTemplate') !== has(self, 'volumeSource') },
+  ],
   ['self == oldSelf', { holds: (self, oldSelf) => isDeepStrictEqual(self, oldSelf) }],
   [
     'has(self.claimTemplate) == has(oldSelf.claimTemplate) && has(self.volumeSource) == has(oldSelf.volumeSource) && (!has(self.claimTemplate) || self.claimTemplate == oldSelf.claimTemplate) && (!has(self.volumeSource) || self.volumeSource == oldSelf.volumeSource)',
     {
-      holds: (self, oldSelf) => ['claimTemplate', 'volumeSource'].every((k) => has(self, k) === has(oldSelf, k)
-        && (!has(self, k) || isDeepStrictEqual((self as Record<string, unknown>)[k], (oldSelf as Record<string, unknown>)[k]))),
+      holds: (self, oldSelf) =>
+        ['claimTemplate', 'volumeSource'].every(
+          (k) =>
+            has(self, k) === has(oldSelf, k) &&
+            (!has(self, k) ||
+              isDeepStrictEqual((self as Record<string, unknown>)[k], (oldSelf as Record<string, unknown>)[k])),
+        ),
     },
   ],
-  ['has(self.restoreFrom) == has(oldSelf.restoreFrom)', { holds: (self, oldSelf) => has(self, 'restoreFrom') === has(oldSelf, 'restoreFrom') }],
+  [
+    'has(self.restoreFrom) == has(oldSelf.restoreFrom)',
+    { holds: (self, oldSelf) => has(self, 'restoreFrom') === has(oldSelf, 'restoreFrom') },
+  ],
   [
     `!has(self.validity) || !has(self.renewBefore) || !self.validity.matches('${celDuration}') || !self.renewBefore.matches('${celDuration}') || duration(self.validity) - duration(self.renewBefore) >= duration('1m')`,
     {
@@ -380,14 +439,31 @@ const twins = new Map<string, Twin>([
     },
   ],
   [`self.matches('${celDuration}') && duration(self) > duration('0s')`, { holds: positiveDuration }],
-  [`self.matches('${celDuration}') && duration(self) >= duration('2m')`, { holds: (self) => typeof self === 'string' && durationSyntax.test(self) && (parseGoDuration(self) ?? 0n) >= 120_000_000_000n }],
-  ["has(self.template) || self.name in ['kube-proxy', 'coredns']", { holds: (self) => has(self, 'template') || ['kube-proxy', 'coredns'].includes(text(self, 'name') ?? '') }],
-  ["!has(self.template) || !(self.name in ['kube-proxy', 'coredns'])", { holds: (self) => !has(self, 'template') || !['kube-proxy', 'coredns'].includes(text(self, 'name') ?? '') }],
+  [
+    `self.matches('${celDuration}') && duration(self) >= duration('2m')`,
+    {
+      holds: (self) =>
+        typeof self === 'string' && durationSyntax.test(self) && (parseGoDuration(self) ?? 0n) >= 120_000_000_000n,
+    },
+  ],
+  [
+    "has(self.template) || self.name in ['kube-proxy', 'coredns']",
+    { holds: (self) => has(self, 'template') || ['kube-proxy', 'coredns'].includes(text(self, 'name') ?? '') },
+  ],
+  [
+    "!has(self.template) || !(self.name in ['kube-proxy', 'coredns'])",
+    { holds: (self) => !has(self, 'template') || !['kube-proxy', 'coredns'].includes(text(self, 'name') ?? '') },
+  ],
   [
     `!self.startsWith('kubeonkube-') && !(self in [${reservedUserNames.map((n) => `'${n}'`).join(', ')}])`,
-    { holds: (self) => typeof self === 'string' && !self.startsWith('kubeonkube-') && !reservedUserNames.includes(self) },
+    {
+      holds: (self) => typeof self === 'string' && !self.startsWith('kubeonkube-') && !reservedUserNames.includes(self),
+    },
   ],
-  ["!(self.name in ['control-plane', 'tunnel-agent'])", { holds: (self) => !['control-plane', 'tunnel-agent'].includes(text(self, 'name') ?? '') }],
+  [
+    "!(self.name in ['control-plane', 'tunnel-agent'])",
+    { holds: (self) => !['control-plane', 'tunnel-agent'].includes(text(self, 'name') ?? '') },
+  ],
 ]);
 
 /** Every way the schema's rules and their twins disagree; empty when each rule has its twin. */
@@ -398,21 +474,28 @@ export function twinProblems(root: unknown): string[] {
     for (const rule of node['x-kubernetes-validations'] ?? []) {
       const twin = twins.get(rule.rule);
       used.add(rule.rule);
-      if (!twin) problems.push(`${path || '<root>'}: CEL rule without a TypeScript twin in operator/api/validate.ts: ${rule.rule}`);
-      else if (rule.messageExpression !== undefined && !twin.message) problems.push(`${path}: the twin of ${rule.rule} must yield its messageExpression`);
-      else if (rule.messageExpression === undefined && rule.message === undefined) problems.push(`${path}: CEL rule without a message: ${rule.rule}`);
+      if (!twin)
+        problems.push(
+          `${path || '<root>'}: CEL rule without a TypeScript twin in operator/api/validate.ts: ${rule.rule}`,
+        );
+      else if (rule.messageExpression !== undefined && !twin.message)
+        problems.push(`${path}: the twin of ${rule.rule} must yield its messageExpression`);
+      else if (rule.messageExpression === undefined && rule.message === undefined)
+        problems.push(`${path}: CEL rule without a message: ${rule.rule}`);
     }
     for (const [k, v] of Object.entries(node.properties ?? {})) visit(v, join(path, k));
     if (node.items) visit(node.items, `${path}[]`);
     if (typeof node.additionalProperties === 'object') visit(node.additionalProperties, `${path}.*`);
   };
   visit(root as Schema, '');
-  for (const rule of twins.keys()) if (!used.has(rule)) problems.push(`TypeScript twin of a CEL rule the schema no longer has: ${rule}`);
+  for (const rule of twins.keys())
+    if (!used.has(rule)) problems.push(`TypeScript twin of a CEL rule the schema no longer has: ${rule}`);
   return problems;
 }
 
 const problems = twinProblems(schema);
-if (problems.length > 0) throw new Error(`operator/api/validate.ts is out of step with the CRD:\n${problems.join('\n')}`);
+if (problems.length > 0)
+  throw new Error(`operator/api/validate.ts is out of step with the CRD:\n${problems.join('\n')}`);
 
 /**
  * Runs the twins over the object, as the apiserver runs the rules: a rule applies where its
@@ -435,14 +518,16 @@ function checkRules(node: Schema, value: unknown, old: unknown, path: string, er
     const keys = node['x-kubernetes-list-type'] === 'map' ? (node['x-kubernetes-list-map-keys'] ?? []) : undefined;
     const oldItems = Array.isArray(old) ? (old as unknown[]) : [];
     value.forEach((item: unknown, i) => {
-      const oldItem = keys && isObject(item) ? oldItems.find((o) => isObject(o) && keys.every((k) => o[k] === item[k])) : undefined;
+      const oldItem =
+        keys && isObject(item) ? oldItems.find((o) => isObject(o) && keys.every((k) => o[k] === item[k])) : undefined;
       checkRules(node.items as Schema, item, oldItem, `${path}[${i}]`, errors);
     });
     return;
   }
   if (!isObject(value)) return;
   for (const [key, v] of Object.entries(value)) {
-    const sub = node.properties?.[key] ?? (typeof node.additionalProperties === 'object' ? node.additionalProperties : undefined);
+    const sub =
+      node.properties?.[key] ?? (typeof node.additionalProperties === 'object' ? node.additionalProperties : undefined);
     if (sub) checkRules(sub, v, isObject(old) ? old[key] : undefined, join(path, key), errors);
   }
 }
@@ -517,7 +602,8 @@ export function parseCidr(s: string): Cidr | undefined {
   if (!address || !/^(0|[1-9][0-9]{0,2})$/.test(bitsText)) return undefined;
   const bits = Number(bitsText);
   if (bits > address.length * 8) return undefined;
-  const mappedV4 = address.length === 16 && address.slice(0, 10).every((b) => b === 0) && address[10] === 0xff && address[11] === 0xff;
+  const mappedV4 =
+    address.length === 16 && address.slice(0, 10).every((b) => b === 0) && address[10] === 0xff && address[11] === 0xff;
   return mappedV4 ? undefined : { address, bits };
 }
 

@@ -18,7 +18,8 @@ export const managedByLabel = 'app.kubernetes.io/managed-by';
 export class AddonConflict extends Error {}
 
 /** An object as messages name it: `Kind namespace/name`, or `Kind name` for a cluster-scoped one. */
-export const describeObject = (obj: KubernetesObject) => `${obj.kind} ${obj.metadata?.namespace ? `${obj.metadata.namespace}/` : ''}${obj.metadata?.name ?? ''}`;
+export const describeObject = (obj: KubernetesObject) =>
+  `${obj.kind} ${obj.metadata?.namespace ? `${obj.metadata.namespace}/` : ''}${obj.metadata?.name ?? ''}`;
 
 /** Whether `live` was applied by the operator for `addon`. */
 export const managedFor = (live: KubernetesObject, addon: string) =>
@@ -50,19 +51,46 @@ export class BusinessApplier {
    * after. `adoptFrom` says whether an object the operator applied for another add-on may be taken
    * over (that add-on no longer renders it): handed over in place, never deleted and made anew.
    */
-  async apply<T extends KubernetesObject>(addon: string, desired: KubernetesObject, adoptFrom?: (other: string) => boolean): Promise<T> {
-    const labelled = { ...desired, metadata: { ...desired.metadata, labels: { ...desired.metadata?.labels, [managedByLabel]: 'kubeonkube', [addonLabel]: addon } } };
+  async apply<T extends KubernetesObject>(
+    addon: string,
+    desired: KubernetesObject,
+    adoptFrom?: (other: string) => boolean,
+  ): Promise<T> {
+    const labelled = {
+      ...desired,
+      metadata: {
+        ...desired.metadata,
+        labels: { ...desired.metadata?.labels, [managedByLabel]: 'kubeonkube', [addonLabel]: addon },
+      },
+    };
     const live = await this.read<T>(labelled);
-    const other = live?.metadata?.labels?.[managedByLabel] === 'kubeonkube' ? live.metadata.labels[addonLabel] : undefined;
+    const other =
+      live?.metadata?.labels?.[managedByLabel] === 'kubeonkube' ? live.metadata.labels[addonLabel] : undefined;
     const adopted = other !== undefined && other !== addon && adoptFrom?.(other) === true;
     if (live && !managedFor(live, addon) && !adopted) {
-      throw new AddonConflict(`${describeObject(desired)} already exists in the business cluster and is not kubeonkube's ${addon} add-on; it is never taken over: delete it, or remove ${addon} from spec.addons`);
+      throw new AddonConflict(
+        `${describeObject(desired)} already exists in the business cluster and is not kubeonkube's ${addon} add-on; it is never taken over: delete it, or remove ${addon} from spec.addons`,
+      );
     }
     const hash = objectHash(labelled);
-    if (live && live.metadata?.annotations?.[appliedHashAnnotation] === hash && containsDesired(live, labelled)) return live;
-    const body = { ...labelled, metadata: { ...labelled.metadata, annotations: { ...labelled.metadata.annotations, [appliedHashAnnotation]: hash } } };
+    if (live && live.metadata?.annotations?.[appliedHashAnnotation] === hash && containsDesired(live, labelled))
+      return live;
+    const body = {
+      ...labelled,
+      metadata: {
+        ...labelled.metadata,
+        annotations: { ...labelled.metadata.annotations, [appliedHashAnnotation]: hash },
+      },
+    };
     this.#writer.count('business-apply', desired.kind ?? '');
-    return this.#client.objects.patch<T>(toClientModel(body) as unknown as T, undefined, undefined, fieldManager, true, PatchStrategy.ServerSideApply);
+    return this.#client.objects.patch<T>(
+      toClientModel(body) as unknown as T,
+      undefined,
+      undefined,
+      fieldManager,
+      true,
+      PatchStrategy.ServerSideApply,
+    );
   }
 
   /** Deletes the object of that kind and name if it exists and was applied for `addon`; true when something was deleted. */
@@ -71,7 +99,9 @@ export class BusinessApplier {
     if (!live || !managedFor(live, addon) || live.metadata?.deletionTimestamp) return false;
     this.#writer.count('business-delete', obj.kind ?? '');
     try {
-      await this.#client.objects.delete(live, undefined, undefined, undefined, undefined, 'Background', { preconditions: { uid: live.metadata?.uid } });
+      await this.#client.objects.delete(live, undefined, undefined, undefined, undefined, 'Background', {
+        preconditions: { uid: live.metadata?.uid },
+      });
     } catch (err) {
       if (![404, 409].includes((err as { code?: number }).code ?? 0)) throw err;
       return false;

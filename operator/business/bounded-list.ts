@@ -5,7 +5,9 @@ export const businessListLimit = 500;
 export const businessListMax = 5000;
 
 /** Every page of a list, up to businessListMax objects (a list cut there is not whole: callers check). */
-export async function listBounded<T>(page: (opts: { limit: number; _continue?: string }) => Promise<{ items: T[]; metadata?: { _continue?: string } }>): Promise<T[]> {
+export async function listBounded<T>(
+  page: (opts: { limit: number; _continue?: string }) => Promise<{ items: T[]; metadata?: { _continue?: string } }>,
+): Promise<T[]> {
   const items: T[] = [];
   let next: string | undefined;
   do {

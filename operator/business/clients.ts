@@ -7,7 +7,13 @@
 import { createHash } from 'node:crypto';
 import type { CertificateAndKey } from '../pki/certificates.ts';
 import { OperatorIdentities } from './identity.ts';
-import { CertificatesV1Api, CoreV1Api, KubeConfig, KubernetesObjectApi, type RequestContext } from '@kubernetes/client-node';
+import {
+  CertificatesV1Api,
+  CoreV1Api,
+  KubeConfig,
+  KubernetesObjectApi,
+  type RequestContext,
+} from '@kubernetes/client-node';
 
 /** The generic object client, which also says whether a kind is namespaced (discovery, cached per client). */
 export class BusinessObjectApi extends KubernetesObjectApi {
@@ -56,8 +62,12 @@ const b64 = (pem: string) => Buffer.from(pem, 'utf8').toString('base64');
 export function businessKubeConfig(credentials: BusinessCredentials): KubeConfig {
   const kc = new DeadlineKubeConfig();
   kc.loadFromOptions({
-    clusters: [{ name: 'business', server: credentials.server, caData: b64(credentials.caBundle), skipTLSVerify: false }],
-    users: [{ name: 'kubeonkube-operator', certData: b64(credentials.certificate), keyData: b64(credentials.privateKey) }],
+    clusters: [
+      { name: 'business', server: credentials.server, caData: b64(credentials.caBundle), skipTLSVerify: false },
+    ],
+    users: [
+      { name: 'kubeonkube-operator', certData: b64(credentials.certificate), keyData: b64(credentials.privateKey) },
+    ],
     contexts: [{ name: 'business', cluster: 'business', user: 'kubeonkube-operator' }],
     currentContext: 'business',
   });
@@ -73,7 +83,13 @@ export class BusinessClients {
    * certificate signed by `signer` (the Cluster's CA that signs now), the server verified against
    * `caBundle`.
    */
-  async forCluster(key: string, server: string, signer: CertificateAndKey, caBundle: string, now: Date): Promise<BusinessClient> {
+  async forCluster(
+    key: string,
+    server: string,
+    signer: CertificateAndKey,
+    caBundle: string,
+    now: Date,
+  ): Promise<BusinessClient> {
     const identity = await this.#identities.get(key, signer, now);
     return this.get(key, { server, caBundle, certificate: identity.certificate, privateKey: identity.privateKey });
   }
@@ -81,7 +97,8 @@ export class BusinessClients {
   /** The client of Cluster `key` (namespace/name) for these credentials. */
   get(key: string, credentials: BusinessCredentials): BusinessClient {
     const hash = createHash('sha256');
-    for (const part of [credentials.server, credentials.caBundle, credentials.certificate, credentials.privateKey]) hash.update(part).update('\0');
+    for (const part of [credentials.server, credentials.caBundle, credentials.certificate, credentials.privateKey])
+      hash.update(part).update('\0');
     const digest = hash.digest('hex');
     const known = this.#clients.get(key);
     if (known?.hash === digest) return known.client;

@@ -12,7 +12,11 @@ export const operatorUser = 'kubeonkube-operator';
 /** How long one in-memory certificate lives; a new one is issued once half of it has passed. */
 export const identityValidityMs = 24 * 3600_000;
 
-interface Held { signer: string; renewAt: number; pair: CertificateAndKey }
+interface Held {
+  signer: string;
+  renewAt: number;
+  pair: CertificateAndKey;
+}
 
 export class OperatorIdentities {
   readonly #held = new Map<string, Held>();
@@ -26,7 +30,11 @@ export class OperatorIdentities {
     const held = this.#held.get(key);
     if (held && held.signer === signerHash && now.getTime() < held.renewAt) return held.pair;
     // system:masters: the operator applies the control plane's own RBAC and users' add-ons of any kind
-    const pair = await issueCertificate(signer, { commonName: operatorUser, organizations: ['system:masters'], usage: 'client', validityMs: identityValidityMs }, now);
+    const pair = await issueCertificate(
+      signer,
+      { commonName: operatorUser, organizations: ['system:masters'], usage: 'client', validityMs: identityValidityMs },
+      now,
+    );
     this.#held.set(key, { signer: signerHash, renewAt: now.getTime() + identityValidityMs / 2, pair });
     return pair;
   }

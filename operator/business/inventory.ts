@@ -28,8 +28,10 @@ export const refOf = (obj: RenderedObject): ObjectRef => ({
 
 /** The same object (an apiVersion may move between versions of a group: the group and kind decide). */
 export const sameObject = (a: ObjectRef, b: ObjectRef) =>
-  a.apiVersion.split('/').slice(0, -1).join('/') === b.apiVersion.split('/').slice(0, -1).join('/')
-  && a.kind === b.kind && (a.namespace ?? '') === (b.namespace ?? '') && a.name === b.name;
+  a.apiVersion.split('/').slice(0, -1).join('/') === b.apiVersion.split('/').slice(0, -1).join('/') &&
+  a.kind === b.kind &&
+  (a.namespace ?? '') === (b.namespace ?? '') &&
+  a.name === b.name;
 
 /** `refs` once each, in a stable order (a steady inventory never changes its text). */
 export function distinct(refs: ObjectRef[]): ObjectRef[] {
@@ -62,9 +64,20 @@ export function listedObjects(inventory: Pick<V1ConfigMap, 'data'> | undefined):
   const str = (v: unknown): v is string => typeof v === 'string' && v !== '';
   return (Array.isArray(parsed) ? parsed : []).filter((r): r is ObjectRef => {
     const o = r as Partial<ObjectRef>;
-    return typeof r === 'object' && r !== null && str(o.apiVersion) && str(o.kind) && str(o.name) && (o.namespace === undefined || str(o.namespace));
+    return (
+      typeof r === 'object' &&
+      r !== null &&
+      str(o.apiVersion) &&
+      str(o.kind) &&
+      str(o.name) &&
+      (o.namespace === undefined || str(o.namespace))
+    );
   });
 }
 
 /** An object reference as the applier reads and deletes objects. */
-export const asObject = (r: ObjectRef): KubernetesObject => ({ apiVersion: r.apiVersion, kind: r.kind, metadata: { name: r.name, ...(r.namespace ? { namespace: r.namespace } : {}) } });
+export const asObject = (r: ObjectRef): KubernetesObject => ({
+  apiVersion: r.apiVersion,
+  kind: r.kind,
+  metadata: { name: r.name, ...(r.namespace ? { namespace: r.namespace } : {}) },
+});

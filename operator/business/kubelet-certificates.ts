@@ -27,10 +27,14 @@ const maxCertificateBytes = 16 * 1024;
 const nodePrefix = 'system:node:';
 
 /** Nodes holding certificates of the CA given for each kind (client: the cluster CA; serving: the kubelet-serving CA). */
-export async function kubeletsSignedBy(requests: IssuedRequest[], cas: { client: string; serving: string }): Promise<KubeletCertificates> {
+export async function kubeletsSignedBy(
+  requests: IssuedRequest[],
+  cas: { client: string; serving: string },
+): Promise<KubeletCertificates> {
   const found = { client: new Set<string>(), serving: new Set<string>() };
   for (const r of requests) {
-    const kind = r.signerName === kubeletClientSigner ? 'client' : r.signerName === kubeletServingSigner ? 'serving' : undefined;
+    const kind =
+      r.signerName === kubeletClientSigner ? 'client' : r.signerName === kubeletServingSigner ? 'serving' : undefined;
     if (!kind || !r.certificate || r.certificate.length > maxCertificateBytes) continue;
     const node = await nodeSignedBy(r.certificate, cas[kind]);
     if (node) found[kind].add(node);
@@ -50,7 +54,10 @@ async function nodeSignedBy(certificate: string, ca: string): Promise<string | u
   try {
     const [leaf] = pemCertificates(certificate);
     const d = leaf ? describeCertificate(leaf) : undefined;
-    const name = d?.commonName.startsWith(nodePrefix) && d.organizations.includes('system:nodes') ? d.commonName.slice(nodePrefix.length) : '';
+    const name =
+      d?.commonName.startsWith(nodePrefix) && d.organizations.includes('system:nodes')
+        ? d.commonName.slice(nodePrefix.length)
+        : '';
     // the issuer's name, then the signature: a forged issuer name proves nothing
     if (name !== '' && name.length <= 253 && (await isSignedBy(leaf!, ca))) node = name;
   } catch {
@@ -82,11 +89,18 @@ export interface DropCheck {
 export function dropBlocker(c: DropCheck): string | undefined {
   if (c.confirmed || c.oldCaEnded) return undefined;
   const go = `; or go on without them (a kubelet that has not renewed must join again) with ${c.skip}`;
-  if (c.nodes === undefined) return `every certificate is issued by the new CAs; waiting for the business cluster to list its nodes, whose kubelets must renew their certificates from the new CA before the old one is dropped${go}`;
-  const missing = (n: string) => [c.seen.client.includes(n) ? '' : 'client', c.seen.serving.includes(n) ? '' : 'serving'].filter(Boolean);
+  if (c.nodes === undefined)
+    return `every certificate is issued by the new CAs; waiting for the business cluster to list its nodes, whose kubelets must renew their certificates from the new CA before the old one is dropped${go}`;
+  const missing = (n: string) =>
+    [c.seen.client.includes(n) ? '' : 'client', c.seen.serving.includes(n) ? '' : 'serving'].filter(Boolean);
   const behind = c.nodes.filter((n) => missing(n).length > 0);
   if (behind.length === 0) return undefined;
-  const named = behind.slice(0, 5).map((n) => `${n} (${missing(n).join(', ')})`).join(', ');
-  return `every certificate is issued by the new CAs; waiting for ${behind.length} of ${c.nodes.length} kubelet(s) to renew their certificates from the new CA before the old one is dropped: ${named}${behind.length > 5 ? ', …' : ''}. `
-    + `Kubelets renew at 70-90% of their certificates' lifetime (spec.certificates.kubeletValidity: ${c.kubeletValidity})${go}`;
+  const named = behind
+    .slice(0, 5)
+    .map((n) => `${n} (${missing(n).join(', ')})`)
+    .join(', ');
+  return (
+    `every certificate is issued by the new CAs; waiting for ${behind.length} of ${c.nodes.length} kubelet(s) to renew their certificates from the new CA before the old one is dropped: ${named}${behind.length > 5 ? ', …' : ''}. ` +
+    `Kubelets renew at 70-90% of their certificates' lifetime (spec.certificates.kubeletValidity: ${c.kubeletValidity})${go}`
+  );
 }

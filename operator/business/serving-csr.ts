@@ -48,10 +48,14 @@ const loopback = [parseCidr('127.0.0.0/8'), parseCidr('::1/128')];
 /** Why DNS name `name` may not be in a serving certificate of node `node`, or undefined when it may. */
 function reservedName(name: string, node: string, nodes: NodeFacts[], policy: ServingPolicy): string | undefined {
   const n = name.toLowerCase().replace(/\.$/, '');
-  if (n === 'localhost' || n.startsWith('kubernetes.') || n === 'kubernetes') return `${name} is a name of the apiserver`;
-  if (n.endsWith('.svc') || n.includes('.svc.') || n.endsWith(`.${policy.dnsDomain}`)) return `${name} is a Service's name`;
+  if (n === 'localhost' || n.startsWith('kubernetes.') || n === 'kubernetes')
+    return `${name} is a name of the apiserver`;
+  if (n.endsWith('.svc') || n.includes('.svc.') || n.endsWith(`.${policy.dnsDomain}`))
+    return `${name} is a Service's name`;
   if (policy.apiserverNames.some((a) => a.toLowerCase() === n)) return `${name} is a name of the apiserver`;
-  const other = nodes.find((o) => o.name !== node && (o.name.toLowerCase() === n || o.addresses.some((a) => a.address.toLowerCase() === n)));
+  const other = nodes.find(
+    (o) => o.name !== node && (o.name.toLowerCase() === n || o.addresses.some((a) => a.address.toLowerCase() === n)),
+  );
   if (other) return `${name} is a name of node ${other.name}`;
   return undefined;
 }
@@ -100,12 +104,17 @@ export function sanIpBytes(extnValue: ArrayBuffer): Uint8Array[] {
 export function addressText(bytes: Uint8Array): { text: string } | { invalid: string } {
   if (bytes.length === 4) return { text: [...bytes].join('.') };
   if (bytes.length !== 16) return { invalid: `an address of ${bytes.length} bytes` };
-  if (bytes.slice(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff) return { invalid: `the IPv4 address ${[...bytes.slice(12)].join('.')} written as IPv6` };
+  if (bytes.slice(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff)
+    return { invalid: `the IPv4 address ${[...bytes.slice(12)].join('.')} written as IPv6` };
   const groups = Array.from({ length: 8 }, (_, g) => ((bytes[2 * g]! << 8) | bytes[2 * g + 1]!).toString(16));
   return { text: new URL(`http://[${groups.join(':')}]`).hostname.replace(/^\[|\]$/g, '') };
 }
 
-export type Verdict = { action: 'approve' } | { action: 'deny'; reason: string } | { action: 'wait'; reason: string } | { action: 'ignore' };
+export type Verdict =
+  | { action: 'approve' }
+  | { action: 'deny'; reason: string }
+  | { action: 'wait'; reason: string }
+  | { action: 'ignore' };
 
 const allowedUsages = new Set(['digital signature', 'key encipherment', 'server auth']);
 
@@ -128,7 +137,12 @@ export function judgeServingCsr(csr: CsrFacts, nodes: NodeFacts[], policy: Servi
   const subject = request.subjectName;
   const commonNames = subject.getField('2.5.4.3');
   const organizations = subject.getField('2.5.4.10');
-  if (commonNames.length !== 1 || commonNames[0] !== csr.username || organizations.length !== 1 || organizations[0] !== 'system:nodes') {
+  if (
+    commonNames.length !== 1 ||
+    commonNames[0] !== csr.username ||
+    organizations.length !== 1 ||
+    organizations[0] !== 'system:nodes'
+  ) {
     return { action: 'deny', reason: `subject ${request.subject} is not CN=${csr.username}, O=system:nodes` };
   }
   const san = request.extensions.find((e) => e.type === '2.5.29.17');
@@ -145,18 +159,33 @@ export function judgeServingCsr(csr: CsrFacts, nodes: NodeFacts[], policy: Servi
   if (names.length === 0) return { action: 'deny', reason: 'the request names no address' };
   // what is never the node's, whatever it says of itself, is denied before anything is waited for
   for (const n of names) {
-    if (n.type !== 'ip' && n.type !== 'dns') return { action: 'deny', reason: `a ${n.type} name has no place in a kubelet serving certificate` };
-    const reserved = n.type === 'dns' ? reservedName(n.value, nodeName, nodes, policy) : reservedAddress(n.value, nodeName, nodes, policy);
+    if (n.type !== 'ip' && n.type !== 'dns')
+      return { action: 'deny', reason: `a ${n.type} name has no place in a kubelet serving certificate` };
+    const reserved =
+      n.type === 'dns'
+        ? reservedName(n.value, nodeName, nodes, policy)
+        : reservedAddress(n.value, nodeName, nodes, policy);
     if (reserved) return { action: 'deny', reason: reserved };
   }
   const node = nodes.find((n) => n.name === nodeName);
   if (!node) return { action: 'wait', reason: `node ${nodeName} is not registered yet` };
-  const ips = new Set(node.addresses.filter((a) => a.type === 'InternalIP' || a.type === 'ExternalIP').map((a) => a.address));
+  const ips = new Set(
+    node.addresses.filter((a) => a.type === 'InternalIP' || a.type === 'ExternalIP').map((a) => a.address),
+  );
   // the kubelet names its Hostname, InternalDNS and ExternalDNS addresses
-  const dns = new Set([nodeName, ...node.addresses.filter((a) => ['Hostname', 'InternalDNS', 'ExternalDNS'].includes(a.type)).map((a) => a.address)].map((d) => d.toLowerCase()));
+  const dns = new Set(
+    [
+      nodeName,
+      ...node.addresses
+        .filter((a) => ['Hostname', 'InternalDNS', 'ExternalDNS'].includes(a.type))
+        .map((a) => a.address),
+    ].map((d) => d.toLowerCase()),
+  );
   for (const n of names) {
-    if (n.type === 'ip' && !ips.has(n.value)) return { action: 'wait', reason: `address ${n.value} is not one node ${nodeName} reports (yet)` };
-    if (n.type === 'dns' && !dns.has(n.value.toLowerCase())) return { action: 'wait', reason: `name ${n.value} is not one node ${nodeName} reports (yet)` };
+    if (n.type === 'ip' && !ips.has(n.value))
+      return { action: 'wait', reason: `address ${n.value} is not one node ${nodeName} reports (yet)` };
+    if (n.type === 'dns' && !dns.has(n.value.toLowerCase()))
+      return { action: 'wait', reason: `name ${n.value} is not one node ${nodeName} reports (yet)` };
   }
   return { action: 'approve' };
 }

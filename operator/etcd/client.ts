@@ -55,10 +55,20 @@ export class EtcdError extends Error {
 
 export const memberIdHex = (id: string): string => BigInt(id).toString(16);
 
-interface RawMember { ID?: string; name?: string; peerURLs?: string[]; clientURLs?: string[]; isLearner?: boolean }
+interface RawMember {
+  ID?: string;
+  name?: string;
+  peerURLs?: string[];
+  clientURLs?: string[];
+  isLearner?: boolean;
+}
 
 const member = (m: RawMember): EtcdMember => ({
-  id: m.ID ?? '0', name: m.name ?? '', peerURLs: m.peerURLs ?? [], clientURLs: m.clientURLs ?? [], isLearner: m.isLearner ?? false,
+  id: m.ID ?? '0',
+  name: m.name ?? '',
+  peerURLs: m.peerURLs ?? [],
+  clientURLs: m.clientURLs ?? [],
+  isLearner: m.isLearner ?? false,
 });
 
 export class EtcdClient {
@@ -69,7 +79,13 @@ export class EtcdClient {
   constructor(credentials: EtcdCredentials, { timeoutMs = 3000 } = {}) {
     this.#credentials = credentials;
     // keep-alive: a pass asks every member for its status; one TLS handshake per member, not per call
-    this.#agent = new Agent({ ca: credentials.ca, cert: credentials.cert, key: credentials.key, keepAlive: true, maxSockets: 4 });
+    this.#agent = new Agent({
+      ca: credentials.ca,
+      cert: credentials.cert,
+      key: credentials.key,
+      keepAlive: true,
+      maxSockets: 4,
+    });
     this.#timeoutMs = timeoutMs;
   }
 
@@ -84,11 +100,22 @@ export class EtcdClient {
    */
   servedSerial(target: EtcdTarget): Promise<string> {
     return new Promise((resolve, reject) => {
-      const socket = connect({ host: target.address, port: target.port ?? 2379, servername: target.servername, ...this.#credentials, timeout: this.#timeoutMs }, () => {
-        resolve(socket.getPeerX509Certificate()?.serialNumber ?? '');
-        socket.end();
-      });
-      socket.on('timeout', () => socket.destroy(new Error(`no TLS handshake with ${target.servername} within ${this.#timeoutMs} ms`)));
+      const socket = connect(
+        {
+          host: target.address,
+          port: target.port ?? 2379,
+          servername: target.servername,
+          ...this.#credentials,
+          timeout: this.#timeoutMs,
+        },
+        () => {
+          resolve(socket.getPeerX509Certificate()?.serialNumber ?? '');
+          socket.end();
+        },
+      );
+      socket.on('timeout', () =>
+        socket.destroy(new Error(`no TLS handshake with ${target.servername} within ${this.#timeoutMs} ms`)),
+      );
       socket.on('error', reject);
     });
   }
@@ -100,8 +127,9 @@ export class EtcdClient {
   }
 
   async status(target: EtcdTarget): Promise<EtcdStatus> {
-    type Raw = Partial<Record<'leader' | 'version' | 'raftIndex' | 'raftAppliedIndex' | 'dbSize' | 'dbSizeInUse', string>>
-      & { header?: { member_id?: string }; errors?: string[]; isLearner?: boolean };
+    type Raw = Partial<
+      Record<'leader' | 'version' | 'raftIndex' | 'raftAppliedIndex' | 'dbSize' | 'dbSizeInUse', string>
+    > & { header?: { member_id?: string }; errors?: string[]; isLearner?: boolean };
     const s = await this.#call<Raw>(target, '/v3/maintenance/status', {});
     const big = (k: 'raftIndex' | 'raftAppliedIndex') => BigInt(s[k] ?? '0');
     return {
@@ -119,7 +147,10 @@ export class EtcdClient {
 
   /** Adds a member by its peer URL, as a learner (a non-voting member) unless said otherwise. */
   async memberAdd(target: EtcdTarget, peerURL: string, { learner = true } = {}): Promise<EtcdMember> {
-    const body = await this.#call<{ member?: RawMember }>(target, '/v3/cluster/member/add', { peerURLs: [peerURL], isLearner: learner });
+    const body = await this.#call<{ member?: RawMember }>(target, '/v3/cluster/member/add', {
+      peerURLs: [peerURL],
+      isLearner: learner,
+    });
     return member(body.member ?? {});
   }
 
@@ -143,7 +174,11 @@ export class EtcdClient {
    * bytes written and the revision of the snapshot. No overall timeout: a large database takes
    * time; a stall of `idleMs` without a chunk fails it.
    */
-  snapshot(target: EtcdTarget, out: (chunk: Buffer) => Promise<void>, { idleMs = 30_000 } = {}): Promise<{ bytes: number; revision: bigint }> {
+  snapshot(
+    target: EtcdTarget,
+    out: (chunk: Buffer) => Promise<void>,
+    { idleMs = 30_000 } = {},
+  ): Promise<{ bytes: number; revision: bigint }> {
     const path = '/v3/maintenance/snapshot';
     const fail = (message: string, code?: number) => new EtcdError(`${path} on ${target.servername}: ${message}`, code);
     return new Promise((resolve, reject) => {
@@ -152,11 +187,20 @@ export class EtcdClient {
       let pending = '';
       let writing = Promise.resolve();
       let failed = false;
-      const stop = (err: Error) => { if (!failed) { failed = true; req.destroy(); reject(err); } };
+      const stop = (err: Error) => {
+        if (!failed) {
+          failed = true;
+          req.destroy();
+          reject(err);
+        }
+      };
       // the gateway sends one JSON message per line: {"result": {...}} or {"error": {...}}
       const line = (text: string) => {
         if (text.trim() === '') return;
-        type Message = { result?: { header?: { revision?: string }; blob?: string }; error?: { message?: string; code?: number } };
+        type Message = {
+          result?: { header?: { revision?: string }; blob?: string };
+          error?: { message?: string; code?: number };
+        };
         let message: Message;
         try {
           message = JSON.parse(text) as Message;
@@ -170,34 +214,49 @@ export class EtcdClient {
         bytes += blob.length;
         if (blob.length > 0) writing = writing.then(() => out(blob));
       };
-      const req = request({
-        host: target.address, port: target.port ?? 2379, servername: target.servername, path, method: 'POST', agent: this.#agent,
-        headers: { 'content-type': 'application/json', 'content-length': 2 }, timeout: idleMs,
-      }, (res) => {
-        if ((res.statusCode ?? 500) >= 300) {
-          res.resume();
-          return stop(fail(`HTTP ${res.statusCode}`));
-        }
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          pending += chunk;
-          let newline: number;
-          while ((newline = pending.indexOf('\n')) >= 0) {
-            line(pending.slice(0, newline));
-            pending = pending.slice(newline + 1);
+      const req = request(
+        {
+          host: target.address,
+          port: target.port ?? 2379,
+          servername: target.servername,
+          path,
+          method: 'POST',
+          agent: this.#agent,
+          headers: { 'content-type': 'application/json', 'content-length': 2 },
+          timeout: idleMs,
+        },
+        (res) => {
+          if ((res.statusCode ?? 500) >= 300) {
+            res.resume();
+            return stop(fail(`HTTP ${res.statusCode}`));
           }
-          // no more than what was received so far waits in memory: read on once it is written
-          res.pause();
-          writing.then(() => res.resume(), (err: unknown) => stop(err as Error));
-        });
-        res.on('error', (err) => stop(fail(err.message)));
-        res.on('end', () => {
-          line(pending);
-          if (failed) return;
-          if (bytes === 0) return stop(fail('an empty snapshot'));
-          writing.then(() => resolve({ bytes, revision }), (err: unknown) => stop(err as Error));
-        });
-      });
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            pending += chunk;
+            let newline: number;
+            while ((newline = pending.indexOf('\n')) >= 0) {
+              line(pending.slice(0, newline));
+              pending = pending.slice(newline + 1);
+            }
+            // no more than what was received so far waits in memory: read on once it is written
+            res.pause();
+            writing.then(
+              () => res.resume(),
+              (err: unknown) => stop(err as Error),
+            );
+          });
+          res.on('error', (err) => stop(fail(err.message)));
+          res.on('end', () => {
+            line(pending);
+            if (failed) return;
+            if (bytes === 0) return stop(fail('an empty snapshot'));
+            writing.then(
+              () => resolve({ bytes, revision }),
+              (err: unknown) => stop(err as Error),
+            );
+          });
+        },
+      );
       req.on('timeout', () => req.destroy(new Error(`nothing for ${idleMs} ms`)));
       req.on('error', (err) => stop(fail(err.message)));
       req.end('{}');
@@ -207,28 +266,45 @@ export class EtcdClient {
   #call<T>(target: EtcdTarget, path: string, payload: unknown): Promise<T> {
     const data = JSON.stringify(payload);
     return new Promise<T>((resolve, reject) => {
-      const req = request({
-        host: target.address, port: target.port ?? 2379, servername: target.servername, path, method: 'POST', agent: this.#agent,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
-        timeout: this.#timeoutMs,
-      }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', (err) => reject(new EtcdError(`${path} on ${target.servername}: ${err.message}`)));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let parsed: (T & { error?: string; message?: string; code?: number }) | undefined;
-          try {
-            parsed = JSON.parse(text) as T & { error?: string; message?: string; code?: number };
-          } catch {
-            return reject(new EtcdError(`${path} on ${target.servername}: HTTP ${res.statusCode}, not JSON`));
-          }
-          if ((res.statusCode ?? 500) >= 300 || parsed.error !== undefined || (parsed.code !== undefined && parsed.message !== undefined)) {
-            return reject(new EtcdError(`${path} on ${target.servername}: ${parsed.message ?? parsed.error ?? `HTTP ${res.statusCode}`}`, parsed.code));
-          }
-          resolve(parsed);
-        });
-      });
+      const req = request(
+        {
+          host: target.address,
+          port: target.port ?? 2379,
+          servername: target.servername,
+          path,
+          method: 'POST',
+          agent: this.#agent,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
+          timeout: this.#timeoutMs,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', (err) => reject(new EtcdError(`${path} on ${target.servername}: ${err.message}`)));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let parsed: (T & { error?: string; message?: string; code?: number }) | undefined;
+            try {
+              parsed = JSON.parse(text) as T & { error?: string; message?: string; code?: number };
+            } catch {
+              return reject(new EtcdError(`${path} on ${target.servername}: HTTP ${res.statusCode}, not JSON`));
+            }
+            if (
+              (res.statusCode ?? 500) >= 300 ||
+              parsed.error !== undefined ||
+              (parsed.code !== undefined && parsed.message !== undefined)
+            ) {
+              return reject(
+                new EtcdError(
+                  `${path} on ${target.servername}: ${parsed.message ?? parsed.error ?? `HTTP ${res.statusCode}`}`,
+                  parsed.code,
+                ),
+              );
+            }
+            resolve(parsed);
+          });
+        },
+      );
       req.on('timeout', () => req.destroy(new Error(`no answer within ${this.#timeoutMs} ms`)));
       req.on('error', (err) => reject(new EtcdError(`${path} on ${target.servername}: ${err.message}`)));
       req.end(data);

@@ -51,7 +51,8 @@ export class EtcdConnections {
 
   /** Forgets the timers under `prefix` other than `keep` (Pods that are gone). */
   prune(prefix: string, keep: string[]): void {
-    for (const key of this.#unhealthySince.keys()) if (key.startsWith(prefix) && !keep.includes(key)) this.#unhealthySince.delete(key);
+    for (const key of this.#unhealthySince.keys())
+      if (key.startsWith(prefix) && !keep.includes(key)) this.#unhealthySince.delete(key);
   }
 
   countCall(call: string, result: 'ok' | 'refused'): void {

@@ -68,10 +68,12 @@ export interface MembershipPlan {
   healthyVoters: number;
 }
 
-export const healthy = (s: SlotView): boolean => s.status !== undefined && s.status.errors.length === 0 && s.status.leader !== '0';
+export const healthy = (s: SlotView): boolean =>
+  s.status !== undefined && s.status.errors.length === 0 && s.status.leader !== '0';
 
 /** The member ID the slots report as their leader ('0' means "none known" and is passed over). */
-export const leaderIdOf = (slots: SlotView[]): string | undefined => slots.find((s) => s.status && s.status.leader !== '0')?.status?.leader;
+export const leaderIdOf = (slots: SlotView[]): string | undefined =>
+  slots.find((s) => s.status && s.status.leader !== '0')?.status?.leader;
 
 /** Members needed for quorum among `voters`. */
 export const quorum = (voters: number): number => Math.floor(voters / 2) + 1;
@@ -80,17 +82,30 @@ export const quorum = (voters: number): number => Math.floor(voters / 2) + 1;
 export const caughtUpEntries = 1000n;
 
 export function planMembership(view: MembershipView): MembershipPlan {
-  const plan: MembershipPlan = { startPods: [], deletePods: [], progressing: false, strangers: [], voters: 0, healthyVoters: 0 };
+  const plan: MembershipPlan = {
+    startPods: [],
+    deletePods: [],
+    progressing: false,
+    strangers: [],
+    voters: 0,
+    healthyVoters: 0,
+  };
   const { members } = view;
   if (!members) {
     // A deleted Pod whose claim is intact is not a membership change: starting it again may be
     // exactly what brings quorum back.
     for (const s of view.slots) if (!s.pod && !s.dataLost) plan.startPods.push({ slot: s.index });
-    const down = view.slots.filter((s) => !healthy(s)).map((s) => `${s.name} (${s.dataLost ?? s.statusError ?? 'not healthy'})`);
-    plan.blocked = { reason: 'QuorumLost', message: `no member could read the member list through raft: ${down.length} of `
-      + `${view.slots.length} members are down: ${down.join('; ')}. No membership change is made without quorum. Bring the members `
-      + `back (their Pods are restarted with their data; check their nodes and claims). If a majority has lost its data, the way back `
-      + `is a new Cluster restored from a snapshot` };
+    const down = view.slots
+      .filter((s) => !healthy(s))
+      .map((s) => `${s.name} (${s.dataLost ?? s.statusError ?? 'not healthy'})`);
+    plan.blocked = {
+      reason: 'QuorumLost',
+      message:
+        `no member could read the member list through raft: ${down.length} of ` +
+        `${view.slots.length} members are down: ${down.join('; ')}. No membership change is made without quorum. Bring the members ` +
+        `back (their Pods are restarted with their data; check their nodes and claims). If a majority has lost its data, the way back ` +
+        `is a new Cluster restored from a snapshot`,
+    };
     return plan;
   }
 
@@ -102,7 +117,10 @@ export function planMembership(view: MembershipView): MembershipPlan {
   }
   plan.strangers = members.filter((m) => !slotOf.has(m.id));
   const voters = members.filter((m) => !m.isLearner);
-  const healthyVoters = voters.filter((m) => { const s = slotOf.get(m.id); return s !== undefined && healthy(s); });
+  const healthyVoters = voters.filter((m) => {
+    const s = slotOf.get(m.id);
+    return s !== undefined && healthy(s);
+  });
   plan.voters = voters.length;
   plan.healthyVoters = healthyVoters.length;
 
@@ -113,7 +131,8 @@ export function planMembership(view: MembershipView): MembershipPlan {
     const m = byPeer.get(s.peerURL);
     if (!m) {
       // never added, or removed: a Pod still there runs the removed member's data and must go first
-      if (s.pod && !s.pod.deleting) plan.deletePods.push({ slot: s.index, why: `${s.name} is not a member of the etcd cluster` });
+      if (s.pod && !s.pod.deleting)
+        plan.deletePods.push({ slot: s.index, why: `${s.name} is not a member of the etcd cluster` });
       else if (!s.pod) missing.push(s);
       continue;
     }
@@ -124,8 +143,11 @@ export function planMembership(view: MembershipView): MembershipPlan {
     }
     // a member that never started has no data to lose: its claim and Pod are about to be made
     // a Pod on its way out is not judged: it is started again with its data once gone (a stuck one is removed)
-    const why = (m.name !== '' ? s.dataLost : undefined) ?? (s.pod && !s.pod.deleting && s.unhealthyForMs >= view.replaceUnhealthyAfterMs
-      ? `unhealthy for ${Math.round(s.unhealthyForMs / 1000)} s (${s.statusError ?? 'not healthy'})` : undefined);
+    const why =
+      (m.name !== '' ? s.dataLost : undefined) ??
+      (s.pod && !s.pod.deleting && s.unhealthyForMs >= view.replaceUnhealthyAfterMs
+        ? `unhealthy for ${Math.round(s.unhealthyForMs / 1000)} s (${s.statusError ?? 'not healthy'})`
+        : undefined);
     if (why) {
       lost.push({ slot: s, member: m, why });
       continue;
@@ -134,12 +156,20 @@ export function planMembership(view: MembershipView): MembershipPlan {
     if (m.isLearner) learners.push({ slot: s, member: m });
   }
 
-  const change = (call: MembershipCall) => { plan.call = call; plan.progressing = true; };
+  const change = (call: MembershipCall) => {
+    plan.call = call;
+    plan.progressing = true;
+  };
   // finish what is under way before starting anything else
   const ready = learners.find((l) => l.member.name !== '' && healthy(l.slot));
   if (ready) {
-    if (healthyVoters.length + 1 >= quorum(voters.length + 1)) change({ call: 'promote', slot: ready.slot.index, id: ready.member.id });
-    else plan.blocked = { reason: 'ReplacementBlocked', message: `learner ${ready.slot.name} waits: promoting it now would leave the cluster without quorum` };
+    if (healthyVoters.length + 1 >= quorum(voters.length + 1))
+      change({ call: 'promote', slot: ready.slot.index, id: ready.member.id });
+    else
+      plan.blocked = {
+        reason: 'ReplacementBlocked',
+        message: `learner ${ready.slot.name} waits: promoting it now would leave the cluster without quorum`,
+      };
     return plan;
   }
   if (learners.length > 0 || plan.deletePods.length > 0) {
@@ -149,9 +179,17 @@ export function planMembership(view: MembershipView): MembershipPlan {
   const next = missing[0];
   if (next) {
     if (healthyVoters.length >= quorum(voters.length)) {
-      change({ call: 'add', slot: next.index, peerURL: next.peerURL, why: `${next.name} is wanted and is not a member` });
+      change({
+        call: 'add',
+        slot: next.index,
+        peerURL: next.peerURL,
+        why: `${next.name} is wanted and is not a member`,
+      });
     } else {
-      plan.blocked = { reason: 'ReplacementBlocked', message: `${next.name} is not added yet: ${healthyVoters.length} of ${voters.length} voting members are healthy` };
+      plan.blocked = {
+        reason: 'ReplacementBlocked',
+        message: `${next.name} is not added yet: ${healthyVoters.length} of ${voters.length} voting members are healthy`,
+      };
     }
     return plan;
   }
@@ -167,8 +205,9 @@ export function planMembership(view: MembershipView): MembershipPlan {
   } else {
     plan.blocked = {
       reason: 'ReplacementBlocked',
-      message: `${target.slot.name} must be replaced (${target.why}) but only ${remainingHealthy.length} of the other ${remaining.length} voting members `
-        + 'are healthy: removing it would leave no quorum, so nothing is changed until they are back',
+      message:
+        `${target.slot.name} must be replaced (${target.why}) but only ${remainingHealthy.length} of the other ${remaining.length} voting members ` +
+        'are healthy: removing it would leave no quorum, so nothing is changed until they are back',
     };
   }
   return plan;
@@ -184,14 +223,24 @@ function planRestart(view: MembershipView, members: EtcdMember[], plan: Membersh
   if (outdated.length === 0 || plan.startPods.length > 0 || plan.strangers.length > 0) return;
   const leaderId = leaderIdOf(view.slots);
   const leader = view.slots.find((s) => s.status?.memberId === leaderId);
-  const settled = leader?.status !== undefined && plan.voters === view.slots.length && plan.healthyVoters === view.slots.length
-    && members.every((m) => !m.isLearner)
+  const settled =
+    leader?.status !== undefined &&
+    plan.voters === view.slots.length &&
+    plan.healthyVoters === view.slots.length &&
+    members.every((m) => !m.isLearner) &&
     // the Pod's readiness too: what a human (and a PodDisruptionBudget) sees agrees before the next one goes
-    && view.slots.every((s) => s.pod && !s.pod.deleting && s.pod.ready !== false && s.status && leader.status!.raftIndex - s.status.raftAppliedIndex <= caughtUpEntries
-      // every member has heard from the same leader: a member the leader cannot reach keeps its old
-      // one (and a log within reach of the leader's while little is written), and restarting
-      // another then would leave no quorum
-      && s.status.leader === leaderId);
+    view.slots.every(
+      (s) =>
+        s.pod &&
+        !s.pod.deleting &&
+        s.pod.ready !== false &&
+        s.status &&
+        leader.status!.raftIndex - s.status.raftAppliedIndex <= caughtUpEntries &&
+        // every member has heard from the same leader: a member the leader cannot reach keeps its old
+        // one (and a log within reach of the leader's while little is written), and restarting
+        // another then would leave no quorum
+        s.status.leader === leaderId,
+    );
   if (!settled) return;
   const next = outdated.find((s) => s !== leader);
   if (next) {
@@ -201,7 +250,12 @@ function planRestart(view: MembershipView, members: EtcdMember[], plan: Membersh
   }
   const successor = view.slots.find((s) => s !== leader && s.outdated === undefined);
   if (successor) {
-    plan.call = { call: 'move-leader', slot: leader.index, id: successor.status!.memberId, why: `${leader.name} is to be restarted last (${leader.outdated!})` };
+    plan.call = {
+      call: 'move-leader',
+      slot: leader.index,
+      id: successor.status!.memberId,
+      why: `${leader.name} is to be restarted last (${leader.outdated!})`,
+    };
   } else {
     // the only member: it cannot hand over, and restarting it is the only way to the new template
     plan.deletePods.push({ slot: leader.index, why: leader.outdated!, restart: true });

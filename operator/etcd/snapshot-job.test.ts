@@ -7,7 +7,13 @@ describe('snapshot files', () => {
   });
 
   it('of one Cluster are never taken for another whose name starts alike', () => {
-    const files = ['b-20261123T101500Z.db', 'b-2-20261123T101400Z.db', 'b-20261122T101500Z.db', 'b-20261123T101600Z.db.part', 'notes.txt'];
+    const files = [
+      'b-20261123T101500Z.db',
+      'b-2-20261123T101400Z.db',
+      'b-20261122T101500Z.db',
+      'b-20261123T101600Z.db.part',
+      'notes.txt',
+    ];
     expect(snapshotsOf('b', files)).toEqual(['b-20261122T101500Z.db', 'b-20261123T101500Z.db']);
     expect(snapshotsOf('b-2', files)).toEqual(['b-2-20261123T101400Z.db']);
   });

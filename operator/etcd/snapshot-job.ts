@@ -22,7 +22,10 @@ export interface SnapshotResult {
 
 /** `<cluster>-20261123T101500Z.db`: sorts by time. */
 export function snapshotFileName(cluster: string, at: Date): string {
-  return `${cluster}-${at.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z')}.db`;
+  return `${cluster}-${at
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z')}.db`;
 }
 
 /** This Cluster's snapshots among `files`, oldest first (another Cluster's, even one whose name starts alike, never). */
@@ -38,7 +41,12 @@ export function beyondRetention(cluster: string, files: string[], retention: num
 }
 
 export async function takeSnapshot(options: {
-  cluster: string; members: string[]; dir: string; retention: number; client: EtcdClient; now?: () => Date;
+  cluster: string;
+  members: string[];
+  dir: string;
+  retention: number;
+  client: EtcdClient;
+  now?: () => Date;
 }): Promise<SnapshotResult> {
   const at = (options.now ?? (() => new Date()))();
   const file = snapshotFileName(options.cluster, at);
@@ -53,7 +61,8 @@ export async function takeSnapshot(options: {
       await handle.sync();
       await handle.close();
       await rename(part, join(options.dir, file));
-      for (const old of beyondRetention(options.cluster, await readdir(options.dir), options.retention)) await rm(join(options.dir, old), { force: true });
+      for (const old of beyondRetention(options.cluster, await readdir(options.dir), options.retention))
+        await rm(join(options.dir, old), { force: true });
       return { time: at.toISOString(), file, sizeBytes: bytes, revision: Number(revision) };
     } catch (err) {
       await handle.close().catch(() => undefined);

@@ -1,6 +1,13 @@
 // The meta-cluster's kube-apiserver, through @kubernetes/client-node: a CRD is established, and an
 // object of it is created, read, watched and deleted. Nothing here is faked.
-import { ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, Watch, type V1CustomResourceDefinition } from '@kubernetes/client-node';
+import {
+  ApiextensionsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  Watch,
+  type V1CustomResourceDefinition,
+} from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
 const group = 'roundtrip.test.kubeonkube.io';
@@ -12,16 +19,28 @@ const crd: V1CustomResourceDefinition = {
     group,
     scope: 'Namespaced',
     names: { plural: 'widgets', singular: 'widget', kind: 'Widget' },
-    versions: [{
-      name: 'v1',
-      served: true,
-      storage: true,
-      schema: { openAPIV3Schema: { type: 'object', properties: { spec: { type: 'object', properties: { size: { type: 'integer', minimum: 1 } } } } } },
-    }],
+    versions: [
+      {
+        name: 'v1',
+        served: true,
+        storage: true,
+        schema: {
+          openAPIV3Schema: {
+            type: 'object',
+            properties: { spec: { type: 'object', properties: { size: { type: 'integer', minimum: 1 } } } },
+          },
+        },
+      },
+    ],
   },
 };
 
-interface Widget { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; resourceVersion?: string }; spec: { size: number } }
+interface Widget {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; resourceVersion?: string };
+  spec: { size: number };
+}
 
 const kc = new KubeConfig();
 const namespace = `roundtrip-${process.pid}`;
@@ -31,7 +50,11 @@ const namespace = `roundtrip-${process.pid}`;
  * until it is initialized, and client-node reports a refused watch through `done` rather than by
  * rejecting; like client-go, retry then.
  */
-async function openWatch(path: string, onEvent: (type: string, obj: Widget) => void, onError: (err: Error) => void): Promise<AbortController> {
+async function openWatch(
+  path: string,
+  onEvent: (type: string, obj: Widget) => void,
+  onError: (err: Error) => void,
+): Promise<AbortController> {
   for (let attempt = 0; ; attempt++) {
     let refused: (Error & { statusCode?: number }) | undefined;
     let opened = false;
@@ -66,8 +89,14 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await kc.makeApiClient(CoreV1Api).deleteNamespace({ name: namespace }).catch(() => undefined);
-  await kc.makeApiClient(ApiextensionsV1Api).deleteCustomResourceDefinition({ name: crd.metadata!.name! }).catch(() => undefined);
+  await kc
+    .makeApiClient(CoreV1Api)
+    .deleteNamespace({ name: namespace })
+    .catch(() => undefined);
+  await kc
+    .makeApiClient(ApiextensionsV1Api)
+    .deleteCustomResourceDefinition({ name: crd.metadata!.name! })
+    .catch(() => undefined);
 });
 
 describe('kube-apiserver of the meta-cluster', () => {
@@ -83,22 +112,34 @@ describe('kube-apiserver of the meta-cluster', () => {
     const events: string[] = [];
     let resolveDeleted!: () => void;
     let rejectWatch!: (err: Error) => void;
-    const deleted = new Promise<void>((resolve, reject) => { resolveDeleted = resolve; rejectWatch = reject; });
+    const deleted = new Promise<void>((resolve, reject) => {
+      resolveDeleted = resolve;
+      rejectWatch = reject;
+    });
     // resolves once the watch is established, so no event of the steps below can be missed
-    const watch = await openWatch(`/apis/${group}/v1/namespaces/${namespace}/widgets`, (type, obj) => {
-      events.push(`${type} ${obj.metadata.name} ${obj.spec.size}`);
-      if (type === 'DELETED') resolveDeleted();
-    }, rejectWatch);
+    const watch = await openWatch(
+      `/apis/${group}/v1/namespaces/${namespace}/widgets`,
+      (type, obj) => {
+        events.push(`${type} ${obj.metadata.name} ${obj.spec.size}`);
+        if (type === 'DELETED') resolveDeleted();
+      },
+      rejectWatch,
+    );
 
     const created = (await objects.createNamespacedCustomObject({
-      ...ref, body: { apiVersion: `${group}/v1`, kind: 'Widget', metadata: { name: 'w1' }, spec: { size: 3 } },
+      ...ref,
+      body: { apiVersion: `${group}/v1`, kind: 'Widget', metadata: { name: 'w1' }, spec: { size: 3 } },
     })) as Widget;
     expect(created.metadata.resourceVersion).toBeTruthy();
 
     const read = (await objects.getNamespacedCustomObject({ ...ref, name: 'w1' })) as Widget;
     expect(read.spec.size).toBe(3);
 
-    await objects.patchNamespacedCustomObject({ ...ref, name: 'w1', body: [{ op: 'replace', path: '/spec/size', value: 5 }] });
+    await objects.patchNamespacedCustomObject({
+      ...ref,
+      name: 'w1',
+      body: [{ op: 'replace', path: '/spec/size', value: 5 }],
+    });
     await objects.deleteNamespacedCustomObject({ ...ref, name: 'w1' });
     await deleted;
     watch.abort();
@@ -108,10 +149,18 @@ describe('kube-apiserver of the meta-cluster', () => {
 
   it('refuses an object that breaks the CRD schema, naming the field', async () => {
     const objects = kc.makeApiClient(CustomObjectsApi);
-    const error = await objects.createNamespacedCustomObject({
-      group, version: 'v1', namespace, plural: 'widgets',
-      body: { apiVersion: `${group}/v1`, kind: 'Widget', metadata: { name: 'bad' }, spec: { size: 0 } },
-    }).then(() => undefined, (err: { code?: number; body?: string }) => err);
+    const error = await objects
+      .createNamespacedCustomObject({
+        group,
+        version: 'v1',
+        namespace,
+        plural: 'widgets',
+        body: { apiVersion: `${group}/v1`, kind: 'Widget', metadata: { name: 'bad' }, spec: { size: 0 } },
+      })
+      .then(
+        () => undefined,
+        (err: { code?: number; body?: string }) => err,
+      );
     expect(error?.code).toBe(422);
     expect(error?.body).toContain('spec.size');
   });

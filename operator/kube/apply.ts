@@ -9,7 +9,16 @@
 // taken over (OwnershipConflict), and deletes carry the owner-checked UID as a precondition.
 // Every write first asks the leadership guard: a process that may no longer lead sends nothing.
 import { createHash } from 'node:crypto';
-import { CoreV1Api, KubernetesObjectApi, PatchStrategy, setHeaderOptions, type KubeConfig, type KubernetesObject, type V1Pod, type V1PodCondition } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  KubernetesObjectApi,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubeConfig,
+  type KubernetesObject,
+  type V1Pod,
+  type V1PodCondition,
+} from '@kubernetes/client-node';
 import { toClientModel } from './client-model.ts';
 import { containsDesired } from './drift.ts';
 
@@ -27,10 +36,18 @@ export interface OwnerRef {
 export function objectHash(obj: unknown): string {
   const canonical = (v: unknown): unknown => {
     if (Array.isArray(v)) return v.map(canonical);
-    if (v && typeof v === 'object') return Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])]));
+    if (v && typeof v === 'object')
+      return Object.fromEntries(
+        Object.keys(v)
+          .sort()
+          .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
+      );
     return v;
   };
-  return createHash('sha256').update(JSON.stringify(canonical(obj))).digest('hex').slice(0, 32);
+  return createHash('sha256')
+    .update(JSON.stringify(canonical(obj)))
+    .digest('hex')
+    .slice(0, 32);
 }
 
 /** The object with the owner reference that makes it garbage with its Cluster. */
@@ -51,17 +68,24 @@ export const ownerUidAnnotation = 'kubeonkube.io/owner-uid';
 /** `obj` controlled by `owner` through the annotation alone: nothing for the garbage collector to follow. */
 export function keptBy<T extends KubernetesObject>(obj: T, owner: OwnerRef): T {
   const { ownerReferences: _dropped, ...metadata } = obj.metadata ?? {};
-  return { ...obj, metadata: { ...metadata, annotations: { ...metadata.annotations, [ownerUidAnnotation]: owner.uid } } };
+  return {
+    ...obj,
+    metadata: { ...metadata, annotations: { ...metadata.annotations, [ownerUidAnnotation]: owner.uid } },
+  };
 }
 
 /** Whether `obj` is controlled by the owner with this UID (by owner reference, or by annotation for what outlives it). */
 export function isOwnedBy(obj: KubernetesObject, uid: string): boolean {
   if (uid === '') return false;
-  return (obj.metadata?.ownerReferences ?? []).some((r) => r.uid === uid && r.controller === true) || obj.metadata?.annotations?.[ownerUidAnnotation] === uid;
+  return (
+    (obj.metadata?.ownerReferences ?? []).some((r) => r.uid === uid && r.controller === true) ||
+    obj.metadata?.annotations?.[ownerUidAnnotation] === uid
+  );
 }
 
 /** The owner reference of `obj` that controls it, if one does. */
-export const controllerOf = (obj: KubernetesObject | undefined) => obj?.metadata?.ownerReferences?.find((r) => r.controller === true);
+export const controllerOf = (obj: KubernetesObject | undefined) =>
+  obj?.metadata?.ownerReferences?.find((r) => r.controller === true);
 
 /** Who controls `obj`, in words, for a condition message. */
 export function describeOwner(obj: KubernetesObject): string {
@@ -77,7 +101,9 @@ export class OwnershipConflict extends Error {
   readonly objectName: string;
 
   constructor(kind: string, objectName: string, owner: string) {
-    super(`${kind} ${objectName} already exists and is ${owner}, not by this Cluster; it is never taken over: delete or rename it, or give this Cluster another name`);
+    super(
+      `${kind} ${objectName} already exists and is ${owner}, not by this Cluster; it is never taken over: delete or rename it, or give this Cluster another name`,
+    );
     this.kind = kind;
     this.objectName = objectName;
   }
@@ -90,7 +116,8 @@ export class NotLeaderError extends Error {
   }
 }
 
-const ownerUidOf = (obj: KubernetesObject) => controllerOf(obj)?.uid ?? obj.metadata?.annotations?.[ownerUidAnnotation] ?? '';
+const ownerUidOf = (obj: KubernetesObject) =>
+  controllerOf(obj)?.uid ?? obj.metadata?.annotations?.[ownerUidAnnotation] ?? '';
 
 export class Writer {
   readonly #api: KubernetesObjectApi;
@@ -135,13 +162,28 @@ export class Writer {
    */
   async apply<L extends KubernetesObject>(desired: KubernetesObject, live: L | undefined): Promise<L | undefined> {
     const owner = ownerUidOf(desired);
-    let current: L | undefined = live ?? await this.#read<L>(desired);
-    if (current && !isOwnedBy(current, owner)) throw new OwnershipConflict(desired.kind ?? 'object', desired.metadata?.name ?? '', describeOwner(current));
+    let current: L | undefined = live ?? (await this.#read<L>(desired));
+    if (current && !isOwnedBy(current, owner))
+      throw new OwnershipConflict(desired.kind ?? 'object', desired.metadata?.name ?? '', describeOwner(current));
     const hash = objectHash(desired);
-    if (current && current.metadata?.annotations?.[appliedHashAnnotation] === hash && containsDesired(current, desired)) return current;
-    const body = { ...desired, metadata: { ...desired.metadata, annotations: { ...desired.metadata?.annotations, [appliedHashAnnotation]: hash } } };
+    if (current && current.metadata?.annotations?.[appliedHashAnnotation] === hash && containsDesired(current, desired))
+      return current;
+    const body = {
+      ...desired,
+      metadata: {
+        ...desired.metadata,
+        annotations: { ...desired.metadata?.annotations, [appliedHashAnnotation]: hash },
+      },
+    };
     this.count('apply', desired.kind ?? '');
-    current = await this.#api.patch<L>(toClientModel(body) as unknown as L, undefined, undefined, fieldManager, true, PatchStrategy.ServerSideApply);
+    current = await this.#api.patch<L>(
+      toClientModel(body) as unknown as L,
+      undefined,
+      undefined,
+      fieldManager,
+      true,
+      PatchStrategy.ServerSideApply,
+    );
     return current;
   }
 
@@ -151,11 +193,16 @@ export class Writer {
    * in place (server-side apply removes only what its own field manager set).
    */
   async replace<L extends KubernetesObject>(desired: KubernetesObject, live: L): Promise<L> {
-    if (!isOwnedBy(live, ownerUidOf(desired))) throw new OwnershipConflict(desired.kind ?? 'object', desired.metadata?.name ?? '', describeOwner(live));
+    if (!isOwnedBy(live, ownerUidOf(desired)))
+      throw new OwnershipConflict(desired.kind ?? 'object', desired.metadata?.name ?? '', describeOwner(live));
     const hash = objectHash(desired);
     const body = {
       ...desired,
-      metadata: { ...desired.metadata, resourceVersion: live.metadata?.resourceVersion, annotations: { ...desired.metadata?.annotations, [appliedHashAnnotation]: hash } },
+      metadata: {
+        ...desired.metadata,
+        resourceVersion: live.metadata?.resourceVersion,
+        annotations: { ...desired.metadata?.annotations, [appliedHashAnnotation]: hash },
+      },
     };
     this.count('replace', desired.kind ?? '');
     return this.#api.replace<L>(toClientModel(body) as unknown as L, undefined, undefined, fieldManager);
@@ -168,7 +215,8 @@ export class Writer {
    */
   async createOnly<T extends KubernetesObject>(obj: T): Promise<{ created: boolean; live: T }> {
     const existing = (live: T) => {
-      if (!isOwnedBy(live, ownerUidOf(obj))) throw new OwnershipConflict(obj.kind ?? 'object', obj.metadata?.name ?? '', describeOwner(live));
+      if (!isOwnedBy(live, ownerUidOf(obj)))
+        throw new OwnershipConflict(obj.kind ?? 'object', obj.metadata?.name ?? '', describeOwner(live));
       return { created: false, live };
     };
     // read first: someone else's object of that name (not in the cache: unlabelled) costs a read
@@ -188,7 +236,11 @@ export class Writer {
   async setPodCondition(pod: V1Pod, condition: V1PodCondition): Promise<void> {
     this.count('patch-status', 'Pod');
     await this.#core.patchNamespacedPodStatus(
-      { name: pod.metadata?.name ?? '', namespace: pod.metadata?.namespace ?? '', body: { status: { conditions: [condition] } } },
+      {
+        name: pod.metadata?.name ?? '',
+        namespace: pod.metadata?.namespace ?? '',
+        body: { status: { conditions: [condition] } },
+      },
       setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
     );
   }
@@ -201,7 +253,16 @@ export class Writer {
   /** Sets annotations on `live` (a merge patch that carries its resourceVersion: it fails if the object changed meanwhile). */
   async annotate<T extends KubernetesObject>(live: T, annotations: Record<string, string>): Promise<T> {
     this.count('patch', live.kind ?? '');
-    const body = { apiVersion: live.apiVersion, kind: live.kind, metadata: { name: live.metadata?.name, namespace: live.metadata?.namespace, resourceVersion: live.metadata?.resourceVersion, annotations } };
+    const body = {
+      apiVersion: live.apiVersion,
+      kind: live.kind,
+      metadata: {
+        name: live.metadata?.name,
+        namespace: live.metadata?.namespace,
+        resourceVersion: live.metadata?.resourceVersion,
+        annotations,
+      },
+    };
     return this.#api.patch<T>(body as T, undefined, undefined, fieldManager, undefined, PatchStrategy.MergePatch);
   }
 
@@ -213,11 +274,20 @@ export class Writer {
   async setOwnership<T extends KubernetesObject>(live: T, owner: OwnerRef, byReference: boolean): Promise<T> {
     this.count('patch', live.kind ?? '');
     const metadata = {
-      name: live.metadata?.name, namespace: live.metadata?.namespace, resourceVersion: live.metadata?.resourceVersion,
+      name: live.metadata?.name,
+      namespace: live.metadata?.namespace,
+      resourceVersion: live.metadata?.resourceVersion,
       ownerReferences: byReference ? [controllerReference(owner)] : null,
       annotations: { [ownerUidAnnotation]: byReference ? null : owner.uid },
     };
-    return this.#api.patch<T>({ apiVersion: live.apiVersion, kind: live.kind, metadata } as unknown as T, undefined, undefined, fieldManager, undefined, PatchStrategy.MergePatch);
+    return this.#api.patch<T>(
+      { apiVersion: live.apiVersion, kind: live.kind, metadata } as unknown as T,
+      undefined,
+      undefined,
+      fieldManager,
+      undefined,
+      PatchStrategy.MergePatch,
+    );
   }
 
   /**
@@ -227,7 +297,10 @@ export class Writer {
   async delete(live: KubernetesObject, { gracePeriodSeconds }: { gracePeriodSeconds?: number } = {}): Promise<void> {
     this.count('delete', live.kind ?? '');
     try {
-      await this.#api.delete(live, undefined, undefined, gracePeriodSeconds, undefined, 'Background', { preconditions: { uid: live.metadata?.uid }, ...(gracePeriodSeconds !== undefined ? { gracePeriodSeconds } : {}) });
+      await this.#api.delete(live, undefined, undefined, gracePeriodSeconds, undefined, 'Background', {
+        preconditions: { uid: live.metadata?.uid },
+        ...(gracePeriodSeconds !== undefined ? { gracePeriodSeconds } : {}),
+      });
     } catch (err) {
       // already gone, or replaced by another object of that name (not ours to delete)
       if (![404, 409].includes((err as { code?: number }).code ?? 0)) throw err;

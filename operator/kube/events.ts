@@ -16,20 +16,28 @@ export function eventRecorder(kc: KubeConfig, writer: Writer, log: Logger): (obj
       const namespace = obj.metadata?.namespace ?? 'default';
       const now = new Date();
       writer.count('event', 'Event');
-      core.createNamespacedEvent({
-        namespace,
-        body: {
-          metadata: { generateName: `${obj.metadata?.name ?? 'object'}.`, namespace },
-          involvedObject: { apiVersion: obj.apiVersion, kind: obj.kind, name: obj.metadata?.name, namespace, uid: obj.metadata?.uid },
-          reason,
-          message,
-          type,
-          source: { component: 'kubeonkube' },
-          firstTimestamp: now,
-          lastTimestamp: now,
-          count: 1,
-        },
-      }).catch((err: unknown) => log.warn({ reason, err: (err as Error).message }, 'could not post event'));
+      core
+        .createNamespacedEvent({
+          namespace,
+          body: {
+            metadata: { generateName: `${obj.metadata?.name ?? 'object'}.`, namespace },
+            involvedObject: {
+              apiVersion: obj.apiVersion,
+              kind: obj.kind,
+              name: obj.metadata?.name,
+              namespace,
+              uid: obj.metadata?.uid,
+            },
+            reason,
+            message,
+            type,
+            source: { component: 'kubeonkube' },
+            firstTimestamp: now,
+            lastTimestamp: now,
+            count: 1,
+          },
+        })
+        .catch((err: unknown) => log.warn({ reason, err: (err as Error).message }, 'could not post event'));
     };
     return { normal: (r, m) => post('Normal', r, m), warning: (r, m) => post('Warning', r, m) };
   };

@@ -20,9 +20,21 @@ export function renderKubeconfig(input: KubeconfigInput): string {
   const doc = {
     apiVersion: 'v1',
     kind: 'Config',
-    clusters: [{ name: input.name, cluster: { server: input.server, 'certificate-authority-data': b64(input.caCertificate) } }],
-    users: [{ name: input.name, user: { 'client-certificate-data': b64(input.clientCertificate), 'client-key-data': b64(input.clientKey) } }],
-    contexts: [{ name: input.name, context: { cluster: input.name, user: input.name, ...(input.namespace ? { namespace: input.namespace } : {}) } }],
+    clusters: [
+      { name: input.name, cluster: { server: input.server, 'certificate-authority-data': b64(input.caCertificate) } },
+    ],
+    users: [
+      {
+        name: input.name,
+        user: { 'client-certificate-data': b64(input.clientCertificate), 'client-key-data': b64(input.clientKey) },
+      },
+    ],
+    contexts: [
+      {
+        name: input.name,
+        context: { cluster: input.name, user: input.name, ...(input.namespace ? { namespace: input.namespace } : {}) },
+      },
+    ],
     'current-context': input.name,
     preferences: {},
   };
@@ -42,6 +54,8 @@ export function kubeconfigClientKey(text: string): string | undefined {
     return undefined;
   }
   const users = (doc as { users?: unknown } | null)?.users;
-  const data = Array.isArray(users) ? (users[0] as { user?: Record<string, unknown> } | undefined)?.user?.['client-key-data'] : undefined;
+  const data = Array.isArray(users)
+    ? (users[0] as { user?: Record<string, unknown> } | undefined)?.user?.['client-key-data']
+    : undefined;
   return typeof data === 'string' ? Buffer.from(data, 'base64').toString('utf8') : undefined;
 }

@@ -34,7 +34,8 @@ export class LeaderElector {
   constructor(kc: KubeConfig, options: LeaderElectionOptions, log: Logger) {
     this.#api = kc.makeApiClient(CoordinationV1Api);
     this.#o = { leaseDurationSeconds: 15, renewDeadlineMs: 10_000, retryMs: 2000, ...options };
-    if (this.#o.renewDeadlineMs >= this.#o.leaseDurationSeconds * 1000) throw new Error('the renew deadline must be shorter than the lease duration');
+    if (this.#o.renewDeadlineMs >= this.#o.leaseDurationSeconds * 1000)
+      throw new Error('the renew deadline must be shorter than the lease duration');
     this.#log = log;
   }
 
@@ -58,7 +59,19 @@ export class LeaderElector {
       if ((err as { code?: number }).code !== 404) throw err;
     }
     if (!lease) {
-      await this.#api.createNamespacedLease({ namespace, body: { metadata: { name, namespace }, spec: { holderIdentity: identity, leaseDurationSeconds, acquireTime: now, renewTime: now, leaseTransitions: 0 } } });
+      await this.#api.createNamespacedLease({
+        namespace,
+        body: {
+          metadata: { name, namespace },
+          spec: {
+            holderIdentity: identity,
+            leaseDurationSeconds,
+            acquireTime: now,
+            renewTime: now,
+            leaseTransitions: 0,
+          },
+        },
+      });
       this.#renewedAt = sentAt;
       return true;
     }
@@ -67,15 +80,26 @@ export class LeaderElector {
     if (holder !== identity && holder !== '') {
       const record = JSON.stringify([holder, spec.renewTime, lease.metadata?.resourceVersion]);
       if (record !== this.#observed.record) this.#observed = { record, at: performance.now() };
-      const expired = performance.now() - this.#observed.at > (spec.leaseDurationSeconds ?? leaseDurationSeconds) * 1000;
+      const expired =
+        performance.now() - this.#observed.at > (spec.leaseDurationSeconds ?? leaseDurationSeconds) * 1000;
       if (!expired) return false;
     }
     const takeover = holder !== identity;
     // the resourceVersion makes this a compare-and-swap: two candidates cannot both win
-    await this.#api.replaceNamespacedLease({ name, namespace, body: {
-      ...lease,
-      spec: { ...spec, holderIdentity: identity, leaseDurationSeconds, renewTime: now, ...(takeover ? { acquireTime: now, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 } : {}) },
-    } });
+    await this.#api.replaceNamespacedLease({
+      name,
+      namespace,
+      body: {
+        ...lease,
+        spec: {
+          ...spec,
+          holderIdentity: identity,
+          leaseDurationSeconds,
+          renewTime: now,
+          ...(takeover ? { acquireTime: now, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 } : {}),
+        },
+      },
+    });
     this.#renewedAt = sentAt;
     return true;
   }
@@ -105,7 +129,7 @@ export class LeaderElector {
       await sleep(this.#o.retryMs);
       if (this.#stopped) return;
       // a renewal that lands after the deadline does not count: another replica may lead by now
-      const ok = this.mayWrite() && await this.#tryAcquireOrRenew().catch(() => false);
+      const ok = this.mayWrite() && (await this.#tryAcquireOrRenew().catch(() => false));
       if (!ok && !this.mayWrite()) {
         this.#leader = false;
         this.#log.error('lost the lease (not renewed within the renew deadline); stopping');
@@ -123,6 +147,12 @@ export class LeaderElector {
     const { namespace, name } = this.#o;
     const lease = await this.#api.readNamespacedLease({ name, namespace }).catch(() => undefined);
     if (lease?.spec?.holderIdentity !== this.#o.identity) return;
-    await this.#api.replaceNamespacedLease({ name, namespace, body: { ...lease, spec: { ...lease.spec, holderIdentity: undefined, renewTime: undefined } } }).catch(() => undefined);
+    await this.#api
+      .replaceNamespacedLease({
+        name,
+        namespace,
+        body: { ...lease, spec: { ...lease.spec, holderIdentity: undefined, renewTime: undefined } },
+      })
+      .catch(() => undefined);
   }
 }

@@ -3,12 +3,18 @@ import { describe, expect, it } from 'vitest';
 import { describeOwner, isOwnedBy, keptBy, ownedBy, ownerUidAnnotation } from './apply.ts';
 
 const owner = { apiVersion: 'kubeonkube.io/v1alpha1', kind: 'Cluster', name: 'dev', uid: 'uid-1' };
-const claim = { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'dev-etcd-0', annotations: { 'kubeonkube.io/etcd-data-dir': 'data' } } };
+const claim = {
+  apiVersion: 'v1',
+  kind: 'PersistentVolumeClaim',
+  metadata: { name: 'dev-etcd-0', annotations: { 'kubeonkube.io/etcd-data-dir': 'data' } },
+};
 
 describe('ownership', () => {
   it('by owner reference: what the garbage collector follows', () => {
     const owned = ownedBy(claim, owner);
-    expect((owned.metadata as { ownerReferences?: unknown }).ownerReferences).toEqual([{ ...owner, controller: true, blockOwnerDeletion: true }]);
+    expect((owned.metadata as { ownerReferences?: unknown }).ownerReferences).toEqual([
+      { ...owner, controller: true, blockOwnerDeletion: true },
+    ]);
     expect(isOwnedBy(owned, 'uid-1')).toBe(true);
     expect(isOwnedBy(owned, 'uid-2')).toBe(false);
     expect(describeOwner(owned)).toBe('owned by Cluster dev');
@@ -16,7 +22,10 @@ describe('ownership', () => {
 
   it('by annotation: nothing for the garbage collector to follow, the other annotations kept', () => {
     const kept = keptBy(ownedBy(claim, owner), owner);
-    expect(kept.metadata).toEqual({ name: 'dev-etcd-0', annotations: { 'kubeonkube.io/etcd-data-dir': 'data', [ownerUidAnnotation]: 'uid-1' } });
+    expect(kept.metadata).toEqual({
+      name: 'dev-etcd-0',
+      annotations: { 'kubeonkube.io/etcd-data-dir': 'data', [ownerUidAnnotation]: 'uid-1' },
+    });
     expect(isOwnedBy(kept, 'uid-1')).toBe(true);
     // a Cluster of the same name made again has another UID: the claim is not its own
     expect(isOwnedBy(kept, 'uid-2')).toBe(false);

@@ -39,7 +39,8 @@ export function wantedAddons(spec: AddonsSpec): BuiltinAddon[] {
 }
 
 /** The add-ons the spec lists that are not built in (their own templates). */
-export const customAddons = (spec: AddonsSpec): AddonSpec[] => spec.addons.filter((a) => !Object.hasOwn(addonTemplates, a.name));
+export const customAddons = (spec: AddonsSpec): AddonSpec[] =>
+  spec.addons.filter((a) => !Object.hasOwn(addonTemplates, a.name));
 
 /** The key of a custom add-on's ConfigMap that holds its Handlebars template. */
 export const customTemplateKey = 'template.yaml.hbs';
@@ -48,7 +49,12 @@ export const customTemplateKey = 'template.yaml.hbs';
  * What a custom add-on's template is given: facts of the Cluster (its name in the meta-cluster,
  * release, network) and the add-on's `values`. Documented in README ("Your own add-ons").
  */
-export function customAddonContext(cluster: { name: string; namespace: string }, spec: ControlPlaneSpec, addon: AddonSpec, endpoint: { host: string; port: number } | undefined) {
+export function customAddonContext(
+  cluster: { name: string; namespace: string },
+  spec: ControlPlaneSpec,
+  addon: AddonSpec,
+  endpoint: { host: string; port: number } | undefined,
+) {
   return {
     cluster: {
       name: cluster.name,
@@ -56,8 +62,15 @@ export function customAddonContext(cluster: { name: string; namespace: string },
       version: spec.version,
       mode: spec.mode,
       // null until the endpoint is known (a load balancer without ingress yet)
-      server: endpoint ? `https://${endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host}:${endpoint.port}` : null,
-      network: { podCIDR: spec.network.podCIDR, serviceCIDR: spec.network.serviceCIDR, dnsDomain: spec.network.dnsDomain, dnsAddress: clusterDnsAddress(spec) },
+      server: endpoint
+        ? `https://${endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host}:${endpoint.port}`
+        : null,
+      network: {
+        podCIDR: spec.network.podCIDR,
+        serviceCIDR: spec.network.serviceCIDR,
+        dnsDomain: spec.network.dnsDomain,
+        dnsAddress: clusterDnsAddress(spec),
+      },
     },
     values: addon.values ?? {},
   };
@@ -133,7 +146,12 @@ export function kubeProxyAddonContext(spec: ControlPlaneSpec, server: string) {
     kubeconfig: JSON.stringify({
       apiVersion: 'v1',
       kind: 'Config',
-      clusters: [{ name: 'default', cluster: { server, 'certificate-authority': '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt' } }],
+      clusters: [
+        {
+          name: 'default',
+          cluster: { server, 'certificate-authority': '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt' },
+        },
+      ],
       users: [{ name: 'default', user: { tokenFile: '/var/run/secrets/kubernetes.io/serviceaccount/token' } }],
       contexts: [{ name: 'default', context: { cluster: 'default', user: 'default' } }],
       'current-context': 'default',
@@ -153,7 +171,8 @@ export function kubeProxyAddonContext(spec: ControlPlaneSpec, server: string) {
 export function corednsAddonContext(spec: AddonsSpec) {
   const values = spec.addons?.find((a) => a.name === 'coredns')?.values ?? {};
   const upstreams = Array.isArray(values.upstreams) ? values.upstreams.map(String) : ['/etc/resolv.conf'];
-  const forward = upstreams.length > 0 ? `    forward . ${upstreams.join(' ')} {\n        max_concurrent 1000\n    }\n` : '';
+  const forward =
+    upstreams.length > 0 ? `    forward . ${upstreams.join(' ')} {\n        max_concurrent 1000\n    }\n` : '';
   const corefile = `.:53 {
     errors
     health {

@@ -2,11 +2,23 @@
 // volumes and the hashes that roll pods when their inputs change. A function of the spec and of
 // a few facts read from the meta-cluster (the apiserver Service's address, Secret hashes).
 import { createHash } from 'node:crypto';
-import { clusterLabel, clusterLabels, etcdMemberLabel, inputsHashAnnotation, mountedSecrets, names, selectorLabels, type Component } from '../names/cluster-names.ts';
+import {
+  clusterLabel,
+  clusterLabels,
+  etcdMemberLabel,
+  inputsHashAnnotation,
+  mountedSecrets,
+  names,
+  selectorLabels,
+  type Component,
+} from '../names/cluster-names.ts';
 import type { ClusterSpec } from '../api/cluster.generated.ts';
 
 /** What of a Cluster's spec the control plane is built from (the CRD's generated type: defaults applied). */
-export type ControlPlaneSpec = Pick<ClusterSpec, 'version' | 'mode' | 'controlPlane' | 'network' | 'tunnel' | 'certificates' | 'endpoint' | 'etcd'>;
+export type ControlPlaneSpec = Pick<
+  ClusterSpec,
+  'version' | 'mode' | 'controlPlane' | 'network' | 'tunnel' | 'certificates' | 'endpoint' | 'etcd'
+>;
 export type ComponentSpec = NonNullable<NonNullable<ClusterSpec['controlPlane']>['apiServer']>;
 
 export interface ControlPlaneFacts {
@@ -71,18 +83,27 @@ export function placement(spec: ControlPlaneSpec) {
   return { nodeSelector: spec.controlPlane?.nodeSelector ?? {}, tolerations: spec.controlPlane?.tolerations ?? [] };
 }
 
-export function metadata(facts: ControlPlaneFacts, component: Component, name: string, extraLabels: Record<string, string> = {}) {
+export function metadata(
+  facts: ControlPlaneFacts,
+  component: Component,
+  name: string,
+  extraLabels: Record<string, string> = {},
+) {
   return { name, namespace: facts.namespace, labels: { ...clusterLabels(facts.name, component), ...extraLabels } };
 }
 
 const pki = '/etc/kubernetes/pki';
 
 /** The DNS name of member `index`: its Service's, which never changes. */
-export const etcdMemberHost = (facts: Pick<ControlPlaneFacts, 'name' | 'namespace' | 'metaDnsDomain'>, index: number): string =>
-  `${names.etcdMember(facts.name, index)}.${facts.namespace}.svc.${facts.metaDnsDomain}`;
+export const etcdMemberHost = (
+  facts: Pick<ControlPlaneFacts, 'name' | 'namespace' | 'metaDnsDomain'>,
+  index: number,
+): string => `${names.etcdMember(facts.name, index)}.${facts.namespace}.svc.${facts.metaDnsDomain}`;
 
-export const etcdPeerURL = (facts: Pick<ControlPlaneFacts, 'name' | 'namespace' | 'metaDnsDomain'>, index: number): string =>
-  `https://${etcdMemberHost(facts, index)}:2380`;
+export const etcdPeerURL = (
+  facts: Pick<ControlPlaneFacts, 'name' | 'namespace' | 'metaDnsDomain'>,
+  index: number,
+): string => `https://${etcdMemberHost(facts, index)}:2380`;
 
 /** The annotation on a member's claim naming the directory its current member keeps its data in. */
 export const etcdDataDirAnnotation = 'kubeonkube.io/etcd-data-dir';
@@ -111,21 +132,39 @@ export interface EtcdJoin {
  * How one member is started. `headless`: its Service was made headless by an earlier version and
  * stays so. `join`: the cluster is formed and this member joins it (state existing).
  */
-export function etcdMemberContext(spec: ControlPlaneSpec, facts: ControlPlaneFacts, index: number, { headless = false, join }: { headless?: boolean; join?: EtcdJoin } = {}) {
+export function etcdMemberContext(
+  spec: ControlPlaneSpec,
+  facts: ControlPlaneFacts,
+  index: number,
+  { headless = false, join }: { headless?: boolean; join?: EtcdJoin } = {},
+) {
   const { name: cluster } = facts;
   const count = etcdMembers(spec);
   const member = names.etcdMember(cluster, index);
   const host = (i: number) => etcdMemberHost(facts, i);
-  const peers = join?.initialCluster ?? Array.from({ length: count }, (_, i) => `${names.etcdMember(cluster, i)}=${etcdPeerURL(facts, i)}`);
+  const peers =
+    join?.initialCluster ??
+    Array.from({ length: count }, (_, i) => `${names.etcdMember(cluster, i)}=${etcdPeerURL(facts, i)}`);
   const dataDir = join?.dataDir ?? 'data';
   const storage = spec.etcd.storage;
   const pod = {
     image: images(spec).etcd,
     placement: placement(spec),
     tlsSecret: mountedSecrets(cluster).etcdMember(index).tls,
-    probeCommand: ['etcdctl', '--endpoints=https://127.0.0.1:2379', '--cacert=/etc/etcd/pki/ca.crt', '--cert=/etc/etcd/pki/tls.crt',
-      '--key=/etc/etcd/pki/tls.key', '--dial-timeout=2s', '--command-timeout=3s', 'endpoint', 'health'],
-    dataVolume: storage.claimTemplate ? { name: 'data', persistentVolumeClaim: { claimName: member } } : { name: 'data', ...storage.volumeSource },
+    probeCommand: [
+      'etcdctl',
+      '--endpoints=https://127.0.0.1:2379',
+      '--cacert=/etc/etcd/pki/ca.crt',
+      '--cert=/etc/etcd/pki/tls.crt',
+      '--key=/etc/etcd/pki/tls.key',
+      '--dial-timeout=2s',
+      '--command-timeout=3s',
+      'endpoint',
+      'health',
+    ],
+    dataVolume: storage.claimTemplate
+      ? { name: 'data', persistentVolumeClaim: { claimName: member } }
+      : { name: 'data', ...storage.volumeSource },
     command: flags('etcd', {
       name: member,
       'data-dir': `/var/lib/etcd/${dataDir}`,
@@ -157,8 +196,15 @@ export function etcdMemberContext(spec: ControlPlaneSpec, facts: ControlPlaneFac
   };
   const inputsHash = facts.inputHashes.etcd[index] ?? '';
   const templateHash = createHash('sha256')
-    .update(JSON.stringify({ ...pod, command: pod.command.filter((f) => !firstStartFlags.some((p) => f.startsWith(p))), inputsHash }))
-    .digest('hex').slice(0, 16);
+    .update(
+      JSON.stringify({
+        ...pod,
+        command: pod.command.filter((f) => !firstStartFlags.some((p) => f.startsWith(p))),
+        inputsHash,
+      }),
+    )
+    .digest('hex')
+    .slice(0, 16);
   return {
     ...pod,
     member: metadata(facts, 'etcd', member, { [etcdMemberLabel]: member }),
@@ -170,7 +216,17 @@ export function etcdMemberContext(spec: ControlPlaneSpec, facts: ControlPlaneFac
       ...(join?.memberId ? { [etcdMemberIdAnnotation]: join.memberId } : {}),
     },
     claim: storage.claimTemplate
-      ? { name: member, annotations: { [etcdDataDirAnnotation]: dataDir }, spec: { accessModes: ['ReadWriteOnce'], resources: storage.claimTemplate.resources, ...(storage.claimTemplate.storageClassName ? { storageClassName: storage.claimTemplate.storageClassName } : {}) } }
+      ? {
+          name: member,
+          annotations: { [etcdDataDirAnnotation]: dataDir },
+          spec: {
+            accessModes: ['ReadWriteOnce'],
+            resources: storage.claimTemplate.resources,
+            ...(storage.claimTemplate.storageClassName
+              ? { storageClassName: storage.claimTemplate.storageClassName }
+              : {}),
+          },
+        }
       : undefined,
   };
 }
@@ -197,12 +253,18 @@ export function controlPlaneEgressPolicyContext(facts: ControlPlaneFacts, openCi
 }
 
 export function etcdClientServiceContext(facts: ControlPlaneFacts) {
-  return { service: metadata(facts, 'etcd', names.etcdClient(facts.name)), selector: selectorLabels(facts.name, 'etcd') };
+  return {
+    service: metadata(facts, 'etcd', names.etcdClient(facts.name)),
+    selector: selectorLabels(facts.name, 'etcd'),
+  };
 }
 
 export function apiserverServiceContext(spec: ControlPlaneSpec, facts: ControlPlaneFacts) {
   return {
-    service: { ...metadata(facts, 'kube-apiserver', names.apiserver(facts.name)), annotations: spec.endpoint?.service?.annotations ?? {} },
+    service: {
+      ...metadata(facts, 'kube-apiserver', names.apiserver(facts.name)),
+      annotations: spec.endpoint?.service?.annotations ?? {},
+    },
     type: spec.endpoint?.service?.type ?? 'ClusterIP',
     selector: selectorLabels(facts.name, 'kube-apiserver'),
   };
@@ -215,7 +277,10 @@ export function apiserverServiceContext(spec: ControlPlaneSpec, facts: ControlPl
  */
 export function tunnelServiceContext(spec: ControlPlaneSpec, facts: ControlPlaneFacts) {
   return {
-    service: { ...metadata(facts, 'kube-apiserver', names.tunnel(facts.name)), annotations: spec.endpoint?.service?.annotations ?? {} },
+    service: {
+      ...metadata(facts, 'kube-apiserver', names.tunnel(facts.name)),
+      annotations: spec.endpoint?.service?.annotations ?? {},
+    },
     type: spec.endpoint?.service?.type ?? 'ClusterIP',
     selector: selectorLabels(facts.name, 'kube-apiserver'),
     port: tunnelPort,
@@ -224,15 +289,41 @@ export function tunnelServiceContext(spec: ControlPlaneSpec, facts: ControlPlane
 
 /** The voting members the apiserver talks to: members 0 to etcdVoters-1 (all of the mode's once grown). */
 export function etcdServers(spec: ControlPlaneSpec, facts: ControlPlaneFacts): string {
-  return Array.from({ length: Math.min(facts.etcdVoters ?? etcdMembers(spec), etcdMembers(spec)) }, (_, i) => `https://${etcdMemberHost(facts, i)}:2379`).join(',');
+  return Array.from(
+    { length: Math.min(facts.etcdVoters ?? etcdMembers(spec), etcdMembers(spec)) },
+    (_, i) => `https://${etcdMemberHost(facts, i)}:2379`,
+  ).join(',');
 }
 
 type DeploymentKey = 'apiServer' | 'controllerManager' | 'scheduler';
 
-const deploymentParts: Record<DeploymentKey, { component: Component; name: (c: string) => string; hash: keyof Omit<ControlPlaneFacts['inputHashes'], 'etcd'>; requests: Record<string, string> }> = {
-  apiServer: { component: 'kube-apiserver', name: names.apiserver, hash: 'apiserver', requests: { cpu: '100m', memory: '256Mi' } },
-  controllerManager: { component: 'kube-controller-manager', name: names.controllerManager, hash: 'controllerManager', requests: { cpu: '50m', memory: '128Mi' } },
-  scheduler: { component: 'kube-scheduler', name: names.scheduler, hash: 'scheduler', requests: { cpu: '50m', memory: '64Mi' } },
+const deploymentParts: Record<
+  DeploymentKey,
+  {
+    component: Component;
+    name: (c: string) => string;
+    hash: keyof Omit<ControlPlaneFacts['inputHashes'], 'etcd'>;
+    requests: Record<string, string>;
+  }
+> = {
+  apiServer: {
+    component: 'kube-apiserver',
+    name: names.apiserver,
+    hash: 'apiserver',
+    requests: { cpu: '100m', memory: '256Mi' },
+  },
+  controllerManager: {
+    component: 'kube-controller-manager',
+    name: names.controllerManager,
+    hash: 'controllerManager',
+    requests: { cpu: '50m', memory: '128Mi' },
+  },
+  scheduler: {
+    component: 'kube-scheduler',
+    name: names.scheduler,
+    hash: 'scheduler',
+    requests: { cpu: '50m', memory: '64Mi' },
+  },
 };
 
 /** What every control-plane Deployment's template needs, whichever component it runs. */
@@ -261,61 +352,70 @@ export function apiserverContext(spec: ControlPlaneSpec, facts: ControlPlaneFact
   const tunnel = tunnelEnabled(spec);
   return {
     ...deploymentBase(spec, facts, 'apiServer'),
-    secrets: { ...mountedSecrets(c).apiserver, ...(facts.kubeletClientSecret ? { kubeletClient: facts.kubeletClientSecret } : {}) },
+    secrets: {
+      ...mountedSecrets(c).apiserver,
+      ...(facts.kubeletClientSecret ? { kubeletClient: facts.kubeletClientSecret } : {}),
+    },
     // the tunnel server: a native sidecar (an init container that keeps running), started before
     // the apiserver and stopped after it, so the dials of its last requests are still relayed
-    tunnel: tunnel ? {
-      readinessGate: 'kubeonkube.io/tunnel-ready',
-      image: facts.operatorImage,
-      port: tunnelPort,
-      dir: tunnelDir,
-      env: [
-        { name: 'KUBEONKUBE_TUNNEL_EGRESS_SOCKET', value: `${tunnelDir}/egress.sock` },
-        { name: 'KUBEONKUBE_TUNNEL_PORT', value: String(tunnelPort) },
-        { name: 'KUBEONKUBE_TUNNEL_ALLOWED_CIDRS', value: `${spec.network.podCIDR},${spec.network.serviceCIDR}` },
-        { name: 'KUBEONKUBE_METRICS_ADDRESS', value: '0.0.0.0:8133' },
-      ],
-    } : undefined,
-    command: flags('kube-apiserver', {
-      // dials into the business cluster (kubelets, Services, webhooks by Service) go through the tunnel
-      ...(tunnel ? { 'egress-selector-config-file': `${tunnelDir}/egress-selector.json` } : {}),
-      ...(facts.apiserverAddress ? { 'advertise-address': facts.apiserverAddress } : {}),
-      'bind-address': '0.0.0.0',
-      'secure-port': '6443',
-      // a Pod being replaced keeps serving while the Service stops sending it new connections
-      // (its readiness fails at once): a rollout refuses no request
-      'shutdown-delay-duration': '10s',
-      'etcd-servers': etcdServers(spec, facts),
-      'etcd-cafile': `${pki}/etcd-ca.crt`,
-      'etcd-certfile': `${pki}/etcd-client.crt`,
-      'etcd-keyfile': `${pki}/etcd-client.key`,
-      'client-ca-file': `${pki}/ca.crt`,
-      'tls-cert-file': `${pki}/apiserver.crt`,
-      'tls-private-key-file': `${pki}/apiserver.key`,
-      'kubelet-client-certificate': `${pki}/kubelet-client.crt`,
-      'kubelet-client-key': `${pki}/kubelet-client.key`,
-      // kubelets serve certificates of a CA of their own (approved by the operator), which nothing
-      // but this flag trusts: verified, never skipped
-      'kubelet-certificate-authority': `${pki}/kubelet-ca.crt`,
-      'kubelet-preferred-address-types': 'InternalIP,ExternalIP,Hostname',
-      // new nodes authenticate with the bootstrap token of the join Secret until they have a certificate
-      'enable-bootstrap-token-auth': 'true',
-      'proxy-client-cert-file': `${pki}/front-proxy-client.crt`,
-      'proxy-client-key-file': `${pki}/front-proxy-client.key`,
-      'requestheader-client-ca-file': `${pki}/front-proxy-ca.crt`,
-      'requestheader-allowed-names': 'front-proxy-client',
-      'requestheader-extra-headers-prefix': 'X-Remote-Extra-',
-      'requestheader-group-headers': 'X-Remote-Group',
-      'requestheader-username-headers': 'X-Remote-User',
-      'service-account-issuer': `https://kubernetes.default.svc.${spec.network.dnsDomain}`,
-      'service-account-key-file': `${pki}/sa.pub`,
-      'service-account-signing-key-file': `${pki}/sa.key`,
-      'service-cluster-ip-range': spec.network.serviceCIDR,
-      'authorization-mode': 'Node,RBAC',
-      'enable-admission-plugins': 'NodeRestriction',
-      'allow-privileged': 'true',
-      'profiling': 'false',
-    }, spec.controlPlane?.apiServer?.extraArgs),
+    tunnel: tunnel
+      ? {
+          readinessGate: 'kubeonkube.io/tunnel-ready',
+          image: facts.operatorImage,
+          port: tunnelPort,
+          dir: tunnelDir,
+          env: [
+            { name: 'KUBEONKUBE_TUNNEL_EGRESS_SOCKET', value: `${tunnelDir}/egress.sock` },
+            { name: 'KUBEONKUBE_TUNNEL_PORT', value: String(tunnelPort) },
+            { name: 'KUBEONKUBE_TUNNEL_ALLOWED_CIDRS', value: `${spec.network.podCIDR},${spec.network.serviceCIDR}` },
+            { name: 'KUBEONKUBE_METRICS_ADDRESS', value: '0.0.0.0:8133' },
+          ],
+        }
+      : undefined,
+    command: flags(
+      'kube-apiserver',
+      {
+        // dials into the business cluster (kubelets, Services, webhooks by Service) go through the tunnel
+        ...(tunnel ? { 'egress-selector-config-file': `${tunnelDir}/egress-selector.json` } : {}),
+        ...(facts.apiserverAddress ? { 'advertise-address': facts.apiserverAddress } : {}),
+        'bind-address': '0.0.0.0',
+        'secure-port': '6443',
+        // a Pod being replaced keeps serving while the Service stops sending it new connections
+        // (its readiness fails at once): a rollout refuses no request
+        'shutdown-delay-duration': '10s',
+        'etcd-servers': etcdServers(spec, facts),
+        'etcd-cafile': `${pki}/etcd-ca.crt`,
+        'etcd-certfile': `${pki}/etcd-client.crt`,
+        'etcd-keyfile': `${pki}/etcd-client.key`,
+        'client-ca-file': `${pki}/ca.crt`,
+        'tls-cert-file': `${pki}/apiserver.crt`,
+        'tls-private-key-file': `${pki}/apiserver.key`,
+        'kubelet-client-certificate': `${pki}/kubelet-client.crt`,
+        'kubelet-client-key': `${pki}/kubelet-client.key`,
+        // kubelets serve certificates of a CA of their own (approved by the operator), which nothing
+        // but this flag trusts: verified, never skipped
+        'kubelet-certificate-authority': `${pki}/kubelet-ca.crt`,
+        'kubelet-preferred-address-types': 'InternalIP,ExternalIP,Hostname',
+        // new nodes authenticate with the bootstrap token of the join Secret until they have a certificate
+        'enable-bootstrap-token-auth': 'true',
+        'proxy-client-cert-file': `${pki}/front-proxy-client.crt`,
+        'proxy-client-key-file': `${pki}/front-proxy-client.key`,
+        'requestheader-client-ca-file': `${pki}/front-proxy-ca.crt`,
+        'requestheader-allowed-names': 'front-proxy-client',
+        'requestheader-extra-headers-prefix': 'X-Remote-Extra-',
+        'requestheader-group-headers': 'X-Remote-Group',
+        'requestheader-username-headers': 'X-Remote-User',
+        'service-account-issuer': `https://kubernetes.default.svc.${spec.network.dnsDomain}`,
+        'service-account-key-file': `${pki}/sa.pub`,
+        'service-account-signing-key-file': `${pki}/sa.key`,
+        'service-cluster-ip-range': spec.network.serviceCIDR,
+        'authorization-mode': 'Node,RBAC',
+        'enable-admission-plugins': 'NodeRestriction',
+        'allow-privileged': 'true',
+        'profiling': 'false',
+      },
+      spec.controlPlane?.apiServer?.extraArgs,
+    ),
   };
 }
 
@@ -329,34 +429,38 @@ export function controllerManagerContext(spec: ControlPlaneSpec, facts: ControlP
   return {
     ...deploymentBase(spec, facts, 'controllerManager'),
     secrets: mountedSecrets(c).controllerManager,
-    command: flags('kube-controller-manager', {
-      ...componentKubeconfigFlags(),
-      'bind-address': '0.0.0.0',
-      'secure-port': '10257',
-      'leader-elect': 'true',
-      'cluster-name': c,
-      'service-account-private-key-file': `${pki}/sa.key`,
-      // every CA the business cluster's pods are to trust (two during a CA rotation), beside the kubeconfig
-      'root-ca-file': '/etc/kubernetes/kubeconfig/ca.crt',
-      // each signer named (the default pair may not be given beside them): kubelets' serving
-      // certificates from their own CA, every client certificate from the cluster CA
-      'cluster-signing-kubelet-serving-cert-file': `${pki}/kubelet-serving-ca.crt`,
-      'cluster-signing-kubelet-serving-key-file': `${pki}/kubelet-serving-ca.key`,
-      'cluster-signing-kubelet-client-cert-file': `${pki}/ca.crt`,
-      'cluster-signing-kubelet-client-key-file': `${pki}/ca.key`,
-      'cluster-signing-kube-apiserver-client-cert-file': `${pki}/ca.crt`,
-      'cluster-signing-kube-apiserver-client-key-file': `${pki}/ca.key`,
-      'cluster-signing-legacy-unknown-cert-file': `${pki}/ca.crt`,
-      'cluster-signing-legacy-unknown-key-file': `${pki}/ca.key`,
-      // kubelets renew at 70-90% of it: how soon each moves to a new CA after a rotation
-      'cluster-signing-duration': spec.certificates.kubeletValidity,
-      'use-service-account-credentials': 'true',
-      'controllers': '*,bootstrapsigner,tokencleaner',
-      'service-cluster-ip-range': spec.network.serviceCIDR,
-      'cluster-cidr': spec.network.podCIDR,
-      'allocate-node-cidrs': 'true',
-      'profiling': 'false',
-    }, spec.controlPlane?.controllerManager?.extraArgs),
+    command: flags(
+      'kube-controller-manager',
+      {
+        ...componentKubeconfigFlags(),
+        'bind-address': '0.0.0.0',
+        'secure-port': '10257',
+        'leader-elect': 'true',
+        'cluster-name': c,
+        'service-account-private-key-file': `${pki}/sa.key`,
+        // every CA the business cluster's pods are to trust (two during a CA rotation), beside the kubeconfig
+        'root-ca-file': '/etc/kubernetes/kubeconfig/ca.crt',
+        // each signer named (the default pair may not be given beside them): kubelets' serving
+        // certificates from their own CA, every client certificate from the cluster CA
+        'cluster-signing-kubelet-serving-cert-file': `${pki}/kubelet-serving-ca.crt`,
+        'cluster-signing-kubelet-serving-key-file': `${pki}/kubelet-serving-ca.key`,
+        'cluster-signing-kubelet-client-cert-file': `${pki}/ca.crt`,
+        'cluster-signing-kubelet-client-key-file': `${pki}/ca.key`,
+        'cluster-signing-kube-apiserver-client-cert-file': `${pki}/ca.crt`,
+        'cluster-signing-kube-apiserver-client-key-file': `${pki}/ca.key`,
+        'cluster-signing-legacy-unknown-cert-file': `${pki}/ca.crt`,
+        'cluster-signing-legacy-unknown-key-file': `${pki}/ca.key`,
+        // kubelets renew at 70-90% of it: how soon each moves to a new CA after a rotation
+        'cluster-signing-duration': spec.certificates.kubeletValidity,
+        'use-service-account-credentials': 'true',
+        'controllers': '*,bootstrapsigner,tokencleaner',
+        'service-cluster-ip-range': spec.network.serviceCIDR,
+        'cluster-cidr': spec.network.podCIDR,
+        'allocate-node-cidrs': 'true',
+        'profiling': 'false',
+      },
+      spec.controlPlane?.controllerManager?.extraArgs,
+    ),
   };
 }
 
@@ -365,12 +469,16 @@ export function schedulerContext(spec: ControlPlaneSpec, facts: ControlPlaneFact
   return {
     ...deploymentBase(spec, facts, 'scheduler'),
     secrets: mountedSecrets(c).scheduler,
-    command: flags('kube-scheduler', {
-      ...componentKubeconfigFlags(),
-      'bind-address': '0.0.0.0',
-      'secure-port': '10259',
-      'leader-elect': 'true',
-      'profiling': 'false',
-    }, spec.controlPlane?.scheduler?.extraArgs),
+    command: flags(
+      'kube-scheduler',
+      {
+        ...componentKubeconfigFlags(),
+        'bind-address': '0.0.0.0',
+        'secure-port': '10259',
+        'leader-elect': 'true',
+        'profiling': 'false',
+      },
+      spec.controlPlane?.scheduler?.extraArgs,
+    ),
   };
 }

@@ -1,7 +1,16 @@
 // What the templates render for etcd snapshots and restores: the CronJob that takes a snapshot
 // on the Cluster's schedule (the operator's own image runs operator/etcd/snapshot-job.ts), and the
 // Job per member that restores a snapshot into the member's data volume before the cluster forms.
-import { etcdMemberHost, etcdMembers, etcdPeerURL, images, metadata, placement, type ControlPlaneFacts, type ControlPlaneSpec } from './control-plane.ts';
+import {
+  etcdMemberHost,
+  etcdMembers,
+  etcdPeerURL,
+  images,
+  metadata,
+  placement,
+  type ControlPlaneFacts,
+  type ControlPlaneSpec,
+} from './control-plane.ts';
 import { mountedSecrets, names } from '../names/cluster-names.ts';
 
 /** The etcd client Secret the snapshot Jobs use: the operator's own, in the Cluster's namespace. */
@@ -17,7 +26,10 @@ export function etcdBackupCronJobContext(spec: ControlPlaneSpec, facts: ControlP
     image: operatorImage,
     env: [
       { name: 'KUBEONKUBE_CLUSTER', value: facts.name },
-      { name: 'KUBEONKUBE_ETCD_MEMBERS', value: Array.from({ length: etcdMembers(spec) }, (_, i) => etcdMemberHost(facts, i)).join(',') },
+      {
+        name: 'KUBEONKUBE_ETCD_MEMBERS',
+        value: Array.from({ length: etcdMembers(spec) }, (_, i) => etcdMemberHost(facts, i)).join(','),
+      },
       { name: 'KUBEONKUBE_BACKUP_DIR', value: '/backup' },
       { name: 'KUBEONKUBE_RETENTION', value: String(backup.retention ?? 7) },
       { name: 'KUBEONKUBE_ETCD_PKI', value: '/etc/etcd/pki' },
@@ -31,7 +43,10 @@ export function etcdRestoreJobContext(spec: ControlPlaneSpec, facts: ControlPlan
   const restore = spec.etcd.restoreFrom!;
   const member = names.etcdMember(facts.name, index);
   const storage = spec.etcd.storage;
-  const peers = Array.from({ length: etcdMembers(spec) }, (_, i) => `${names.etcdMember(facts.name, i)}=${etcdPeerURL(facts, i)}`);
+  const peers = Array.from(
+    { length: etcdMembers(spec) },
+    (_, i) => `${names.etcdMember(facts.name, i)}=${etcdPeerURL(facts, i)}`,
+  );
   const meta = metadata(facts, 'etcd-restore', names.etcdRestore(facts.name, index));
   return {
     job: meta,
@@ -40,10 +55,20 @@ export function etcdRestoreJobContext(spec: ControlPlaneSpec, facts: ControlPlan
     image: images(spec).etcd,
     // into the directory the member starts in; etcdutl refuses one that exists, so a restore never
     // writes over data
-    command: ['etcdutl', 'snapshot', 'restore', `/restore/${restore.path}`, '--data-dir=/var/lib/etcd/data', `--name=${member}`,
-      `--initial-cluster=${peers.join(',')}`, `--initial-advertise-peer-urls=${etcdPeerURL(facts, index)}`,
-      `--initial-cluster-token=${facts.name}-${facts.uid}`],
-    dataVolume: storage.claimTemplate ? { name: 'data', persistentVolumeClaim: { claimName: member } } : { name: 'data', ...storage.volumeSource },
+    command: [
+      'etcdutl',
+      'snapshot',
+      'restore',
+      `/restore/${restore.path}`,
+      '--data-dir=/var/lib/etcd/data',
+      `--name=${member}`,
+      `--initial-cluster=${peers.join(',')}`,
+      `--initial-advertise-peer-urls=${etcdPeerURL(facts, index)}`,
+      `--initial-cluster-token=${facts.name}-${facts.uid}`,
+    ],
+    dataVolume: storage.claimTemplate
+      ? { name: 'data', persistentVolumeClaim: { claimName: member } }
+      : { name: 'data', ...storage.volumeSource },
     restoreVolume: { name: 'restore', ...restore.volume },
   };
 }

@@ -22,7 +22,9 @@ export const bootstrapTokenRenewBeforeMs = 8 * 3600_000;
 
 /** A new bootstrap token: 6 + 16 characters of [a-z0-9], as the bootstrap token authenticator wants. */
 export const newBootstrapToken = (now: Date): BootstrapToken => ({
-  id: randomText(6), secret: randomText(16), expires: new Date(now.getTime() + bootstrapTokenTtlMs).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+  id: randomText(6),
+  secret: randomText(16),
+  expires: new Date(now.getTime() + bootstrapTokenTtlMs).toISOString().replace(/\.\d{3}Z$/, 'Z'),
 });
 
 /** The token a join Secret holds (its `token` and `token-expires`), if it holds a well-formed one. */
@@ -42,7 +44,12 @@ export function bootstrapKubeconfig(cluster: string, server: string, caBundle: s
   return dump({
     apiVersion: 'v1',
     kind: 'Config',
-    clusters: [{ name: cluster, cluster: { server, 'certificate-authority-data': Buffer.from(caBundle, 'utf8').toString('base64') } }],
+    clusters: [
+      {
+        name: cluster,
+        cluster: { server, 'certificate-authority-data': Buffer.from(caBundle, 'utf8').toString('base64') },
+      },
+    ],
     users: [{ name: 'kubelet-bootstrap', user: { token: `${token.id}.${token.secret}` } }],
     contexts: [{ name: 'bootstrap', context: { cluster, user: 'kubelet-bootstrap' } }],
     'current-context': 'bootstrap',
@@ -50,7 +57,13 @@ export function bootstrapKubeconfig(cluster: string, server: string, caBundle: s
 }
 
 /** The join Secret's data (text): the bootstrap kubeconfig and what a kubelet's configuration needs. */
-export function joinData(cluster: string, spec: ControlPlaneSpec, server: string, caBundle: string, token: BootstrapToken): Record<string, string> {
+export function joinData(
+  cluster: string,
+  spec: ControlPlaneSpec,
+  server: string,
+  caBundle: string,
+  token: BootstrapToken,
+): Record<string, string> {
   return {
     kubeconfig: bootstrapKubeconfig(cluster, server, caBundle, token),
     'ca.crt': caBundle,

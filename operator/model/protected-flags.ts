@@ -24,14 +24,33 @@ export const protectedFlags: Record<Component, Protection> = {
       ...servingAndDelegation.exact,
       // the tunnel: dials to nodes, Services and webhooks of the business cluster
       'egress-selector-config-file',
-      'advertise-address', 'service-cluster-ip-range', 'enable-bootstrap-token-auth', 'token-auth-file',
-      'admission-control-config-file', 'admission-control', 'encryption-provider-config', 'enable-aggregator-routing',
+      'advertise-address',
+      'service-cluster-ip-range',
+      'enable-bootstrap-token-auth',
+      'token-auth-file',
+      'admission-control-config-file',
+      'admission-control',
+      'encryption-provider-config',
+      'enable-aggregator-routing',
     ],
-    prefixes: [...servingAndDelegation.prefixes, 'etcd-', 'kubelet-', 'service-account-', 'proxy-client-', 'audit-webhook-'],
+    prefixes: [
+      ...servingAndDelegation.prefixes,
+      'etcd-',
+      'kubelet-',
+      'service-account-',
+      'proxy-client-',
+      'audit-webhook-',
+    ],
   },
   controllerManager: {
     // master: a server in place of the kubeconfig's
-    exact: [...servingAndDelegation.exact, 'master', 'root-ca-file', 'service-account-private-key-file', 'use-service-account-credentials'],
+    exact: [
+      ...servingAndDelegation.exact,
+      'master',
+      'root-ca-file',
+      'service-account-private-key-file',
+      'use-service-account-credentials',
+    ],
     prefixes: [...servingAndDelegation.prefixes, 'cluster-signing-'],
   },
   scheduler: { ...servingAndDelegation, exact: [...servingAndDelegation.exact, 'master'] },
@@ -41,7 +60,9 @@ export const protectedFlags: Record<Component, Protection> = {
 const nodeRestriction = 'NodeRestriction';
 
 /** Every extraArgs entry of `spec` that touches the boundary, as a message naming the flag. */
-export function refusedExtraArgs(spec: { controlPlane?: Partial<Record<Component, { extraArgs?: Record<string, string> } | undefined>> | undefined }): string[] {
+export function refusedExtraArgs(spec: {
+  controlPlane?: Partial<Record<Component, { extraArgs?: Record<string, string> } | undefined>> | undefined;
+}): string[] {
   const problems: string[] = [];
   for (const component of Object.keys(protectedFlags) as Component[]) {
     const { exact, prefixes } = protectedFlags[component];
@@ -52,10 +73,26 @@ export function refusedExtraArgs(spec: { controlPlane?: Partial<Record<Component
       if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) {
         problems.push(`${field}: not a flag name (lower-case letters, digits and dashes)`);
       } else if (exact.includes(name) || prefixes.some((p) => name.startsWith(p))) {
-        problems.push(`${field}: --${name} holds the boundary between the business cluster and the meta-cluster; the operator sets it and it cannot be overridden`);
-      } else if (component === 'apiServer' && name === 'enable-admission-plugins' && !value.split(',').map((s) => s.trim()).includes(nodeRestriction)) {
+        problems.push(
+          `${field}: --${name} holds the boundary between the business cluster and the meta-cluster; the operator sets it and it cannot be overridden`,
+        );
+      } else if (
+        component === 'apiServer' &&
+        name === 'enable-admission-plugins' &&
+        !value
+          .split(',')
+          .map((s) => s.trim())
+          .includes(nodeRestriction)
+      ) {
         problems.push(`${field}: must keep ${nodeRestriction} (it keeps each node to its own objects)`);
-      } else if (component === 'apiServer' && name === 'disable-admission-plugins' && value.split(',').map((s) => s.trim()).includes(nodeRestriction)) {
+      } else if (
+        component === 'apiServer' &&
+        name === 'disable-admission-plugins' &&
+        value
+          .split(',')
+          .map((s) => s.trim())
+          .includes(nodeRestriction)
+      ) {
         problems.push(`${field}: ${nodeRestriction} cannot be disabled (it keeps each node to its own objects)`);
       }
     }

@@ -33,8 +33,14 @@ describe('the names of a Cluster', () => {
   it('say which Secret each component mounts, all of them names of this module', () => {
     const m = mountedSecrets('c');
     const known = new Set(everyName('c'));
-    const mounted = [...Object.values(m.apiserver), ...Object.values(m.controllerManager), ...Object.values(m.scheduler),
-      ...Object.values(m.etcdMember(0)), ...Object.values(m.etcdBackup), ...Object.values(m.tunnelAgent)];
+    const mounted = [
+      ...Object.values(m.apiserver),
+      ...Object.values(m.controllerManager),
+      ...Object.values(m.scheduler),
+      ...Object.values(m.etcdMember(0)),
+      ...Object.values(m.etcdBackup),
+      ...Object.values(m.tunnelAgent),
+    ];
     for (const name of mounted) expect(known.has(name), name).toBe(true);
     expect(m.apiserver.kubeletClient).toBe('c-apiserver-kubelet-client');
     expect(m.etcdMember(2).tls).toBe('c-etcd-2-tls');

@@ -78,7 +78,15 @@ export function mountedSecrets(c: string) {
   };
 }
 
-export type Component = 'etcd' | 'etcd-backup' | 'etcd-restore' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'pki' | 'kubeconfig';
+export type Component =
+  | 'etcd'
+  | 'etcd-backup'
+  | 'etcd-restore'
+  | 'kube-apiserver'
+  | 'kube-controller-manager'
+  | 'kube-scheduler'
+  | 'pki'
+  | 'kubeconfig';
 
 /** The labels every object of a cluster carries; `kubeonkube.io/cluster` is what informers filter on. */
 export function clusterLabels(cluster: string, component: Component): Record<string, string> {

@@ -20,19 +20,30 @@ beforeAll(async () => {
   core = kc.makeApiClient(CoreV1Api);
   rbac = kc.makeApiClient(RbacAuthorizationV1Api);
   await core.createNamespace({ body: { metadata: { name: namespace } } });
-  await rbac.createClusterRole({ body: { metadata: { name: role }, rules: [{ nonResourceURLs: ['/metrics'], verbs: ['get'] }] } });
-  await rbac.createClusterRoleBinding({ body: {
-    metadata: { name: role }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
-    subjects: [{ kind: 'ServiceAccount', name: 'reader', namespace }],
-  } });
+  await rbac.createClusterRole({
+    body: { metadata: { name: role }, rules: [{ nonResourceURLs: ['/metrics'], verbs: ['get'] }] },
+  });
+  await rbac.createClusterRoleBinding({
+    body: {
+      metadata: { name: role },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
+      subjects: [{ kind: 'ServiceAccount', name: 'reader', namespace }],
+    },
+  });
   for (const sa of ['reader', 'nobody']) {
     await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: sa } } });
-    const request = await core.createNamespacedServiceAccountToken({ namespace, name: sa, body: { spec: { audiences: [], expirationSeconds: 600 } } });
+    const request = await core.createNamespacedServiceAccountToken({
+      namespace,
+      name: sa,
+      body: { spec: { audiences: [], expirationSeconds: 600 } },
+    });
     tokens[sa] = request.status?.token ?? '';
   }
   const authorizer = new MetricsAuthorizer(kc);
   server = await startHttpServer(0, '127.0.0.1', {
-    healthy: () => true, ready: () => true, metrics: () => 'kubeonkube_reconcile_total 1\n',
+    healthy: () => true,
+    ready: () => true,
+    metrics: () => 'kubeonkube_reconcile_total 1\n',
     authorizeMetrics: (header) => authorizer.authorize(header),
   });
   url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
@@ -54,7 +65,10 @@ describe('/metrics with KUBEONKUBE_METRICS_AUTH=kubernetes', () => {
   it('answers only a token the meta-cluster allows to GET /metrics', async () => {
     expect(await scrape()).toEqual({ status: 401, body: 'a bearer token is required' });
     expect(await scrape('not-a-token')).toEqual({ status: 401, body: 'the token was not accepted' });
-    expect(await scrape(tokens.nobody)).toEqual({ status: 403, body: `system:serviceaccount:${namespace}:nobody may not get /metrics` });
+    expect(await scrape(tokens.nobody)).toEqual({
+      status: 403,
+      body: `system:serviceaccount:${namespace}:nobody may not get /metrics`,
+    });
     expect(await scrape(tokens.reader)).toEqual({ status: 200, body: 'kubeonkube_reconcile_total 1\n' });
   });
 
@@ -63,7 +77,7 @@ describe('/metrics with KUBEONKUBE_METRICS_AUTH=kubernetes', () => {
     expect((await fetch(`${url}/readyz`)).status).toBe(200);
   });
 
-  it('remembers a decision for a while, by the token\'s digest', async () => {
+  it("remembers a decision for a while, by the token's digest", async () => {
     const authorizer = new MetricsAuthorizer(kc, 60_000);
     expect((await authorizer.authorize(`Bearer ${tokens.reader}`, 0)).status).toBe(200);
     // the binding goes; the remembered decision stands until it ends, then the new one is made

@@ -42,17 +42,28 @@ export class MetricsAuthorizer {
 
   async #decide(token: string): Promise<MetricsVerdict> {
     try {
-      const review = await this.#authn.createTokenReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } } });
+      const review = await this.#authn.createTokenReview({
+        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } },
+      });
       const user = review.status?.user;
-      if (!review.status?.authenticated || !user?.username) return { status: 401, message: 'the token was not accepted' };
+      if (!review.status?.authenticated || !user?.username)
+        return { status: 401, message: 'the token was not accepted' };
       const access = await this.#authz.createSubjectAccessReview({
         body: {
           apiVersion: 'authorization.k8s.io/v1',
           kind: 'SubjectAccessReview',
-          spec: { user: user.username, groups: user.groups ?? [], uid: user.uid ?? '', extra: user.extra ?? {}, nonResourceAttributes: { path: '/metrics', verb: 'get' } },
+          spec: {
+            user: user.username,
+            groups: user.groups ?? [],
+            uid: user.uid ?? '',
+            extra: user.extra ?? {},
+            nonResourceAttributes: { path: '/metrics', verb: 'get' },
+          },
         },
       });
-      return access.status?.allowed ? { status: 200, message: 'ok' } : { status: 403, message: `${user.username} may not get /metrics` };
+      return access.status?.allowed
+        ? { status: 200, message: 'ok' }
+        : { status: 403, message: `${user.username} may not get /metrics` };
     } catch {
       return { status: 503, message: 'the meta-cluster could not be asked who this is' };
     }

@@ -3,7 +3,8 @@
 
 function ipv4ToBigInt(ip: string): bigint {
   const parts = ip.split('.').map(Number);
-  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) throw new Error(`not an IPv4 address: ${ip}`);
+  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255))
+    throw new Error(`not an IPv4 address: ${ip}`);
   return parts.reduce((acc, p) => (acc << 8n) | BigInt(p), 0n);
 }
 
@@ -28,8 +29,11 @@ function bigIntToIpv6(n: bigint): string {
   const groups = Array.from({ length: 8 }, (_, i) => ((n >> BigInt((7 - i) * 16)) & 0xffffn).toString(16));
   // compress the longest run of zero groups, as RFC 5952 asks
   let best = { start: -1, length: 0 };
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== '0') { i++; continue; }
+  for (let i = 0; i < 8;) {
+    if (groups[i] !== '0') {
+      i++;
+      continue;
+    }
     let j = i;
     while (j < 8 && groups[j] === '0') j++;
     if (j - i > best.length && j - i > 1) best = { start: i, length: j - i };
@@ -50,7 +54,8 @@ export function nthAddress(cidr: string, n: number): string {
   const prefix = Number(prefixText);
   const v6 = ip.includes(':');
   const bits = v6 ? 128 : 32;
-  if (!Number.isInteger(prefix) || prefix < 0 || prefix > bits - 1 || prefixText === '') throw new Error(`not a CIDR with room for hosts: ${cidr}`);
+  if (!Number.isInteger(prefix) || prefix < 0 || prefix > bits - 1 || prefixText === '')
+    throw new Error(`not a CIDR with room for hosts: ${cidr}`);
   const value = v6 ? ipv6ToBigInt(ip) : ipv4ToBigInt(ip);
   const mask = ((1n << BigInt(bits)) - 1n) ^ ((1n << BigInt(bits - prefix)) - 1n);
   if (BigInt(n) >= 1n << BigInt(bits - prefix)) throw new Error(`${cidr} has no address number ${n}`);

@@ -57,7 +57,11 @@ export const phaseOf = (a: AuthorityState): RotationPhase => (a.next ? 'trusting
  * where a restart of the leader is a hand-over that can cost a write in flight.
  */
 export function trustBundle(a: AuthorityState): string {
-  const cas = a.next ? [a.signer.certificate, a.next.certificate] : a.previous ? [a.previous, a.signer.certificate] : [a.signer.certificate];
+  const cas = a.next
+    ? [a.signer.certificate, a.next.certificate]
+    : a.previous
+      ? [a.previous, a.signer.certificate]
+      : [a.signer.certificate];
   return [...cas, ...(a.legacy ? [a.legacy] : [])].map((pem) => pem.trimEnd()).join('\n') + '\n';
 }
 
@@ -81,7 +85,13 @@ export function authorityData(a: AuthorityState): Record<string, string> {
 export function advance(a: AuthorityState, crossSigned?: string, now = new Date()): AuthorityState {
   if (a.next) {
     const compat = [...(crossSigned ? [crossSigned] : []), ...stillValid(a.compat, now)].join('');
-    return { signer: a.next, previous: a.signer.certificate, request: a.request, ...(compat ? { compat } : {}), ...(a.legacy ? { legacy: a.legacy } : {}) };
+    return {
+      signer: a.next,
+      previous: a.signer.certificate,
+      request: a.request,
+      ...(compat ? { compat } : {}),
+      ...(a.legacy ? { legacy: a.legacy } : {}),
+    };
   }
   // what the old CA and the legacy ones signed has been renewed by now: both go
   return { signer: a.signer, request: a.request, ...(a.compat ? { compat: a.compat } : {}) };

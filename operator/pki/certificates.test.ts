@@ -3,7 +3,13 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createCertificateAuthority, describeCertificate, isSignedBy, issueCertificate, keyMatchesCertificate } from './certificates.ts';
+import {
+  createCertificateAuthority,
+  describeCertificate,
+  isSignedBy,
+  issueCertificate,
+  keyMatchesCertificate,
+} from './certificates.ts';
 
 const hour = 3600_000;
 const dir = mkdtempSync(join(tmpdir(), 'kok-pki-'));
@@ -50,17 +56,31 @@ describe('leaf certificates', () => {
   it('never outlive their CA', async () => {
     const ca = await createCertificateAuthority('ca', hour);
     const leaf = await issueCertificate(ca, { commonName: 'x', usage: 'client', validityMs: 1000 * hour });
-    expect(describeCertificate(leaf.certificate).notAfter.getTime()).toBe(describeCertificate(ca.certificate).notAfter.getTime());
+    expect(describeCertificate(leaf.certificate).notAfter.getTime()).toBe(
+      describeCertificate(ca.certificate).notAfter.getTime(),
+    );
     expect(describeCertificate(leaf.certificate).usage).toBe('client');
   });
 
   it('verify with OpenSSL for their purpose', async () => {
     const ca = await createCertificateAuthority('ca', 10 * hour);
-    const server = await issueCertificate(ca, { commonName: 'srv', dnsNames: ['etcd-0.etcd'], usage: 'server-client', validityMs: hour });
+    const server = await issueCertificate(ca, {
+      commonName: 'srv',
+      dnsNames: ['etcd-0.etcd'],
+      usage: 'server-client',
+      validityMs: hour,
+    });
     writeFileSync(join(dir, 'ca.crt'), ca.certificate);
     writeFileSync(join(dir, 'srv.crt'), server.certificate);
     for (const purpose of ['sslserver', 'sslclient']) {
-      const out = execFileSync('openssl', ['verify', '-purpose', purpose, '-CAfile', join(dir, 'ca.crt'), join(dir, 'srv.crt')]).toString();
+      const out = execFileSync('openssl', [
+        'verify',
+        '-purpose',
+        purpose,
+        '-CAfile',
+        join(dir, 'ca.crt'),
+        join(dir, 'srv.crt'),
+      ]).toString();
       expect(out).toContain(': OK');
     }
   });

@@ -53,7 +53,11 @@ function subjectName(commonName: string, organizations: string[] = []): x509.Jso
   return name;
 }
 
-export async function createCertificateAuthority(commonName: string, validityMs: number, now = new Date()): Promise<CertificateAndKey> {
+export async function createCertificateAuthority(
+  commonName: string,
+  validityMs: number,
+  now = new Date(),
+): Promise<CertificateAndKey> {
   const keys = await generateKeyPair();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: randomSerial(),
@@ -64,7 +68,10 @@ export async function createCertificateAuthority(commonName: string, validityMs:
     keys,
     extensions: [
       new x509.BasicConstraintsExtension(true, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
+      new x509.KeyUsagesExtension(
+        x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature,
+        true,
+      ),
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
@@ -92,7 +99,10 @@ export async function crossSign(subject: string, signer: CertificateAndKey, now 
     signingKey: signerKeys.privateKey,
     extensions: [
       new x509.BasicConstraintsExtension(true, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
+      new x509.KeyUsagesExtension(
+        x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature,
+        true,
+      ),
       await x509.SubjectKeyIdentifierExtension.create(subjectCert.publicKey),
       await x509.AuthorityKeyIdentifierExtension.create(signerCert),
     ],
@@ -105,7 +115,11 @@ export function pemCertificates(pem: string): string[] {
   return [...pem.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g)].map((m) => `${m[0]}\n`);
 }
 
-export async function issueCertificate(ca: CertificateAndKey, spec: CertificateSpec, now = new Date()): Promise<CertificateAndKey> {
+export async function issueCertificate(
+  ca: CertificateAndKey,
+  spec: CertificateSpec,
+  now = new Date(),
+): Promise<CertificateAndKey> {
   const caCert = new x509.X509Certificate(ca.certificate);
   const caKeys = await keyPairFromPem(ca.privateKey);
   const keys = await generateKeyPair();

@@ -27,7 +27,9 @@ describe('firstAddress', () => {
     ['2001:db8::/64', '2001:db8::1'],
   ])('%s → %s', (cidr, ip) => expect(firstAddress(cidr)).toBe(ip));
 
-  it.each(['10.0.0.0', '10.0.0.0/32', '300.1.1.1/8', 'x/8'])('refuses %s', (cidr) => expect(() => firstAddress(cidr)).toThrow());
+  it.each(['10.0.0.0', '10.0.0.0/32', '300.1.1.1/8', 'x/8'])('refuses %s', (cidr) =>
+    expect(() => firstAddress(cidr)).toThrow(),
+  );
 });
 
 describe('plannedCertificates', () => {
@@ -36,9 +38,17 @@ describe('plannedCertificates', () => {
 
   it('names every Secret after the cluster', () => {
     expect([...byName.keys()].sort()).toEqual([
-      'prod-a-apiserver-etcd-client', 'prod-a-apiserver-kubelet-client', 'prod-a-apiserver-tls',
-      'prod-a-controller-manager-kubeconfig', 'prod-a-etcd-0-tls', 'prod-a-etcd-1-tls', 'prod-a-etcd-2-tls',
-      'prod-a-etcd-operator-client', 'prod-a-front-proxy-client', 'prod-a-kubeconfig', 'prod-a-scheduler-kubeconfig',
+      'prod-a-apiserver-etcd-client',
+      'prod-a-apiserver-kubelet-client',
+      'prod-a-apiserver-tls',
+      'prod-a-controller-manager-kubeconfig',
+      'prod-a-etcd-0-tls',
+      'prod-a-etcd-1-tls',
+      'prod-a-etcd-2-tls',
+      'prod-a-etcd-operator-client',
+      'prod-a-front-proxy-client',
+      'prod-a-kubeconfig',
+      'prod-a-scheduler-kubeconfig',
       'prod-a-user-alice-kubeconfig',
     ]);
   });
@@ -46,17 +56,27 @@ describe('plannedCertificates', () => {
   it('gives the apiserver every name it is reached by', () => {
     const spec = byName.get('prod-a-apiserver-tls')!.spec;
     expect(spec.usage).toBe('server');
-    expect(spec.dnsNames).toEqual(expect.arrayContaining([
-      'prod-a-apiserver', 'prod-a-apiserver.tenants.svc', 'prod-a-apiserver.tenants.svc.cluster.local',
-      'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local',
-      'api.prod-a.example.com', 'localhost',
-    ]));
+    expect(spec.dnsNames).toEqual(
+      expect.arrayContaining([
+        'prod-a-apiserver',
+        'prod-a-apiserver.tenants.svc',
+        'prod-a-apiserver.tenants.svc.cluster.local',
+        'kubernetes',
+        'kubernetes.default',
+        'kubernetes.default.svc',
+        'kubernetes.default.svc.cluster.local',
+        'api.prod-a.example.com',
+        'localhost',
+      ]),
+    );
     expect(spec.ipAddresses).toEqual(['10.96.0.1', '10.112.4.7', '127.0.0.1']);
   });
 
   it('gives the tunnel server every address agents are told to dial', () => {
-    const tunnel = (tunnelEndpoint: { host: string } | undefined) => plannedCertificates({ ...input, tunnel: true, tunnelAddresses: ['10.112.9.9'], tunnelEndpoint })
-      .find((p) => p.secretName === 'prod-a-tunnel-server-tls')!.spec;
+    const tunnel = (tunnelEndpoint: { host: string } | undefined) =>
+      plannedCertificates({ ...input, tunnel: true, tunnelAddresses: ['10.112.9.9'], tunnelEndpoint }).find(
+        (p) => p.secretName === 'prod-a-tunnel-server-tls',
+      )!.spec;
     // a ClusterIP: already there, nothing moves
     expect(tunnel({ host: '10.112.9.9' }).ipAddresses).toEqual(['10.112.9.9', '127.0.0.1']);
     expect(tunnel(undefined).ipAddresses).toEqual(['10.112.9.9', '127.0.0.1']);
@@ -69,14 +89,22 @@ describe('plannedCertificates', () => {
     const spec = byName.get('prod-a-etcd-1-tls')!;
     expect(spec.issuer).toBe('etcd-ca');
     expect(spec.spec.usage).toBe('server-client');
-    expect(spec.spec.dnsNames).toEqual(expect.arrayContaining(['prod-a-etcd-1.tenants.svc', 'prod-a-etcd-1.tenants.svc.cluster.local', 'prod-a-etcd.tenants.svc']));
+    expect(spec.spec.dnsNames).toEqual(
+      expect.arrayContaining([
+        'prod-a-etcd-1.tenants.svc',
+        'prod-a-etcd-1.tenants.svc.cluster.local',
+        'prod-a-etcd.tenants.svc',
+      ]),
+    );
   });
 
   it('points the admin and user kubeconfigs at the endpoint, the components at the in-cluster Service', () => {
     expect(byName.get('prod-a-kubeconfig')!.kubeconfig?.server).toBe('https://api.prod-a.example.com:6443');
     expect(byName.get('prod-a-kubeconfig')!.spec.organizations).toEqual(['system:masters']);
     expect(byName.get('prod-a-user-alice-kubeconfig')!.spec.validityMs).toBe(720 * hour);
-    expect(byName.get('prod-a-scheduler-kubeconfig')!.kubeconfig?.server).toBe('https://prod-a-apiserver.tenants.svc.cluster.local:6443');
+    expect(byName.get('prod-a-scheduler-kubeconfig')!.kubeconfig?.server).toBe(
+      'https://prod-a-apiserver.tenants.svc.cluster.local:6443',
+    );
   });
 
   it('points users at the endpoint with its port, IPv6 in brackets, and waits while it is unknown', () => {
@@ -88,8 +116,14 @@ describe('plannedCertificates', () => {
   });
 
   it('puts an endpoint address into the IP SANs and a name into the DNS SANs', () => {
-    const tls = (endpoint: ClusterPkiInput['endpoint']) => plannedCertificates({ ...input, endpoint }).find((p) => p.secretName === 'prod-a-apiserver-tls')!.spec;
-    expect(tls({ host: '10.113.0.1', port: 31443 }).ipAddresses).toEqual(['10.96.0.1', '10.112.4.7', '10.113.0.1', '127.0.0.1']);
+    const tls = (endpoint: ClusterPkiInput['endpoint']) =>
+      plannedCertificates({ ...input, endpoint }).find((p) => p.secretName === 'prod-a-apiserver-tls')!.spec;
+    expect(tls({ host: '10.113.0.1', port: 31443 }).ipAddresses).toEqual([
+      '10.96.0.1',
+      '10.112.4.7',
+      '10.113.0.1',
+      '127.0.0.1',
+    ]);
     expect(tls({ host: '10.113.0.1', port: 31443 }).dnsNames).not.toContain('10.113.0.1');
     expect(tls({ host: 'api.example.com', port: 6443 }).dnsNames).toContain('api.example.com');
   });
@@ -101,22 +135,44 @@ describe('renewalVerdict', () => {
     const ca = await createCertificateAuthority('kubernetes', 87600 * hour, now);
     const caInfo = describeCertificate(ca.certificate);
     const issuer = { subject: caInfo.issuer, notAfter: caInfo.notAfter };
-    const spec = { commonName: 'kube-apiserver', dnsNames: ['a', 'b'], ipAddresses: ['10.96.0.1'], usage: 'server' as const, validityMs: 100 * hour };
+    const spec = {
+      commonName: 'kube-apiserver',
+      dnsNames: ['a', 'b'],
+      ipAddresses: ['10.96.0.1'],
+      usage: 'server' as const,
+      validityMs: 100 * hour,
+    };
     const live = describeCertificate((await issueCertificate(ca, spec, now)).certificate);
     const renewBefore = 10 * hour;
 
     const fine = renewalVerdict(live, spec, issuer, renewBefore, now);
     expect(fine.reason).toBeUndefined();
     expect(fine.renewAt.getTime()).toBe(now.getTime() + 90 * hour);
-    expect(renewalVerdict(live, spec, issuer, renewBefore, new Date(now.getTime() + 91 * hour)).reason).toBe('in its renew window');
+    expect(renewalVerdict(live, spec, issuer, renewBefore, new Date(now.getTime() + 91 * hour)).reason).toBe(
+      'in its renew window',
+    );
     expect(renewalVerdict(live, { ...spec, dnsNames: ['b', 'a'] }, issuer, renewBefore, now).reason).toBeUndefined();
-    expect(renewalVerdict(live, { ...spec, dnsNames: ['a', 'b', 'c'] }, issuer, renewBefore, now).reason).toBe('DNS names changed');
-    expect(renewalVerdict(live, { ...spec, ipAddresses: [] }, issuer, renewBefore, now).reason).toBe('IP addresses changed');
-    expect(renewalVerdict(live, { ...spec, commonName: 'x' }, issuer, renewBefore, now).reason).toBe('common name changed');
-    expect(renewalVerdict(live, { ...spec, organizations: ['g'] }, issuer, renewBefore, now).reason).toBe('groups changed');
-    expect(renewalVerdict(live, { ...spec, usage: 'server-client' }, issuer, renewBefore, now).reason).toBe('usage changed');
-    expect(renewalVerdict(live, { ...spec, validityMs: 200 * hour }, issuer, renewBefore, now).reason).toBe('validity changed');
-    expect(renewalVerdict(live, spec, { ...issuer, subject: 'CN=other' }, renewBefore, now).reason).toBe('issued by another CA');
+    expect(renewalVerdict(live, { ...spec, dnsNames: ['a', 'b', 'c'] }, issuer, renewBefore, now).reason).toBe(
+      'DNS names changed',
+    );
+    expect(renewalVerdict(live, { ...spec, ipAddresses: [] }, issuer, renewBefore, now).reason).toBe(
+      'IP addresses changed',
+    );
+    expect(renewalVerdict(live, { ...spec, commonName: 'x' }, issuer, renewBefore, now).reason).toBe(
+      'common name changed',
+    );
+    expect(renewalVerdict(live, { ...spec, organizations: ['g'] }, issuer, renewBefore, now).reason).toBe(
+      'groups changed',
+    );
+    expect(renewalVerdict(live, { ...spec, usage: 'server-client' }, issuer, renewBefore, now).reason).toBe(
+      'usage changed',
+    );
+    expect(renewalVerdict(live, { ...spec, validityMs: 200 * hour }, issuer, renewBefore, now).reason).toBe(
+      'validity changed',
+    );
+    expect(renewalVerdict(live, spec, { ...issuer, subject: 'CN=other' }, renewBefore, now).reason).toBe(
+      'issued by another CA',
+    );
   });
 
   it('does not re-issue a certificate its CA cuts short, however often it is asked (no hot loop)', async () => {

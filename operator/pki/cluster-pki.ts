@@ -65,7 +65,6 @@ export const authorities: { authority: Authority; commonName: string }[] = [
   { authority: 'kubelet-serving-ca', commonName: 'kubelet-serving-ca' },
 ];
 
-
 /** Every DNS name a Service answers to, from the short name to the fully qualified one. */
 export function serviceDnsNames(service: string, namespace: string, domain: string): string[] {
   return [service, `${service}.${namespace}`, `${service}.${namespace}.svc`, `${service}.${namespace}.svc.${domain}`];
@@ -86,7 +85,12 @@ export function externalServer(input: Pick<ClusterPkiInput, 'endpoint'>): string
 export function plannedCertificates(input: ClusterPkiInput): PlannedCertificate[] {
   const { name, namespace, metaDnsDomain, validityMs } = input;
   const apiserverService = names.apiserver(name);
-  const leaf = (secretName: string, issuer: Authority, spec: Omit<CertificateSpec, 'validityMs'>, kubeconfigServer?: string): PlannedCertificate => ({
+  const leaf = (
+    secretName: string,
+    issuer: Authority,
+    spec: Omit<CertificateSpec, 'validityMs'>,
+    kubeconfigServer?: string,
+  ): PlannedCertificate => ({
     secretName,
     issuer,
     spec: { validityMs, ...spec },
@@ -103,7 +107,14 @@ export function plannedCertificates(input: ClusterPkiInput): PlannedCertificate[
       ...(endpointHost && !endpointIsIP ? [endpointHost] : []),
       'localhost',
     ],
-    ipAddresses: [...new Set([firstAddress(input.serviceCIDR), ...input.apiserverAddresses, ...(endpointHost && endpointIsIP ? [endpointHost] : []), '127.0.0.1'])],
+    ipAddresses: [
+      ...new Set([
+        firstAddress(input.serviceCIDR),
+        ...input.apiserverAddresses,
+        ...(endpointHost && endpointIsIP ? [endpointHost] : []),
+        '127.0.0.1',
+      ]),
+    ],
   };
   const plan: PlannedCertificate[] = [
     leaf(secrets.apiserverTls(name), 'ca', { commonName: 'kube-apiserver', usage: 'server', ...serviceNames }),
@@ -111,12 +122,25 @@ export function plannedCertificates(input: ClusterPkiInput): PlannedCertificate[
     // kubelets authorize the apiserver's calls (logs, exec) through the business cluster's RBAC:
     // the add-ons unit binds this user to system:kubelet-api-admin there, and to nothing more
     // its ca.crt is what the apiserver trusts kubelets' serving certificates by, and nothing else does
-    { ...leaf(secrets.apiserverKubeletClient(name), 'ca', { commonName: apiserverKubeletClientUser, usage: 'client' }), trusts: 'kubelet-serving-ca' },
+    {
+      ...leaf(secrets.apiserverKubeletClient(name), 'ca', { commonName: apiserverKubeletClientUser, usage: 'client' }),
+      trusts: 'kubelet-serving-ca',
+    },
     leaf(secrets.frontProxyClient(name), 'front-proxy-ca', { commonName: 'front-proxy-client', usage: 'client' }),
     // the operator's own identity towards etcd, for member management
     leaf(secrets.etcdOperatorClient(name), 'etcd-ca', { commonName: 'kubeonkube-operator', usage: 'client' }),
-    leaf(secrets.controllerManagerKubeconfig(name), 'ca', { commonName: 'system:kube-controller-manager', usage: 'client' }, inClusterServer(input)),
-    leaf(secrets.schedulerKubeconfig(name), 'ca', { commonName: 'system:kube-scheduler', usage: 'client' }, inClusterServer(input)),
+    leaf(
+      secrets.controllerManagerKubeconfig(name),
+      'ca',
+      { commonName: 'system:kube-controller-manager', usage: 'client' },
+      inClusterServer(input),
+    ),
+    leaf(
+      secrets.schedulerKubeconfig(name),
+      'ca',
+      { commonName: 'system:kube-scheduler', usage: 'client' },
+      inClusterServer(input),
+    ),
     {
       secretName: secrets.adminKubeconfig(name),
       issuer: 'ca',
@@ -130,23 +154,39 @@ export function plannedCertificates(input: ClusterPkiInput): PlannedCertificate[
     // and every address agents are told to dial, or an agent outside the meta-cluster could not verify it
     const dialed = input.tunnelEndpoint?.host;
     const dialedIsIP = dialed !== undefined && isIP(dialed) !== 0;
-    plan.push(leaf(secrets.tunnelServerTls(name), 'ca', {
-      commonName: 'kubeonkube-tunnel-server',
-      usage: 'server',
-      dnsNames: [...new Set([...serviceDnsNames(tunnelService, namespace, metaDnsDomain), 'localhost', ...(dialed && !dialedIsIP ? [dialed] : [])])],
-      ipAddresses: [...new Set([...(input.tunnelAddresses ?? []), '127.0.0.1', ...(dialed && dialedIsIP ? [dialed] : [])])],
-    }));
+    plan.push(
+      leaf(secrets.tunnelServerTls(name), 'ca', {
+        commonName: 'kubeonkube-tunnel-server',
+        usage: 'server',
+        dnsNames: [
+          ...new Set([
+            ...serviceDnsNames(tunnelService, namespace, metaDnsDomain),
+            'localhost',
+            ...(dialed && !dialedIsIP ? [dialed] : []),
+          ]),
+        ],
+        ipAddresses: [
+          ...new Set([...(input.tunnelAddresses ?? []), '127.0.0.1', ...(dialed && dialedIsIP ? [dialed] : [])]),
+        ],
+      }),
+    );
     plan.push(leaf(secrets.tunnelAgent(name), 'ca', { commonName: tunnelAgentName, usage: 'client' }));
   }
   for (let i = 0; i < input.etcdMembers; i++) {
     const member = names.etcdMember(name, i);
     // one certificate serves clients and peers, and authenticates the member to its peers
-    plan.push(leaf(secrets.etcdMemberTls(name, i), 'etcd-ca', {
-      commonName: member,
-      usage: 'server-client',
-      dnsNames: [...serviceDnsNames(member, namespace, metaDnsDomain), ...serviceDnsNames(names.etcdClient(name), namespace, metaDnsDomain), 'localhost'],
-      ipAddresses: ['127.0.0.1'],
-    }));
+    plan.push(
+      leaf(secrets.etcdMemberTls(name, i), 'etcd-ca', {
+        commonName: member,
+        usage: 'server-client',
+        dnsNames: [
+          ...serviceDnsNames(member, namespace, metaDnsDomain),
+          ...serviceDnsNames(names.etcdClient(name), namespace, metaDnsDomain),
+          'localhost',
+        ],
+        ipAddresses: ['127.0.0.1'],
+      }),
+    );
   }
   for (const user of input.users) {
     plan.push({

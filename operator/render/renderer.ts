@@ -33,13 +33,21 @@ function checkObject(template: string, doc: unknown, index: number): RenderedObj
   const where = `template ${template}, document ${index + 1}`;
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new TemplateError(`${where}: not an object`);
   const obj = doc as Partial<RenderedObject>;
-  if (typeof obj.apiVersion !== 'string' || obj.apiVersion === '') throw new TemplateError(`${where}: apiVersion missing`);
+  if (typeof obj.apiVersion !== 'string' || obj.apiVersion === '')
+    throw new TemplateError(`${where}: apiVersion missing`);
   if (typeof obj.kind !== 'string' || obj.kind === '') throw new TemplateError(`${where}: kind missing`);
-  if (typeof obj.metadata !== 'object' || obj.metadata === null || typeof obj.metadata.name !== 'string' || obj.metadata.name === '') {
+  if (
+    typeof obj.metadata !== 'object' ||
+    obj.metadata === null ||
+    typeof obj.metadata.name !== 'string' ||
+    obj.metadata.name === ''
+  ) {
     throw new TemplateError(`${where}: metadata.name missing`);
   }
   // RBAC objects are named by path segments, which may hold colons (system:node-proxier)
-  const nameRule = obj.apiVersion.startsWith('rbac.authorization.k8s.io/') ? /^[a-z0-9]([-a-z0-9.:]*[a-z0-9])?$/ : /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+  const nameRule = obj.apiVersion.startsWith('rbac.authorization.k8s.io/')
+    ? /^[a-z0-9]([-a-z0-9.:]*[a-z0-9])?$/
+    : /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
   if (!nameRule.test(obj.metadata.name) || obj.metadata.name.length > 253) {
     throw new TemplateError(`${where}: metadata.name "${obj.metadata.name}" is not a valid object name`);
   }
@@ -54,7 +62,9 @@ export class Renderer {
   readonly #sandbox: TemplateSandbox;
 
   constructor(dir: string = templatesDir, sandboxLimits: Partial<SandboxLimits> = {}) {
-    for (const file of readdirSync(dir).filter((f) => f.endsWith('.yaml.hbs')).sort()) {
+    for (const file of readdirSync(dir)
+      .filter((f) => f.endsWith('.yaml.hbs'))
+      .sort()) {
       this.#templates.set(file, compile(this.#hb, readFileSync(join(dir, file), 'utf8')));
     }
     this.#sandbox = new TemplateSandbox(sandboxLimits);

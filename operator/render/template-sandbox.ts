@@ -25,7 +25,10 @@ export const defaultSandboxLimits: SandboxLimits = {
 };
 
 // the sources run as they are (type stripping); the image runs the built .js beside this file
-const workerFile = new URL(import.meta.url.endsWith('.ts') ? './template-worker.ts' : './template-worker.js', import.meta.url);
+const workerFile = new URL(
+  import.meta.url.endsWith('.ts') ? './template-worker.ts' : './template-worker.js',
+  import.meta.url,
+);
 
 /** `transient`: a bound of time or memory was hit, which a busy machine can cause too: remembered only for a while. */
 type Outcome = { ok: true; json: string } | { ok: false; message: string; transient?: boolean };
@@ -56,20 +59,41 @@ function renderInWorker(template: string, source: string, context: object, limit
     };
     // the clock starts once the thread has loaded the renderer: its start-up is the operator's
     // cost, not the template's (on a busy machine it takes longer than a template may)
-    timer = setTimeout(() => settle({ ok: false, transient: true, message: `template ${template}: the renderer did not start within ${startupMs / 1000} s` }), startupMs);
+    timer = setTimeout(
+      () =>
+        settle({
+          ok: false,
+          transient: true,
+          message: `template ${template}: the renderer did not start within ${startupMs / 1000} s`,
+        }),
+      startupMs,
+    );
     worker.on('message', (m: Outcome | { started: true }) => {
       if (!('started' in m)) return settle(m);
       clearTimeout(timer);
-      timer = setTimeout(() => settle({ ok: false, transient: true, message: `template ${template}: rendering took longer than ${timeoutMs / 1000} s (the bound on a template's time)` }), timeoutMs);
+      timer = setTimeout(
+        () =>
+          settle({
+            ok: false,
+            transient: true,
+            message: `template ${template}: rendering took longer than ${timeoutMs / 1000} s (the bound on a template's time)`,
+          }),
+        timeoutMs,
+      );
     });
-    worker.once('error', (err: Error & { code?: string }) => settle({
-      ok: false,
-      transient: true,
-      message: err.code === 'ERR_WORKER_OUT_OF_MEMORY'
-        ? `template ${template}: rendering needed more than ${maxHeapMb} MiB (the bound on a template's memory)`
-        : `template ${template}: ${err.message.split('\n')[0]}`,
-    }));
-    worker.once('exit', () => settle({ ok: false, transient: true, message: `template ${template}: the renderer stopped without an answer` }));
+    worker.once('error', (err: Error & { code?: string }) =>
+      settle({
+        ok: false,
+        transient: true,
+        message:
+          err.code === 'ERR_WORKER_OUT_OF_MEMORY'
+            ? `template ${template}: rendering needed more than ${maxHeapMb} MiB (the bound on a template's memory)`
+            : `template ${template}: ${err.message.split('\n')[0]}`,
+      }),
+    );
+    worker.once('exit', () =>
+      settle({ ok: false, transient: true, message: `template ${template}: the renderer stopped without an answer` }),
+    );
   });
 }
 
@@ -98,13 +122,20 @@ export class TemplateSandbox {
 
   /** The template's documents (plain data), or a TemplateError naming what is wrong or which bound it hit. */
   async render(template: string, source: string, context: object, now = Date.now()): Promise<unknown[]> {
-    const key = createHash('sha256').update(template).update('\0').update(source).update('\0').update(JSON.stringify(context)).digest('hex');
+    const key = createHash('sha256')
+      .update(template)
+      .update('\0')
+      .update(source)
+      .update('\0')
+      .update(JSON.stringify(context))
+      .digest('hex');
     let remembered = this.#outcomes.get(key);
     // the newest last: the oldest goes first when the map is full
     this.#outcomes.delete(key);
     if (!remembered || remembered.until <= now) {
       const pause = this.#paused.get(template);
-      if (pause && pause.until > now) throw new TemplateError(`${pause.message}; a new text of it is rendered ${boundPauseMs / 1000} s after that`);
+      if (pause && pause.until > now)
+        throw new TemplateError(`${pause.message}; a new text of it is rendered ${boundPauseMs / 1000} s after that`);
       this.#paused.delete(template);
       this.workers++;
       const outcome = await renderInWorker(template, source, context, this.#limits);

@@ -22,11 +22,15 @@ export const unbounded: OutputBounds = { maxTextChars: Infinity, maxExpandedSize
 
 export function createInstance(): typeof Handlebars {
   const hb = Handlebars.create();
-  hb.registerHelper('json', (value: unknown, options: Handlebars.HelperOptions & { loc?: { start: { line: number; column: number } } }) => {
-    // strict mode does not reach helper arguments: a missing value must not render as nothing
-    if (value === undefined) throw new TemplateError(`a value given to json is missing (line ${options.loc?.start.line ?? '?'})`);
-    return JSON.stringify(value);
-  });
+  hb.registerHelper(
+    'json',
+    (value: unknown, options: Handlebars.HelperOptions & { loc?: { start: { line: number; column: number } } }) => {
+      // strict mode does not reach helper arguments: a missing value must not render as nothing
+      if (value === undefined)
+        throw new TemplateError(`a value given to json is missing (line ${options.loc?.start.line ?? '?'})`);
+      return JSON.stringify(value);
+    },
+  );
   return hb;
 }
 
@@ -43,9 +47,15 @@ export function expandedSize(doc: unknown, max: number, maxDepth: number, templa
   const stack: { value: unknown; depth: number }[] = [{ value: doc, depth: 0 }];
   while (stack.length > 0) {
     const { value, depth } = stack.pop()!;
-    if (depth > maxDepth) throw new TemplateError(`template ${template} rendered objects nested deeper than ${maxDepth} levels (the bound on a template's output)`);
+    if (depth > maxDepth)
+      throw new TemplateError(
+        `template ${template} rendered objects nested deeper than ${maxDepth} levels (the bound on a template's output)`,
+      );
     size += 1 + (typeof value === 'string' ? value.length : 0);
-    if (size > max) throw new TemplateError(`template ${template} rendered more than ${max} nodes and characters once its YAML aliases are expanded (the bound on a template's output)`);
+    if (size > max)
+      throw new TemplateError(
+        `template ${template} rendered more than ${max} nodes and characters once its YAML aliases are expanded (the bound on a template's output)`,
+      );
     if (value !== null && typeof value === 'object') {
       for (const [key, child] of Object.entries(value)) {
         size += key.length;
@@ -57,14 +67,22 @@ export function expandedSize(doc: unknown, max: number, maxDepth: number, templa
 }
 
 /** Renders `compiled` and reads the text as YAML documents, within `bounds`. */
-export function renderDocuments(template: string, compiled: Handlebars.TemplateDelegate, context: object, bounds: OutputBounds = unbounded): unknown[] {
+export function renderDocuments(
+  template: string,
+  compiled: Handlebars.TemplateDelegate,
+  context: object,
+  bounds: OutputBounds = unbounded,
+): unknown[] {
   let text: string;
   try {
     text = compiled(context);
   } catch (err) {
     throw new TemplateError(`template ${template}: ${(err as Error).message}`);
   }
-  if (text.length > bounds.maxTextChars) throw new TemplateError(`template ${template} rendered ${text.length} characters, more than ${bounds.maxTextChars} (the bound on a template's output)`);
+  if (text.length > bounds.maxTextChars)
+    throw new TemplateError(
+      `template ${template} rendered ${text.length} characters, more than ${bounds.maxTextChars} (the bound on a template's output)`,
+    );
   let docs: unknown[];
   try {
     // the core schema: an unquoted date stays a string, as the apiserver would store it
@@ -72,7 +90,9 @@ export function renderDocuments(template: string, compiled: Handlebars.TemplateD
   } catch (err) {
     // the reason and the line, not js-yaml's excerpt of the rendered text (values may be in it)
     const e = err as { reason?: string; mark?: { line: number } };
-    throw new TemplateError(`template ${template} rendered invalid YAML: ${e.reason ?? 'unreadable'} (rendered line ${(e.mark?.line ?? -1) + 1})`);
+    throw new TemplateError(
+      `template ${template} rendered invalid YAML: ${e.reason ?? 'unreadable'} (rendered line ${(e.mark?.line ?? -1) + 1})`,
+    );
   }
   if (bounds.maxExpandedSize !== Infinity) expandedSize(docs, bounds.maxExpandedSize, bounds.maxDepth, template);
   return docs;

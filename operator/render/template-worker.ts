@@ -4,7 +4,12 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { compile, createInstance, renderDocuments, TemplateError, type OutputBounds } from './template-text.ts';
 
-interface Job { template: string; source: string; context: object; bounds: OutputBounds }
+interface Job {
+  template: string;
+  source: string;
+  context: object;
+  bounds: OutputBounds;
+}
 
 const job = workerData as Job;
 // the modules above are loaded: the sandbox's clock starts now (loading them is the operator's cost)

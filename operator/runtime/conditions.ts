@@ -24,10 +24,21 @@ export interface ConditionUpdate {
  * nothing changed.
  */
 export function setCondition<T extends string>(
-  conditions: readonly Condition<T>[], type: T, update: ConditionUpdate, generation: number, now: Date, order: readonly T[],
+  conditions: readonly Condition<T>[],
+  type: T,
+  update: ConditionUpdate,
+  generation: number,
+  now: Date,
+  order: readonly T[],
 ): Condition<T>[] {
   const current = conditions.find((c) => c.type === type);
-  if (current && current.status === update.status && current.reason === update.reason && current.message === update.message && current.observedGeneration === generation) {
+  if (
+    current &&
+    current.status === update.status &&
+    current.reason === update.reason &&
+    current.message === update.message &&
+    current.observedGeneration === generation
+  ) {
     return conditions as Condition<T>[];
   }
   const next: Condition<T> = {
@@ -50,7 +61,11 @@ export const notReady = (reason: string, message: string): ConditionUpdate => ({
 export const unknown = (reason: string, message: string): ConditionUpdate => ({ status: 'Unknown', reason, message });
 
 /** A summary condition (Ready): the conjunction of `parts`; while one is not True, `waitingReason` naming them. */
-export function summarize<T extends string>(conditions: readonly Condition<T>[], parts: readonly T[], waitingReason = 'Provisioning'): ConditionUpdate {
+export function summarize<T extends string>(
+  conditions: readonly Condition<T>[],
+  parts: readonly T[],
+  waitingReason = 'Provisioning',
+): ConditionUpdate {
   const failing = parts.filter((p) => conditionStatus(conditions, p) !== 'True');
   if (failing.length === 0) return ready('every component is ready');
   return notReady(waitingReason, `waiting for ${failing.join(', ')}`);

@@ -31,9 +31,14 @@ export class Controller {
     this.#options = options;
     this.#log = options.log.child({ controller: options.name });
     this.#queue = new WorkQueue({
-      onError: (key, err) => this.#log.warn({ key, err: (err as Error).message }, 'reconcile failed; retrying with backoff'),
+      onError: (key, err) =>
+        this.#log.warn({ key, err: (err as Error).message }, 'reconcile failed; retrying with backoff'),
       passDeadlineMs: options.passDeadlineMs,
-      onOverdue: (key, ms) => this.#log.warn({ key, seconds: ms / 1000 }, 'reconcile still running past its deadline; its worker moves on to other keys'),
+      onOverdue: (key, ms) =>
+        this.#log.warn(
+          { key, seconds: ms / 1000 },
+          'reconcile still running past its deadline; its worker moves on to other keys',
+        ),
     });
   }
 
@@ -50,7 +55,9 @@ export class Controller {
   /** Starts the workers, queues every key, and queues them all again every `resyncMs` (what a watch missed). */
   start(resyncMs: number): void {
     this.#queue.start(this.#options.workers, (key) => this.#run(key));
-    const all = () => { for (const key of this.#options.keys()) this.#queue.add(key); };
+    const all = () => {
+      for (const key of this.#options.keys()) this.#queue.add(key);
+    };
     all();
     this.#resync = setInterval(all, resyncMs);
     this.#resync.unref();
@@ -87,11 +94,32 @@ export class Controller {
 
 /** The metrics every controller has, one sample per controller. */
 export function controllerMetrics(controllers: readonly Controller[]): MetricFamily[] {
-  const per = (value: (c: Controller) => number) => controllers.map((c) => ({ labels: { controller: c.name }, value: value(c) }));
+  const per = (value: (c: Controller) => number) =>
+    controllers.map((c) => ({ labels: { controller: c.name }, value: value(c) }));
   return [
-    { name: 'kubeonkube_reconcile_total', help: 'Reconciles run, per controller.', type: 'counter', samples: per((c) => c.stats.reconciles) },
-    { name: 'kubeonkube_reconcile_errors_total', help: 'Reconciles that failed, per controller.', type: 'counter', samples: per((c) => c.stats.errors) },
-    { name: 'kubeonkube_reconcile_duration_seconds_total', help: 'Time spent reconciling, per controller.', type: 'counter', samples: per((c) => c.stats.durationSeconds) },
-    { name: 'kubeonkube_queue_depth', help: 'Keys waiting in a controller\'s work queue.', type: 'gauge', samples: per((c) => c.depth()) },
+    {
+      name: 'kubeonkube_reconcile_total',
+      help: 'Reconciles run, per controller.',
+      type: 'counter',
+      samples: per((c) => c.stats.reconciles),
+    },
+    {
+      name: 'kubeonkube_reconcile_errors_total',
+      help: 'Reconciles that failed, per controller.',
+      type: 'counter',
+      samples: per((c) => c.stats.errors),
+    },
+    {
+      name: 'kubeonkube_reconcile_duration_seconds_total',
+      help: 'Time spent reconciling, per controller.',
+      type: 'counter',
+      samples: per((c) => c.stats.durationSeconds),
+    },
+    {
+      name: 'kubeonkube_queue_depth',
+      help: "Keys waiting in a controller's work queue.",
+      type: 'gauge',
+      samples: per((c) => c.depth()),
+    },
   ];
 }

@@ -1,7 +1,14 @@
 // Watches of one kind a controller reconciles (its primary kind) and of the kinds it owns, each a
 // client-node informer restarted (with backoff) after any watch or list error. Events only say
 // which primary object to look at again: an owned object maps back to it through `ownerKey`.
-import { KubernetesObjectApi, makeInformer, type Informer, type KubeConfig, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
+import {
+  KubernetesObjectApi,
+  makeInformer,
+  type Informer,
+  type KubeConfig,
+  type KubernetesObject,
+  type ObjectCache,
+} from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 
 /** A kind as the API serves it. */
@@ -34,12 +41,19 @@ export interface WatchSet<Owned extends string> {
 
 type Cache = Informer<KubernetesObject> & ObjectCache<KubernetesObject>;
 
-export const objectKey = (namespace: string | undefined, name: string | undefined) => `${namespace ?? ''}/${name ?? ''}`;
+export const objectKey = (namespace: string | undefined, name: string | undefined) =>
+  `${namespace ?? ''}/${name ?? ''}`;
 
 /** What of a primary object, when it changes, calls for a reconcile: not its status, which the controller writes. */
 function specFingerprint(obj: KubernetesObject): string {
   const m = obj.metadata ?? {};
-  return JSON.stringify([m.generation, m.annotations ?? {}, m.labels ?? {}, m.deletionTimestamp ?? null, m.finalizers ?? []]);
+  return JSON.stringify([
+    m.generation,
+    m.annotations ?? {},
+    m.labels ?? {},
+    m.deletionTimestamp ?? null,
+    m.finalizers ?? [],
+  ]);
 }
 
 /** The watch path of a kind, in one namespace or in all. */
@@ -53,15 +67,25 @@ function watchPath(ref: KindRef, namespace: string | undefined): string {
  * to reconcile. `namespace`: watch only that namespace; undefined: all of them.
  */
 export function startWatches<Owned extends string>(
-  kc: KubeConfig, log: Logger, spec: WatchSpec<Owned>, enqueue: (key: string) => void, namespace?: string,
+  kc: KubeConfig,
+  log: Logger,
+  spec: WatchSpec<Owned>,
+  enqueue: (key: string) => void,
+  namespace?: string,
 ): WatchSet<Owned> {
   const api = KubernetesObjectApi.makeApiClient(kc);
-  const informer = (ref: KindRef, labelSelector?: string): Cache => makeInformer(kc, watchPath(ref, namespace),
-    () => api.list(ref.apiVersion, ref.kind, namespace, undefined, undefined, undefined, undefined, labelSelector), labelSelector);
+  const informer = (ref: KindRef, labelSelector?: string): Cache =>
+    makeInformer(
+      kc,
+      watchPath(ref, namespace),
+      () => api.list(ref.apiVersion, ref.kind, namespace, undefined, undefined, undefined, undefined, labelSelector),
+      labelSelector,
+    );
 
   const primary = informer(spec.primary);
-  const owned = Object.fromEntries((Object.entries(spec.owned) as [Owned, KindRef][])
-    .map(([kind, ref]) => [kind, informer(ref, spec.ownedSelector)])) as Record<Owned, Cache>;
+  const owned = Object.fromEntries(
+    (Object.entries(spec.owned) as [Owned, KindRef][]).map(([kind, ref]) => [kind, informer(ref, spec.ownedSelector)]),
+  ) as Record<Owned, Cache>;
 
   const seen = new Map<string, string>();
   const onPrimary = (obj: KubernetesObject) => {
@@ -90,22 +114,37 @@ export function startWatches<Owned extends string>(
 
   const all: [string, Cache][] = [[spec.primary.kind, primary], ...Object.entries<Cache>(owned)];
   let stopped = false;
-  const synced = Promise.all(all.map(([kind, cache]) => new Promise<void>((resolve) => {
-    let delayMs = 1000;
-    // start() resolves after a failed list too; only a list that succeeded leaves a resourceVersion
-    const start = () => cache.start().then(() => { if ((cache as unknown as { latestResourceVersion(): string }).latestResourceVersion() !== '') resolve(); }, (e: unknown) => {
-      log.error({ kind, err: (e as Error).message }, 'informer start failed');
-    });
-    cache.on('connect', () => { delayMs = 1000; });
-    cache.on('error', (err) => {
-      if (stopped) return;
-      // e.g. a CRD installed after start answers 429 until its watch cache is ready: retry, backing off
-      log.warn({ kind, err: (err as Error)?.message ?? String(err) }, 'watch failed; restarting');
-      setTimeout(() => { if (!stopped) void start(); }, delayMs).unref();
-      delayMs = Math.min(delayMs * 2, 30_000);
-    });
-    void start();
-  }))).then(() => undefined);
+  const synced = Promise.all(
+    all.map(
+      ([kind, cache]) =>
+        new Promise<void>((resolve) => {
+          let delayMs = 1000;
+          // start() resolves after a failed list too; only a list that succeeded leaves a resourceVersion
+          const start = () =>
+            cache.start().then(
+              () => {
+                if ((cache as unknown as { latestResourceVersion(): string }).latestResourceVersion() !== '') resolve();
+              },
+              (e: unknown) => {
+                log.error({ kind, err: (e as Error).message }, 'informer start failed');
+              },
+            );
+          cache.on('connect', () => {
+            delayMs = 1000;
+          });
+          cache.on('error', (err) => {
+            if (stopped) return;
+            // e.g. a CRD installed after start answers 429 until its watch cache is ready: retry, backing off
+            log.warn({ kind, err: (err as Error)?.message ?? String(err) }, 'watch failed; restarting');
+            setTimeout(() => {
+              if (!stopped) void start();
+            }, delayMs).unref();
+            delayMs = Math.min(delayMs * 2, 30_000);
+          });
+          void start();
+        }),
+    ),
+  ).then(() => undefined);
 
   return {
     primary,

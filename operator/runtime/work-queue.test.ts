@@ -237,7 +237,14 @@ describe('failures', () => {
   });
 
   it('do not stop the queue when onError itself throws or is missing', async () => {
-    for (const q of [new WorkQueue({ onError: () => { throw new Error('logger down'); } }), new WorkQueue()]) {
+    for (const q of [
+      new WorkQueue({
+        onError: () => {
+          throw new Error('logger down');
+        },
+      }),
+      new WorkQueue(),
+    ]) {
       const { keys, handler } = scriptedHandler(new Error('boom'));
       q.start(1, handler);
       q.add('bad');

@@ -109,10 +109,13 @@ export class WorkQueue {
       if (pending.at <= at) return;
       clearTimeout(pending.timer);
     }
-    const timer = setTimeout(() => {
-      this.#delayed.delete(key);
-      this.add(key);
-    }, Math.min(ms, maxTimeout));
+    const timer = setTimeout(
+      () => {
+        this.#delayed.delete(key);
+        this.add(key);
+      },
+      Math.min(ms, maxTimeout),
+    );
     // A pending retry is no reason for the operator process to stay alive.
     timer.unref();
     this.#delayed.set(key, { at, timer });
@@ -120,7 +123,8 @@ export class WorkQueue {
 
   /** Starts handing keys to at most `workers` concurrent handler calls. */
   start(workers: number, handler: Handler): void {
-    if (!Number.isInteger(workers) || workers < 1) throw new RangeError(`workers must be a positive integer, got ${workers}`);
+    if (!Number.isInteger(workers) || workers < 1)
+      throw new RangeError(`workers must be a positive integer, got ${workers}`);
     if (this.#handler || this.#stopped) throw new Error('work queue already started or shut down');
     this.#handler = handler;
     this.#workers = workers;
@@ -138,7 +142,9 @@ export class WorkQueue {
     const drained = Promise.all(this.#inFlight).then(() => true);
     if (!Number.isFinite(timeoutMs)) return drained;
     let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), timeoutMs); });
+    const late = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
     try {
       return await Promise.race([drained, late]);
     } finally {
@@ -171,16 +177,21 @@ export class WorkQueue {
   async #process(key: string, handler: Handler): Promise<void> {
     let overdue = false;
     this.#lastProgress = performance.now();
-    const deadline = Number.isFinite(this.#passDeadlineMs) ? setTimeout(() => {
-      overdue = true;
-      this.#busy--;
-      try {
-        this.#onOverdue?.(key, this.#passDeadlineMs);
-      } catch {
-        // as #report
-      }
-      this.#pump();
-    }, Math.min(this.#passDeadlineMs, maxTimeout)) : undefined;
+    const deadline = Number.isFinite(this.#passDeadlineMs)
+      ? setTimeout(
+          () => {
+            overdue = true;
+            this.#busy--;
+            try {
+              this.#onOverdue?.(key, this.#passDeadlineMs);
+            } catch {
+              // as #report
+            }
+            this.#pump();
+          },
+          Math.min(this.#passDeadlineMs, maxTimeout),
+        )
+      : undefined;
     deadline?.unref();
     try {
       // Yield first, so add() and start() never run the handler inside their caller's stack.

@@ -6,17 +6,37 @@
 // connections keep landing on servers it holds. Each dial is a stream of its own (protocol.ts).
 import { connect as connectTcp, isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { createServer as createHttp2Server, constants, type Http2Server, type Http2Session, type ServerHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
+import {
+  createServer as createHttp2Server,
+  constants,
+  type Http2Server,
+  type Http2Session,
+  type ServerHttp2Stream,
+  type IncomingHttpHeaders,
+} from 'node:http2';
 import { connect as connectTls, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import {
-  alpn, connectionWindowBytes, defaultDialTimeoutMs, defaultKeepaliveMs, helloPath, nodesPath, reasonHeader, serverIdHeader, streamWindowBytes, type Hello,
+  alpn,
+  connectionWindowBytes,
+  defaultDialTimeoutMs,
+  defaultKeepaliveMs,
+  helloPath,
+  nodesPath,
+  reasonHeader,
+  serverIdHeader,
+  streamWindowBytes,
+  type Hello,
 } from './protocol.ts';
 import { relay } from './relay.ts';
 import { TunnelStats } from './stats.ts';
 import { parseTarget, TargetPolicy } from './targets.ts';
 
-export interface TlsMaterial { cert: string; key: string; ca: string }
+export interface TlsMaterial {
+  cert: string;
+  key: string;
+  ca: string;
+}
 
 export interface TunnelAgentOptions {
   agentId: string;
@@ -179,8 +199,14 @@ export class TunnelAgent {
     }
     const socket: TLSSocket = connectTls({
       // a name for SNI only: an address is checked against the certificate's IP SANs without it
-      host: o.server.host, port: o.server.port, ...(isIP(o.server.servername) ? {} : { servername: o.server.servername }),
-      cert: tls.cert, key: tls.key, ca: tls.ca, ALPNProtocols: [alpn], minVersion: 'TLSv1.3',
+      host: o.server.host,
+      port: o.server.port,
+      ...(isIP(o.server.servername) ? {} : { servername: o.server.servername }),
+      cert: tls.cert,
+      key: tls.key,
+      ca: tls.ca,
+      ALPNProtocols: [alpn],
+      minVersion: 'TLSv1.3',
     });
     let settled = false;
     const outcome = (found: boolean, error?: Error) => {
@@ -235,7 +261,12 @@ export class TunnelAgent {
     const keepalive = setInterval(() => {
       // a draining session is closing on its own: its last dials must not be cut by a ping
       if (this.#stopped) return;
-      if (!session.ping((err) => { if (err) session.destroy(err); })) session.destroy();
+      if (
+        !session.ping((err) => {
+          if (err) session.destroy(err);
+        })
+      )
+        session.destroy();
     }, o.keepaliveMs ?? defaultKeepaliveMs);
     session.once('close', () => {
       clearInterval(keepalive);
@@ -274,7 +305,11 @@ export class TunnelAgent {
     socket.once('error', (err) => {
       if (stream.headersSent) return stream.close(constants.NGHTTP2_CONNECT_ERROR);
       this.stats.dialFailed('unreachable');
-      if (!stream.closed) stream.respond({ ':status': 502, [reasonHeader]: `the agent could not reach ${target}: ${err.message}` }, { endStream: true });
+      if (!stream.closed)
+        stream.respond(
+          { ':status': 502, [reasonHeader]: `the agent could not reach ${target}: ${err.message}` },
+          { endStream: true },
+        );
     });
     socket.once('connect', () => {
       socket.setTimeout(0);
@@ -283,8 +318,14 @@ export class TunnelAgent {
       stream.respond({ ':status': 200 });
       const activity = { lastAt: Date.now(), lastFromTarget: false };
       this.#dials.set(socket, activity);
-      socket.on('data', () => { activity.lastAt = Date.now(); activity.lastFromTarget = true; });
-      stream.on('data', () => { activity.lastAt = Date.now(); activity.lastFromTarget = false; });
+      socket.on('data', () => {
+        activity.lastAt = Date.now();
+        activity.lastFromTarget = true;
+      });
+      stream.on('data', () => {
+        activity.lastAt = Date.now();
+        activity.lastFromTarget = false;
+      });
       socket.once('close', () => this.#dials.delete(socket));
       relay(socket, stream, this.stats, { fromSocket: 'from-target', fromStream: 'to-target' });
     });

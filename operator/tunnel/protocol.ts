@@ -27,7 +27,10 @@ export const defaultDialTimeoutMs = 5000;
 export const defaultKeepaliveMs = 30_000;
 
 /** The agent's answer to a hello: who it is and the business cluster's node addresses now. */
-export interface Hello { agentId: string; nodes: string[] }
+export interface Hello {
+  agentId: string;
+  nodes: string[];
+}
 
 /** The ConfigMap of the business cluster in which the operator lists the tunnel servers (their Pods' names, one per line). */
 export const serverListConfigMap = { namespace: 'kube-system', name: 'kubeonkube-tunnel-servers' };

@@ -9,7 +9,12 @@ import type { TunnelStats } from './stats.ts';
 /** How long a side that ended may take to deliver what it still holds before it is cut. */
 const lingerMs = 30_000;
 
-export function relay(socket: Duplex, stream: Http2Stream & Duplex, stats: TunnelStats, directions: { fromSocket: string; fromStream: string }): void {
+export function relay(
+  socket: Duplex,
+  stream: Http2Stream & Duplex,
+  stats: TunnelStats,
+  directions: { fromSocket: string; fromStream: string },
+): void {
   stats.streamOpened();
   socket.on('data', (c: Buffer) => stats.bytes(directions.fromSocket, c.length));
   stream.on('data', (c: Buffer) => stats.bytes(directions.fromStream, c.length));
@@ -23,7 +28,10 @@ export function relay(socket: Duplex, stream: Http2Stream & Duplex, stats: Tunne
     // the socket was ended by the pipe: destroyed once its last bytes are written
     if (socket.writableEnded && !socket.writableFinished && !socket.destroyed) {
       const cut = setTimeout(() => socket.destroy(), lingerMs);
-      socket.once('finish', () => { clearTimeout(cut); socket.destroy(); });
+      socket.once('finish', () => {
+        clearTimeout(cut);
+        socket.destroy();
+      });
       socket.once('close', () => clearTimeout(cut));
     } else {
       socket.destroy();
@@ -37,7 +45,9 @@ export function relay(socket: Duplex, stream: Http2Stream & Duplex, stats: Tunne
     // its flow-control window; it closes when the other side ends too, and what it still reads
     // has no reader left
     stream.resume();
-    const cut = setTimeout(() => { if (!stream.closed) stream.close(); }, lingerMs);
+    const cut = setTimeout(() => {
+      if (!stream.closed) stream.close();
+    }, lingerMs);
     stream.once('close', () => clearTimeout(cut));
   };
   socket.on('close', close);

@@ -13,11 +13,17 @@ import { TunnelServer } from './server.ts';
 
 /** The EgressSelectorConfiguration that sends the `cluster` selection (nodes, pods, Services of the business cluster) to `socket`. */
 export function egressSelectorConfiguration(socket: string): string {
-  return JSON.stringify({
-    apiVersion: 'apiserver.k8s.io/v1beta1',
-    kind: 'EgressSelectorConfiguration',
-    egressSelections: [{ name: 'cluster', connection: { proxyProtocol: 'HTTPConnect', transport: { uds: { udsName: socket } } } }],
-  }, null, 2);
+  return JSON.stringify(
+    {
+      apiVersion: 'apiserver.k8s.io/v1beta1',
+      kind: 'EgressSelectorConfiguration',
+      egressSelections: [
+        { name: 'cluster', connection: { proxyProtocol: 'HTTPConnect', transport: { uds: { udsName: socket } } } },
+      ],
+    },
+    null,
+    2,
+  );
 }
 
 async function main(): Promise<void> {
@@ -27,7 +33,10 @@ async function main(): Promise<void> {
   const pki = env('KUBEONKUBE_TUNNEL_PKI', '/etc/kubeonkube-tunnel/pki');
   const read = (f: string) => readFile(join(pki, f), 'utf8');
   await mkdir(dirname(socket), { recursive: true });
-  await writeFile(env('KUBEONKUBE_TUNNEL_EGRESS_CONFIG', join(dirname(socket), 'egress-selector.json')), egressSelectorConfiguration(socket));
+  await writeFile(
+    env('KUBEONKUBE_TUNNEL_EGRESS_CONFIG', join(dirname(socket), 'egress-selector.json')),
+    egressSelectorConfiguration(socket),
+  );
   const server = new TunnelServer({
     // the Pod's name first: the operator lists the servers to the agents by it
     ...(process.env.POD_NAME ? { id: `${process.env.POD_NAME}.${randomUUID().slice(0, 8)}` } : {}),
@@ -35,7 +44,10 @@ async function main(): Promise<void> {
     agentPort: Number(env('KUBEONKUBE_TUNNEL_PORT', '8132')),
     tls: { cert: await read('tls.crt'), key: await read('tls.key'), ca: await read('ca.crt') },
     agentName: env('KUBEONKUBE_TUNNEL_AGENT_NAME', 'kubeonkube-tunnel-agent'),
-    allowedCIDRs: env('KUBEONKUBE_TUNNEL_ALLOWED_CIDRS').split(',').map((c) => c.trim()).filter(Boolean),
+    allowedCIDRs: env('KUBEONKUBE_TUNNEL_ALLOWED_CIDRS')
+      .split(',')
+      .map((c) => c.trim())
+      .filter(Boolean),
     log,
   });
   await server.start();

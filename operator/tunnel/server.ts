@@ -10,7 +10,16 @@ import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import {
-  alpn, connectionWindowBytes, defaultDialTimeoutMs, defaultKeepaliveMs, helloPath, nodesPath, reasonHeader, serverIdHeader, streamWindowBytes, type Hello,
+  alpn,
+  connectionWindowBytes,
+  defaultDialTimeoutMs,
+  defaultKeepaliveMs,
+  helloPath,
+  nodesPath,
+  reasonHeader,
+  serverIdHeader,
+  streamWindowBytes,
+  type Hello,
 } from './protocol.ts';
 import { relay } from './relay.ts';
 import { TunnelStats } from './stats.ts';
@@ -35,7 +44,12 @@ export interface TunnelServerOptions {
   log: Logger;
 }
 
-interface AgentSession { id: string; session: ClientHttp2Session; socket: TLSSocket; nodes: string[] }
+interface AgentSession {
+  id: string;
+  session: ClientHttp2Session;
+  socket: TLSSocket;
+  nodes: string[];
+}
 
 /**
  * What the apiserver reads when a dial fails. It reports the status line only ("proxy error from
@@ -45,7 +59,9 @@ interface AgentSession { id: string; session: ClientHttp2Session; socket: TLSSoc
 function refuse(socket: Duplex, status: number, text: string, reason: string): void {
   const phrase = `${text}: ${reason}`.replace(/[\r\n]+/g, ' ').slice(0, 400);
   const body = `${reason}\n`;
-  socket.end(`HTTP/1.1 ${status} ${phrase}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  socket.end(
+    `HTTP/1.1 ${status} ${phrase}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 export class TunnelServer {
@@ -72,14 +88,25 @@ export class TunnelServer {
 
   async start(): Promise<void> {
     const o = this.#options;
-    this.#agentServer = createTlsServer({
-      cert: o.tls.cert, key: o.tls.key, ca: o.tls.ca, requestCert: true, rejectUnauthorized: true, ALPNProtocols: [alpn], minVersion: 'TLSv1.3',
-    }, (socket) => this.#accept(socket));
+    this.#agentServer = createTlsServer(
+      {
+        cert: o.tls.cert,
+        key: o.tls.key,
+        ca: o.tls.ca,
+        requestCert: true,
+        rejectUnauthorized: true,
+        ALPNProtocols: [alpn],
+        minVersion: 'TLSv1.3',
+      },
+      (socket) => this.#accept(socket),
+    );
     this.#agentServer.on('tlsClientError', (err) => {
       this.stats.refused('agent-tls');
       o.log.info({ err: err.message }, 'refused an agent connection');
     });
-    await new Promise<void>((resolve, reject) => this.#agentServer!.once('error', reject).listen(o.agentPort, o.agentHost ?? '0.0.0.0', resolve));
+    await new Promise<void>((resolve, reject) =>
+      this.#agentServer!.once('error', reject).listen(o.agentPort, o.agentHost ?? '0.0.0.0', resolve),
+    );
 
     this.#egress = createHttpServer((_req, res) => {
       res.writeHead(405, { 'content-type': 'text/plain' }).end('only CONNECT is served here\n');
@@ -103,7 +130,11 @@ export class TunnelServer {
     for (const t of this.#timers) clearInterval(t);
     for (const a of this.#agents.values()) a.session.destroy();
     this.#agents.clear();
-    await Promise.all([this.#egress, this.#agentServer].map((s) => new Promise<void>((resolve) => (s ? s.close(() => resolve()) : resolve()))));
+    await Promise.all(
+      [this.#egress, this.#agentServer].map(
+        (s) => new Promise<void>((resolve) => (s ? s.close(() => resolve()) : resolve())),
+      ),
+    );
     this.#egress?.closeAllConnections();
   }
 
@@ -145,7 +176,12 @@ export class TunnelServer {
         return;
       }
       // the nodes come with the hello: a server takes dials only once it knows them
-      this.#register({ id: hello.agentId, session, socket, nodes: Array.isArray(hello.nodes) ? hello.nodes.filter((n) => typeof n === 'string') : [] });
+      this.#register({
+        id: hello.agentId,
+        session,
+        socket,
+        nodes: Array.isArray(hello.nodes) ? hello.nodes.filter((n) => typeof n === 'string') : [],
+      });
     });
   }
 
@@ -192,7 +228,9 @@ export class TunnelServer {
           const nodes = JSON.parse(line) as unknown;
           if (Array.isArray(nodes)) agent.nodes = nodes.filter((n): n is string => typeof n === 'string');
           this.#refreshNodes();
-        } catch { /* a line that is not JSON is skipped */ }
+        } catch {
+          /* a line that is not JSON is skipped */
+        }
       }
     });
     stream.on('error', () => undefined);
@@ -204,7 +242,9 @@ export class TunnelServer {
 
   /** An agent for the next dial, round robin. */
   #pick(except: Set<string>): AgentSession | undefined {
-    const live = [...this.#agents.values()].filter((a) => !a.session.closed && !a.session.destroyed && !except.has(a.id));
+    const live = [...this.#agents.values()].filter(
+      (a) => !a.session.closed && !a.session.destroyed && !except.has(a.id),
+    );
     if (live.length === 0) return undefined;
     return live[this.#next++ % live.length];
   }
@@ -217,7 +257,12 @@ export class TunnelServer {
     const agent = this.#pick(tried);
     if (!agent) {
       this.stats.dialFailed('no-agent');
-      return refuse(socket, 503, 'Service Unavailable', `no tunnel agent of the business cluster is connected to this server; cannot reach ${target}`);
+      return refuse(
+        socket,
+        503,
+        'Service Unavailable',
+        `no tunnel agent of the business cluster is connected to this server; cannot reach ${target}`,
+      );
     }
     const refusal = this.#policy.refusal(target);
     if (refusal) {
@@ -238,7 +283,12 @@ export class TunnelServer {
       answered = true;
       stream.close(constants.NGHTTP2_CANCEL);
       this.stats.dialFailed('timeout');
-      refuse(socket, 504, 'Gateway Timeout', `the agent did not reach ${target} within ${o.dialTimeoutMs ?? defaultDialTimeoutMs} ms`);
+      refuse(
+        socket,
+        504,
+        'Gateway Timeout',
+        `the agent did not reach ${target} within ${o.dialTimeoutMs ?? defaultDialTimeoutMs} ms`,
+      );
     }, o.dialTimeoutMs ?? defaultDialTimeoutMs);
     stream.on('response', (headers) => {
       if (answered) return;

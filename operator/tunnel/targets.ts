@@ -3,7 +3,10 @@
 // The apiserver always asks for an IP literal and a port ("10.0.0.5:10250", "[fd00::5]:443").
 import { BlockList, isIP } from 'node:net';
 
-export interface Target { host: string; port: number }
+export interface Target {
+  host: string;
+  port: number;
+}
 
 /** `ip:port` or `[ipv6]:port` as a target; undefined for anything else (a name, no port, port 0). */
 export function parseTarget(text: string): Target | undefined {

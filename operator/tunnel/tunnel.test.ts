@@ -1,7 +1,13 @@
 // The tunnel's two ends on real sockets (TLS, HTTP/2, a Unix socket, TCP targets on loopback),
 // driven by a client that speaks exactly as kube-apiserver's egress dialer does.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect as connectTcp, createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import {
+  connect as connectTcp,
+  createServer as createTcpServer,
+  type AddressInfo,
+  type Server,
+  type Socket,
+} from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -22,7 +28,13 @@ const cleanups: (() => unknown)[] = [];
 
 beforeAll(async () => {
   ca = await createCertificateAuthority('kubernetes', year);
-  serverCert = await issueCertificate(ca, { commonName: 'tunnel-server', usage: 'server', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], validityMs: year });
+  serverCert = await issueCertificate(ca, {
+    commonName: 'tunnel-server',
+    usage: 'server',
+    dnsNames: ['localhost'],
+    ipAddresses: ['127.0.0.1'],
+    validityMs: year,
+  });
   agentCert = await issueCertificate(ca, { commonName: 'kubeonkube-tunnel-agent', usage: 'client', validityMs: year });
   echo = createTcpServer((s) => s.pipe(s));
   await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
@@ -37,21 +49,40 @@ afterEach(async () => {
 });
 
 let sockets = 0;
-async function server(allowedCIDRs = ['127.0.0.0/8'], extra: Partial<ConstructorParameters<typeof TunnelServer>[0]> = {}): Promise<TunnelServer & { socketPath: string }> {
+async function server(
+  allowedCIDRs = ['127.0.0.0/8'],
+  extra: Partial<ConstructorParameters<typeof TunnelServer>[0]> = {},
+): Promise<TunnelServer & { socketPath: string }> {
   const socketPath = join(dir, `egress-${sockets++}.sock`);
   const s = new TunnelServer({
-    egressSocket: socketPath, agentPort: 0, agentHost: '127.0.0.1', tls: { cert: serverCert.certificate, key: serverCert.privateKey, ca: ca.certificate },
-    agentName: 'kubeonkube-tunnel-agent', allowedCIDRs, log, ...extra,
+    egressSocket: socketPath,
+    agentPort: 0,
+    agentHost: '127.0.0.1',
+    tls: { cert: serverCert.certificate, key: serverCert.privateKey, ca: ca.certificate },
+    agentName: 'kubeonkube-tunnel-agent',
+    allowedCIDRs,
+    log,
+    ...extra,
   });
   await s.start();
   cleanups.push(() => s.stop());
   return Object.assign(s, { socketPath });
 }
 
-function agent(port: number, id = 'agent-a', cert = agentCert, extra: Partial<ConstructorParameters<typeof TunnelAgent>[0]> = {}): TunnelAgent {
+function agent(
+  port: number,
+  id = 'agent-a',
+  cert = agentCert,
+  extra: Partial<ConstructorParameters<typeof TunnelAgent>[0]> = {},
+): TunnelAgent {
   const a = new TunnelAgent({
-    agentId: id, server: { host: '127.0.0.1', port, servername: 'localhost' }, tls: { cert: cert.certificate, key: cert.privateKey, ca: ca.certificate },
-    allowedCIDRs: ['127.0.0.0/8'], log, probeMs: { min: 50, max: 400 }, ...extra,
+    agentId: id,
+    server: { host: '127.0.0.1', port, servername: 'localhost' },
+    tls: { cert: cert.certificate, key: cert.privateKey, ca: ca.certificate },
+    allowedCIDRs: ['127.0.0.0/8'],
+    log,
+    probeMs: { min: 50, max: 400 },
+    ...extra,
   });
   a.start();
   cleanups.push(() => a.stop());
@@ -100,10 +131,14 @@ function dial(socketPath: string, target: string): Promise<{ head: string; socke
   });
 }
 
-const readAll = (socket: Socket, rest: Buffer) => new Promise<string>((resolve) => {
-  const chunks = [rest];
-  socket.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve(Buffer.concat(chunks).toString('utf8'))).resume();
-});
+const readAll = (socket: Socket, rest: Buffer) =>
+  new Promise<string>((resolve) => {
+    const chunks = [rest];
+    socket
+      .on('data', (c: Buffer) => chunks.push(c))
+      .on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
+      .resume();
+  });
 
 describe('the tunnel', () => {
   it('answers 200 once the agent reached the target, with nothing after the header block, then relays both ways', async () => {
@@ -120,7 +155,7 @@ describe('the tunnel', () => {
     expect(s.stats.metrics('kubeonkube_tunnel_server')).toMatch(/^kubeonkube_tunnel_server_dial_seconds_count 1$/m);
   });
 
-  it('refuses a target outside the business cluster\'s ranges, and a name, with a reason, and counts them', async () => {
+  it("refuses a target outside the business cluster's ranges, and a name, with a reason, and counts them", async () => {
     const s = await server(['10.96.0.0/12']);
     agent(s.agentPort);
     await until('the agent', () => s.agents().length === 1);
@@ -133,7 +168,7 @@ describe('the tunnel', () => {
     expect(s.stats.dialsRefused.get('target')).toBe(2);
   });
 
-  it('answers 502 with the agent\'s reason when the target refuses, and 503 with no agent', async () => {
+  it("answers 502 with the agent's reason when the target refuses, and 503 with no agent", async () => {
     const s = await server();
     const closed = createTcpServer();
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
@@ -152,11 +187,23 @@ describe('the tunnel', () => {
   it('accepts only agents with a certificate of its CA and the agent name', async () => {
     const s = await server();
     const otherCa = await createCertificateAuthority('kubernetes', year);
-    const foreign = await issueCertificate(otherCa, { commonName: 'kubeonkube-tunnel-agent', usage: 'client', validityMs: year });
-    const admin = await issueCertificate(ca, { commonName: 'kubeonkube-admin', organizations: ['system:masters'], usage: 'client', validityMs: year });
+    const foreign = await issueCertificate(otherCa, {
+      commonName: 'kubeonkube-tunnel-agent',
+      usage: 'client',
+      validityMs: year,
+    });
+    const admin = await issueCertificate(ca, {
+      commonName: 'kubeonkube-admin',
+      organizations: ['system:masters'],
+      usage: 'client',
+      validityMs: year,
+    });
     agent(s.agentPort, 'foreign', foreign);
     agent(s.agentPort, 'admin', admin);
-    await until('both refused', () => (s.stats.dialsRefused.get('agent-tls') ?? 0) >= 1 && (s.stats.dialsRefused.get('agent-identity') ?? 0) >= 1);
+    await until(
+      'both refused',
+      () => (s.stats.dialsRefused.get('agent-tls') ?? 0) >= 1 && (s.stats.dialsRefused.get('agent-identity') ?? 0) >= 1,
+    );
     expect(s.agents()).toEqual([]);
   });
 
@@ -192,7 +239,11 @@ describe('the tunnel', () => {
     let toB = 0;
     let announce: (names: string[]) => void = () => undefined;
     const x = agent(await front(() => (useB && toB++ % 2 === 0 ? b : a).agentPort), 'agent-a', agentCert, {
-      probeMs: { min: 50, max: 60_000 }, fastProbeMs: 20, expectedServers: (changed) => { announce = changed; },
+      probeMs: { min: 50, max: 60_000 },
+      fastProbeMs: 20,
+      expectedServers: (changed) => {
+        announce = changed;
+      },
     });
     await until('connected to a', () => x.servers().length === 1);
     // its probes back off towards a minute: only the list brings b in soon
@@ -204,7 +255,10 @@ describe('the tunnel', () => {
 
   it('lets dials to the nodes the agent reports through', async () => {
     const s = await server(['10.96.0.0/12']);
-    agent(s.agentPort, 'agent-a', agentCert, { allowedCIDRs: ['10.96.0.0/12'], nodeAddresses: (changed) => changed(['127.0.0.1']) });
+    agent(s.agentPort, 'agent-a', agentCert, {
+      allowedCIDRs: ['10.96.0.0/12'],
+      nodeAddresses: (changed) => changed(['127.0.0.1']),
+    });
     await until('the agent', () => s.agents().length === 1);
     await new Promise((r) => setTimeout(r, 100));
     const { head } = await dial(s.socketPath, `127.0.0.1:${echoPort}`);
@@ -219,7 +273,9 @@ describe('the tunnel', () => {
       c.end(Buffer.alloc(16 << 20, 3));
     });
     await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
-    cleanups.push(() => { target.close(); });
+    cleanups.push(() => {
+      target.close();
+    });
     agent(s.agentPort);
     await until('the agent', () => s.agents().length === 1);
     for (let round = 0; round < 6; round++) {
@@ -234,7 +290,9 @@ describe('the tunnel', () => {
     // a target that sends without end, and one that sends 32 MiB and closes
     const firehose = createTcpServer((c) => {
       const chunk = Buffer.alloc(64 << 10, 1);
-      const pump = () => { while (c.write(chunk)); };
+      const pump = () => {
+        while (c.write(chunk));
+      };
       c.on('drain', pump);
       c.on('error', () => undefined);
       pump();
@@ -245,7 +303,9 @@ describe('the tunnel', () => {
     });
     for (const t of [firehose, bulk]) {
       await new Promise<void>((r) => t.listen(0, '127.0.0.1', r));
-      cleanups.push(() => { t.close(); });
+      cleanups.push(() => {
+        t.close();
+      });
     }
     agent(s.agentPort);
     await until('the agent', () => s.agents().length === 1);
@@ -264,26 +324,42 @@ describe('an agent that leaves (a rollout)', () => {
   /** An HTTP target that answers after `delayMs`, and a keep-alive client that reaches it only through the tunnel. */
   async function keptAliveClient(socketPath: string) {
     const { createServer: createHttpServer, Agent, request } = await import('node:http');
-    const target = createHttpServer((req, res) => setTimeout(() => res.end(`answer to ${req.url}`), Number(new URL(req.url ?? '/', 'http://x').searchParams.get('delay') ?? 0)));
+    const target = createHttpServer((req, res) =>
+      setTimeout(
+        () => res.end(`answer to ${req.url}`),
+        Number(new URL(req.url ?? '/', 'http://x').searchParams.get('delay') ?? 0),
+      ),
+    );
     await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
     cleanups.push(() => target.close());
     const port = (target.address() as AddressInfo).port;
     const keepAlive = new Agent({ keepAlive: true, maxSockets: 1 });
     cleanups.push(() => keepAlive.destroy());
     // every new connection is a dial through the tunnel, as the apiserver's to a kubelet
-    (keepAlive as unknown as { createConnection: (o: unknown, cb: (err: Error | null, s?: Socket) => void) => void }).createConnection = (_o, cb) => {
-      dial(socketPath, `127.0.0.1:${port}`).then(({ socket }) => { socket.resume(); cb(null, socket); }, (err: Error) => cb(err));
+    (
+      keepAlive as unknown as { createConnection: (o: unknown, cb: (err: Error | null, s?: Socket) => void) => void }
+    ).createConnection = (_o, cb) => {
+      dial(socketPath, `127.0.0.1:${port}`).then(
+        ({ socket }) => {
+          socket.resume();
+          cb(null, socket);
+        },
+        (err: Error) => cb(err),
+      );
     };
-    const get = (path: string) => new Promise<string>((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port, path, agent: keepAlive }, (res) => {
-        let body = '';
-        res.on('data', (c: Buffer) => { body += c.toString(); });
-        res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`HTTP ${res.statusCode}`))));
-        res.on('error', reject);
+    const get = (path: string) =>
+      new Promise<string>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port, path, agent: keepAlive }, (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => {
+            body += c.toString();
+          });
+          res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`HTTP ${res.statusCode}`))));
+          res.on('error', reject);
+        });
+        req.on('error', reject);
+        req.end();
       });
-      req.on('error', reject);
-      req.end();
-    });
     return get;
   }
 
@@ -306,7 +382,10 @@ describe('an agent that leaves (a rollout)', () => {
     const failures: string[] = [];
     let answered = 0;
     for (let i = 0; i < 40; i++) {
-      await get(`/n${i}`).then(() => answered++, (err: Error) => failures.push(err.message));
+      await get(`/n${i}`).then(
+        () => answered++,
+        (err: Error) => failures.push(err.message),
+      );
       await new Promise((r) => setTimeout(r, 20));
     }
     expect(await slow).toBe('answer to /slow?delay=300');

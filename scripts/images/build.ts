@@ -2,7 +2,17 @@
 // changed, and imports them into a containerd. usage: node scripts/images/build.ts [--list]
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { homedir } from 'node:os';
 import { join, relative } from 'node:path';
 import { repoRoot } from '../testbed/config.ts';
@@ -32,9 +42,14 @@ function filesUnder(dir: string): string[] {
 function projectBuild(): ProjectBuild {
   const sources = ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json']
     .map((f) => join(repoRoot, f))
-    .concat(filesUnder(join(repoRoot, 'operator')), filesUnder(join(repoRoot, 'templates')), filesUnder(join(repoRoot, 'crds')));
+    .concat(
+      filesUnder(join(repoRoot, 'operator')),
+      filesUnder(join(repoRoot, 'templates')),
+      filesUnder(join(repoRoot, 'crds')),
+    );
   const hash = createHash('sha256');
-  for (const file of sources) hash.update(relative(repoRoot, file)).update('\0').update(readFileSync(file)).update('\0');
+  for (const file of sources)
+    hash.update(relative(repoRoot, file)).update('\0').update(readFileSync(file)).update('\0');
   return {
     node: process.execPath,
     sourceHash: hash.digest('hex'),
@@ -43,8 +58,12 @@ function projectBuild(): ProjectBuild {
       mkdirSync(dest, { recursive: true });
       cpSync(join(repoRoot, 'dist'), join(dest, 'dist'), { recursive: true });
       for (const f of ['package.json', 'package-lock.json']) cpSync(join(repoRoot, f), join(dest, f));
-      for (const dir of ['templates', 'crds']) if (existsSync(join(repoRoot, dir))) cpSync(join(repoRoot, dir), join(dest, dir), { recursive: true });
-      execFileSync('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dest, stdio: ['ignore', 'ignore', 'inherit'] });
+      for (const dir of ['templates', 'crds'])
+        if (existsSync(join(repoRoot, dir))) cpSync(join(repoRoot, dir), join(dest, dir), { recursive: true });
+      execFileSync('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'], {
+        cwd: dest,
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
     },
   };
 }
@@ -52,7 +71,9 @@ function projectBuild(): ProjectBuild {
 export function catalog(): ImageDefinition[] {
   // built by scripts/test (not by the demo): tests roll etcd members from it onto the pinned release
   const etcdPreviousDir = buildScript('--print-dir', 'etcd-previous');
-  const etcdPrevious = existsSync(join(etcdPreviousDir, 'etcd')) ? { version: buildScript('--print-version', 'etcd-previous'), dir: etcdPreviousDir } : undefined;
+  const etcdPrevious = existsSync(join(etcdPreviousDir, 'etcd'))
+    ? { version: buildScript('--print-version', 'etcd-previous'), dir: etcdPreviousDir }
+    : undefined;
   return imageCatalog(
     {
       kubernetes: buildScript('--print-version', 'kubernetes'),
@@ -75,7 +96,10 @@ export function catalog(): ImageDefinition[] {
 }
 
 function cacheKey(image: ImageDefinition): string {
-  const hash = createHash('sha256').update(image.ref).update(JSON.stringify(image.config)).update(image.inputKey ?? '');
+  const hash = createHash('sha256')
+    .update(image.ref)
+    .update(JSON.stringify(image.config))
+    .update(image.inputKey ?? '');
   for (const file of image.inputs) {
     const s = statSync(file);
     hash.update(`${file}:${s.size}:${s.mtimeMs}`);
@@ -88,7 +112,9 @@ export function archivePath(ref: string): string {
 }
 
 /** Builds what is missing or stale; returns the archives of every image in the catalog. */
-export async function buildImages(log: (line: string) => void = () => {}): Promise<{ ref: string; archive: string; rebuilt: boolean }[]> {
+export async function buildImages(
+  log: (line: string) => void = () => {},
+): Promise<{ ref: string; archive: string; rebuilt: boolean }[]> {
   mkdirSync(imagesDir, { recursive: true });
   const result: { ref: string; archive: string; rebuilt: boolean }[] = [];
   for (const image of catalog()) {
@@ -116,7 +142,9 @@ export async function buildImages(log: (line: string) => void = () => {}): Promi
 /** Imports archives into containerd's k8s.io namespace (what the kubelet's CRI sees). */
 export function importImages(containerdSocket: string, archives: { ref: string; archive: string }[]): void {
   for (const { archive } of archives) {
-    execFileSync('ctr', ['--address', containerdSocket, '--namespace', 'k8s.io', 'images', 'import', archive], { stdio: 'ignore' });
+    execFileSync('ctr', ['--address', containerdSocket, '--namespace', 'k8s.io', 'images', 'import', archive], {
+      stdio: 'ignore',
+    });
   }
 }
 

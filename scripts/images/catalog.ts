@@ -2,7 +2,20 @@
 // clusters use (registry.k8s.io/...), so the operator's defaults are the real-world ones and the
 // test bed merely provides them; tags are fixed and never `latest`, so the kubelet never pulls.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readlinkSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readlinkSync,
+  realpathSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { ImageConfig } from './oci.ts';
 
@@ -79,7 +92,10 @@ export function addBase(rootfs: string): void {
   mkdirSync(join(rootfs, 'tmp'), { recursive: true, mode: 0o1777 });
   chmodSync(join(rootfs, 'tmp'), 0o1777);
   mkdirSync(join(rootfs, 'etc'), { recursive: true });
-  writeFileSync(join(rootfs, 'etc/passwd'), 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n');
+  writeFileSync(
+    join(rootfs, 'etc/passwd'),
+    'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n',
+  );
   writeFileSync(join(rootfs, 'etc/group'), 'root:x:0:\nnonroot:x:65532:\n');
   writeFileSync(join(rootfs, 'etc/nsswitch.conf'), 'hosts: files dns\n');
 }
@@ -112,7 +128,10 @@ function kubeProxyImage(ref: string, kubeProxy: string): ImageDefinition {
   const tools = ['iptables', 'iptables-save', 'iptables-restore', 'ip6tables', 'ip6tables-save', 'ip6tables-restore'];
   return {
     ref,
-    config: { cmd: ['/usr/local/bin/kube-proxy'], env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'] },
+    config: {
+      cmd: ['/usr/local/bin/kube-proxy'],
+      env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
+    },
     // an iptables upgrade replaces xtables-nft-multi too, so its identity stands for the modules'
     inputs: [kubeProxy, xtablesBinary, conntrackBinary],
     stage: (rootfs) => {
@@ -142,7 +161,12 @@ function kubeProxyImage(ref: string, kubeProxy: string): ImageDefinition {
   };
 }
 
-function staticBinaryImage(ref: string, binary: string, dest: string, config: ImageConfig = { entrypoint: [dest] }): ImageDefinition {
+function staticBinaryImage(
+  ref: string,
+  binary: string,
+  dest: string,
+  config: ImageConfig = { entrypoint: [dest] },
+): ImageDefinition {
   return {
     ref,
     config,
@@ -173,7 +197,11 @@ function etcdImage(version: string, dir: string): ImageDefinition {
 
 export function imageCatalog(versions: Versions, bins: BinaryDirs, projectBuild: ProjectBuild): ImageDefinition[] {
   const k8s = (name: string) =>
-    staticBinaryImage(`registry.k8s.io/${name}:${versions.kubernetes}`, join(bins.kubernetes, name), `/usr/local/bin/${name}`);
+    staticBinaryImage(
+      `registry.k8s.io/${name}:${versions.kubernetes}`,
+      join(bins.kubernetes, name),
+      `/usr/local/bin/${name}`,
+    );
   return [
     staticBinaryImage(pauseImage, join(bins.pause, 'pause'), '/pause'),
     k8s('kube-apiserver'),
@@ -183,8 +211,11 @@ export function imageCatalog(versions: Versions, bins: BinaryDirs, projectBuild:
     etcdImage(versions.etcd, bins.etcd),
     ...(versions.etcdPrevious && bins.etcdPrevious ? [etcdImage(versions.etcdPrevious, bins.etcdPrevious)] : []),
     staticBinaryImage(`registry.k8s.io/coredns/coredns:${versions.coredns}`, join(bins.coredns, 'coredns'), '/coredns'),
-    staticBinaryImage(`docker.io/rancher/local-path-provisioner:${versions.localPathProvisioner}`,
-      join(bins.localPathProvisioner, 'local-path-provisioner'), '/usr/bin/local-path-provisioner'),
+    staticBinaryImage(
+      `docker.io/rancher/local-path-provisioner:${versions.localPathProvisioner}`,
+      join(bins.localPathProvisioner, 'local-path-provisioner'),
+      '/usr/bin/local-path-provisioner',
+    ),
     {
       // the provisioner's helper pods run sh, mkdir and rm; Debian's static busybox provides them
       ref: busyboxImage,
@@ -193,7 +224,9 @@ export function imageCatalog(versions: Versions, bins: BinaryDirs, projectBuild:
       stage: (rootfs) => {
         addBase(rootfs);
         addFile(rootfs, busyboxBinary, '/bin/busybox');
-        const applets = execFileSync(busyboxBinary, ['--list'], { encoding: 'utf8' }).split('\n').filter((a) => a && a !== 'busybox');
+        const applets = execFileSync(busyboxBinary, ['--list'], { encoding: 'utf8' })
+          .split('\n')
+          .filter((a) => a && a !== 'busybox');
         for (const applet of applets) symlinkSync('busybox', join(rootfs, 'bin', applet));
       },
     },

@@ -40,14 +40,31 @@ function writeBlob(blobs: string, content: string | Buffer): Descriptor & { medi
  * Packs `rootfs` (a staged folder) into an OCI archive at `archive` for image `ref`
  * (e.g. registry.k8s.io/pause:3.10.1).
  */
-export async function buildOciArchive(ref: string, rootfs: string, config: ImageConfig, archive: string): Promise<void> {
+export async function buildOciArchive(
+  ref: string,
+  rootfs: string,
+  config: ImageConfig,
+  archive: string,
+): Promise<void> {
   const work = mkdtempSync(join(dirname(archive), '.oci-'));
   try {
     const blobs = join(work, 'layout/blobs/sha256');
     mkdirSync(blobs, { recursive: true });
     const layerTar = join(work, 'layer.tar');
-    execFileSync('tar', ['--sort=name', '--owner=0', '--group=0', '--numeric-owner', '--mtime=@0', '--format=posix',
-      '--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime', '-cf', layerTar, '-C', rootfs, '.']);
+    execFileSync('tar', [
+      '--sort=name',
+      '--owner=0',
+      '--group=0',
+      '--numeric-owner',
+      '--mtime=@0',
+      '--format=posix',
+      '--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime',
+      '-cf',
+      layerTar,
+      '-C',
+      rootfs,
+      '.',
+    ]);
     const layerDigest = await sha256File(layerTar);
     const layerSize = statSync(layerTar).size;
     renameSync(layerTar, join(blobs, layerDigest));
@@ -71,24 +88,39 @@ export async function buildOciArchive(ref: string, rootfs: string, config: Image
       schemaVersion: 2,
       mediaType: 'application/vnd.oci.image.manifest.v1+json',
       config: { ...configBlob, mediaType: 'application/vnd.oci.image.config.v1+json' },
-      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: `sha256:${layerDigest}`, size: layerSize }],
+      layers: [
+        { mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: `sha256:${layerDigest}`, size: layerSize },
+      ],
     };
     const manifestBlob = writeBlob(blobs, JSON.stringify(manifest));
     const tag = ref.slice(ref.lastIndexOf(':') + 1);
     const index = {
       schemaVersion: 2,
       mediaType: 'application/vnd.oci.image.index.v1+json',
-      manifests: [{
-        ...manifestBlob,
-        mediaType: 'application/vnd.oci.image.manifest.v1+json',
-        platform: { architecture: 'amd64', os: 'linux' },
-        annotations: { 'io.containerd.image.name': ref, 'org.opencontainers.image.ref.name': tag },
-      }],
+      manifests: [
+        {
+          ...manifestBlob,
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          platform: { architecture: 'amd64', os: 'linux' },
+          annotations: { 'io.containerd.image.name': ref, 'org.opencontainers.image.ref.name': tag },
+        },
+      ],
     };
     writeFileSync(join(work, 'layout/index.json'), JSON.stringify(index));
     writeFileSync(join(work, 'layout/oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
     const partial = `${archive}.partial`;
-    execFileSync('tar', ['--sort=name', '--owner=0', '--group=0', '--numeric-owner', '--mtime=@0', '-cf', partial, '-C', join(work, 'layout'), '.']);
+    execFileSync('tar', [
+      '--sort=name',
+      '--owner=0',
+      '--group=0',
+      '--numeric-owner',
+      '--mtime=@0',
+      '-cf',
+      partial,
+      '-C',
+      join(work, 'layout'),
+      '.',
+    ]);
     renameSync(partial, archive);
   } finally {
     rmSync(work, { recursive: true, force: true });

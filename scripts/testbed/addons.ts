@@ -62,21 +62,23 @@ function coredns(config: TestbedConfig, version: string): object[] {
             serviceAccountName: 'coredns',
             priorityClassName: 'system-cluster-critical',
             dnsPolicy: 'Default',
-            containers: [{
-              name: 'coredns',
-              image: `registry.k8s.io/coredns/coredns:${version}`,
-              imagePullPolicy: 'IfNotPresent',
-              args: ['-conf', '/etc/coredns/Corefile'],
-              ports: [
-                { name: 'dns', containerPort: 53, protocol: 'UDP' },
-                { name: 'dns-tcp', containerPort: 53, protocol: 'TCP' },
-                { name: 'metrics', containerPort: 9153, protocol: 'TCP' },
-              ],
-              readinessProbe: { httpGet: { path: '/ready', port: 8181 }, periodSeconds: 2 },
-              livenessProbe: { httpGet: { path: '/health', port: 8080 }, initialDelaySeconds: 10 },
-              resources: { requests: { cpu: '50m', memory: '40Mi' }, limits: { memory: '170Mi' } },
-              volumeMounts: [{ name: 'config', mountPath: '/etc/coredns', readOnly: true }],
-            }],
+            containers: [
+              {
+                name: 'coredns',
+                image: `registry.k8s.io/coredns/coredns:${version}`,
+                imagePullPolicy: 'IfNotPresent',
+                args: ['-conf', '/etc/coredns/Corefile'],
+                ports: [
+                  { name: 'dns', containerPort: 53, protocol: 'UDP' },
+                  { name: 'dns-tcp', containerPort: 53, protocol: 'TCP' },
+                  { name: 'metrics', containerPort: 9153, protocol: 'TCP' },
+                ],
+                readinessProbe: { httpGet: { path: '/ready', port: 8181 }, periodSeconds: 2 },
+                livenessProbe: { httpGet: { path: '/health', port: 8080 }, initialDelaySeconds: 10 },
+                resources: { requests: { cpu: '50m', memory: '40Mi' }, limits: { memory: '170Mi' } },
+                volumeMounts: [{ name: 'config', mountPath: '/etc/coredns', readOnly: true }],
+              },
+            ],
             volumes: [{ name: 'config', configMap: { name: 'coredns' } }],
           },
         },
@@ -119,7 +121,13 @@ function localPathProvisioner(config: TestbedConfig, version: string): object[] 
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'Role',
       metadata: { name: 'local-path-provisioner-role', namespace: ns },
-      rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'update', 'delete'] }],
+      rules: [
+        {
+          apiGroups: [''],
+          resources: ['pods'],
+          verbs: ['get', 'list', 'watch', 'create', 'patch', 'update', 'delete'],
+        },
+      ],
     },
     {
       apiVersion: 'rbac.authorization.k8s.io/v1',
@@ -133,8 +141,16 @@ function localPathProvisioner(config: TestbedConfig, version: string): object[] 
       kind: 'ClusterRole',
       metadata: { name: 'local-path-provisioner-role' },
       rules: [
-        { apiGroups: [''], resources: ['nodes', 'persistentvolumeclaims', 'configmaps', 'pods', 'pods/log'], verbs: ['get', 'list', 'watch'] },
-        { apiGroups: [''], resources: ['persistentvolumes'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'update', 'delete'] },
+        {
+          apiGroups: [''],
+          resources: ['nodes', 'persistentvolumeclaims', 'configmaps', 'pods', 'pods/log'],
+          verbs: ['get', 'list', 'watch'],
+        },
+        {
+          apiGroups: [''],
+          resources: ['persistentvolumes'],
+          verbs: ['get', 'list', 'watch', 'create', 'patch', 'update', 'delete'],
+        },
         { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
         { apiGroups: ['storage.k8s.io'], resources: ['storageclasses'], verbs: ['get', 'list', 'watch'] },
       ],
@@ -151,7 +167,9 @@ function localPathProvisioner(config: TestbedConfig, version: string): object[] 
       kind: 'ConfigMap',
       metadata: { name: 'local-path-config', namespace: ns },
       data: {
-        'config.json': JSON.stringify({ nodePathMap: [{ node: 'DEFAULT_PATH_FOR_NON_LISTED_NODES', paths: [nodePaths(config).storage] }] }),
+        'config.json': JSON.stringify({
+          nodePathMap: [{ node: 'DEFAULT_PATH_FOR_NON_LISTED_NODES', paths: [nodePaths(config).storage] }],
+        }),
         setup: '#!/bin/sh\nset -eu\nmkdir -m 0777 -p "$VOL_DIR"\n',
         teardown: '#!/bin/sh\nset -eu\nrm -rf "$VOL_DIR"\n',
         'helperPod.yaml': JSON.stringify(helperPod),
@@ -168,17 +186,19 @@ function localPathProvisioner(config: TestbedConfig, version: string): object[] 
           metadata: { labels: { app: 'local-path-provisioner', ...labels('local-path-provisioner') } },
           spec: {
             serviceAccountName: sa,
-            containers: [{
-              name: 'local-path-provisioner',
-              image: `docker.io/rancher/local-path-provisioner:${version}`,
-              imagePullPolicy: 'IfNotPresent',
-              command: ['local-path-provisioner', 'start', '--config', '/etc/config/config.json'],
-              env: [
-                { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
-                { name: 'CONFIG_MOUNT_PATH', value: '/etc/config/' },
-              ],
-              volumeMounts: [{ name: 'config', mountPath: '/etc/config/' }],
-            }],
+            containers: [
+              {
+                name: 'local-path-provisioner',
+                image: `docker.io/rancher/local-path-provisioner:${version}`,
+                imagePullPolicy: 'IfNotPresent',
+                command: ['local-path-provisioner', 'start', '--config', '/etc/config/config.json'],
+                env: [
+                  { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+                  { name: 'CONFIG_MOUNT_PATH', value: '/etc/config/' },
+                ],
+                volumeMounts: [{ name: 'config', mountPath: '/etc/config/' }],
+              },
+            ],
             volumes: [{ name: 'config', configMap: { name: 'local-path-config' } }],
           },
         },

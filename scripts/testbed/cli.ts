@@ -6,7 +6,8 @@ import { NodeSetupError } from './node.ts';
 import { ComponentFailed } from './probes.ts';
 import { defaultWorkerName, listWorkers, startWorker, stopWorker, WorkerSetupError } from './worker.ts';
 
-const workerUsage = 'worker join --namespace <ns> --cluster <name> [--name <worker>] | worker leave [--name <worker>] | worker list';
+const workerUsage =
+  'worker join --namespace <ns> --cluster <name> [--name <worker>] | worker leave [--name <worker>] | worker list';
 const usage = `usage: scripts/meta-cluster up [--with-node] | down | env | status | ${workerUsage}`;
 const say = (line: string) => process.stderr.write(`meta-cluster: ${line}\n`);
 
@@ -36,7 +37,13 @@ async function worker(sub: string | undefined, args: string[]): Promise<number> 
         say(`worker join needs --namespace and --cluster; usage: scripts/meta-cluster ${workerUsage}`);
         return 2;
       }
-      const w = await startWorker({ stateDir, namespace: flags.namespace, cluster: flags.cluster, name: flags.name, log: say });
+      const w = await startWorker({
+        stateDir,
+        namespace: flags.namespace,
+        cluster: flags.cluster,
+        name: flags.name,
+        log: say,
+      });
       say(`node ${w.name} (${w.nodeIP}, pods ${w.podSubnet}) in network namespace ${w.netns}; logs in ${w.logDir}`);
       say(`its kubeconfig (the Node's credentials): ${w.kubeletKubeconfig}`);
       return 0;
@@ -87,7 +94,10 @@ async function main(command: string | undefined, flags: string[]): Promise<numbe
         say('not up');
         return 1;
       }
-      for (const c of s.components) process.stdout.write(`${c.name.padEnd(24)} pid ${String(c.pid).padEnd(8)} ${c.running ? 'running' : 'NOT RUNNING'}\n`);
+      for (const c of s.components)
+        process.stdout.write(
+          `${c.name.padEnd(24)} pid ${String(c.pid).padEnd(8)} ${c.running ? 'running' : 'NOT RUNNING'}\n`,
+        );
       process.stdout.write(`${'readyz'.padEnd(24)} ${s.apiserverReady ? 'ok' : 'NOT READY'}\n`);
       return s.apiserverReady && s.components.every((c) => c.running) ? 0 : 1;
     }
@@ -100,7 +110,12 @@ async function main(command: string | undefined, flags: string[]): Promise<numbe
 try {
   process.exitCode = await main(process.argv[2], process.argv.slice(3));
 } catch (err) {
-  if (err instanceof TestbedError || err instanceof ComponentFailed || err instanceof NodeSetupError || err instanceof WorkerSetupError) {
+  if (
+    err instanceof TestbedError ||
+    err instanceof ComponentFailed ||
+    err instanceof NodeSetupError ||
+    err instanceof WorkerSetupError
+  ) {
     say(`error: ${err.message}`);
     process.exitCode = 1;
   } else {

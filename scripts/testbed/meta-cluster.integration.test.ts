@@ -33,16 +33,27 @@ describe('scripts/meta-cluster', () => {
       expect(second.started).toBe(false);
 
       const kubectl = join(config.binDirs.kubernetes, 'kubectl');
-      const version = JSON.parse(execFileSync(kubectl, ['--kubeconfig', first.kubeconfig, 'version', '-o', 'json'], { encoding: 'utf8' })) as {
+      const version = JSON.parse(
+        execFileSync(kubectl, ['--kubeconfig', first.kubeconfig, 'version', '-o', 'json'], { encoding: 'utf8' }),
+      ) as {
         clientVersion: { gitVersion: string };
         serverVersion: { gitVersion: string };
       };
       expect(version.serverVersion.gitVersion).toMatch(/^v1\.34\.\d+$/);
       expect(version.clientVersion.gitVersion).toBe(version.serverVersion.gitVersion);
-      expect(execFileSync(kubectl, ['--kubeconfig', first.kubeconfig, 'get', '--raw', '/readyz'], { encoding: 'utf8' }).trim()).toBe('ok');
+      expect(
+        execFileSync(kubectl, ['--kubeconfig', first.kubeconfig, 'get', '--raw', '/readyz'], {
+          encoding: 'utf8',
+        }).trim(),
+      ).toBe('ok');
     } finally {
       const records = currentRecords(config);
-      expect(records.map((r) => r.name)).toEqual(['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler']);
+      expect(records.map((r) => r.name)).toEqual([
+        'etcd',
+        'kube-apiserver',
+        'kube-controller-manager',
+        'kube-scheduler',
+      ]);
       await down(() => {}, config);
       expect(records.filter(isRunning)).toEqual([]);
       expect(existsSync(config.stateDir)).toBe(false);
@@ -56,7 +67,9 @@ describe('scripts/meta-cluster', () => {
     try {
       const failure = up(() => {}, config);
       await expect(failure).rejects.toBeInstanceOf(TestbedError);
-      await expect(failure).rejects.toThrow(`port ${config.ports.apiserver} on ${config.bindAddress}, needed by kube-apiserver, is already in use`);
+      await expect(failure).rejects.toThrow(
+        `port ${config.ports.apiserver} on ${config.bindAddress}, needed by kube-apiserver, is already in use`,
+      );
       expect(existsSync(config.stateDir)).toBe(false);
     } finally {
       blocker.close();
@@ -64,7 +77,12 @@ describe('scripts/meta-cluster', () => {
   });
 
   it('refuses to start without its binaries, naming the missing one', async () => {
-    const config = { ...secondInstance('no-binaries'), binDirs: { kubernetes: join(scratch, 'empty'), etcd: join(scratch, 'empty') } };
-    await expect(up(() => {}, config)).rejects.toThrow(/^etcd binary not found at .*; build it with scripts\/build-binaries.sh$/);
+    const config = {
+      ...secondInstance('no-binaries'),
+      binDirs: { kubernetes: join(scratch, 'empty'), etcd: join(scratch, 'empty') },
+    };
+    await expect(up(() => {}, config)).rejects.toThrow(
+      /^etcd binary not found at .*; build it with scripts\/build-binaries.sh$/,
+    );
   });
 });

@@ -45,7 +45,9 @@ async function checkPrerequisites(config: TestbedConfig, commands: ComponentComm
     for (const port of c.ports) {
       const address = c.name === 'kube-apiserver' ? config.apiserverAddress : config.bindAddress;
       if (!(await portFree(port, address))) {
-        throw new TestbedError(`port ${port} on ${address}, needed by ${c.name}, is already in use; free it or choose another port (see scripts/testbed/config.ts)`);
+        throw new TestbedError(
+          `port ${port} on ${address}, needed by ${c.name}, is already in use; free it or choose another port (see scripts/testbed/config.ts)`,
+        );
       }
     }
   }
@@ -55,7 +57,11 @@ async function apiserverReady(config: TestbedConfig): Promise<boolean> {
   const pki = statePaths(config.stateDir).pki;
   // the admin's key lives only in its kubeconfig; probing with the apiserver-kubelet-client
   // certificate (group system:masters) needs no copy of it
-  const tls = { ca: join(pki, 'ca.crt'), cert: join(pki, 'apiserver-kubelet-client.crt'), key: join(pki, 'apiserver-kubelet-client.key') };
+  const tls = {
+    ca: join(pki, 'ca.crt'),
+    cert: join(pki, 'apiserver-kubelet-client.crt'),
+    key: join(pki, 'apiserver-kubelet-client.key'),
+  };
   const res = await get(`https://${config.apiserverAddress}:${config.ports.apiserver}/readyz`, tls);
   return res.status === 200 && res.body.trim() === 'ok';
 }
@@ -65,7 +71,8 @@ function readinessProbe(config: TestbedConfig, name: ComponentCommand['name']): 
   const host = config.bindAddress;
   switch (name) {
     case 'etcd':
-      return async () => (await get(`http://${host}:${config.ports.etcdClient}/health`)).body.includes('"health":"true"');
+      return async () =>
+        (await get(`http://${host}:${config.ports.etcdClient}/health`)).body.includes('"health":"true"');
     case 'kube-apiserver':
       return () => apiserverReady(config);
     case 'kube-controller-manager':
@@ -99,7 +106,8 @@ export function runningConfig(config: TestbedConfig): TestbedConfig {
 
 /** Versions of the add-on images, as the build pins them. */
 function addonVersions(): { coredns: string; localPathProvisioner: string } {
-  const v = (group: string) => execFileSync(join(repoRoot, 'scripts/build-binaries.sh'), ['--print-version', group], { encoding: 'utf8' }).trim();
+  const v = (group: string) =>
+    execFileSync(join(repoRoot, 'scripts/build-binaries.sh'), ['--print-version', group], { encoding: 'utf8' }).trim();
   return { coredns: v('coredns'), localPathProvisioner: v('local-path-provisioner') };
 }
 
@@ -109,9 +117,16 @@ export async function up(log: Log = () => {}, config: TestbedConfig = loadConfig
   const existing = currentRecords(config);
   const manifest = readManifest(config);
   const result = { kubeconfig: paths.adminKubeconfig, logDir: paths.logs };
-  if (manifest && existing.length === manifest.components.length && existing.every(isRunning) && (await apiserverReady(runningConfig(config)).catch(() => false))) {
+  if (
+    manifest &&
+    existing.length === manifest.components.length &&
+    existing.every(isRunning) &&
+    (await apiserverReady(runningConfig(config)).catch(() => false))
+  ) {
     if (config.withNode && !manifest.withNode) {
-      throw new TestbedError('the meta-cluster is up without a node; run scripts/meta-cluster down, then up --with-node');
+      throw new TestbedError(
+        'the meta-cluster is up without a node; run scripts/meta-cluster down, then up --with-node',
+      );
     }
     // a meta-cluster with a node serves everything one without a node does
     log(`meta-cluster is already up${manifest.withNode ? ' with a node' : ''} (state in ${config.stateDir})`);
@@ -170,7 +185,9 @@ export interface ComponentStatus {
   running: boolean;
 }
 
-export async function status(requested: TestbedConfig = loadConfig()): Promise<{ components: ComponentStatus[]; apiserverReady: boolean }> {
+export async function status(
+  requested: TestbedConfig = loadConfig(),
+): Promise<{ components: ComponentStatus[]; apiserverReady: boolean }> {
   const config = runningConfig(requested);
   const components = currentRecords(config).map((r) => ({ name: r.name, pid: r.pid, running: isRunning(r) }));
   const ready = components.length > 0 && (await apiserverReady(config).catch(() => false));

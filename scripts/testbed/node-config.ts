@@ -50,10 +50,16 @@ export const runcWrapper = join(import.meta.dirname, 'runc-keep-oom-score.sh');
 
 export function containerdConfig(config: TestbedConfig, lowerOomScore = canLowerOomScore()): string {
   const p = nodePaths(config);
-  return containerdToml({
-    root: p.containerdRoot, state: p.containerdState, socket: p.containerdSocket,
-    opt: join(config.stateDir, 'containerd/opt'), cniConfDir: p.cniConfDir,
-  }, lowerOomScore);
+  return containerdToml(
+    {
+      root: p.containerdRoot,
+      state: p.containerdState,
+      socket: p.containerdSocket,
+      opt: join(config.stateDir, 'containerd/opt'),
+      cniConfDir: p.cniConfDir,
+    },
+    lowerOomScore,
+  );
 }
 
 export interface ContainerdPaths {
@@ -127,7 +133,15 @@ export function cniConfig(config: TestbedConfig): object {
  * webhook authentication and authorization with x509 clients of `clientCAFile`, cgroup v1, and
  * pre-loaded images that are never collected.
  */
-export function kubeletBase(o: { address: string; clientCAFile: string; containerdSocket: string; clusterDNS: string; clusterDomain: string; resolvConf: string; podLogs: string }) {
+export function kubeletBase(o: {
+  address: string;
+  clientCAFile: string;
+  containerdSocket: string;
+  clusterDNS: string;
+  clusterDomain: string;
+  resolvConf: string;
+  podLogs: string;
+}) {
   return {
     apiVersion: 'kubelet.config.k8s.io/v1beta1',
     kind: 'KubeletConfiguration',
@@ -137,7 +151,11 @@ export function kubeletBase(o: { address: string; clientCAFile: string; containe
     // the loopback of the kubelet's own network namespace
     healthzBindAddress: '127.0.0.1',
     healthzPort: 10248,
-    authentication: { anonymous: { enabled: false }, webhook: { enabled: true }, x509: { clientCAFile: o.clientCAFile } },
+    authentication: {
+      anonymous: { enabled: false },
+      webhook: { enabled: true },
+      x509: { clientCAFile: o.clientCAFile },
+    },
     authorization: { mode: 'Webhook' },
     // this host is cgroup v1, which Kubernetes 1.34 still runs on when told so
     cgroupDriver: 'cgroupfs',
@@ -152,7 +170,12 @@ export function kubeletBase(o: { address: string; clientCAFile: string; containe
     // images are pre-loaded and cannot be pulled again: never collect them, never evict for disk
     imageGCHighThresholdPercent: 100,
     imageGCLowThresholdPercent: 99,
-    evictionHard: { 'memory.available': '100Mi', 'nodefs.available': '1%', 'imagefs.available': '1%', 'nodefs.inodesFree': '1%' },
+    evictionHard: {
+      'memory.available': '100Mi',
+      'nodefs.available': '1%',
+      'imagefs.available': '1%',
+      'nodefs.inodesFree': '1%',
+    },
     serializeImagePulls: false,
     registerNode: true,
     maxPods: 110,
@@ -164,8 +187,13 @@ export function kubeletConfig(config: TestbedConfig): object {
   const pki = statePaths(config.stateDir).pki;
   return {
     ...kubeletBase({
-      address: config.node.ip, clientCAFile: join(pki, 'ca.crt'), containerdSocket: p.containerdSocket,
-      clusterDNS: config.dnsServiceIP, clusterDomain: config.dnsDomain, resolvConf: p.resolvConf, podLogs: p.podLogs,
+      address: config.node.ip,
+      clientCAFile: join(pki, 'ca.crt'),
+      containerdSocket: p.containerdSocket,
+      clusterDNS: config.dnsServiceIP,
+      clusterDomain: config.dnsDomain,
+      resolvConf: p.resolvConf,
+      podLogs: p.podLogs,
     }),
     tlsCertFile: join(pki, 'kubelet.crt'),
     tlsPrivateKeyFile: join(pki, 'kubelet.key'),

@@ -2,7 +2,16 @@
 // and the add-ons (CoreDNS, PV provisioner). `stopNode` undoes all of it: pods, shims, mounts,
 // network namespaces, iptables rules and the bridge.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildImages, importImages } from '../images/build.ts';
@@ -30,17 +39,24 @@ function tryRun(command: string, args: string[]): void {
 
 /** What the node needs from the machine; each miss is a one-line error naming the fix. */
 export function checkNodePrerequisites(): void {
-  if (process.getuid?.() !== 0) throw new NodeSetupError('the node needs root (containerd, kubelet and network namespaces)');
+  if (process.getuid?.() !== 0)
+    throw new NodeSetupError('the node needs root (containerd, kubelet and network namespaces)');
   const tools: [string, string][] = [
-    ['/usr/bin/containerd', 'containerd'], ['/usr/sbin/runc', 'runc'], ['/usr/bin/ctr', 'containerd'],
-    ['/usr/lib/cni/bridge', 'containernetworking-plugins'], ['/usr/sbin/iptables', 'iptables'], ['/bin/busybox', 'busybox-static'],
+    ['/usr/bin/containerd', 'containerd'],
+    ['/usr/sbin/runc', 'runc'],
+    ['/usr/bin/ctr', 'containerd'],
+    ['/usr/lib/cni/bridge', 'containernetworking-plugins'],
+    ['/usr/sbin/iptables', 'iptables'],
+    ['/bin/busybox', 'busybox-static'],
     ['/usr/sbin/conntrack', 'conntrack'],
   ];
   for (const [path, pkg] of tools) {
     try {
       accessSync(path, constants.X_OK);
     } catch {
-      throw new NodeSetupError(`${path} is missing: install the Debian package ${pkg} (scripts/install-prerequisites.sh does)`);
+      throw new NodeSetupError(
+        `${path} is missing: install the Debian package ${pkg} (scripts/install-prerequisites.sh does)`,
+      );
     }
   }
   if (!existsSync('/sys/fs/cgroup/cpu') && !existsSync('/sys/fs/cgroup/cgroup.controllers')) {
@@ -107,7 +123,8 @@ export function setupNodeNetwork(config: TestbedConfig): void {
   const { bridge, ip, podSubnet } = config.node;
   const prefix = podSubnet.split('/')[1];
   // the bridge exists before any pod, so the apiserver can listen on the node address at once
-  if (spawnSync('ip', ['link', 'show', bridge], { stdio: 'ignore' }).status !== 0) run('ip', ['link', 'add', bridge, 'type', 'bridge']);
+  if (spawnSync('ip', ['link', 'show', bridge], { stdio: 'ignore' }).status !== 0)
+    run('ip', ['link', 'add', bridge, 'type', 'bridge']);
   tryRun('ip', ['addr', 'add', `${ip}/${prefix}`, 'dev', bridge]);
   run('ip', ['link', 'set', bridge, 'up']);
   // Service traffic is DNATed on the node and routed back onto the bridge
@@ -133,7 +150,15 @@ function teardownNetwork(config: TestbedConfig): void {
 
 function writeNodeFiles(config: TestbedConfig): void {
   const p = nodePaths(config);
-  for (const dir of [p.containerdRoot, p.containerdState, p.cniConfDir, p.cniDataDir, p.kubeletRoot, p.podLogs, p.storage]) {
+  for (const dir of [
+    p.containerdRoot,
+    p.containerdState,
+    p.cniConfDir,
+    p.cniDataDir,
+    p.kubeletRoot,
+    p.podLogs,
+    p.storage,
+  ]) {
     mkdirSync(dir, { recursive: true });
   }
   writeFileSync(p.containerdConfig, containerdConfig(config));
@@ -145,13 +170,30 @@ function writeNodeFiles(config: TestbedConfig): void {
 }
 
 function kubectl(config: TestbedConfig, args: string[], input?: string): string {
-  return run(join(config.binDirs.kubernetes, 'kubectl'), ['--kubeconfig', statePaths(config.stateDir).adminKubeconfig, ...args], input);
+  return run(
+    join(config.binDirs.kubernetes, 'kubectl'),
+    ['--kubeconfig', statePaths(config.stateDir).adminKubeconfig, ...args],
+    input,
+  );
 }
 
-async function waitForRollout(config: TestbedConfig, namespace: string, deployment: string, timeoutMs: number): Promise<void> {
+async function waitForRollout(
+  config: TestbedConfig,
+  namespace: string,
+  deployment: string,
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const out = kubectl(config, ['-n', namespace, 'get', 'deployment', deployment, '-o', 'jsonpath={.status.readyReplicas}']);
+    const out = kubectl(config, [
+      '-n',
+      namespace,
+      'get',
+      'deployment',
+      deployment,
+      '-o',
+      'jsonpath={.status.readyReplicas}',
+    ]);
     if (Number(out) >= 1) return;
     if (Date.now() > deadline) {
       const pods = kubectl(config, ['-n', namespace, 'get', 'pods', '-o', 'wide']);
@@ -162,43 +204,84 @@ async function waitForRollout(config: TestbedConfig, namespace: string, deployme
 }
 
 /** Starts the node; each started process is passed to `record` at once, so `down` can stop it. */
-export async function startNode(config: TestbedConfig, log: Log, record: (r: ProcessRecord) => void, versions: { coredns: string; localPathProvisioner: string }): Promise<void> {
+export async function startNode(
+  config: TestbedConfig,
+  log: Log,
+  record: (r: ProcessRecord) => void,
+  versions: { coredns: string; localPathProvisioner: string },
+): Promise<void> {
   const p = nodePaths(config);
   const logs = statePaths(config.stateDir).logs;
   await writeNodePki(config);
   writeNodeFiles(config);
 
   log('starting containerd');
-  const containerd = startProcess('containerd', '/usr/bin/containerd', ['--config', p.containerdConfig, '--log-level', 'warn'], join(logs, 'containerd.log'));
+  const containerd = startProcess(
+    'containerd',
+    '/usr/bin/containerd',
+    ['--config', p.containerdConfig, '--log-level', 'warn'],
+    join(logs, 'containerd.log'),
+  );
   record(containerd);
-  await waitFor(containerd, 'serving', () => Promise.resolve(spawnSync('ctr', ['--address', p.containerdSocket, 'version'], { stdio: 'ignore' }).status === 0), 30_000);
+  await waitFor(
+    containerd,
+    'serving',
+    () =>
+      Promise.resolve(spawnSync('ctr', ['--address', p.containerdSocket, 'version'], { stdio: 'ignore' }).status === 0),
+    30_000,
+  );
 
   log('importing images');
   importImages(p.containerdSocket, await buildImages(log));
 
   log('starting kubelet');
-  const kubelet = startProcess('kubelet', join(config.binDirs.kubernetes, 'kubelet'), [
-    `--config=${p.kubeletConfig}`,
-    `--kubeconfig=${statePaths(config.stateDir).kubeconfig('kubelet')}`,
-    `--root-dir=${p.kubeletRoot}`,
-    `--node-ip=${config.node.ip}`,
-    `--hostname-override=${config.node.name}`,
-  ], join(logs, 'kubelet.log'));
+  const kubelet = startProcess(
+    'kubelet',
+    join(config.binDirs.kubernetes, 'kubelet'),
+    [
+      `--config=${p.kubeletConfig}`,
+      `--kubeconfig=${statePaths(config.stateDir).kubeconfig('kubelet')}`,
+      `--root-dir=${p.kubeletRoot}`,
+      `--node-ip=${config.node.ip}`,
+      `--hostname-override=${config.node.name}`,
+    ],
+    join(logs, 'kubelet.log'),
+  );
   record(kubelet);
   await waitFor(kubelet, 'healthy', async () => (await get('http://127.0.0.1:10248/healthz')).body === 'ok', 60_000);
 
   log('starting kube-proxy');
-  const proxy = startProcess('kube-proxy', join(config.binDirs.kubernetes, 'kube-proxy'), [`--config=${p.kubeProxyConfig}`], join(logs, 'kube-proxy.log'));
+  const proxy = startProcess(
+    'kube-proxy',
+    join(config.binDirs.kubernetes, 'kube-proxy'),
+    [`--config=${p.kubeProxyConfig}`],
+    join(logs, 'kube-proxy.log'),
+  );
   record(proxy);
   await waitFor(proxy, 'healthy', async () => (await get('http://127.0.0.1:10256/healthz')).status === 200, 60_000);
 
-  await waitFor(kubelet, 'Ready as a node', () => {
-    const ready = kubectl(config, ['get', 'node', config.node.name, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}']);
-    return Promise.resolve(ready === 'True');
-  }, 90_000);
+  await waitFor(
+    kubelet,
+    'Ready as a node',
+    () => {
+      const ready = kubectl(config, [
+        'get',
+        'node',
+        config.node.name,
+        '-o',
+        'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
+      ]);
+      return Promise.resolve(ready === 'True');
+    },
+    90_000,
+  );
 
   log('installing CoreDNS and the local-path provisioner');
-  kubectl(config, ['apply', '--server-side', '--field-manager=kubeonkube-testbed', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: addonObjects(config, versions) }));
+  kubectl(
+    config,
+    ['apply', '--server-side', '--field-manager=kubeonkube-testbed', '-f', '-'],
+    JSON.stringify({ apiVersion: 'v1', kind: 'List', items: addonObjects(config, versions) }),
+  );
   await waitForRollout(config, 'kube-system', 'coredns', 120_000);
   await waitForRollout(config, 'local-path-storage', 'local-path-provisioner', 120_000);
 }
@@ -240,7 +323,22 @@ export async function stopNode(config: TestbedConfig, records: ProcessRecord[], 
       const r = byName(name);
       if (r) await stopProcess(r);
     }
-    spawnSync(join(config.binDirs.kubernetes, 'kubectl'), ['--kubeconfig', statePaths(config.stateDir).adminKubeconfig, 'delete', 'pods', '--all', '--all-namespaces', '--grace-period=0', '--force', '--wait=false', '--request-timeout=10s'], { stdio: 'ignore' });
+    spawnSync(
+      join(config.binDirs.kubernetes, 'kubectl'),
+      [
+        '--kubeconfig',
+        statePaths(config.stateDir).adminKubeconfig,
+        'delete',
+        'pods',
+        '--all',
+        '--all-namespaces',
+        '--grace-period=0',
+        '--force',
+        '--wait=false',
+        '--request-timeout=10s',
+      ],
+      { stdio: 'ignore' },
+    );
     const deadline = Date.now() + 30_000;
     while (containerdTasks(p.containerdSocket).length > 0 && Date.now() < deadline) await sleep(500);
   }
@@ -252,14 +350,16 @@ export async function stopNode(config: TestbedConfig, records: ProcessRecord[], 
     }
   }
   // kube-proxy's own clean-up removes the iptables chains it made
-  if (byName('kube-proxy')) tryRun(join(config.binDirs.kubernetes, 'kube-proxy'), ['--cleanup', `--config=${p.kubeProxyConfig}`]);
+  if (byName('kube-proxy'))
+    tryRun(join(config.binDirs.kubernetes, 'kube-proxy'), ['--cleanup', `--config=${p.kubeProxyConfig}`]);
   const containerd = byName('containerd');
   if (containerd) {
     for (const task of containerdTasks(p.containerdSocket)) {
       tryRun('ctr', ['--address', p.containerdSocket, '-n', 'k8s.io', 'tasks', 'kill', '-s', 'SIGKILL', task]);
     }
     await sleep(500);
-    for (const task of containerdTasks(p.containerdSocket)) tryRun('ctr', ['--address', p.containerdSocket, '-n', 'k8s.io', 'tasks', 'delete', '-f', task]);
+    for (const task of containerdTasks(p.containerdSocket))
+      tryRun('ctr', ['--address', p.containerdSocket, '-n', 'k8s.io', 'tasks', 'delete', '-f', task]);
     log(`stopping containerd (pid ${containerd.pid})`);
     await stopProcess(containerd);
   }

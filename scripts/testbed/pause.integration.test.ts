@@ -7,7 +7,10 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { repoRoot } from './config.ts';
 
-const pause = join(execFileSync(join(repoRoot, 'scripts/build-binaries.sh'), ['--print-dir', 'pause'], { encoding: 'utf8' }).trim(), 'pause');
+const pause = join(
+  execFileSync(join(repoRoot, 'scripts/build-binaries.sh'), ['--print-dir', 'pause'], { encoding: 'utf8' }).trim(),
+  'pause',
+);
 
 /** Resolves once `pid` catches `signal` (its handler installed: SigCgt in /proc), so the test
  * never races the program's start-up on a loaded machine. */
@@ -25,7 +28,10 @@ function exitOf(child: ReturnType<typeof spawn>): Promise<{ code: number | null;
 }
 
 describe('pause', () => {
-  for (const [signal, number] of [['SIGTERM', 15], ['SIGINT', 2]] as const) {
+  for (const [signal, number] of [
+    ['SIGTERM', 15],
+    ['SIGINT', 2],
+  ] as const) {
     it(`exits 0 on ${signal}`, async () => {
       const child = spawn(pause, { stdio: 'ignore' });
       const exited = exitOf(child);
@@ -51,7 +57,9 @@ describe('pause', () => {
     // reaping PID 1 keeps it from lingering as a zombie
     execFileSync('nsenter', ['-t', pid, '-p', '-m', 'sh', '-c', 'sleep 0.2 & exit 0']);
     await sleep(800);
-    const processes = execFileSync('nsenter', ['-t', pid, '-p', '-m', 'ps', '-eo', 'stat=,comm='], { encoding: 'utf8' });
+    const processes = execFileSync('nsenter', ['-t', pid, '-p', '-m', 'ps', '-eo', 'stat=,comm='], {
+      encoding: 'utf8',
+    });
     expect(processes).toMatch(/pause/);
     expect(processes).not.toMatch(/^\s*Z/m);
     process.kill(Number(pid), 'SIGTERM');

@@ -50,18 +50,26 @@ export class ComponentFailed extends Error {}
  * Polls `probe` until it returns true. Fails at once if `record`'s process has exited, and after
  * `timeoutMs` otherwise; the error names the component and its log file.
  */
-export async function waitFor(record: ProcessRecord, what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+export async function waitFor(
+  record: ProcessRecord,
+  what: string,
+  probe: () => Promise<boolean>,
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError = '';
   for (;;) {
-    if (!isRunning(record)) throw new ComponentFailed(`${record.name} exited before it was ${what}; see ${record.logFile}`);
+    if (!isRunning(record))
+      throw new ComponentFailed(`${record.name} exited before it was ${what}; see ${record.logFile}`);
     try {
       if (await probe()) return;
     } catch (err) {
       lastError = (err as Error).message;
     }
     if (Date.now() > deadline) {
-      throw new ComponentFailed(`${record.name} was not ${what} after ${timeoutMs / 1000} s${lastError ? ` (${lastError})` : ''}; see ${record.logFile}`);
+      throw new ComponentFailed(
+        `${record.name} was not ${what} after ${timeoutMs / 1000} s${lastError ? ` (${lastError})` : ''}; see ${record.logFile}`,
+      );
     }
     await sleep(200);
   }

@@ -30,7 +30,13 @@ export function isRunning(record: ProcessRecord): boolean {
 }
 
 /** Starts a long-running process detached from this one, its output appended to `logFile`. */
-export function startProcess(name: string, command: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = process.env): ProcessRecord {
+export function startProcess(
+  name: string,
+  command: string,
+  args: string[],
+  logFile: string,
+  env: NodeJS.ProcessEnv = process.env,
+): ProcessRecord {
   const fd = openSync(logFile, 'a');
   try {
     const child = spawn(command, args, { detached: true, stdio: ['ignore', fd, fd], env });

@@ -32,8 +32,16 @@ export default async function setup(project: TestProject): Promise<() => Promise
   shared.users++;
   const result = await shared.started;
   if (project.name === 'e2e' && !result.withNode) throw new Error('the e2e tests need a meta-cluster with a node');
-  const components = [...componentCommands(config).map((c) => c.name), ...(result.withNode ? ['containerd', 'kubelet', 'kube-proxy'] : [])];
-  project.provide('metaCluster', { kubeconfig: result.kubeconfig, logDir: result.logDir, components, withNode: result.withNode });
+  const components = [
+    ...componentCommands(config).map((c) => c.name),
+    ...(result.withNode ? ['containerd', 'kubelet', 'kube-proxy'] : []),
+  ];
+  project.provide('metaCluster', {
+    kubeconfig: result.kubeconfig,
+    logDir: result.logDir,
+    components,
+    withNode: result.withNode,
+  });
   return async () => {
     if (--shared.users > 0) return;
     registry[key] = undefined;

@@ -1,7 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import {
-  checkWorkerName, nthSubnet24, parseJoinData, workerCniConfig, workerContainerdConfig, workerFirewall, workerKubeletArgs,
-  workerKubeletConfig, workerNetwork, workerPaths, WorkerSetupError,
+  checkWorkerName,
+  nthSubnet24,
+  parseJoinData,
+  workerCniConfig,
+  workerContainerdConfig,
+  workerFirewall,
+  workerKubeletArgs,
+  workerKubeletConfig,
+  workerNetwork,
+  workerPaths,
+  WorkerSetupError,
 } from './worker-config.ts';
 
 const b64 = (text: string) => Buffer.from(text).toString('base64');
@@ -15,7 +24,11 @@ const secret = {
 
 describe('worker configuration', () => {
   it('reads the join Secret and names a missing key', () => {
-    expect(parseJoinData(secret, 'ns/dev-join')).toMatchObject({ clusterDNS: '10.96.0.10', clusterDomain: 'cluster.local', podCIDR: '10.244.0.0/16' });
+    expect(parseJoinData(secret, 'ns/dev-join')).toMatchObject({
+      clusterDNS: '10.96.0.10',
+      clusterDomain: 'cluster.local',
+      podCIDR: '10.244.0.0/16',
+    });
     const { 'pod-cidr': _, ...partial } = secret;
     expect(() => parseJoinData(partial, 'ns/dev-join')).toThrow(/Secret ns\/dev-join has no key pod-cidr/);
   });
@@ -27,13 +40,21 @@ describe('worker configuration', () => {
     expect(() => nthSubnet24('10.244.0.0/24', 1)).toThrow(WorkerSetupError);
     expect(() => nthSubnet24('10.244.0.0/25', 0)).toThrow(/\/24 or larger/);
     const net = workerNetwork('worker-1', 1, '10.244.0.0/16');
-    expect(net).toMatchObject({ netns: 'kok-worker-1', hostVeth: 'kok-w1', hostIP: '10.250.1.1', workerIP: '10.250.1.2', podSubnet: '10.244.1.0/24', podGateway: '10.244.1.1' });
+    expect(net).toMatchObject({
+      netns: 'kok-worker-1',
+      hostVeth: 'kok-w1',
+      hostIP: '10.250.1.1',
+      workerIP: '10.250.1.2',
+      podSubnet: '10.244.1.0/24',
+      podGateway: '10.244.1.1',
+    });
     expect(workerNetwork('w', 255, '10.0.0.0/8').hostVeth.length).toBeLessThanOrEqual(15);
   });
 
   it('accepts DNS labels only as worker names', () => {
     expect(() => checkWorkerName('worker-0')).not.toThrow();
-    for (const bad of ['Worker', '-a', 'a_b', 'containerd', 'x'.repeat(41)]) expect(() => checkWorkerName(bad)).toThrow(WorkerSetupError);
+    for (const bad of ['Worker', '-a', 'a_b', 'containerd', 'x'.repeat(41)])
+      expect(() => checkWorkerName(bad)).toThrow(WorkerSetupError);
   });
 
   it('masquerades the worker and refuses new connections towards it', () => {
@@ -45,7 +66,7 @@ describe('worker configuration', () => {
     ]);
   });
 
-  it('configures containerd, CNI and the kubelet with the worker\'s own paths', () => {
+  it("configures containerd, CNI and the kubelet with the worker's own paths", () => {
     const p = workerPaths('/state', '/run/kubeonkube', 'worker-0');
     const net = workerNetwork('worker-0', 0, '10.244.0.0/16');
     const toml = workerContainerdConfig(p, true);
@@ -53,10 +74,17 @@ describe('worker configuration', () => {
     expect(toml).toContain('root = "/state/workers/worker-0/containerd/root"');
     expect(toml).toContain('netns_mounts_under_state_dir = true');
     expect(JSON.stringify(workerCniConfig(p, net))).toContain('"subnet":"10.244.0.0/24","gateway":"10.244.0.1"');
-    const kubelet = workerKubeletConfig('worker-0', p, net, parseJoinData(secret, 'ns/dev-join')) as Record<string, unknown>;
+    const kubelet = workerKubeletConfig('worker-0', p, net, parseJoinData(secret, 'ns/dev-join')) as Record<
+      string,
+      unknown
+    >;
     expect(kubelet).toMatchObject({
-      cgroupRoot: '/kok-worker-0', cgroupsPerQOS: true, serverTLSBootstrap: true, rotateCertificates: true,
-      clusterDNS: ['10.96.0.10'], authentication: { x509: { clientCAFile: '/state/workers/worker-0/ca.crt' } },
+      cgroupRoot: '/kok-worker-0',
+      cgroupsPerQOS: true,
+      serverTLSBootstrap: true,
+      rotateCertificates: true,
+      clusterDNS: ['10.96.0.10'],
+      authentication: { x509: { clientCAFile: '/state/workers/worker-0/ca.crt' } },
       containerRuntimeEndpoint: 'unix:///run/kubeonkube/worker-0/containerd.sock',
     });
     expect(workerKubeletArgs('worker-0', p, net)).toContain('--node-ip=10.250.0.2');

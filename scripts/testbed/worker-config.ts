@@ -22,11 +22,20 @@ export const joinSecretName = (cluster: string) => `${cluster}-join`;
 
 /** The join Secret's data (base64, as the API returns it) → JoinData; a missing key is a one-line error. */
 export function parseJoinData(data: Record<string, string> | undefined, where: string): JoinData {
-  const keys = { kubeconfig: 'kubeconfig', caBundle: 'ca.crt', clusterDNS: 'cluster-dns', clusterDomain: 'cluster-domain', podCIDR: 'pod-cidr' } as const;
+  const keys = {
+    kubeconfig: 'kubeconfig',
+    caBundle: 'ca.crt',
+    clusterDNS: 'cluster-dns',
+    clusterDomain: 'cluster-domain',
+    podCIDR: 'pod-cidr',
+  } as const;
   const out: Partial<JoinData> = {};
   for (const [field, key] of Object.entries(keys) as [keyof JoinData, string][]) {
     const raw = data?.[key];
-    if (!raw) throw new WorkerSetupError(`Secret ${where} has no key ${key}; the operator writes it once the Cluster is Ready (or write it by hand)`);
+    if (!raw)
+      throw new WorkerSetupError(
+        `Secret ${where} has no key ${key}; the operator writes it once the Cluster is Ready (or write it by hand)`,
+      );
     out[field] = Buffer.from(raw, 'base64').toString('utf8').trim();
   }
   return out as JoinData;
@@ -35,15 +44,19 @@ export function parseJoinData(data: Record<string, string> | undefined, where: s
 /** Worker names become a network namespace, a cgroup, a Node name and a folder under /run/kubeonkube. */
 export function checkWorkerName(name: string): void {
   if (!/^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$/.test(name)) {
-    throw new WorkerSetupError(`worker name ${JSON.stringify(name)} is not a DNS label of at most 40 characters; choose another with --name`);
+    throw new WorkerSetupError(
+      `worker name ${JSON.stringify(name)} is not a DNS label of at most 40 characters; choose another with --name`,
+    );
   }
   // the meta node's own entries under /run/kubeonkube
-  if (name === 'containerd') throw new WorkerSetupError('worker name "containerd" is taken by the meta node; choose another with --name');
+  if (name === 'containerd')
+    throw new WorkerSetupError('worker name "containerd" is taken by the meta node; choose another with --name');
 }
 
 function ipv4ToInt(ip: string): number {
   const parts = ip.split('.').map(Number);
-  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) throw new WorkerSetupError(`${ip} is not an IPv4 address`);
+  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255))
+    throw new WorkerSetupError(`${ip} is not an IPv4 address`);
   return parts.reduce((n, p) => n * 256 + p, 0);
 }
 
@@ -55,10 +68,12 @@ function intToIpv4(n: number): string {
 export function nthSubnet24(cidr: string, index: number): string {
   const [ip = '', prefixText = ''] = cidr.split('/');
   const prefix = Number(prefixText);
-  if (!Number.isInteger(prefix) || prefix < 0 || prefix > 24) throw new WorkerSetupError(`pod CIDR ${cidr} must be an IPv4 range of /24 or larger`);
+  if (!Number.isInteger(prefix) || prefix < 0 || prefix > 24)
+    throw new WorkerSetupError(`pod CIDR ${cidr} must be an IPv4 range of /24 or larger`);
   const size = 2 ** (32 - prefix);
   const base = ipv4ToInt(ip) - (ipv4ToInt(ip) % size);
-  if (index >= size / 256) throw new WorkerSetupError(`pod CIDR ${cidr} has no /24 for worker number ${index}; remove a worker first`);
+  if (index >= size / 256)
+    throw new WorkerSetupError(`pod CIDR ${cidr} has no /24 for worker number ${index}; remove a worker first`);
   return `${intToIpv4(base + index * 256)}/24`;
 }
 
@@ -86,7 +101,8 @@ export interface WorkerNetwork {
 }
 
 export function workerNetwork(name: string, index: number, podCIDR: string): WorkerNetwork {
-  if (!Number.isInteger(index) || index < 0 || index >= maxWorkers) throw new WorkerSetupError(`worker number ${index} is out of range (0-${maxWorkers - 1})`);
+  if (!Number.isInteger(index) || index < 0 || index >= maxWorkers)
+    throw new WorkerSetupError(`worker number ${index} is out of range (0-${maxWorkers - 1})`);
   const podSubnet = nthSubnet24(podCIDR, index);
   return {
     netns: `kok-${name}`,
@@ -181,7 +197,13 @@ export function workerPaths(stateDir: string, runDir: string, name: string): Wor
 
 export function workerContainerdConfig(p: WorkerPaths, lowerOomScore: boolean): string {
   return containerdToml(
-    { root: p.containerdRoot, state: p.containerdState, socket: p.containerdSocket, opt: p.containerdOpt, cniConfDir: p.cniConfDir },
+    {
+      root: p.containerdRoot,
+      state: p.containerdState,
+      socket: p.containerdSocket,
+      opt: p.containerdOpt,
+      cniConfDir: p.cniConfDir,
+    },
     lowerOomScore,
     // pods' network namespaces under the worker's run folder rather than /run/netns, beside the
     // meta node's: removing the worker unmounts them with everything else of it
@@ -202,7 +224,11 @@ export function workerCniConfig(p: WorkerPaths, net: WorkerNetwork): object {
         // pods leave with the worker's address, as behind a real machine's single address
         ipMasq: true,
         hairpinMode: true,
-        ipam: { type: 'host-local', ranges: [[{ subnet: net.podSubnet, gateway: net.podGateway }]], dataDir: p.cniDataDir },
+        ipam: {
+          type: 'host-local',
+          ranges: [[{ subnet: net.podSubnet, gateway: net.podGateway }]],
+          dataDir: p.cniDataDir,
+        },
       },
       { type: 'portmap', capabilities: { portMappings: true } },
     ],
@@ -212,8 +238,13 @@ export function workerCniConfig(p: WorkerPaths, net: WorkerNetwork): object {
 export function workerKubeletConfig(name: string, p: WorkerPaths, net: WorkerNetwork, data: JoinData): object {
   return {
     ...kubeletBase({
-      address: net.workerIP, clientCAFile: p.caFile, containerdSocket: p.containerdSocket,
-      clusterDNS: data.clusterDNS, clusterDomain: data.clusterDomain, resolvConf: p.resolvConf, podLogs: p.podLogs,
+      address: net.workerIP,
+      clientCAFile: p.caFile,
+      containerdSocket: p.containerdSocket,
+      clusterDNS: data.clusterDNS,
+      clusterDomain: data.clusterDomain,
+      resolvConf: p.resolvConf,
+      podLogs: p.podLogs,
     }),
     // a client certificate from the bootstrap token, a serving certificate from a CSR: nothing is
     // issued on this side, as on a real machine

@@ -4,7 +4,19 @@
 // the meta-cluster can open a connection to it. `stopWorker` removes every trace of it: processes,
 // mounts, network namespaces, the veth pair, iptables rules, cgroups and files.
 import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmdirSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildImages, importImages } from '../images/build.ts';
@@ -15,9 +27,23 @@ import { canLowerOomScore } from './node-config.ts';
 import { waitFor } from './probes.ts';
 import { isRunning, readRecords, startProcess, stopProcess, type ProcessRecord } from './processes.ts';
 import {
-  checkWorkerName, firewallComment, joinSecretName, maxWorkers, parseJoinData, workerCgroup, workerCniConfig, workerContainerdConfig,
-  workerFirewall, workerKubeletArgs, workerKubeletConfig, workerNetwork, workerPaths, WorkerSetupError,
-  type JoinData, type WorkerNetwork, type WorkerPaths,
+  checkWorkerName,
+  firewallComment,
+  joinSecretName,
+  maxWorkers,
+  parseJoinData,
+  workerCgroup,
+  workerCniConfig,
+  workerContainerdConfig,
+  workerFirewall,
+  workerKubeletArgs,
+  workerKubeletConfig,
+  workerNetwork,
+  workerPaths,
+  WorkerSetupError,
+  type JoinData,
+  type WorkerNetwork,
+  type WorkerPaths,
 } from './worker-config.ts';
 
 export { WorkerSetupError };
@@ -97,22 +123,35 @@ function writeState(p: WorkerPaths, state: WorkerState): void {
 export function listWorkers(stateDir: string): string[] {
   const dir = join(stateDir, 'workers');
   if (!existsSync(dir)) return [];
-  return readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -'.json'.length)).sort();
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => f.slice(0, -'.json'.length))
+    .sort();
 }
 
 function info(config: TestbedConfig, state: WorkerState): WorkerInfo {
   const p = workerPaths(config.stateDir, config.runDir, state.name);
   return {
-    name: state.name, namespace: state.namespace, cluster: state.cluster, netns: state.network.netns,
-    nodeIP: state.network.workerIP, podSubnet: state.network.podSubnet, kubeletKubeconfig: p.kubeconfig, logDir: p.logs,
+    name: state.name,
+    namespace: state.namespace,
+    cluster: state.cluster,
+    netns: state.network.netns,
+    nodeIP: state.network.workerIP,
+    podSubnet: state.network.podSubnet,
+    kubeletKubeconfig: p.kubeconfig,
+    logDir: p.logs,
   };
 }
 
 /** The lowest worker number no other worker of this meta-cluster holds. */
 function freeIndex(config: TestbedConfig): number {
-  const taken = new Set(listWorkers(config.stateDir).map((n) => readState(workerPaths(config.stateDir, config.runDir, n))?.index));
+  const taken = new Set(
+    listWorkers(config.stateDir).map((n) => readState(workerPaths(config.stateDir, config.runDir, n))?.index),
+  );
   for (let i = 0; i < maxWorkers; i++) if (!taken.has(i)) return i;
-  throw new WorkerSetupError(`all ${maxWorkers} worker numbers are taken; remove one with scripts/meta-cluster worker leave --name <worker>`);
+  throw new WorkerSetupError(
+    `all ${maxWorkers} worker numbers are taken; remove one with scripts/meta-cluster worker leave --name <worker>`,
+  );
 }
 
 /** Workers reach the business apiserver through a meta Service: the meta node's kube-proxy routes it. */
@@ -122,33 +161,57 @@ function checkMetaNode(config: TestbedConfig): void {
     throw new WorkerSetupError('the meta-cluster is not up; run scripts/meta-cluster up --with-node');
   }
   if (!records.some((r) => r.name === 'kube-proxy')) {
-    throw new WorkerSetupError('the meta-cluster has no node, whose kube-proxy routes workers to Services; run scripts/meta-cluster down, then up --with-node');
+    throw new WorkerSetupError(
+      'the meta-cluster has no node, whose kube-proxy routes workers to Services; run scripts/meta-cluster down, then up --with-node',
+    );
   }
 }
 
 function metaKubectl(config: TestbedConfig): (args: string[]) => SpawnSyncReturns<string> {
   const kubectl = join(config.binDirs.kubernetes, 'kubectl');
   const kubeconfig = statePaths(config.stateDir).adminKubeconfig;
-  return (args) => spawnSync(kubectl, ['--kubeconfig', kubeconfig, '--request-timeout=10s', ...args], { encoding: 'utf8' });
+  return (args) =>
+    spawnSync(kubectl, ['--kubeconfig', kubeconfig, '--request-timeout=10s', ...args], { encoding: 'utf8' });
 }
 
-async function readJoinSecret(config: TestbedConfig, namespace: string, cluster: string, timeoutMs: number): Promise<JoinData> {
+async function readJoinSecret(
+  config: TestbedConfig,
+  namespace: string,
+  cluster: string,
+  timeoutMs: number,
+): Promise<JoinData> {
   const name = joinSecretName(cluster);
   const kubectl = metaKubectl(config);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const out = kubectl(['-n', namespace, 'get', 'secret', name, '-o', 'json', '--ignore-not-found']);
-    if (out.status !== 0) throw new WorkerSetupError(`could not read Secret ${namespace}/${name}: ${out.stderr.trim()}`);
-    if (out.stdout.trim() !== '') return parseJoinData((JSON.parse(out.stdout) as { data?: Record<string, string> }).data, `${namespace}/${name}`);
+    if (out.status !== 0)
+      throw new WorkerSetupError(`could not read Secret ${namespace}/${name}: ${out.stderr.trim()}`);
+    if (out.stdout.trim() !== '')
+      return parseJoinData((JSON.parse(out.stdout) as { data?: Record<string, string> }).data, `${namespace}/${name}`);
     if (Date.now() > deadline) {
-      throw new WorkerSetupError(`Secret ${namespace}/${name} not found after ${timeoutMs / 1000} s; is Cluster ${namespace}/${cluster} Ready, with an operator running?`);
+      throw new WorkerSetupError(
+        `Secret ${namespace}/${name} not found after ${timeoutMs / 1000} s; is Cluster ${namespace}/${cluster} Ready, with an operator running?`,
+      );
     }
     await sleep(1000);
   }
 }
 
 function writeWorkerFiles(name: string, p: WorkerPaths, net: WorkerNetwork, data: JoinData): void {
-  for (const dir of [p.root, p.run, p.logs, p.containerdRoot, p.containerdState, p.containerdOpt, p.cniConfDir, p.cniDataDir, p.kubeletRoot, p.certDir, p.podLogs]) {
+  for (const dir of [
+    p.root,
+    p.run,
+    p.logs,
+    p.containerdRoot,
+    p.containerdState,
+    p.containerdOpt,
+    p.cniConfDir,
+    p.cniDataDir,
+    p.kubeletRoot,
+    p.certDir,
+    p.podLogs,
+  ]) {
     mkdirSync(dir, { recursive: true });
   }
   writeFileSync(p.containerdConfig, workerContainerdConfig(p, canLowerOomScore()));
@@ -181,7 +244,8 @@ function setupWorkerNetwork(name: string, net: WorkerNetwork): void {
   writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
   for (const rule of workerFirewall(name, net)) {
     // first in its chain: kube-proxy's and the kubelet's jumps accept some traffic before the policy
-    if (!succeeds('iptables', ['-t', rule.table, '-C', rule.chain, ...rule.spec])) run('iptables', ['-t', rule.table, '-I', rule.chain, '1', ...rule.spec]);
+    if (!succeeds('iptables', ['-t', rule.table, '-C', rule.chain, ...rule.spec]))
+      run('iptables', ['-t', rule.table, '-I', rule.chain, '1', ...rule.spec]);
   }
 }
 
@@ -227,18 +291,25 @@ function workerPids(name: string, netns: string): number[] {
   const pids = new Set<number>();
   for (const dir of cgroupDirs(name)) {
     try {
-      for (const pid of readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) pids.add(Number(pid));
-    } catch { /* removed meanwhile */ }
+      for (const pid of readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean))
+        pids.add(Number(pid));
+    } catch {
+      /* removed meanwhile */
+    }
   }
   let inode: number | undefined;
   try {
     inode = statSync(netnsPath(netns)).ino;
-  } catch { /* no namespace */ }
+  } catch {
+    /* no namespace */
+  }
   if (inode !== undefined) {
     for (const pid of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
       try {
         if (readlinkSync(`/proc/${pid}/ns/net`) === `net:[${inode}]`) pids.add(Number(pid));
-      } catch { /* exited meanwhile */ }
+      } catch {
+        /* exited meanwhile */
+      }
     }
   }
   pids.delete(process.pid);
@@ -248,12 +319,17 @@ function workerPids(name: string, netns: string): number[] {
 async function killWorkerProcesses(name: string, netns: string, log: Log): Promise<void> {
   const deadline = Date.now() + 10_000;
   for (let pids = workerPids(name, netns); pids.length > 0; pids = workerPids(name, netns)) {
-    if (Date.now() > deadline) throw new WorkerSetupError(`processes ${pids.join(' ')} of worker ${name} survived SIGKILL; see ps -o pid,stat,cmd -p ${pids.join(',')}`);
+    if (Date.now() > deadline)
+      throw new WorkerSetupError(
+        `processes ${pids.join(' ')} of worker ${name} survived SIGKILL; see ps -o pid,stat,cmd -p ${pids.join(',')}`,
+      );
     log(`killing leftover processes of ${name}: ${pids.join(' ')}`);
     for (const pid of pids) {
       try {
         process.kill(pid, 'SIGKILL');
-      } catch { /* gone */ }
+      } catch {
+        /* gone */
+      }
     }
     await sleep(300);
   }
@@ -278,10 +354,13 @@ async function removeCgroups(name: string): Promise<void> {
     for (const dir of dirs) {
       try {
         rmdirSync(dir);
-      } catch { /* busy a little longer, or its children first */ }
+      } catch {
+        /* busy a little longer, or its children first */
+      }
     }
     if (cgroupDirs(name).length === 0) return;
-    if (Date.now() > deadline) throw new WorkerSetupError(`cgroups of worker ${name} could not be removed: ${cgroupDirs(name).join(' ')}`);
+    if (Date.now() > deadline)
+      throw new WorkerSetupError(`cgroups of worker ${name} could not be removed: ${cgroupDirs(name).join(' ')}`);
     await sleep(200);
   }
 }
@@ -294,14 +373,21 @@ function removeContainerLogLinks(p: WorkerPaths): void {
     const link = join(dir, entry);
     try {
       if (lstatSync(link).isSymbolicLink() && readlinkSync(link).startsWith(p.podLogs + '/')) unlinkSync(link);
-    } catch { /* removed meanwhile */ }
+    } catch {
+      /* removed meanwhile */
+    }
   }
 }
 
 /** The images a worker runs: the pause sandbox, the add-ons (CoreDNS, kube-proxy), the project's own and busybox for tests. */
 export function isWorkerImage(ref: string): boolean {
-  return ref === pauseImage || ref === busyboxImage || ref.startsWith(`${projectImageName}:`)
-    || ref.startsWith('registry.k8s.io/coredns/coredns:') || ref.startsWith('registry.k8s.io/kube-proxy:');
+  return (
+    ref === pauseImage ||
+    ref === busyboxImage ||
+    ref.startsWith(`${projectImageName}:`) ||
+    ref.startsWith('registry.k8s.io/coredns/coredns:') ||
+    ref.startsWith('registry.k8s.io/kube-proxy:')
+  );
 }
 
 /**
@@ -323,7 +409,9 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerIn
         log(`worker ${name} is already joined to ${existing.namespace}/${existing.cluster}`);
         return info(config, existing);
       }
-      throw new WorkerSetupError(`worker ${name} is joined to ${existing.namespace}/${existing.cluster}; run scripts/meta-cluster worker leave --name ${name} first, or choose another --name`);
+      throw new WorkerSetupError(
+        `worker ${name} is joined to ${existing.namespace}/${existing.cluster}; run scripts/meta-cluster worker leave --name ${name} first, or choose another --name`,
+      );
     }
     log(`removing what is left of worker ${name}`);
     await stopWorker({ stateDir: config.stateDir, name, log });
@@ -333,7 +421,14 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerIn
   const index = freeIndex(config);
   const net = workerNetwork(name, index, data.podCIDR);
   mkdirSync(join(config.stateDir, 'workers'), { recursive: true });
-  const state: WorkerState = { name, index, namespace: options.namespace, cluster: options.cluster, network: net, processes: [] };
+  const state: WorkerState = {
+    name,
+    index,
+    namespace: options.namespace,
+    cluster: options.cluster,
+    network: net,
+    processes: [],
+  };
   writeState(p, state);
   const record = (r: ProcessRecord) => {
     state.processes.push(r);
@@ -349,24 +444,65 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerIn
   const enter = [`--net=${netnsPath(net.netns)}`, '--'];
 
   log(`starting ${name}'s containerd`);
-  const containerd = startProcess(`${name} containerd`, 'nsenter', [...enter, '/usr/bin/containerd', '--config', p.containerdConfig, '--log-level', 'warn'], join(p.logs, 'containerd.log'));
+  const containerd = startProcess(
+    `${name} containerd`,
+    'nsenter',
+    [...enter, '/usr/bin/containerd', '--config', p.containerdConfig, '--log-level', 'warn'],
+    join(p.logs, 'containerd.log'),
+  );
   record(containerd);
-  await waitFor(containerd, 'serving', () => Promise.resolve(succeeds('ctr', ['--address', p.containerdSocket, 'version'])), 30_000);
+  await waitFor(
+    containerd,
+    'serving',
+    () => Promise.resolve(succeeds('ctr', ['--address', p.containerdSocket, 'version'])),
+    30_000,
+  );
 
   log(`importing images into ${name}`);
-  importImages(p.containerdSocket, (await buildImages(log)).filter((i) => isWorkerImage(i.ref)));
+  importImages(
+    p.containerdSocket,
+    (await buildImages(log)).filter((i) => isWorkerImage(i.ref)),
+  );
 
   log(`starting ${name}'s kubelet`);
-  const kubelet = startProcess(`${name} kubelet`, 'nsenter', [...enter, join(config.binDirs.kubernetes, 'kubelet'), ...workerKubeletArgs(name, p, net)], join(p.logs, 'kubelet.log'));
+  const kubelet = startProcess(
+    `${name} kubelet`,
+    'nsenter',
+    [...enter, join(config.binDirs.kubernetes, 'kubelet'), ...workerKubeletArgs(name, p, net)],
+    join(p.logs, 'kubelet.log'),
+  );
   record(kubelet);
   const readyTimeoutMs = options.readyTimeoutMs ?? 180_000;
   if (readyTimeoutMs > 0) {
-    await waitFor(kubelet, 'bootstrapped (a client certificate for its bootstrap token)', () => Promise.resolve(existsSync(p.kubeconfig)), readyTimeoutMs);
+    await waitFor(
+      kubelet,
+      'bootstrapped (a client certificate for its bootstrap token)',
+      () => Promise.resolve(existsSync(p.kubeconfig)),
+      readyTimeoutMs,
+    );
     const kubectl = join(config.binDirs.kubernetes, 'kubectl');
-    await waitFor(kubelet, 'Ready as a node', () => {
-      const ready = execFileSync(kubectl, ['--kubeconfig', p.kubeconfig, '--request-timeout=5s', 'get', 'node', name, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-      return Promise.resolve(ready === 'True');
-    }, readyTimeoutMs);
+    await waitFor(
+      kubelet,
+      'Ready as a node',
+      () => {
+        const ready = execFileSync(
+          kubectl,
+          [
+            '--kubeconfig',
+            p.kubeconfig,
+            '--request-timeout=5s',
+            'get',
+            'node',
+            name,
+            '-o',
+            'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
+          ],
+          { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+        );
+        return Promise.resolve(ready === 'True');
+      },
+      readyTimeoutMs,
+    );
   }
   log(`worker ${name} joined ${options.namespace}/${options.cluster}`);
   return info(config, state);
@@ -395,10 +531,15 @@ export async function stopWorker(options: StopWorkerOptions = {}): Promise<void>
   const containerd = byName('containerd');
   if (containerd && isRunning(containerd)) {
     for (const task of containerdTasks(p.containerdSocket)) {
-      spawnSync('ctr', ['--address', p.containerdSocket, '-n', 'k8s.io', 'tasks', 'kill', '-s', 'SIGKILL', task], { stdio: 'ignore' });
+      spawnSync('ctr', ['--address', p.containerdSocket, '-n', 'k8s.io', 'tasks', 'kill', '-s', 'SIGKILL', task], {
+        stdio: 'ignore',
+      });
     }
     await sleep(500);
-    for (const task of containerdTasks(p.containerdSocket)) spawnSync('ctr', ['--address', p.containerdSocket, '-n', 'k8s.io', 'tasks', 'delete', '-f', task], { stdio: 'ignore' });
+    for (const task of containerdTasks(p.containerdSocket))
+      spawnSync('ctr', ['--address', p.containerdSocket, '-n', 'k8s.io', 'tasks', 'delete', '-f', task], {
+        stdio: 'ignore',
+      });
     log(`stopping ${name}'s containerd (pid ${containerd.pid})`);
     await stopProcess(containerd);
   }
@@ -416,7 +557,8 @@ export async function stopWorker(options: StopWorkerOptions = {}): Promise<void>
     rmSync(netnsPath(netns), { force: true });
   }
   // the pair goes with the namespace; deleted here too in case that is still being torn down
-  if (state && succeeds('ip', ['link', 'show', state.network.hostVeth])) succeeds('ip', ['link', 'delete', state.network.hostVeth]);
+  if (state && succeeds('ip', ['link', 'show', state.network.hostVeth]))
+    succeeds('ip', ['link', 'delete', state.network.hostVeth]);
   removeFirewall(name);
   await removeCgroups(name);
   removeContainerLogLinks(p);

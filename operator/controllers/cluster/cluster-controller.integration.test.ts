@@ -5,7 +5,15 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions, type KubernetesObject, type V1Secret } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubernetesObject,
+  type V1Secret,
+} from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig, repoRoot } from '../../../scripts/testbed/config.ts';
@@ -33,11 +41,17 @@ const spec = (extra: object = {}) => ({
 });
 
 async function create(name: string, body: object): Promise<void> {
-  await custom.createNamespacedCustomObject({ ...group, body: { apiVersion: 'kubeonkube.io/v1alpha1', kind: 'Cluster', metadata: { name }, spec: body } });
+  await custom.createNamespacedCustomObject({
+    ...group,
+    body: { apiVersion: 'kubeonkube.io/v1alpha1', kind: 'Cluster', metadata: { name }, spec: body },
+  });
 }
 
 async function patchSpec(name: string, patch: object): Promise<void> {
-  await custom.patchNamespacedCustomObject({ ...group, name, body: { spec: patch } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+  await custom.patchNamespacedCustomObject(
+    { ...group, name, body: { spec: patch } },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  );
 }
 
 const read = async (name: string) => (await custom.getNamespacedCustomObject({ ...group, name })) as ClusterObject;
@@ -58,26 +72,45 @@ async function until<T>(what: string, probe: () => Promise<T | undefined | false
 }
 
 const condition = (c: ClusterObject, type: string) => c.status?.conditions?.find((x) => x.type === type);
-const secretNames = async () => (await core.listNamespacedSecret({ namespace })).items.map((s) => s.metadata?.name ?? '');
+const secretNames = async () =>
+  (await core.listNamespacedSecret({ namespace })).items.map((s) => s.metadata?.name ?? '');
 const writes = () => writer.countsByKind().reduce((sum, c) => sum + c.value, 0);
 
 /** Waits until a run of passes over every Cluster writes nothing, and returns how many writes that took. */
 async function settle(): Promise<void> {
-  await until('no writes over three passes of every Cluster', async () => {
-    const before = writes();
-    for (let i = 0; i < 3; i++) {
-      for (const key of clusters.caches.keys()) clusters.controller.enqueue(key);
-      await new Promise((r) => setTimeout(r, 700));
-    }
-    return writes() === before;
-  }, 90_000);
+  await until(
+    'no writes over three passes of every Cluster',
+    async () => {
+      const before = writes();
+      for (let i = 0; i < 3; i++) {
+        for (const key of clusters.caches.keys()) clusters.controller.enqueue(key);
+        await new Promise((r) => setTimeout(r, 700));
+      }
+      return writes() === before;
+    },
+    90_000,
+  );
 }
 
 beforeAll(async () => {
   const kubeconfig = inject('metaCluster').kubeconfig;
   const kubectl = join(loadConfig().binDirs.kubernetes, 'kubectl');
-  await run(kubectl, ['--kubeconfig', kubeconfig, 'apply', '--server-side', '-f', join(repoRoot, 'crds/kubeonkube.io_clusters.yaml')]);
-  await run(kubectl, ['--kubeconfig', kubeconfig, 'wait', '--for=condition=Established', 'crd/clusters.kubeonkube.io', '--timeout=60s']);
+  await run(kubectl, [
+    '--kubeconfig',
+    kubeconfig,
+    'apply',
+    '--server-side',
+    '-f',
+    join(repoRoot, 'crds/kubeonkube.io_clusters.yaml'),
+  ]);
+  await run(kubectl, [
+    '--kubeconfig',
+    kubeconfig,
+    'wait',
+    '--for=condition=Established',
+    'crd/clusters.kubeonkube.io',
+    '--timeout=60s',
+  ]);
   kc = new KubeConfig();
   kc.loadFromFile(kubeconfig);
   core = kc.makeApiClient(CoreV1Api);
@@ -85,7 +118,12 @@ beforeAll(async () => {
   await core.createNamespace({ body: { metadata: { name: namespace } } });
   writer = new Writer(kc, () => true);
   clusters = clusterController({
-    kc, writer, namespace, workers: 2, businessWorkers: 2, passDeadlineMs: 60_000,
+    kc,
+    writer,
+    namespace,
+    workers: 2,
+    businessWorkers: 2,
+    passDeadlineMs: 60_000,
     log: pino({ level: process.env.LOG_LEVEL ?? 'warn' }),
     settings: {
       metaDnsDomain: 'cluster.local',
@@ -113,22 +151,38 @@ describe('the Cluster controller against a real apiserver', () => {
       const c = await read('db');
       return condition(c, 'EtcdReady') && condition(c, 'CertificatesReady')?.status === 'True' ? c : undefined;
     });
-    expect(cluster.status).toMatchObject({ phase: 'Provisioning', kubeconfigSecretRef: { name: 'db-kubeconfig', key: 'value' } });
+    expect(cluster.status).toMatchObject({
+      phase: 'Provisioning',
+      kubeconfigSecretRef: { name: 'db-kubeconfig', key: 'value' },
+    });
     expect(condition(cluster, 'Ready')).toMatchObject({ status: 'False' });
     expect(condition(cluster, 'EtcdReady')?.status).not.toBe('True');
     // the business wing, in its own queue, reported what it waits for
-    const reported = await until('the business wing\'s conditions', async () => {
+    const reported = await until("the business wing's conditions", async () => {
       const c = await read('db');
       return condition(c, 'AddonsReady') && condition(c, 'TunnelConnected') ? c : undefined;
     });
     expect(condition(reported, 'AddonsReady')).toMatchObject({ status: 'Unknown', reason: 'WaitingForEtcd' });
     expect(condition(reported, 'TunnelConnected')).toMatchObject({ status: 'Unknown', reason: 'WaitingForEtcd' });
     const secrets = await secretNames();
-    for (const name of ['db-ca', 'db-etcd-ca', 'db-front-proxy-ca', 'db-sa', 'db-kubeconfig', 'db-user-alice-kubeconfig', 'db-join']) expect(secrets).toContain(name);
+    for (const name of [
+      'db-ca',
+      'db-etcd-ca',
+      'db-front-proxy-ca',
+      'db-sa',
+      'db-kubeconfig',
+      'db-user-alice-kubeconfig',
+      'db-join',
+    ])
+      expect(secrets).toContain(name);
     const services = (await core.listNamespacedService({ namespace })).items.map((s) => s.metadata?.name);
     expect(services).toEqual(expect.arrayContaining(['db-apiserver', 'db-etcd']));
     const pod = await core.readNamespacedPod({ namespace, name: 'db-etcd-0' });
-    expect(pod.metadata?.ownerReferences?.[0]).toMatchObject({ kind: 'Cluster', name: 'db', uid: cluster.metadata?.uid });
+    expect(pod.metadata?.ownerReferences?.[0]).toMatchObject({
+      kind: 'Cluster',
+      name: 'db',
+      uid: cluster.metadata?.uid,
+    });
   });
 
   it('reaches a steady state that writes nothing', async () => {
@@ -138,14 +192,19 @@ describe('the Cluster controller against a real apiserver', () => {
   it('repairs an object edited or deleted by hand, and nothing else', async () => {
     await settle();
     const before = writes();
-    await core.patchNamespacedSecret({ namespace, name: 'db-user-alice-kubeconfig', body: { data: { extra: Buffer.from('x').toString('base64') } } },
-      setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    await core.patchNamespacedSecret(
+      { namespace, name: 'db-user-alice-kubeconfig', body: { data: { extra: Buffer.from('x').toString('base64') } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
     await core.deleteNamespacedService({ namespace, name: 'db-etcd' });
     await until('the Secret restored', async () => {
       const s: V1Secret = await core.readNamespacedSecret({ namespace, name: 'db-user-alice-kubeconfig' });
       return s.data?.extra === undefined;
     });
-    await until('the Service made again', async () => (await core.readNamespacedService({ namespace, name: 'db-etcd' })).metadata?.uid);
+    await until(
+      'the Service made again',
+      async () => (await core.readNamespacedService({ namespace, name: 'db-etcd' })).metadata?.uid,
+    );
     await settle();
     // the repair is a few writes (the Secret, the Service, perhaps an event and a status), not a rewrite of everything
     expect(writes() - before).toBeLessThan(10);
@@ -168,7 +227,10 @@ describe('the Cluster controller against a real apiserver', () => {
     await until('db-a has its objects', async () => (await secretNames()).includes('db-a-user-alice-kubeconfig'));
     await settle();
     const owners = async () => {
-      const objects: KubernetesObject[] = [...(await core.listNamespacedSecret({ namespace })).items, ...(await core.listNamespacedService({ namespace })).items];
+      const objects: KubernetesObject[] = [
+        ...(await core.listNamespacedSecret({ namespace })).items,
+        ...(await core.listNamespacedService({ namespace })).items,
+      ];
       return new Map(objects.map((o) => [o.metadata?.name ?? '', o.metadata?.labels?.['kubeonkube.io/cluster']]));
     };
     const all = await owners();
@@ -180,7 +242,10 @@ describe('the Cluster controller against a real apiserver', () => {
     // removing db-a's user removes db-a's Secret only; db keeps every object
     const dbObjects = [...all].filter(([, o]) => o === 'db').map(([n]) => n);
     await patchSpec('db-a', { users: [] });
-    await until('db-a\'s user kubeconfig deleted', async () => !(await secretNames()).includes('db-a-user-alice-kubeconfig'));
+    await until(
+      "db-a's user kubeconfig deleted",
+      async () => !(await secretNames()).includes('db-a-user-alice-kubeconfig'),
+    );
     await settle();
     const after = await owners();
     for (const name of dbObjects) expect(after.get(name), name).toBe('db');
@@ -199,17 +264,28 @@ describe('the Cluster controller against a real apiserver', () => {
 
   it('leaves a paused Cluster alone', async () => {
     await patchSpec('db', { paused: true });
-    await until('the pause seen', () => Promise.resolve(clusters.caches.primary.get('db', namespace) && (clusters.caches.primary.get('db', namespace) as ClusterObject).spec.paused));
+    await until('the pause seen', () =>
+      Promise.resolve(
+        clusters.caches.primary.get('db', namespace) &&
+          (clusters.caches.primary.get('db', namespace) as ClusterObject).spec.paused,
+      ),
+    );
     await core.deleteNamespacedService({ namespace, name: 'db-etcd' });
     await new Promise((r) => setTimeout(r, 3000));
     await expect(core.readNamespacedService({ namespace, name: 'db-etcd' })).rejects.toMatchObject({ code: 404 });
     await patchSpec('db', { paused: false });
-    await until('the Service made again once unpaused', async () => (await core.readNamespacedService({ namespace, name: 'db-etcd' })).metadata?.uid);
+    await until(
+      'the Service made again once unpaused',
+      async () => (await core.readNamespacedService({ namespace, name: 'db-etcd' })).metadata?.uid,
+    );
   });
 
   it('stops at an object of a wanted name that is not its own, naming it, and takes nothing over', async () => {
     // a tenant's Secret of a name the Cluster would use, made before it
-    await core.createNamespacedSecret({ namespace, body: { metadata: { name: 'nc-sa' }, stringData: { 'tls.key': 'mine' } } });
+    await core.createNamespacedSecret({
+      namespace,
+      body: { metadata: { name: 'nc-sa' }, stringData: { 'tls.key': 'mine' } },
+    });
     await create('nc', spec());
     const c = await until('a name conflict', async () => {
       const x = await read('nc');
@@ -222,12 +298,11 @@ describe('the Cluster controller against a real apiserver', () => {
     await settle();
   });
 
-  it('leaves a deleted Cluster\'s objects to the garbage collector, and the other Cluster\'s alone', async () => {
+  it("leaves a deleted Cluster's objects to the garbage collector, and the other Cluster's alone", async () => {
     const dbSecrets = (await secretNames()).filter((n) => n.startsWith('db-') && !n.startsWith('db-a-'));
     await custom.deleteNamespacedCustomObject({ ...group, name: 'db-a' });
-    await until('db-a\'s objects gone', async () => (await secretNames()).every((n) => !n.startsWith('db-a-')), 90_000);
+    await until("db-a's objects gone", async () => (await secretNames()).every((n) => !n.startsWith('db-a-')), 90_000);
     expect(await secretNames()).toEqual(expect.arrayContaining(dbSecrets));
     await settle();
   });
 });
-

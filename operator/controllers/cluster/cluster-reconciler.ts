@@ -12,11 +12,28 @@ import { clusterLabel, names, secrets } from '../../names/cluster-names.ts';
 import { externalServer } from '../../pki/cluster-pki.ts';
 import type { Result } from '../../runtime/work-queue.ts';
 import type { Renderer } from '../../render/renderer.ts';
-import { conditionStatus, notReady, ready, Reasons, setCondition, summarize, unknown, type Condition } from './conditions.ts';
+import {
+  conditionStatus,
+  notReady,
+  ready,
+  Reasons,
+  setCondition,
+  summarize,
+  unknown,
+  type Condition,
+} from './conditions.ts';
 import { reconcileApiserverService, wantedApiserverService, type NodeAddresses } from './units/apiserver-service.ts';
 import type { EtcdConnections } from '../../etcd/connections.ts';
 import type { EventSink } from '../../kube/events.ts';
-import { initialFacts, type ClusterObject, type ClusterSpec, type ClusterStatus, type ObjectRef, type ReconcileContext, type Settings } from './context.ts';
+import {
+  initialFacts,
+  type ClusterObject,
+  type ClusterSpec,
+  type ClusterStatus,
+  type ObjectRef,
+  type ReconcileContext,
+  type Settings,
+} from './context.ts';
 import { exchangeWithBusinessWing } from './units/business-exchange.ts';
 import type { ClusterReports } from './business/reports.ts';
 import { reconcileCaRotation } from './units/ca-rotation.ts';
@@ -88,14 +105,23 @@ export function wantedObjects(cluster: string, spec: ClusterSpec): ObjectRef[] {
  */
 const collectable: OwnedKind[] = ['Secret', 'Service', 'Deployment', 'NetworkPolicy', 'CronJob'];
 
-const readinessParts = ['EtcdReady', 'APIServerReady', 'ControllerManagerReady', 'SchedulerReady', 'CertificatesReady'] as const;
+const readinessParts = [
+  'EtcdReady',
+  'APIServerReady',
+  'ControllerManagerReady',
+  'SchedulerReady',
+  'CertificatesReady',
+] as const;
 
 let reconcileCounter = 0;
 
 export class ClusterReconciler {
   readonly #deps: ReconcilerDeps;
   /** Per cluster: the end of each certificate (ms since the epoch, by Secret), and how long its last pass took (s), for the metrics. */
-  readonly stats = { certificateExpiry: new Map<string, Map<string, number>>(), lastPassSeconds: new Map<string, number>() };
+  readonly stats = {
+    certificateExpiry: new Map<string, Map<string, number>>(),
+    lastPassSeconds: new Map<string, number>(),
+  };
   /**
    * Per cluster: the status last written, and the resourceVersion it was written over. A pass that
    * starts before the watch has delivered that write sees the older object in the cache; it uses
@@ -130,9 +156,11 @@ export class ClusterReconciler {
       if (cluster.metadata?.deletionTimestamp) {
         // still there while the garbage collector removes its objects first (foreground deletion)
         this.stats.certificateExpiry.delete(key);
-        await this.#patchStatus(cluster, namespace, name, { ...cluster.status, phase: 'Deleting' }).catch((err: unknown) => {
-          if ((err as { code?: number }).code !== 404) throw err;
-        });
+        await this.#patchStatus(cluster, namespace, name, { ...cluster.status, phase: 'Deleting' }).catch(
+          (err: unknown) => {
+            if ((err as { code?: number }).code !== 404) throw err;
+          },
+        );
         return undefined;
       }
       if (cluster.spec.paused) {
@@ -153,7 +181,12 @@ export class ClusterReconciler {
     let conditions = (cluster.status?.conditions ?? []) as Condition[];
     let requeueMs: number | undefined;
     const ctx: ReconcileContext = {
-      cluster, name, namespace, generation, log, now,
+      cluster,
+      name,
+      namespace,
+      generation,
+      log,
+      now,
       owner: { apiVersion: clusterKind.apiVersion, kind: clusterKind.kind, name, uid: cluster.metadata?.uid ?? '' },
       caches: this.#deps.caches,
       writer: this.#deps.writer,
@@ -163,8 +196,12 @@ export class ClusterReconciler {
       etcd: this.#deps.etcd,
       reports: this.#deps.reports,
       nodes: this.#deps.nodes,
-      setCondition: (type, update) => { conditions = setCondition(conditions, type, update, generation, now); },
-      requeueAfter: (ms) => { requeueMs = Math.max(1000, Math.min(requeueMs ?? Infinity, ms)); },
+      setCondition: (type, update) => {
+        conditions = setCondition(conditions, type, update, generation, now);
+      },
+      requeueAfter: (ms) => {
+        requeueMs = Math.max(1000, Math.min(requeueMs ?? Infinity, ms));
+      },
       facts: initialFacts(),
       status: { ...cluster.status },
     };
@@ -173,7 +210,13 @@ export class ClusterReconciler {
     const forbidden = invalid.length === 0 ? policyViolations(cluster.spec, this.#deps.settings.policy) : [];
     if (invalid.length > 0 || forbidden.length > 0) {
       // nothing is built from a spec that does not hold; waiting for the user to fix it
-      ctx.setCondition('Ready', notReady(invalid.length > 0 ? Reasons.InvalidSpec : Reasons.PolicyViolation, [...invalid, ...forbidden].join('; ')));
+      ctx.setCondition(
+        'Ready',
+        notReady(
+          invalid.length > 0 ? Reasons.InvalidSpec : Reasons.PolicyViolation,
+          [...invalid, ...forbidden].join('; '),
+        ),
+      );
       await this.#writeStatus(ctx, conditions, false);
       return undefined;
     }
@@ -200,11 +243,19 @@ export class ClusterReconciler {
       }
     }
     // only after a whole pass: a unit that did not run has not said what it still wants
-    if (!failure) failure = await this.#collectGarbage(ctx).then(() => undefined, (err: unknown) => err as Error);
+    if (!failure)
+      failure = await this.#collectGarbage(ctx).then(
+        () => undefined,
+        (err: unknown) => err as Error,
+      );
     if (!failure) ctx.setCondition('Ready', readiness(conditions));
     await this.#writeStatus(ctx, conditions, failure === undefined);
     const expiries = ctx.facts.pki.certificates.expiries;
-    if (expiries.size > 0) this.stats.certificateExpiry.set(`${namespace}/${name}`, new Map([...expiries].map(([secret, at]) => [secret, at.getTime()])));
+    if (expiries.size > 0)
+      this.stats.certificateExpiry.set(
+        `${namespace}/${name}`,
+        new Map([...expiries].map(([secret, at]) => [secret, at.getTime()])),
+      );
     // a name conflict waits for a human, not a backoff: the object's events (if labelled) or the resync bring the Cluster back
     if (failure && !(failure instanceof OwnershipConflict)) throw failure;
     return requeueMs === undefined ? undefined : { requeueAfter: requeueMs };
@@ -212,8 +263,9 @@ export class ClusterReconciler {
 
   #memberPods(ctx: ReconcileContext): V1Pod[] {
     // whatever the spec says now: the members that run may be of the mode before the change
-    return Array.from({ length: maxEtcdMembers }, (_, i) => ctx.caches.owned.Pod.get(names.etcdMember(ctx.name, i), ctx.namespace))
-      .filter((p): p is V1Pod => p !== undefined && isOwnedBy(p, ctx.owner.uid));
+    return Array.from({ length: maxEtcdMembers }, (_, i) =>
+      ctx.caches.owned.Pod.get(names.etcdMember(ctx.name, i), ctx.namespace),
+    ).filter((p): p is V1Pod => p !== undefined && isOwnedBy(p, ctx.owner.uid));
   }
 
   /** Deletes what this Cluster made and no unit wants any more (a removed user's kubeconfig, ...). */
@@ -226,7 +278,11 @@ export class ClusterReconciler {
         if (wanted.has(`${kind}/${objName}`) || obj.metadata?.deletionTimestamp) continue;
         // a Secret's copy that apiserver Pods mount: kept while it is the current one, or while
         // Pods of an earlier template may still run with it
-        if (obj.metadata?.annotations?.[mountedCopyAnnotation] !== undefined && (objName === ctx.facts.pki.kubeletClientSecret || !ctx.facts.deployments.rolledOut.apiServer)) continue;
+        if (
+          obj.metadata?.annotations?.[mountedCopyAnnotation] !== undefined &&
+          (objName === ctx.facts.pki.kubeletClientSecret || !ctx.facts.deployments.rolledOut.apiServer)
+        )
+          continue;
         await ctx.writer.delete({ ...obj, apiVersion: apiVersionOf(kind), kind });
         ctx.log.info({ kind, name: objName }, 'deleted an object no longer wanted');
         ctx.events.normal('Deleted', `deleted ${kind} ${objName}: the spec no longer asks for it`);
@@ -251,14 +307,24 @@ export class ClusterReconciler {
       certificates: {
         ...ctx.status.certificates,
         ...(ctx.facts.pki.certificates.notAfter ? { notAfter: ctx.facts.pki.certificates.notAfter.toISOString() } : {}),
-        ...(ctx.facts.pki.certificates.caNotAfter ? { caNotAfter: ctx.facts.pki.certificates.caNotAfter.toISOString() } : {}),
-        ...(ctx.facts.pki.certificates.lastRotation ? { lastRotation: ctx.facts.pki.certificates.lastRotation.toISOString() } : {}),
+        ...(ctx.facts.pki.certificates.caNotAfter
+          ? { caNotAfter: ctx.facts.pki.certificates.caNotAfter.toISOString() }
+          : {}),
+        ...(ctx.facts.pki.certificates.lastRotation
+          ? { lastRotation: ctx.facts.pki.certificates.lastRotation.toISOString() }
+          : {}),
       },
     };
     if (objectHash(status) === objectHash(old)) return;
     // what moved, in one line: a status write in a steady state is a defect to be found
-    const moved = (Object.keys({ ...old, ...status }) as (keyof ClusterStatus)[]).filter((k) => k !== 'conditions' && objectHash(status[k] ?? null) !== objectHash(old[k] ?? null));
-    const flipped = conditions.filter((c) => { const o = old.conditions?.find((x) => x.type === c.type); return !o || o.status !== c.status || o.reason !== c.reason || o.message !== c.message; })
+    const moved = (Object.keys({ ...old, ...status }) as (keyof ClusterStatus)[]).filter(
+      (k) => k !== 'conditions' && objectHash(status[k] ?? null) !== objectHash(old[k] ?? null),
+    );
+    const flipped = conditions
+      .filter((c) => {
+        const o = old.conditions?.find((x) => x.type === c.type);
+        return !o || o.status !== c.status || o.reason !== c.reason || o.message !== c.message;
+      })
       .map((c) => `${c.type}=${c.status}/${c.reason}`);
     ctx.log.info({ fields: moved, conditions: flipped }, 'status changed');
     await this.#patchStatus(ctx.cluster, ctx.namespace, ctx.name, status);
@@ -273,7 +339,10 @@ export class ClusterReconciler {
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
     // what the server now holds, as far as this status goes (a merge patch: fields not written stay)
-    this.#written.set(`${namespace}/${name}`, { over: cluster.metadata?.resourceVersion ?? '', status: { ...cluster.status, ...status } });
+    this.#written.set(`${namespace}/${name}`, {
+      over: cluster.metadata?.resourceVersion ?? '',
+      status: { ...cluster.status, ...status },
+    });
   }
 }
 
@@ -288,7 +357,11 @@ function readiness(conditions: readonly Condition[]) {
  * The one-word summary, from the conditions and from whether the cluster ever ran (status.version
  * is set once an apiserver ran the spec's version): never alternating between two words.
  */
-export function phase(conditions: readonly Condition[], runningVersion: string | undefined, specVersion: string): NonNullable<ClusterStatus['phase']> {
+export function phase(
+  conditions: readonly Condition[],
+  runningVersion: string | undefined,
+  specVersion: string,
+): NonNullable<ClusterStatus['phase']> {
   if (conditionStatus(conditions, 'Ready') === 'True') return 'Ready';
   if (runningVersion && runningVersion !== specVersion) return 'Upgrading';
   return runningVersion ? 'Degraded' : 'Provisioning';

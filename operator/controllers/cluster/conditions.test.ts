@@ -7,7 +7,16 @@ const t1 = new Date('2026-01-01T00:05:00Z');
 describe('setCondition', () => {
   it('adds a condition with the transition time of now', () => {
     const out = setCondition([], 'EtcdReady', ready(), 3, t0);
-    expect(out).toEqual([{ type: 'EtcdReady', status: 'True', reason: 'Ready', message: '', lastTransitionTime: t0.toISOString(), observedGeneration: 3 }]);
+    expect(out).toEqual([
+      {
+        type: 'EtcdReady',
+        status: 'True',
+        reason: 'Ready',
+        message: '',
+        lastTransitionTime: t0.toISOString(),
+        observedGeneration: 3,
+      },
+    ]);
   });
 
   it('returns the same list when nothing changed', () => {
@@ -36,7 +45,8 @@ describe('setCondition', () => {
 
   it('keeps conditions in a stable order whatever the order of setting', () => {
     let list: Condition[] = [];
-    for (const type of ['SchedulerReady', 'Ready', 'EtcdReady'] as const) list = setCondition(list, type, ready(), 1, t0);
+    for (const type of ['SchedulerReady', 'Ready', 'EtcdReady'] as const)
+      list = setCondition(list, type, ready(), 1, t0);
     expect(list.map((c) => c.type)).toEqual(['Ready', 'EtcdReady', 'SchedulerReady']);
   });
 });
@@ -45,7 +55,9 @@ describe('summarize', () => {
   it('is ready only when every part is', () => {
     let list: Condition[] = [];
     list = setCondition(list, 'EtcdReady', ready(), 1, t0);
-    expect(summarize(list, ['EtcdReady', 'APIServerReady'])).toEqual(notReady(Reasons.Provisioning, 'waiting for APIServerReady'));
+    expect(summarize(list, ['EtcdReady', 'APIServerReady'])).toEqual(
+      notReady(Reasons.Provisioning, 'waiting for APIServerReady'),
+    );
     list = setCondition(list, 'APIServerReady', ready(), 1, t0);
     expect(summarize(list, ['EtcdReady', 'APIServerReady']).status).toBe('True');
   });

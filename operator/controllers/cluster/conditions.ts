@@ -2,11 +2,25 @@
 // reason as a constant (a condition never flaps on wording). The setter and the helpers are the
 // runtime's, bound to these types.
 import {
-  conditionStatus, notReady, ready, setCondition as setAnyCondition, summarize, unknown, type Condition as AnyCondition, type ConditionUpdate,
+  conditionStatus,
+  notReady,
+  ready,
+  setCondition as setAnyCondition,
+  summarize,
+  unknown,
+  type Condition as AnyCondition,
+  type ConditionUpdate,
 } from '../../runtime/conditions.ts';
 
 export const ConditionTypes = [
-  'Ready', 'EtcdReady', 'APIServerReady', 'ControllerManagerReady', 'SchedulerReady', 'CertificatesReady', 'TunnelConnected', 'AddonsReady',
+  'Ready',
+  'EtcdReady',
+  'APIServerReady',
+  'ControllerManagerReady',
+  'SchedulerReady',
+  'CertificatesReady',
+  'TunnelConnected',
+  'AddonsReady',
   // False while a change of the spec is refused (the running cluster is left as it is)
   'SpecApplied',
 ] as const;
@@ -64,7 +78,12 @@ export type Reason = (typeof Reasons)[keyof typeof Reasons];
 export type Condition = AnyCondition<ConditionType>;
 
 /** Returns the list with `type` set to `update`; the same list object when nothing changed. */
-export const setCondition = (conditions: readonly Condition[], type: ConditionType, update: ConditionUpdate, generation: number, now: Date): Condition[] =>
-  setAnyCondition(conditions, type, update, generation, now, ConditionTypes);
+export const setCondition = (
+  conditions: readonly Condition[],
+  type: ConditionType,
+  update: ConditionUpdate,
+  generation: number,
+  now: Date,
+): Condition[] => setAnyCondition(conditions, type, update, generation, now, ConditionTypes);
 
 export { conditionStatus, notReady, ready, summarize, unknown, type ConditionUpdate };

@@ -142,7 +142,11 @@ export interface UnitFacts {
 export function initialFacts(): UnitFacts {
   return {
     apiserverService: { addresses: [] },
-    pki: { inputHashes: { apiserver: '', controllerManager: '', scheduler: '', etcd: [] }, certificates: { expiries: new Map() }, current: false },
+    pki: {
+      inputHashes: { apiserver: '', controllerManager: '', scheduler: '', etcd: [] },
+      certificates: { expiries: new Map() },
+      current: false,
+    },
     etcd: { quorum: false, dataLost: false, current: false },
     deployments: { apiserverReady: false, rolledOut: { apiServer: false, controllerManager: false, scheduler: false } },
     join: {},
@@ -154,7 +158,11 @@ export function initialFacts(): UnitFacts {
  * The cached object of that kind and name, if this Cluster owns it; undefined if none exists. One
  * that exists but belongs to someone else is an OwnershipConflict: never read, never adopted.
  */
-export function cached<T extends KubernetesObject>(ctx: Pick<ReconcileContext, 'caches' | 'namespace' | 'owner'>, kind: OwnedKind, name: string): T | undefined {
+export function cached<T extends KubernetesObject>(
+  ctx: Pick<ReconcileContext, 'caches' | 'namespace' | 'owner'>,
+  kind: OwnedKind,
+  name: string,
+): T | undefined {
   const live = ctx.caches.owned[kind].get(name, ctx.namespace) as T | undefined;
   if (live && !isOwnedBy(live, ctx.owner.uid)) throw new OwnershipConflict(kind, name, describeOwner(live));
   return live;

@@ -53,13 +53,17 @@ export function parsePolicy(text: string | undefined): Policy {
   } catch (err) {
     throw new Error(`KUBEONKUBE_POLICY is not valid JSON: ${(err as Error).message}`, { cause: err });
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error('KUBEONKUBE_POLICY must be a JSON object');
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new Error('KUBEONKUBE_POLICY must be a JSON object');
   const policy = { ...defaultPolicy, ...raw } as Record<string, unknown>;
   for (const key of Object.keys(policy)) {
-    if (!(key in defaultPolicy)) throw new Error(`KUBEONKUBE_POLICY: unknown field ${key} (known: ${Object.keys(defaultPolicy).join(', ')})`);
+    if (!(key in defaultPolicy))
+      throw new Error(`KUBEONKUBE_POLICY: unknown field ${key} (known: ${Object.keys(defaultPolicy).join(', ')})`);
     const kind = typeof defaultPolicy[key as keyof Policy] === 'boolean' ? 'boolean' : 'list';
-    if (kind === 'boolean' && typeof policy[key] !== 'boolean') throw new Error(`KUBEONKUBE_POLICY.${key} must be true or false`);
-    if (kind === 'list' && !isStringList(policy[key])) throw new Error(`KUBEONKUBE_POLICY.${key} must be a list of strings`);
+    if (kind === 'boolean' && typeof policy[key] !== 'boolean')
+      throw new Error(`KUBEONKUBE_POLICY.${key} must be true or false`);
+    if (kind === 'list' && !isStringList(policy[key]))
+      throw new Error(`KUBEONKUBE_POLICY.${key} must be a list of strings`);
   }
   for (const cidr of policy.allowedEgressCIDRs as string[]) {
     if (!parseCidr(cidr)) throw new Error(`KUBEONKUBE_POLICY.allowedEgressCIDRs: ${cidr} is not a CIDR`);
@@ -73,31 +77,46 @@ export function policyViolations(spec: ControlPlaneSpec, policy: Policy): string
   for (const component of ['apiServer', 'controllerManager', 'scheduler'] as const) {
     const image = spec.controlPlane?.[component]?.image;
     if (image !== undefined && !policy.allowedImagePrefixes.some((p) => image.startsWith(p))) {
-      problems.push(`spec.controlPlane.${component}.image: ${image} is not allowed by the operator's policy (allowed prefixes: ${policy.allowedImagePrefixes.join(', ') || 'none'})`);
+      problems.push(
+        `spec.controlPlane.${component}.image: ${image} is not allowed by the operator's policy (allowed prefixes: ${policy.allowedImagePrefixes.join(', ') || 'none'})`,
+      );
     }
   }
   for (const kind of Object.keys(spec.etcd.storage.volumeSource ?? {})) {
     if (!policy.allowedVolumeSources.includes(kind)) {
-      problems.push(`spec.etcd.storage.volumeSource.${kind}: not allowed by the operator's policy (allowed: ${policy.allowedVolumeSources.join(', ') || 'none'})`);
+      problems.push(
+        `spec.etcd.storage.volumeSource.${kind}: not allowed by the operator's policy (allowed: ${policy.allowedVolumeSources.join(', ') || 'none'})`,
+      );
     }
   }
   if (spec.tunnel?.enabled === false && !policy.allowTunnelDisabled) {
-    problems.push('spec.tunnel.enabled: false is not allowed by the operator\'s policy (allowTunnelDisabled): without the tunnel the apiserver would dial whatever the business cluster names from inside the meta-cluster');
+    problems.push(
+      "spec.tunnel.enabled: false is not allowed by the operator's policy (allowTunnelDisabled): without the tunnel the apiserver would dial whatever the business cluster names from inside the meta-cluster",
+    );
   }
   const service = spec.endpoint?.service;
   if (service?.type !== undefined && !policy.allowedServiceTypes.includes(service.type)) {
-    problems.push(`spec.endpoint.service.type: ${service.type} is not allowed by the operator's policy (allowed: ${policy.allowedServiceTypes.join(', ') || 'none'})`);
+    problems.push(
+      `spec.endpoint.service.type: ${service.type} is not allowed by the operator's policy (allowed: ${policy.allowedServiceTypes.join(', ') || 'none'})`,
+    );
   }
   for (const key of Object.keys(service?.annotations ?? {})) {
     if (!policy.allowedServiceAnnotations.some((prefix) => key.startsWith(prefix))) {
-      problems.push(`spec.endpoint.service.annotations.${key}: not allowed by the operator's policy (allowed prefixes: ${policy.allowedServiceAnnotations.join(', ') || 'none'})`);
+      problems.push(
+        `spec.endpoint.service.annotations.${key}: not allowed by the operator's policy (allowed prefixes: ${policy.allowedServiceAnnotations.join(', ') || 'none'})`,
+      );
     }
   }
   // snapshots go to and come from a claim of the Cluster's namespace, or what the policy allows
-  for (const [field, volume] of [['backup.volume', spec.etcd.backup?.volume], ['restoreFrom.volume', spec.etcd.restoreFrom?.volume]] as const) {
+  for (const [field, volume] of [
+    ['backup.volume', spec.etcd.backup?.volume],
+    ['restoreFrom.volume', spec.etcd.restoreFrom?.volume],
+  ] as const) {
     for (const kind of Object.keys(volume ?? {})) {
       if (kind !== 'persistentVolumeClaim' && !policy.allowedVolumeSources.includes(kind)) {
-        problems.push(`spec.etcd.${field}.${kind}: not allowed by the operator's policy (allowed: persistentVolumeClaim, ${policy.allowedVolumeSources.join(', ') || 'nothing else'})`);
+        problems.push(
+          `spec.etcd.${field}.${kind}: not allowed by the operator's policy (allowed: persistentVolumeClaim, ${policy.allowedVolumeSources.join(', ') || 'nothing else'})`,
+        );
       }
     }
   }

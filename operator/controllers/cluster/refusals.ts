@@ -28,16 +28,20 @@ export function refusedChanges(cluster: ClusterObject, memberPods: V1Pod[]): str
   const wanted = etcdMembers(spec);
   // growing is a membership change, one member at a time; shrinking never happens on the operator's initiative
   if (running.size !== undefined && running.size > wanted) {
-    refused.push(`spec.mode: ${spec.mode} needs ${wanted} etcd members but the running etcd cluster has ${running.size} voting members; `
-      + `the operator never removes etcd members of a running cluster: set spec.mode back to standard`);
+    refused.push(
+      `spec.mode: ${spec.mode} needs ${wanted} etcd members but the running etcd cluster has ${running.size} voting members; ` +
+        `the operator never removes etcd members of a running cluster: set spec.mode back to standard`,
+    );
   }
   // within a minor version members are restarted one at a time; across one, etcd wants every member
   // on the same minor first and a cluster-version upgrade: not done by the operator yet
   const minor = (v: string) => /^v?(\d+\.\d+)\./.exec(v)?.[1];
   if (running.version !== undefined && minor(running.version) !== minor(spec.etcd.version)) {
-    refused.push(`spec.etcd.version: changing ${running.version} to ${spec.etcd.version} changes the minor version of etcd, `
-      + `which the operator does not do; it restarts members onto a new patch release of ${minor(running.version)} only: `
-      + `set it back to a v${minor(running.version)}.x release`);
+    refused.push(
+      `spec.etcd.version: changing ${running.version} to ${spec.etcd.version} changes the minor version of etcd, ` +
+        `which the operator does not do; it restarts members onto a new patch release of ${minor(running.version)} only: ` +
+        `set it back to a v${minor(running.version)}.x release`,
+    );
   }
   return refused;
 }

@@ -12,19 +12,29 @@ export const supportedMinors = { min: 33, max: 35 };
 export function validateCluster(cluster: ClusterObject): string[] {
   // the validator fills in defaults: never on the cached object
   const { apiVersion, kind, metadata, spec } = structuredClone(cluster);
-  const result = validate({ apiVersion, kind, metadata: { name: metadata?.name, namespace: metadata?.namespace }, spec });
+  const result = validate({
+    apiVersion,
+    kind,
+    metadata: { name: metadata?.name, namespace: metadata?.namespace },
+    spec,
+  });
   if (!result.ok) return result.errors;
   const { version, etcd } = result.cluster.spec;
   const minor = Number(/^v1\.(\d+)\./.exec(version)?.[1]);
   if (minor < supportedMinors.min || minor > supportedMinors.max) {
-    return [`spec.version: ${version} is not supported; this operator runs v1.${supportedMinors.min} to v1.${supportedMinors.max}`];
+    return [
+      `spec.version: ${version} is not supported; this operator runs v1.${supportedMinors.min} to v1.${supportedMinors.max}`,
+    ];
   }
   const flags = refusedExtraArgs(result.cluster.spec);
   if (flags.length > 0) return flags;
-  if (!/^v3\.[56]\.\d+$/.test(etcd.version)) return [`spec.etcd.version: ${etcd.version} is not supported; use v3.5.x or v3.6.x`];
+  if (!/^v3\.[56]\.\d+$/.test(etcd.version))
+    return [`spec.etcd.version: ${etcd.version} is not supported; use v3.5.x or v3.6.x`];
   // (the CRD cannot say this: CEL cannot look into a volumeSource, which has no schema)
   if (etcd.restoreFrom && etcd.storage.volumeSource && 'emptyDir' in etcd.storage.volumeSource) {
-    return ['spec.etcd.restoreFrom: a restore needs storage that outlives a Pod (a claimTemplate, or a volumeSource other than emptyDir)'];
+    return [
+      'spec.etcd.restoreFrom: a restore needs storage that outlives a Pod (a claimTemplate, or a volumeSource other than emptyDir)',
+    ];
   }
   return [];
 }

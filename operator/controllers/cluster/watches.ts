@@ -6,7 +6,11 @@ import type { KindRef, WatchSet, WatchSpec } from '../../runtime/watches.ts';
 import { clusterResource } from '../../api/cluster.generated.ts';
 import { clusterLabel } from '../../names/cluster-names.ts';
 
-export const clusterKind: KindRef = { apiVersion: clusterResource.apiVersion, kind: clusterResource.kind, plural: clusterResource.plural };
+export const clusterKind: KindRef = {
+  apiVersion: clusterResource.apiVersion,
+  kind: clusterResource.kind,
+  plural: clusterResource.plural,
+};
 
 const owned = {
   Pod: { apiVersion: 'v1', kind: 'Pod', plural: 'pods' },

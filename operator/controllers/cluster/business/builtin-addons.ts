@@ -10,7 +10,13 @@ import type { BusinessClient } from '../../../business/clients.ts';
 import { workloadNotReady } from '../../../business/readiness.ts';
 import { decode } from '../../../kube/secret-data.ts';
 import {
-  addonTemplates, controlPlaneAddonContext, corednsAddonContext, kubeProxyAddonContext, tunnelAgentAddonContext, wantedAddons, type BuiltinAddon,
+  addonTemplates,
+  controlPlaneAddonContext,
+  corednsAddonContext,
+  kubeProxyAddonContext,
+  tunnelAgentAddonContext,
+  wantedAddons,
+  type BuiltinAddon,
 } from '../../../model/addons.ts';
 import { tunnelEnabled } from '../../../model/control-plane.ts';
 import { externalServer } from '../../../pki/cluster-pki.ts';
@@ -38,7 +44,15 @@ function render(ctx: BusinessContext, addon: BuiltinAddon): RenderedObject[] | u
       const [cert, key, ca] = [decode(secret, 'tls.crt'), decode(secret, 'tls.key'), decode(secret, 'ca.crt')];
       const endpoint = ctx.inputs.tunnelEndpoint;
       if (!cert || !key || !ca || !endpoint) return undefined;
-      return ctx.renderer.render(template, tunnelAgentAddonContext(spec, { server: endpoint, tls: { cert, key, ca }, image: ctx.settings.operatorImage, servers: serverNames(ctx) }));
+      return ctx.renderer.render(
+        template,
+        tunnelAgentAddonContext(spec, {
+          server: endpoint,
+          tls: { cert, key, ca },
+          image: ctx.settings.operatorImage,
+          servers: serverNames(ctx),
+        }),
+      );
     }
     case 'kube-proxy':
       return server ? ctx.renderer.render(template, kubeProxyAddonContext(spec, server)) : undefined;
@@ -48,16 +62,23 @@ function render(ctx: BusinessContext, addon: BuiltinAddon): RenderedObject[] | u
 }
 
 /** The apiserver Pods there are, by name, in a stable order. */
-const serverNames = (ctx: BusinessContext) => apiserverPods(ctx).map((p) => p.metadata?.name ?? '').sort();
+const serverNames = (ctx: BusinessContext) =>
+  apiserverPods(ctx)
+    .map((p) => p.metadata?.name ?? '')
+    .sort();
 
 /**
  * During an apiserver rollout (the add-ons wait for it to end), only the agents' list of servers is
  * kept current, through an apiserver that answers: the agents chase the new Pod's server.
  */
 export async function updateServerList(ctx: BusinessContext, session: BusinessSession | undefined): Promise<void> {
-  const answering = apiserverPods(ctx).some((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+  const answering = apiserverPods(ctx).some((p) =>
+    p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+  );
   if (!answering || !session || !tunnelEnabled(ctx.cluster.spec)) return;
-  const list = render(ctx, 'tunnel-agent')?.find((o) => o.kind === 'ConfigMap' && o.metadata.name === serverListConfigMap.name);
+  const list = render(ctx, 'tunnel-agent')?.find(
+    (o) => o.kind === 'ConfigMap' && o.metadata.name === serverListConfigMap.name,
+  );
   if (list) await session.applier.apply('tunnel-agent', list);
 }
 
@@ -67,9 +88,19 @@ function shapes(ctx: BusinessContext, addon: BuiltinAddon): RenderedObject[] {
   const template = addonTemplates[addon];
   switch (addon) {
     case 'control-plane':
-      return ctx.renderer.render(template, controlPlaneAddonContext({ id: 'aaaaaa', secret: 'a'.repeat(16) })).filter((o) => o.kind !== 'Secret');
+      return ctx.renderer
+        .render(template, controlPlaneAddonContext({ id: 'aaaaaa', secret: 'a'.repeat(16) }))
+        .filter((o) => o.kind !== 'Secret');
     case 'tunnel-agent':
-      return ctx.renderer.render(template, tunnelAgentAddonContext(spec, { server: { host: 'x', port: 1 }, tls: { cert: '', key: '', ca: '' }, image: 'x', servers: [] }));
+      return ctx.renderer.render(
+        template,
+        tunnelAgentAddonContext(spec, {
+          server: { host: 'x', port: 1 },
+          tls: { cert: '', key: '', ca: '' },
+          image: 'x',
+          servers: [],
+        }),
+      );
     case 'kube-proxy':
       return ctx.renderer.render(template, kubeProxyAddonContext(spec, 'https://x'));
     case 'coredns':
@@ -84,10 +115,19 @@ function shapes(ctx: BusinessContext, addon: BuiltinAddon): RenderedObject[] {
 async function removeOldTokens(ctx: BusinessContext, client: BusinessClient, applier: BusinessApplier): Promise<void> {
   const token = ctx.inputs.bootstrapToken;
   if (!token) return;
-  const keep = [token, ...(ctx.inputs.previousBootstrapToken ? [ctx.inputs.previousBootstrapToken] : [])].map((t) => `bootstrap-token-${t.id}`);
-  const secrets = await listBounded((page) => client.core.listNamespacedSecret({ namespace: 'kube-system', labelSelector: `${addonLabel}=control-plane`, ...page }));
+  const keep = [token, ...(ctx.inputs.previousBootstrapToken ? [ctx.inputs.previousBootstrapToken] : [])].map(
+    (t) => `bootstrap-token-${t.id}`,
+  );
+  const secrets = await listBounded((page) =>
+    client.core.listNamespacedSecret({
+      namespace: 'kube-system',
+      labelSelector: `${addonLabel}=control-plane`,
+      ...page,
+    }),
+  );
   for (const s of secrets) {
-    if (s.type === 'bootstrap.kubernetes.io/token' && !keep.includes(s.metadata?.name ?? '')) await applier.remove('control-plane', { apiVersion: 'v1', kind: 'Secret', metadata: s.metadata });
+    if (s.type === 'bootstrap.kubernetes.io/token' && !keep.includes(s.metadata?.name ?? ''))
+      await applier.remove('control-plane', { apiVersion: 'v1', kind: 'Secret', metadata: s.metadata });
   }
 }
 
@@ -100,13 +140,20 @@ export interface BuiltinAddonsOutcome {
   wanted: BuiltinAddon[];
 }
 
-export async function reconcileBuiltinAddons(ctx: BusinessContext, { client, applier }: BusinessSession): Promise<BuiltinAddonsOutcome> {
+export async function reconcileBuiltinAddons(
+  ctx: BusinessContext,
+  { client, applier }: BusinessSession,
+): Promise<BuiltinAddonsOutcome> {
   const wanted = wantedAddons(ctx.cluster.spec);
   const outcome: BuiltinAddonsOutcome = { problems: [], progressing: [], wanted };
   for (const addon of allAddons) {
     if (!wanted.includes(addon)) {
       for (const obj of shapes(ctx, addon)) {
-        if (await applier.remove(addon, obj)) ctx.events.normal('AddonRemoved', `removed ${obj.kind} ${obj.metadata.name} of add-on ${addon} from the business cluster: the spec no longer asks for it`);
+        if (await applier.remove(addon, obj))
+          ctx.events.normal(
+            'AddonRemoved',
+            `removed ${obj.kind} ${obj.metadata.name} of add-on ${addon} from the business cluster: the spec no longer asks for it`,
+          );
       }
       continue;
     }

@@ -72,7 +72,11 @@ export class BusinessReconciler {
     let requeueMs: number | undefined;
     const report: BusinessReport = { conditions: {} };
     const ctx: BusinessContext = {
-      cluster, name, namespace, inputs, report,
+      cluster,
+      name,
+      namespace,
+      inputs,
+      report,
       owner: { apiVersion: clusterKind.apiVersion, kind: clusterKind.kind, name, uid: cluster.metadata?.uid ?? '' },
       log: this.#deps.log.child({ cluster: name, namespace, wing: 'business' }),
       now: this.#deps.now?.() ?? new Date(),
@@ -82,8 +86,12 @@ export class BusinessReconciler {
       writer: this.#deps.writer,
       events: this.#deps.events(cluster),
       configMap: (configMap) => this.#deps.configMap(namespace, configMap),
-      setCondition: (type, update) => { report.conditions[type] = update; },
-      requeueAfter: (ms) => { requeueMs = Math.max(1000, Math.min(requeueMs ?? Infinity, ms)); },
+      setCondition: (type, update) => {
+        report.conditions[type] = update;
+      },
+      requeueAfter: (ms) => {
+        requeueMs = Math.max(1000, Math.min(requeueMs ?? Infinity, ms));
+      },
     };
     try {
       await this.#pass(ctx);
@@ -94,7 +102,13 @@ export class BusinessReconciler {
       // what was found before the failure stays unknown rather than half-known
       report.nodes = undefined;
       report.kubeletRenewals = undefined;
-      ctx.setCondition('AddonsReady', unknown(Reasons.BusinessClusterUnreachable, `the business cluster's apiserver did not answer as expected: ${message}`));
+      ctx.setCondition(
+        'AddonsReady',
+        unknown(
+          Reasons.BusinessClusterUnreachable,
+          `the business cluster's apiserver did not answer as expected: ${message}`,
+        ),
+      );
       ctx.requeueAfter(unreachableRecheckMs);
     }
     this.#deps.reports.publishBusiness(key, report);
@@ -111,7 +125,13 @@ export class BusinessReconciler {
     const address = ctx.inputs.apiserverAddresses[0];
     if (!ca || !address) return undefined;
     const server = `https://${address.includes(':') ? `[${address}]` : address}:6443`;
-    const client = await this.#clients.forCluster(`${ctx.namespace}/${ctx.name}`, server, ca.signer, trustBundle(ca), ctx.now);
+    const client = await this.#clients.forCluster(
+      `${ctx.namespace}/${ctx.name}`,
+      server,
+      ca.signer,
+      trustBundle(ca),
+      ctx.now,
+    );
     return { client, applier: new BusinessApplier(client, ctx.writer) };
   }
 
@@ -126,14 +146,18 @@ export class BusinessReconciler {
     if (!ctx.inputs.apiserverReady) {
       await updateServerList(ctx, await this.#session(ctx));
       ctx.setCondition('AddonsReady', unknown(Reasons.WaitingForAPIServer, 'waiting for the apiserver'));
-      if (tunnel) ctx.setCondition('TunnelConnected', unknown(Reasons.WaitingForAPIServer, 'waiting for the apiserver'));
+      if (tunnel)
+        ctx.setCondition('TunnelConnected', unknown(Reasons.WaitingForAPIServer, 'waiting for the apiserver'));
       // the control-plane pass reports the end of the rollout (and each apiserver Pod on the way)
       ctx.requeueAfter(busyRecheckMs);
       return;
     }
     const session = await this.#session(ctx);
     if (!session) {
-      ctx.setCondition('AddonsReady', unknown(Reasons.WaitingForAPIServer, 'waiting for the certificate authority and the apiserver\'s address'));
+      ctx.setCondition(
+        'AddonsReady',
+        unknown(Reasons.WaitingForAPIServer, "waiting for the certificate authority and the apiserver's address"),
+      );
       return;
     }
     const { client } = session;
@@ -149,14 +173,34 @@ export class BusinessReconciler {
     await observeKubeletRenewals(ctx, client, servingCsrs);
     if (builtin.problems.length > 0 || custom.problems.length > 0) {
       const reason = builtin.problems.length > 0 ? Reasons.AddonConflict : custom.problems[0]!.reason;
-      ctx.setCondition('AddonsReady', notReady(reason, [...builtin.problems, ...custom.problems.map((p) => p.message)].join('; ')));
+      ctx.setCondition(
+        'AddonsReady',
+        notReady(reason, [...builtin.problems, ...custom.problems.map((p) => p.message)].join('; ')),
+      );
     } else if (progressing.length > 0 && nodes.length === 0) {
-      ctx.setCondition('AddonsReady', notReady(Reasons.NoNodes, `no node has joined; add-on workloads wait for one (a worker joins with the Secret ${joinSecret(ctx.name)})`));
-    } else if (progressing.length > 0) ctx.setCondition('AddonsReady', notReady(Reasons.AddonsProgressing, progressing.join('; ')));
-    else ctx.setCondition('AddonsReady', ready(`${[...builtin.wanted, ...customAddons(ctx.cluster.spec).map((a) => a.name)].join(', ')} applied and available`));
+      ctx.setCondition(
+        'AddonsReady',
+        notReady(
+          Reasons.NoNodes,
+          `no node has joined; add-on workloads wait for one (a worker joins with the Secret ${joinSecret(ctx.name)})`,
+        ),
+      );
+    } else if (progressing.length > 0)
+      ctx.setCondition('AddonsReady', notReady(Reasons.AddonsProgressing, progressing.join('; ')));
+    else
+      ctx.setCondition(
+        'AddonsReady',
+        ready(
+          `${[...builtin.wanted, ...customAddons(ctx.cluster.spec).map((a) => a.name)].join(', ')} applied and available`,
+        ),
+      );
 
     let tunnelUp = true;
-    if (!tunnel) ctx.setCondition('TunnelConnected', notReady(Reasons.TunnelDisabled, 'spec.tunnel.enabled is false: the apiserver dials nodes directly'));
+    if (!tunnel)
+      ctx.setCondition(
+        'TunnelConnected',
+        notReady(Reasons.TunnelDisabled, 'spec.tunnel.enabled is false: the apiserver dials nodes directly'),
+      );
     else tunnelUp = await checkTunnel(ctx, client, nodes);
     // a conflict or a template to fix waits for a person: looked at with the steady recheck
     const settled = !custom.retrySoon && progressing.length === 0 && !csrWaiting && tunnelUp;

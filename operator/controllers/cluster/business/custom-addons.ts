@@ -6,16 +6,41 @@
 // another add-on (or comes with a renamed one) is handed over in place, never deleted and made
 // anew. A template that cannot be read or rendered changes nothing there: what it applied stays.
 import type { V1ConfigMap } from '@kubernetes/client-node';
-import { AddonConflict, addonLabel, describeObject, managedByLabel, type BusinessApplier } from '../../../business/applier.ts';
+import {
+  AddonConflict,
+  addonLabel,
+  describeObject,
+  managedByLabel,
+  type BusinessApplier,
+} from '../../../business/applier.ts';
 import type { BusinessClient } from '../../../business/clients.ts';
-import { asObject, inventoryLabel, inventoryName, inventoryNamespace, inventoryObject, listedObjects, refOf, sameObject, type ObjectRef } from '../../../business/inventory.ts';
+import {
+  asObject,
+  inventoryLabel,
+  inventoryName,
+  inventoryNamespace,
+  inventoryObject,
+  listedObjects,
+  refOf,
+  sameObject,
+  type ObjectRef,
+} from '../../../business/inventory.ts';
 import { workloadNotReady } from '../../../business/readiness.ts';
-import { addonTemplates, customAddonContext, customAddons, customTemplateKey, type AddonSpec } from '../../../model/addons.ts';
+import {
+  addonTemplates,
+  customAddonContext,
+  customAddons,
+  customTemplateKey,
+  type AddonSpec,
+} from '../../../model/addons.ts';
 import { TemplateError, type RenderedObject } from '../../../render/renderer.ts';
 import type { BusinessContext } from './context.ts';
 
 type ProblemReason = 'AddonTemplateInvalid' | 'AddonConflict' | 'AddonApplyFailed';
-interface Problem { reason: ProblemReason; message: string }
+interface Problem {
+  reason: ProblemReason;
+  message: string;
+}
 
 export interface CustomAddonsOutcome {
   /** Why an add-on is not applied as asked: its template or ConfigMap, an object that is someone else's or that was refused. */
@@ -31,7 +56,11 @@ function shortError(err: unknown): string {
   const e = err as { code?: number; body?: unknown; message?: string };
   let body = e.body;
   if (typeof body === 'string') {
-    try { body = JSON.parse(body); } catch { /* plain text */ }
+    try {
+      body = JSON.parse(body);
+    } catch {
+      /* plain text */
+    }
   }
   const message = (body as { message?: unknown } | undefined)?.message;
   if (typeof e.code === 'number') return `HTTP ${e.code}${typeof message === 'string' ? `: ${message}` : ''}`;
@@ -56,7 +85,10 @@ const problem = (reason: ProblemReason, message: string): Problem => ({ reason, 
  * `ref` as the business cluster stores it (a namespaced object without a namespace goes to
  * "default", as the client applies it), or why it cannot be had there.
  */
-async function scoped(client: BusinessClient, ref: ObjectRef): Promise<{ ref: ObjectRef } | { notServed: string } | { clusterScoped: string }> {
+async function scoped(
+  client: BusinessClient,
+  ref: ObjectRef,
+): Promise<{ ref: ObjectRef } | { notServed: string } | { clusterScoped: string }> {
   let namespaced: boolean | undefined;
   try {
     namespaced = await client.objects.namespaced(ref.apiVersion, ref.kind);
@@ -66,12 +98,17 @@ async function scoped(client: BusinessClient, ref: ObjectRef): Promise<{ ref: Ob
   }
   if (namespaced === undefined) return { notServed: `the business cluster serves no ${ref.kind} in ${ref.apiVersion}` };
   if (namespaced) return { ref: { ...ref, namespace: ref.namespace ?? 'default' } };
-  if (ref.namespace) return { clusterScoped: `${ref.kind} is cluster-scoped: ${describe(ref)} must have no metadata.namespace` };
+  if (ref.namespace)
+    return { clusterScoped: `${ref.kind} is cluster-scoped: ${describe(ref)} must have no metadata.namespace` };
   return { ref };
 }
 
 /** The add-on's objects as they will be applied, or why they cannot be. */
-async function prepare(ctx: BusinessContext, client: BusinessClient, addon: AddonSpec): Promise<RenderedObject[] | Problem> {
+async function prepare(
+  ctx: BusinessContext,
+  client: BusinessClient,
+  addon: AddonSpec,
+): Promise<RenderedObject[] | Problem> {
   const ref = addon.template?.configMapRef?.name;
   const invalid = (message: string) => problem('AddonTemplateInvalid', `add-on ${addon.name}: ${message}`);
   if (!ref) return invalid('no template.configMapRef');
@@ -79,17 +116,26 @@ async function prepare(ctx: BusinessContext, client: BusinessClient, addon: Addo
   try {
     cm = await ctx.configMap(ref);
   } catch (err) {
-    return { ...invalid(`reading ConfigMap ${ctx.namespace}/${ref} failed: ${shortError(err)}`), reason: 'AddonApplyFailed' };
+    return {
+      ...invalid(`reading ConfigMap ${ctx.namespace}/${ref} failed: ${shortError(err)}`),
+      reason: 'AddonApplyFailed',
+    };
   }
   if (!cm) return invalid(`ConfigMap ${ctx.namespace}/${ref} not found`);
   const source = cm.data?.[customTemplateKey];
   if (source === undefined) {
     const keys = Object.keys(cm.data ?? {});
-    return invalid(`ConfigMap ${ctx.namespace}/${ref} has no key ${customTemplateKey}${keys.length ? ` (it has ${keys.join(', ')})` : ''}`);
+    return invalid(
+      `ConfigMap ${ctx.namespace}/${ref} has no key ${customTemplateKey}${keys.length ? ` (it has ${keys.join(', ')})` : ''}`,
+    );
   }
   let objects: RenderedObject[];
   try {
-    objects = await ctx.renderer.renderSource(`${ctx.namespace}/${ref}`, source, customAddonContext({ name: ctx.name, namespace: ctx.namespace }, ctx.cluster.spec, addon, ctx.inputs.endpoint));
+    objects = await ctx.renderer.renderSource(
+      `${ctx.namespace}/${ref}`,
+      source,
+      customAddonContext({ name: ctx.name, namespace: ctx.namespace }, ctx.cluster.spec, addon, ctx.inputs.endpoint),
+    );
   } catch (err) {
     if (!(err instanceof TemplateError)) throw err;
     return invalid(err.message);
@@ -98,16 +144,23 @@ async function prepare(ctx: BusinessContext, client: BusinessClient, addon: Addo
   const out: RenderedObject[] = [];
   for (const obj of objects) {
     // the apiserver keeps no status sent with an object: it would never match, and be sent again
-    if ('status' in obj) return invalid(`${describe(refOf(obj))} has a status: that is the business cluster's to write`);
+    if ('status' in obj)
+      return invalid(`${describe(refOf(obj))} has a status: that is the business cluster's to write`);
     let where;
     try {
       where = await scoped(client, refOf(obj));
     } catch (err) {
-      return problem('AddonApplyFailed', `add-on ${addon.name}: looking up ${obj.kind} in ${obj.apiVersion} failed: ${shortError(err)}`);
+      return problem(
+        'AddonApplyFailed',
+        `add-on ${addon.name}: looking up ${obj.kind} in ${obj.apiVersion} failed: ${shortError(err)}`,
+      );
     }
     if ('notServed' in where) return problem('AddonApplyFailed', `add-on ${addon.name}: ${where.notServed}`);
     if ('clusterScoped' in where) return invalid(where.clusterScoped);
-    out.push({ ...obj, metadata: { ...obj.metadata, ...(where.ref.namespace ? { namespace: where.ref.namespace } : {}) } });
+    out.push({
+      ...obj,
+      metadata: { ...obj.metadata, ...(where.ref.namespace ? { namespace: where.ref.namespace } : {}) },
+    });
   }
   return out;
 }
@@ -116,8 +169,13 @@ async function prepare(ctx: BusinessContext, client: BusinessClient, addon: Addo
  * Applies `objects` of `addon` in order, noting workloads not available yet in `progressing`, and
  * stops at the first it cannot: why, and whether that may pass by itself.
  */
-async function applyInOrder(applier: BusinessApplier, addon: string, objects: RenderedObject[], adoptable: (obj: RenderedObject) => (other: string) => boolean,
-  progressing: string[]): Promise<(Problem & { retrySoon: boolean }) | undefined> {
+async function applyInOrder(
+  applier: BusinessApplier,
+  addon: string,
+  objects: RenderedObject[],
+  adoptable: (obj: RenderedObject) => (other: string) => boolean,
+  progressing: string[],
+): Promise<(Problem & { retrySoon: boolean }) | undefined> {
   for (const obj of objects) {
     try {
       const why = workloadNotReady(await applier.apply(addon, obj, adoptable(obj)));
@@ -125,7 +183,13 @@ async function applyInOrder(applier: BusinessApplier, addon: string, objects: Re
     } catch (err) {
       if (err instanceof AddonConflict) return { ...problem('AddonConflict', err.message), retrySoon: false };
       const why = refusal(err);
-      return { ...problem('AddonApplyFailed', `add-on ${addon}: the business cluster refused ${describeObject(obj)}: ${why ?? shortError(err)}`), retrySoon: why === undefined };
+      return {
+        ...problem(
+          'AddonApplyFailed',
+          `add-on ${addon}: the business cluster refused ${describeObject(obj)}: ${why ?? shortError(err)}`,
+        ),
+        retrySoon: why === undefined,
+      };
     }
   }
   return undefined;
@@ -133,23 +197,34 @@ async function applyInOrder(applier: BusinessApplier, addon: string, objects: Re
 
 /** The inventories in the business cluster, by add-on name. */
 async function inventories(client: BusinessClient): Promise<Map<string, V1ConfigMap>> {
-  const list = await client.core.listNamespacedConfigMap({ namespace: inventoryNamespace, labelSelector: `${managedByLabel}=kubeonkube,${inventoryLabel}` });
-  return new Map(list.items.flatMap((cm): [string, V1ConfigMap][] => {
-    const addon = cm.metadata?.labels?.[addonLabel];
-    return addon && cm.metadata?.name === inventoryName(addon) ? [[addon, cm]] : [];
-  }));
+  const list = await client.core.listNamespacedConfigMap({
+    namespace: inventoryNamespace,
+    labelSelector: `${managedByLabel}=kubeonkube,${inventoryLabel}`,
+  });
+  return new Map(
+    list.items.flatMap((cm): [string, V1ConfigMap][] => {
+      const addon = cm.metadata?.labels?.[addonLabel];
+      return addon && cm.metadata?.name === inventoryName(addon) ? [[addon, cm]] : [];
+    }),
+  );
 }
 
 /** What an inventory lists, as the business cluster stores it (a kind no longer served is kept as listed). */
 async function listed(client: BusinessClient, inventory: V1ConfigMap | undefined): Promise<ObjectRef[]> {
-  return Promise.all(listedObjects(inventory).map(async (r): Promise<ObjectRef> => {
-    const s = await scoped(client, r);
-    if ('ref' in s) return s.ref;
-    return 'clusterScoped' in s ? { apiVersion: r.apiVersion, kind: r.kind, name: r.name } : r;
-  }));
+  return Promise.all(
+    listedObjects(inventory).map(async (r): Promise<ObjectRef> => {
+      const s = await scoped(client, r);
+      if ('ref' in s) return s.ref;
+      return 'clusterScoped' in s ? { apiVersion: r.apiVersion, kind: r.kind, name: r.name } : r;
+    }),
+  );
 }
 
-export async function reconcileCustomAddons(ctx: BusinessContext, client: BusinessClient, applier: BusinessApplier): Promise<CustomAddonsOutcome> {
+export async function reconcileCustomAddons(
+  ctx: BusinessContext,
+  client: BusinessClient,
+  applier: BusinessApplier,
+): Promise<CustomAddonsOutcome> {
   const outcome: CustomAddonsOutcome = { problems: [], progressing: [], retrySoon: false };
   const wanted = customAddons(ctx.cluster.spec);
   const applied = await inventories(client);
@@ -162,11 +237,12 @@ export async function reconcileCustomAddons(ctx: BusinessContext, client: Busine
     return Array.isArray(p) && p.some((o) => sameObject(refOf(o), ref));
   };
   const kept: ObjectRef[] = [];
-  for (const [name, p] of prepared) if (!Array.isArray(p)) kept.push(...await listed(client, applied.get(name)));
+  for (const [name, p] of prepared) if (!Array.isArray(p)) kept.push(...(await listed(client, applied.get(name))));
   const stays = (ref: ObjectRef) => wanted.some((a) => renders(a.name, ref)) || kept.some((k) => sameObject(k, ref));
   const removeUnlessStays = async (name: string, ref: ObjectRef, why: string) => {
     if (stays(ref)) return;
-    if (await applier.remove(name, asObject(ref))) ctx.events.normal('AddonRemoved', `removed ${describe(ref)} of add-on ${name} from the business cluster: ${why}`);
+    if (await applier.remove(name, asObject(ref)))
+      ctx.events.normal('AddonRemoved', `removed ${describe(ref)} of add-on ${name} from the business cluster: ${why}`);
   };
 
   for (const addon of wanted) {
@@ -183,22 +259,33 @@ export async function reconcileCustomAddons(ctx: BusinessContext, client: Busine
     const adoptable = (obj: RenderedObject) => (other: string) =>
       !Object.hasOwn(addonTemplates, other) && Array.isArray(prepared.get(other) ?? []) && !renders(other, refOf(obj));
     // the inventory first: it holds the objects about to be applied before any of them exists
-    const failure = await applyInOrder(applier, addon.name, [inventoryObject(addon.name, [...before, ...refs]), ...objects], adoptable, outcome.progressing);
+    const failure = await applyInOrder(
+      applier,
+      addon.name,
+      [inventoryObject(addon.name, [...before, ...refs]), ...objects],
+      adoptable,
+      outcome.progressing,
+    );
     // nothing is removed while the add-on is not applied whole
     if (failure) {
       outcome.problems.push(failure);
       if (failure.retrySoon) outcome.retrySoon = true;
       continue;
     }
-    for (const ref of before.filter((b) => !refs.some((r) => sameObject(r, b)))) await removeUnlessStays(addon.name, ref, 'its template no longer renders it');
+    for (const ref of before.filter((b) => !refs.some((r) => sameObject(r, b))))
+      await removeUnlessStays(addon.name, ref, 'its template no longer renders it');
     // the same text as the first when nothing went: no write
     await applier.apply(addon.name, inventoryObject(addon.name, refs));
   }
   // add-ons the spec no longer lists: everything their inventory names that no wanted add-on renders, then the inventory
   for (const [name, inventory] of applied) {
     if (wanted.some((a) => a.name === name)) continue;
-    for (const ref of await listed(client, inventory)) await removeUnlessStays(name, ref, 'the spec no longer asks for it');
-    await applier.remove(name, asObject({ apiVersion: 'v1', kind: 'ConfigMap', namespace: inventoryNamespace, name: inventoryName(name) }));
+    for (const ref of await listed(client, inventory))
+      await removeUnlessStays(name, ref, 'the spec no longer asks for it');
+    await applier.remove(
+      name,
+      asObject({ apiVersion: 'v1', kind: 'ConfigMap', namespace: inventoryNamespace, name: inventoryName(name) }),
+    );
   }
   return outcome;
 }

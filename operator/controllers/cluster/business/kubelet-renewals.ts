@@ -8,14 +8,23 @@ import { phaseOf } from '../../../pki/ca-rotation.ts';
 import type { BusinessContext } from './context.ts';
 import { signerCsrs } from './serving-csr-approval.ts';
 
-export async function observeKubeletRenewals(ctx: BusinessContext, client: BusinessClient, servingCsrs: V1CertificateSigningRequest[]): Promise<void> {
+export async function observeKubeletRenewals(
+  ctx: BusinessContext,
+  client: BusinessClient,
+  servingCsrs: V1CertificateSigningRequest[],
+): Promise<void> {
   const { ca, kubeletServingCa: serving } = ctx.inputs;
   if (!ca || !serving || (phaseOf(ca) !== 'signing' && phaseOf(serving) !== 'signing')) return;
   const requests: IssuedRequest[] = [];
-  for (const csr of [...await signerCsrs(client, kubeletClientSigner), ...servingCsrs]) {
+  for (const csr of [...(await signerCsrs(client, kubeletClientSigner)), ...servingCsrs]) {
     const issued = csr.status?.certificate;
-    if (issued) requests.push({ signerName: csr.spec.signerName, certificate: Buffer.from(issued, 'base64').toString('utf8') });
+    if (issued)
+      requests.push({ signerName: csr.spec.signerName, certificate: Buffer.from(issued, 'base64').toString('utf8') });
   }
   const cas = { client: ca.signer.certificate, serving: serving.signer.certificate };
-  ctx.report.kubeletRenewals = { ...await kubeletsSignedBy(requests, cas), clientCa: cas.client, servingCa: cas.serving };
+  ctx.report.kubeletRenewals = {
+    ...(await kubeletsSignedBy(requests, cas)),
+    clientCa: cas.client,
+    servingCa: cas.serving,
+  };
 }

@@ -10,13 +10,27 @@ import { apiserverPods, serverAgents } from '../tunnel-facts.ts';
 import type { BusinessContext } from './context.ts';
 
 /** A GET through the business apiserver with a deadline: the answer's status and at most 4 KiB of its body. */
-export async function businessGet(kc: KubeConfig, server: string, path: string, timeoutMs = 5000): Promise<{ status: number; body: string }> {
+export async function businessGet(
+  kc: KubeConfig,
+  server: string,
+  path: string,
+  timeoutMs = 5000,
+): Promise<{ status: number; body: string }> {
   const url = new URL(path, server);
-  const options: RequestOptions = { method: 'GET', hostname: url.hostname, port: url.port, path: url.pathname + url.search, timeout: timeoutMs };
+  const options: RequestOptions = {
+    method: 'GET',
+    hostname: url.hostname,
+    port: url.port,
+    path: url.pathname + url.search,
+    timeout: timeoutMs,
+  };
   await kc.applyToHTTPSOptions(options);
   return new Promise((resolve, reject) => {
     // the whole exchange has the deadline, not only each silence: a trickling answer is cut too
-    const deadline = setTimeout(() => req.destroy(new Error(`no whole answer within ${timeoutMs / 1000} s`)), timeoutMs);
+    const deadline = setTimeout(
+      () => req.destroy(new Error(`no whole answer within ${timeoutMs / 1000} s`)),
+      timeoutMs,
+    );
     const req = request(options, (res) => {
       let body = '';
       res.setEncoding('utf8');
@@ -29,18 +43,26 @@ export async function businessGet(kc: KubeConfig, server: string, path: string, 
           req.destroy();
         }
       });
-      res.on('end', () => { clearTimeout(deadline); resolve({ status: res.statusCode ?? 0, body }); });
+      res.on('end', () => {
+        clearTimeout(deadline);
+        resolve({ status: res.statusCode ?? 0, body });
+      });
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs / 1000} s`)));
-    req.on('error', (err) => { clearTimeout(deadline); reject(err); });
+    req.on('error', (err) => {
+      clearTimeout(deadline);
+      reject(err);
+    });
     req.end();
   });
 }
 
 /** Connected agents as each ready tunnel server counts them (its metrics): the fewest any server holds. */
 async function agentsPerServer(ctx: BusinessContext): Promise<number | undefined> {
-  const ready = apiserverPods(ctx).filter((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+  const ready = apiserverPods(ctx).filter((p) =>
+    p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+  );
   const known = (await Promise.all(ready.map(serverAgents))).filter((c): c is number => c !== undefined);
   return known.length > 0 ? Math.min(...known) : undefined;
 }
@@ -51,7 +73,13 @@ export async function checkTunnel(ctx: BusinessContext, client: BusinessClient, 
   ctx.report.tunnelAgents = await agentsPerServer(ctx);
   const node = readyNodes[0]?.metadata?.name;
   if (!node) {
-    ctx.setCondition('TunnelConnected', notReady(Reasons.NoNodes, `no node is ready; the tunnel agent runs on one (a worker joins with the Secret ${joinSecret(ctx.name)})`));
+    ctx.setCondition(
+      'TunnelConnected',
+      notReady(
+        Reasons.NoNodes,
+        `no node is ready; the tunnel agent runs on one (a worker joins with the Secret ${joinSecret(ctx.name)})`,
+      ),
+    );
     return false;
   }
   try {
@@ -62,9 +90,21 @@ export async function checkTunnel(ctx: BusinessContext, client: BusinessClient, 
       return true;
     }
     const reason = res.body.match(/"message":"([^"]*)"/)?.[1] ?? res.body.slice(0, 300);
-    ctx.setCondition('TunnelConnected', notReady(Reasons.TunnelRoundTripFailed, `the apiserver could not reach node ${node}'s kubelet through the tunnel: ${reason}`));
+    ctx.setCondition(
+      'TunnelConnected',
+      notReady(
+        Reasons.TunnelRoundTripFailed,
+        `the apiserver could not reach node ${node}'s kubelet through the tunnel: ${reason}`,
+      ),
+    );
   } catch (err) {
-    ctx.setCondition('TunnelConnected', notReady(Reasons.TunnelRoundTripFailed, `asking the apiserver for node ${node}'s kubelet failed: ${(err as Error).message}`));
+    ctx.setCondition(
+      'TunnelConnected',
+      notReady(
+        Reasons.TunnelRoundTripFailed,
+        `asking the apiserver for node ${node}'s kubelet failed: ${(err as Error).message}`,
+      ),
+    );
   }
   return false;
 }

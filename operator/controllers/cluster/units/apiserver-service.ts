@@ -5,7 +5,12 @@
 // until the load balancer has one). spec.endpoint.host replaces the address in every case.
 import type { V1Service } from '@kubernetes/client-node';
 import { ownedBy } from '../../../kube/apply.ts';
-import { apiserverServiceContext, tunnelEnabled, tunnelPort, tunnelServiceContext } from '../../../model/control-plane.ts';
+import {
+  apiserverServiceContext,
+  tunnelEnabled,
+  tunnelPort,
+  tunnelServiceContext,
+} from '../../../model/control-plane.ts';
 import { names } from '../../../names/cluster-names.ts';
 import { cached, type ClusterSpec, type ObjectRef, type ReconcileContext } from '../context.ts';
 import { modelFacts } from '../model-facts.ts';
@@ -26,20 +31,29 @@ export interface NodeAddresses {
  * an ExternalIP before an InternalIP.
  */
 export function pickNodeAddress(nodes: NodeAddresses[], current: string | undefined): string | undefined {
-  const usable = (n: NodeAddresses) => ['ExternalIP', 'InternalIP'].flatMap((t) => n.addresses.filter((a) => a.type === t).map((a) => a.address));
+  const usable = (n: NodeAddresses) =>
+    ['ExternalIP', 'InternalIP'].flatMap((t) => n.addresses.filter((a) => a.type === t).map((a) => a.address));
   const all = nodes.flatMap(usable);
   if (current && all.includes(current)) return current;
-  return [...nodes].sort((a, b) => a.name.localeCompare(b.name)).map((n) => usable(n)[0]).find((a) => a !== undefined);
+  return [...nodes]
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .map((n) => usable(n)[0])
+    .find((a) => a !== undefined);
 }
 
-async function endpointOf(ctx: ReconcileContext, service: V1Service | undefined): Promise<{ host: string; port: number } | undefined> {
+async function endpointOf(
+  ctx: ReconcileContext,
+  service: V1Service | undefined,
+): Promise<{ host: string; port: number } | undefined> {
   const spec = ctx.cluster.spec;
   const host = spec.endpoint?.host;
   switch (spec.endpoint?.service?.type ?? 'ClusterIP') {
     case 'NodePort': {
       const port = service?.spec?.ports?.find((p) => p.name === 'https')?.nodePort;
       if (!port) return undefined;
-      const current = ctx.cluster.status?.endpoint ? new URL(ctx.cluster.status.endpoint).hostname.replace(/^\[|\]$/g, '') : undefined;
+      const current = ctx.cluster.status?.endpoint
+        ? new URL(ctx.cluster.status.endpoint).hostname.replace(/^\[|\]$/g, '')
+        : undefined;
       const address = host ?? pickNodeAddress(await ctx.nodes(), current);
       return address ? { host: address, port } : undefined;
     }
@@ -64,7 +78,10 @@ const addressesOf = (s: V1Service | undefined) => [
 
 export async function reconcileApiserverService(ctx: ReconcileContext): Promise<void> {
   let live = cached<V1Service>(ctx, 'Service', names.apiserver(ctx.name));
-  for (const obj of ctx.renderer.render('apiserver-service.yaml.hbs', apiserverServiceContext(ctx.cluster.spec, modelFacts(ctx)))) {
+  for (const obj of ctx.renderer.render(
+    'apiserver-service.yaml.hbs',
+    apiserverServiceContext(ctx.cluster.spec, modelFacts(ctx)),
+  )) {
     // the server's answer carries the ClusterIP at once, before the cache has seen the Service
     live = await ctx.writer.apply(ownedBy(obj, ctx.owner), live);
   }
@@ -80,14 +97,19 @@ export async function reconcileApiserverService(ctx: ReconcileContext): Promise<
  */
 async function reconcileTunnelService(ctx: ReconcileContext): Promise<void> {
   let live = cached<V1Service>(ctx, 'Service', names.tunnel(ctx.name));
-  for (const obj of ctx.renderer.render('tunnel-service.yaml.hbs', tunnelServiceContext(ctx.cluster.spec, modelFacts(ctx)))) {
+  for (const obj of ctx.renderer.render(
+    'tunnel-service.yaml.hbs',
+    tunnelServiceContext(ctx.cluster.spec, modelFacts(ctx)),
+  )) {
     live = await ctx.writer.apply(ownedBy(obj, ctx.owner), live);
   }
   ctx.facts.apiserverService.tunnelAddresses = addressesOf(live);
   switch (ctx.cluster.spec.endpoint?.service?.type ?? 'ClusterIP') {
     case 'NodePort': {
       const port = live?.spec?.ports?.find((p) => p.name === 'tunnel')?.nodePort;
-      const current = ctx.cluster.status?.endpoint ? new URL(ctx.cluster.status.endpoint).hostname.replace(/^\[|\]$/g, '') : undefined;
+      const current = ctx.cluster.status?.endpoint
+        ? new URL(ctx.cluster.status.endpoint).hostname.replace(/^\[|\]$/g, '')
+        : undefined;
       const host = pickNodeAddress(await ctx.nodes(), current);
       ctx.facts.apiserverService.tunnelEndpoint = port && host ? { host, port } : undefined;
       break;

@@ -19,7 +19,9 @@ export function exchangeWithBusinessWing(ctx: ReconcileContext): Promise<void> {
     endpoint: f.apiserverService.endpoint,
     tunnelAddresses: f.apiserverService.tunnelAddresses ?? [],
     tunnelEndpoint: f.apiserverService.tunnelEndpoint,
-    apiserverPods: apiserverPods(ctx).map((p) => ({ name: p.metadata?.name ?? '', ready: podReady(p) })).sort((a, b) => a.name.localeCompare(b.name)),
+    apiserverPods: apiserverPods(ctx)
+      .map((p) => ({ name: p.metadata?.name ?? '', ready: podReady(p) }))
+      .sort((a, b) => a.name.localeCompare(b.name)),
     tunnelAgentSecret: cached<V1Secret>(ctx, 'Secret', secrets.tunnelAgent(ctx.name))?.metadata?.resourceVersion,
     bootstrapToken: f.join.bootstrapToken,
     previousBootstrapToken: f.join.previousBootstrapToken,
@@ -28,13 +30,18 @@ export function exchangeWithBusinessWing(ctx: ReconcileContext): Promise<void> {
   });
   const report = ctx.reports.business(key);
   if (!report) return Promise.resolve();
-  for (const [type, update] of Object.entries(report.conditions)) ctx.setCondition(type as keyof typeof report.conditions, update);
+  for (const [type, update] of Object.entries(report.conditions))
+    ctx.setCondition(type as keyof typeof report.conditions, update);
   if (ctx.cluster.spec.tunnel?.enabled === false) delete ctx.status.tunnel;
   else if (report.tunnelAgents !== undefined) ctx.status.tunnel = { agents: report.tunnelAgents };
   f.business.nodes = report.nodes;
   // evidence about the CAs that sign now, not about those of an earlier rotation
   const renewals = report.kubeletRenewals;
-  if (renewals && renewals.clientCa === f.pki.authorities?.ca.signer.certificate && renewals.servingCa === f.pki.authorities['kubelet-serving-ca'].signer.certificate) {
+  if (
+    renewals &&
+    renewals.clientCa === f.pki.authorities?.ca.signer.certificate &&
+    renewals.servingCa === f.pki.authorities['kubelet-serving-ca'].signer.certificate
+  ) {
     f.business.kubeletRenewals = { client: renewals.client, serving: renewals.serving };
   }
   return Promise.resolve();

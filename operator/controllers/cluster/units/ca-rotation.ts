@@ -10,7 +10,14 @@ import { encode } from '../../../kube/secret-data.ts';
 import { durationMs } from '../../../api/validate.ts';
 import { clusterLabels, secrets } from '../../../names/cluster-names.ts';
 import {
-  advance, authorityData, caRotationRequestAnnotation, nextRotationStep, phaseOf, rotateCaAnnotation, rotateCaRejoinAnnotation, type AuthorityState,
+  advance,
+  authorityData,
+  caRotationRequestAnnotation,
+  nextRotationStep,
+  phaseOf,
+  rotateCaAnnotation,
+  rotateCaRejoinAnnotation,
+  type AuthorityState,
 } from '../../../pki/ca-rotation.ts';
 import { createCertificateAuthority, crossSign, describeCertificate } from '../../../pki/certificates.ts';
 import { authorities, type Authority } from '../../../pki/cluster-pki.ts';
@@ -21,16 +28,25 @@ async function writeAuthority(ctx: ReconcileContext, authority: Authority, state
   const name = secrets.authority(ctx.name, authority);
   const live = cached<V1Secret>(ctx, 'Secret', name);
   if (!live) throw new Error(`Secret ${name} disappeared during a CA rotation`);
-  await ctx.writer.apply(ownedBy({
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: {
-      name, namespace: ctx.namespace, resourceVersion: live.metadata?.resourceVersion,
-      labels: clusterLabels(ctx.name, 'pki'), annotations: { [caRotationRequestAnnotation]: state.request },
-    },
-    type: 'kubernetes.io/tls',
-    data: encode(authorityData(state)),
-  }, ctx.owner), live);
+  await ctx.writer.apply(
+    ownedBy(
+      {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: {
+          name,
+          namespace: ctx.namespace,
+          resourceVersion: live.metadata?.resourceVersion,
+          labels: clusterLabels(ctx.name, 'pki'),
+          annotations: { [caRotationRequestAnnotation]: state.request },
+        },
+        type: 'kubernetes.io/tls',
+        data: encode(authorityData(state)),
+      },
+      ctx.owner,
+    ),
+    live,
+  );
 }
 
 const phaseNames = { trusting: 'Trusting', signing: 'Signing' } as const;
@@ -54,7 +70,14 @@ export async function reconcileCaRotation(ctx: ReconcileContext): Promise<void> 
     const started = record?.request === carried ? record.started : undefined;
     ctx.status.certificates = {
       ...ctx.status.certificates,
-      caRotation: { request: carried, phase, message: explain[phase], ...(started ? { started } : {}), ...kubeletsRecord(), ...extra },
+      caRotation: {
+        request: carried,
+        phase,
+        message: explain[phase],
+        ...(started ? { started } : {}),
+        ...kubeletsRecord(),
+        ...extra,
+      },
     };
   };
   // the kubelets moving to the new cluster CA: what this pass saw, added to what earlier ones did
@@ -64,47 +87,66 @@ export async function reconcileCaRotation(ctx: ReconcileContext): Promise<void> 
   const nodes = ctx.facts.business.nodes;
   // only nodes there are: a CSR may name any node (the join token mints identities), and a node
   // gone needs no waiting for
-  const union = (a: string[] = [], b: string[] = []) => [...new Set([...a, ...b])].filter((n) => !nodes || nodes.includes(n)).sort();
+  const union = (a: string[] = [], b: string[] = []) =>
+    [...new Set([...a, ...b])].filter((n) => !nodes || nodes.includes(n)).sort();
   const client = union(seen?.client, renewals?.client);
   const serving = union(seen?.serving, renewals?.serving);
   const kubeletsRecord = (): Partial<CaRotationStatus> => {
     // past signing only the counts stay: the names served to wait on them (emptied, not left
     // out: status is written as a merge patch, which keeps what it does not name)
-    if (phaseOf(states.ca) !== 'signing' && phaseOf(states['kubelet-serving-ca']) !== 'signing') return seen ? { kubelets: { nodes: seen.nodes, renewed: seen.renewed, client: [], serving: [] } } : {};
+    if (phaseOf(states.ca) !== 'signing' && phaseOf(states['kubelet-serving-ca']) !== 'signing')
+      return seen ? { kubelets: { nodes: seen.nodes, renewed: seen.renewed, client: [], serving: [] } } : {};
     if (!nodes) return seen ? { kubelets: { ...seen, client, serving } } : {};
     const renewed = nodes.filter((n) => client.includes(n) && serving.includes(n)).length;
     return { kubelets: { nodes: nodes.length, renewed, client, serving } };
   };
   /** Why the old cluster CA cannot be dropped yet: a kubelet may still hold a certificate of it; undefined when none does. */
-  const kubeletsWaiting = () => dropBlocker({
-    nodes,
-    seen: { client, serving },
-    skip: `${rotateCaRejoinAnnotation}=${carried}`,
-    confirmed: ctx.cluster.metadata?.annotations?.[rotateCaRejoinAnnotation] === carried,
-    oldCaEnded: states.ca.previous !== undefined && describeCertificate(states.ca.previous).notAfter <= ctx.now,
-    kubeletValidity: ctx.cluster.spec.certificates.kubeletValidity,
-  });
-  const settled = ctx.facts.pki.current && ctx.facts.etcd.current
-    && ctx.facts.deployments.rolledOut.apiServer && ctx.facts.deployments.rolledOut.controllerManager && ctx.facts.deployments.rolledOut.scheduler;
+  const kubeletsWaiting = () =>
+    dropBlocker({
+      nodes,
+      seen: { client, serving },
+      skip: `${rotateCaRejoinAnnotation}=${carried}`,
+      confirmed: ctx.cluster.metadata?.annotations?.[rotateCaRejoinAnnotation] === carried,
+      oldCaEnded: states.ca.previous !== undefined && describeCertificate(states.ca.previous).notAfter <= ctx.now,
+      kubeletValidity: ctx.cluster.spec.certificates.kubeletValidity,
+    });
+  const settled =
+    ctx.facts.pki.current &&
+    ctx.facts.etcd.current &&
+    ctx.facts.deployments.rolledOut.apiServer &&
+    ctx.facts.deployments.rolledOut.controllerManager &&
+    ctx.facts.deployments.rolledOut.scheduler;
   const step = nextRotationStep(states, request);
 
   if (step.kind === 'start') {
     if (ctx.cluster.spec.etcd.storage.volumeSource?.emptyDir !== undefined) {
       // etcd loads its trusted CAs only when it starts, and a member on an emptyDir is never restarted
       if (record?.request !== request || record.phase !== 'Refused') {
-        ctx.events.warning('CARotationRefused', `the CAs of a Cluster whose etcd keeps its data in an emptyDir cannot be rotated: its members cannot be restarted to trust a new CA`);
+        ctx.events.warning(
+          'CARotationRefused',
+          `the CAs of a Cluster whose etcd keeps its data in an emptyDir cannot be rotated: its members cannot be restarted to trust a new CA`,
+        );
       }
-      setStatus('Refused', { message: 'etcd keeps its data in an emptyDir: its members cannot be restarted to trust a new CA' });
+      setStatus('Refused', {
+        message: 'etcd keeps its data in an emptyDir: its members cannot be restarted to trust a new CA',
+      });
       return;
     }
     const caValidityMs = durationMs(ctx.cluster.spec.certificates.caValidity);
     for (const name of step.authorities as Authority[]) {
       const { commonName } = authorities.find((a) => a.authority === name)!;
       // a name of its own, so that people and TLS stacks tell the old and the new CA apart
-      const next = await createCertificateAuthority(`${commonName}-${Math.floor(ctx.now.getTime() / 1000)}`, caValidityMs, ctx.now);
+      const next = await createCertificateAuthority(
+        `${commonName}-${Math.floor(ctx.now.getTime() / 1000)}`,
+        caValidityMs,
+        ctx.now,
+      );
       await writeAuthority(ctx, name, { ...states[name], next, request });
     }
-    ctx.events.normal('CARotationStarted', `rotating ${step.authorities.map((a) => secrets.authority(ctx.name, a as Authority)).join(', ')} (${rotateCaAnnotation}=${request}): trusting the new CAs beside the old`);
+    ctx.events.normal(
+      'CARotationStarted',
+      `rotating ${step.authorities.map((a) => secrets.authority(ctx.name, a as Authority)).join(', ')} (${rotateCaAnnotation}=${request}): trusting the new CAs beside the old`,
+    );
     setStatus('Trusting', { started: ctx.now.toISOString() });
     return;
   }
@@ -114,7 +156,10 @@ export async function reconcileCaRotation(ctx: ReconcileContext): Promise<void> 
       return;
     }
     // what kubelets hold comes from these two: neither goes before every kubelet renewed
-    if (step.from === 'signing' && (step.authorities.includes('ca') || step.authorities.includes('kubelet-serving-ca'))) {
+    if (
+      step.from === 'signing' &&
+      (step.authorities.includes('ca') || step.authorities.includes('kubelet-serving-ca'))
+    ) {
       const waiting = kubeletsWaiting();
       if (waiting !== undefined) {
         ctx.requeueAfter(10_000);
@@ -126,18 +171,26 @@ export async function reconcileCaRotation(ctx: ReconcileContext): Promise<void> 
       const state = states[name];
       // only the cluster CA is trusted outside the control plane (kubelets, pods, kubeconfigs),
       // by holders the operator cannot restart: the new CA comes with the old one's signature
-      const cross = name === 'ca' && state.next ? await crossSign(state.next.certificate, state.signer, ctx.now) : undefined;
+      const cross =
+        name === 'ca' && state.next ? await crossSign(state.next.certificate, state.signer, ctx.now) : undefined;
       await writeAuthority(ctx, name, advance(state, cross, ctx.now));
     }
     const to = step.from === 'trusting' ? 'Signing' : 'Dropping';
-    ctx.events.normal('CARotationProgressed', `${step.authorities.map((a) => secrets.authority(ctx.name, a as Authority)).join(', ')}: ${explain[to]}`);
+    ctx.events.normal(
+      'CARotationProgressed',
+      `${step.authorities.map((a) => secrets.authority(ctx.name, a as Authority)).join(', ')}: ${explain[to]}`,
+    );
     setStatus(to);
     return;
   }
   // every authority idle: the last rotation is complete once everything dropped the old CAs
   const rotated = request !== '' && Object.values(states).every((a) => phaseOf(a) === 'idle' && a.request === request);
-  if (!rotated || !record || record.request !== request || record.phase === 'Completed' || record.phase === 'Refused') return;
+  if (!rotated || !record || record.request !== request || record.phase === 'Completed' || record.phase === 'Refused')
+    return;
   if (!settled) return setStatus('Dropping');
-  ctx.events.normal('CARotationCompleted', `every component and kubeconfig uses the new CAs only (${rotateCaAnnotation}=${request})`);
+  ctx.events.normal(
+    'CARotationCompleted',
+    `every component and kubeconfig uses the new CAs only (${rotateCaAnnotation}=${request})`,
+  );
   setStatus('Completed', { completed: ctx.now.toISOString() });
 }

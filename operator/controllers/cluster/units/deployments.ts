@@ -11,30 +11,66 @@ import { notReady, ready, Reasons, type ConditionType } from '../conditions.ts';
 import { modelFacts } from '../model-facts.ts';
 import { cached, type ObjectRef, type ReconcileContext } from '../context.ts';
 
-type Part = { key: 'apiServer' | 'controllerManager' | 'scheduler'; condition: ConditionType; template: string; name: (c: string) => string };
-
-const parts: Record<Part['key'], Part> = {
-  apiServer: { key: 'apiServer', condition: 'APIServerReady', template: 'apiserver-deployment.yaml.hbs', name: names.apiserver },
-  controllerManager: { key: 'controllerManager', condition: 'ControllerManagerReady', template: 'controller-manager-deployment.yaml.hbs', name: names.controllerManager },
-  scheduler: { key: 'scheduler', condition: 'SchedulerReady', template: 'scheduler-deployment.yaml.hbs', name: names.scheduler },
+type Part = {
+  key: 'apiServer' | 'controllerManager' | 'scheduler';
+  condition: ConditionType;
+  template: string;
+  name: (c: string) => string;
 };
 
-export const wantedDeployments = (cluster: string): ObjectRef[] => Object.values(parts).map((p) => ({ kind: 'Deployment', name: p.name(cluster) }));
+const parts: Record<Part['key'], Part> = {
+  apiServer: {
+    key: 'apiServer',
+    condition: 'APIServerReady',
+    template: 'apiserver-deployment.yaml.hbs',
+    name: names.apiserver,
+  },
+  controllerManager: {
+    key: 'controllerManager',
+    condition: 'ControllerManagerReady',
+    template: 'controller-manager-deployment.yaml.hbs',
+    name: names.controllerManager,
+  },
+  scheduler: {
+    key: 'scheduler',
+    condition: 'SchedulerReady',
+    template: 'scheduler-deployment.yaml.hbs',
+    name: names.scheduler,
+  },
+};
+
+export const wantedDeployments = (cluster: string): ObjectRef[] =>
+  Object.values(parts).map((p) => ({ kind: 'Deployment', name: p.name(cluster) }));
 
 /** Ready when every replica runs the current template. */
 function rolledOut(d: V1Deployment | undefined, replicas: number): boolean {
   if (!d?.status || (d.status.observedGeneration ?? 0) < (d.metadata?.generation ?? 0)) return false;
-  return (d.status.updatedReplicas ?? 0) === replicas && (d.status.readyReplicas ?? 0) === replicas && (d.status.replicas ?? 0) === replicas;
+  return (
+    (d.status.updatedReplicas ?? 0) === replicas &&
+    (d.status.readyReplicas ?? 0) === replicas &&
+    (d.status.replicas ?? 0) === replicas
+  );
 }
 
 function context(ctx: ReconcileContext, part: Part) {
   const spec = ctx.cluster.spec;
   const facts = modelFacts(ctx);
-  const c = part.key === 'apiServer' ? apiserverContext(spec, facts) : part.key === 'controllerManager' ? controllerManagerContext(spec, facts) : schedulerContext(spec, facts);
+  const c =
+    part.key === 'apiServer'
+      ? apiserverContext(spec, facts)
+      : part.key === 'controllerManager'
+        ? controllerManagerContext(spec, facts)
+        : schedulerContext(spec, facts);
   return ctx.facts.etcd.dataLost ? { ...c, replicas: 0 } : c;
 }
 
-function report(ctx: ReconcileContext, part: Part, live: V1Deployment | undefined, replicas: number, done: boolean): void {
+function report(
+  ctx: ReconcileContext,
+  part: Part,
+  live: V1Deployment | undefined,
+  replicas: number,
+  done: boolean,
+): void {
   ctx.status.components = {
     ...ctx.status.components,
     // the version a component runs is the spec's only once every replica runs the current template
@@ -54,12 +90,19 @@ async function reconcileDeployment(ctx: ReconcileContext, part: Part): Promise<b
   const done = rolledOut(live, c.replicas) && live?.metadata?.annotations?.[appliedHashAnnotation] !== undefined;
   report(ctx, part, live, c.replicas, done && !ctx.facts.etcd.dataLost);
   if (ctx.facts.etcd.dataLost) {
-    ctx.setCondition(part.condition, notReady(Reasons.EtcdDataLost, 'scaled to 0: its etcd lost its data (see EtcdReady)'));
+    ctx.setCondition(
+      part.condition,
+      notReady(Reasons.EtcdDataLost, 'scaled to 0: its etcd lost its data (see EtcdReady)'),
+    );
     return false;
   }
   ctx.facts.deployments.rolledOut[part.key] = done;
-  ctx.setCondition(part.condition, done ? ready(`${c.replicas}/${c.replicas} replicas ready`)
-    : notReady(Reasons.ReplicasNotReady, `${live?.status?.readyReplicas ?? 0}/${c.replicas} replicas ready`));
+  ctx.setCondition(
+    part.condition,
+    done
+      ? ready(`${c.replicas}/${c.replicas} replicas ready`)
+      : notReady(Reasons.ReplicasNotReady, `${live?.status?.readyReplicas ?? 0}/${c.replicas} replicas ready`),
+  );
   return done;
 }
 
@@ -77,8 +120,12 @@ export async function reconcileDeployments(ctx: ReconcileContext): Promise<void>
       const replicas = live?.spec?.replicas ?? 0;
       const running = live !== undefined && rolledOut(live, replicas);
       if (live) report(ctx, part, live, replicas, false);
-      ctx.setCondition(part.condition, running ? ready(`${replicas}/${replicas} replicas ready`)
-        : notReady(Reasons.WaitingForAPIServer, 'waiting for the apiserver to run the current template'));
+      ctx.setCondition(
+        part.condition,
+        running
+          ? ready(`${replicas}/${replicas} replicas ready`)
+          : notReady(Reasons.WaitingForAPIServer, 'waiting for the apiserver to run the current template'),
+      );
       continue;
     }
     await reconcileDeployment(ctx, part);

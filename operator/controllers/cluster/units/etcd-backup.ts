@@ -20,8 +20,12 @@ export function snapshotOf(pod: V1Pod): SnapshotResult | undefined {
   if (!message) return undefined;
   try {
     const r = JSON.parse(message) as Partial<SnapshotResult>;
-    return typeof r.time === 'string' && typeof r.file === 'string' && typeof r.sizeBytes === 'number' && typeof r.revision === 'number'
-      ? { time: r.time, file: r.file, sizeBytes: r.sizeBytes, revision: r.revision } : undefined;
+    return typeof r.time === 'string' &&
+      typeof r.file === 'string' &&
+      typeof r.sizeBytes === 'number' &&
+      typeof r.revision === 'number'
+      ? { time: r.time, file: r.file, sizeBytes: r.sizeBytes, revision: r.revision }
+      : undefined;
   } catch {
     return undefined;
   }
@@ -44,12 +48,20 @@ export async function reconcileEtcdBackup(ctx: ReconcileContext): Promise<void> 
   // only Pods of Jobs of this Cluster's CronJob: a Pod that merely carries the labels reports nothing
   const ours = (pod: V1Pod) => {
     const job = controllerOf(pod);
-    return job?.kind === 'Job' && cronJobUid !== undefined && controllerOf(ctx.caches.owned.Job.get(job.name, ctx.namespace))?.uid === cronJobUid;
+    return (
+      job?.kind === 'Job' &&
+      cronJobUid !== undefined &&
+      controllerOf(ctx.caches.owned.Job.get(job.name, ctx.namespace))?.uid === cronJobUid
+    );
   };
   const reported = (ctx.caches.owned.Pod.list(ctx.namespace) as V1Pod[])
     .filter((p) => Object.entries(selector).every(([k, v]) => p.metadata?.labels?.[k] === v) && ours(p))
-    .map(snapshotOf).filter((s): s is SnapshotResult => s !== undefined);
-  const last = [ctx.status.etcd?.lastSnapshot, ...reported].filter((s) => s !== undefined).sort((a, b) => a.time.localeCompare(b.time)).at(-1);
+    .map(snapshotOf)
+    .filter((s): s is SnapshotResult => s !== undefined);
+  const last = [ctx.status.etcd?.lastSnapshot, ...reported]
+    .filter((s) => s !== undefined)
+    .sort((a, b) => a.time.localeCompare(b.time))
+    .at(-1);
   if (last) {
     ctx.status.etcd = { ...ctx.status.etcd, lastSnapshot: last };
     ctx.etcd.snapshots.set(key, Date.parse(last.time));

@@ -13,15 +13,45 @@
 // controller-manager and scheduler are scaled to 0, so nothing answers from a cache of data that
 // is gone. Restoring a snapshot into a new Cluster is the way back.
 import { X509Certificate } from 'node:crypto';
-import type { KubernetesObject, V1Job, V1PersistentVolumeClaim, V1Pod, V1Secret, V1Service } from '@kubernetes/client-node';
+import type {
+  KubernetesObject,
+  V1Job,
+  V1PersistentVolumeClaim,
+  V1Pod,
+  V1Secret,
+  V1Service,
+} from '@kubernetes/client-node';
 import { keptBy, ownedBy } from '../../../kube/apply.ts';
 import type { OwnedKind } from '../watches.ts';
-import { memberIdHex, type EtcdClient, type EtcdMember, type EtcdStatus, type EtcdTarget } from '../../../etcd/client.ts';
-import { healthy, leaderIdOf, planMembership, quorum, type MembershipPlan, type SlotView } from '../../../etcd/membership.ts';
 import {
-  controlPlaneEgressPolicyContext, etcdClientServiceContext, etcdDataDirAnnotation, etcdMemberContext, etcdMemberHost, etcdMemberIdAnnotation, etcdMembers, etcdNetworkPolicyContext, etcdPeerURL,
-  etcdTemplateHashAnnotation, maxEtcdMembers,
-  type ControlPlaneFacts, type EtcdJoin,
+  memberIdHex,
+  type EtcdClient,
+  type EtcdMember,
+  type EtcdStatus,
+  type EtcdTarget,
+} from '../../../etcd/client.ts';
+import {
+  healthy,
+  leaderIdOf,
+  planMembership,
+  quorum,
+  type MembershipPlan,
+  type SlotView,
+} from '../../../etcd/membership.ts';
+import {
+  controlPlaneEgressPolicyContext,
+  etcdClientServiceContext,
+  etcdDataDirAnnotation,
+  etcdMemberContext,
+  etcdMemberHost,
+  etcdMemberIdAnnotation,
+  etcdMembers,
+  etcdNetworkPolicyContext,
+  etcdPeerURL,
+  etcdTemplateHashAnnotation,
+  maxEtcdMembers,
+  type ControlPlaneFacts,
+  type EtcdJoin,
 } from '../../../model/control-plane.ts';
 import { etcdRestoreJobContext } from '../../../model/etcd-backup.ts';
 import { inputsHashAnnotation, names, secrets } from '../../../names/cluster-names.ts';
@@ -31,27 +61,37 @@ import { modelFacts } from '../model-facts.ts';
 import { decode } from '../../../kube/secret-data.ts';
 import { cached, type ClusterSpec, type ClusterStatus, type ObjectRef, type ReconcileContext } from '../context.ts';
 
-const podReady = (pod: V1Pod | undefined) => pod?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+const podReady = (pod: V1Pod | undefined) =>
+  pod?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 const alive = (pod: V1Pod | undefined): pod is V1Pod => pod !== undefined && !pod.metadata?.deletionTimestamp;
 
 /** What etcd prints when it starts as a member of a formed cluster without its data. */
 const startedWithoutData = ['cannot fetch cluster info from peer urls', 'has already been bootstrapped'];
 
 /** Why a member of a formed cluster has no data, or undefined while it has (as far as can be seen). */
-function dataLoss(spec: ClusterSpec, member: string, claim: V1PersistentVolumeClaim | undefined, pod: V1Pod | undefined): string | undefined {
+function dataLoss(
+  spec: ClusterSpec,
+  member: string,
+  claim: V1PersistentVolumeClaim | undefined,
+  pod: V1Pod | undefined,
+): string | undefined {
   if (spec.etcd.storage.claimTemplate && !alive(pod) && (!claim || claim.metadata?.deletionTimestamp)) {
     return `the claim ${member} that held the data of member ${member} was deleted`;
   }
-  if (spec.etcd.storage.volumeSource?.emptyDir !== undefined && !alive(pod)) return `the Pod ${member} kept its data in an emptyDir and is gone`;
+  if (spec.etcd.storage.volumeSource?.emptyDir !== undefined && !alive(pod))
+    return `the Pod ${member} kept its data in an emptyDir and is gone`;
   const status = pod?.status?.containerStatuses?.find((c) => c.name === 'etcd');
   const message = `${status?.lastState?.terminated?.message ?? ''}${status?.state?.terminated?.message ?? ''}`;
-  if (startedWithoutData.some((m) => message.includes(m))) return `member ${member} started without its data (its data directory is empty)`;
+  if (startedWithoutData.some((m) => message.includes(m)))
+    return `member ${member} started without its data (its data directory is empty)`;
   return undefined;
 }
 
 export function wantedEtcdObjects(cluster: string, spec: ClusterSpec): ObjectRef[] {
   const wanted: ObjectRef[] = [
-    { kind: 'Service', name: names.etcdClient(cluster) }, { kind: 'NetworkPolicy', name: names.etcdClient(cluster) }, { kind: 'NetworkPolicy', name: names.egressPolicy(cluster) },
+    { kind: 'Service', name: names.etcdClient(cluster) },
+    { kind: 'NetworkPolicy', name: names.etcdClient(cluster) },
+    { kind: 'NetworkPolicy', name: names.egressPolicy(cluster) },
   ];
   for (let i = 0; i < etcdMembers(spec); i++) {
     const member = names.etcdMember(cluster, i);
@@ -83,9 +123,12 @@ async function keepClaimsAsAsked(ctx: ReconcileContext): Promise<void> {
     moved.push(claim.metadata?.name ?? '');
   }
   if (moved.length > 0) {
-    ctx.events.normal('EtcdClaimsDeletionPolicy', retain
-      ? `claims ${moved.join(', ')} stay with their data when the Cluster is deleted (deletionPolicy Retain)`
-      : `claims ${moved.join(', ')} go with the Cluster when it is deleted (deletionPolicy Delete)`);
+    ctx.events.normal(
+      'EtcdClaimsDeletionPolicy',
+      retain
+        ? `claims ${moved.join(', ')} stay with their data when the Cluster is deleted (deletionPolicy Retain)`
+        : `claims ${moved.join(', ')} go with the Cluster when it is deleted (deletionPolicy Delete)`,
+    );
   }
 }
 
@@ -95,7 +138,11 @@ function render(ctx: ReconcileContext, facts: ControlPlaneFacts, index: number, 
   const member = names.etcdMember(ctx.name, index);
   const headless = cached<V1Service>(ctx, 'Service', member)?.spec?.clusterIP === 'None';
   const retain = retainsClaims(ctx.cluster.spec);
-  const objects = ctx.renderer.render('etcd-member.yaml.hbs', etcdMemberContext(ctx.cluster.spec, facts, index, { headless, ...(join ? { join } : {}) }))
+  const objects = ctx.renderer
+    .render(
+      'etcd-member.yaml.hbs',
+      etcdMemberContext(ctx.cluster.spec, facts, index, { headless, ...(join ? { join } : {}) }),
+    )
     .map((o) => (o.kind === 'PersistentVolumeClaim' && retain ? keptBy(o, ctx.owner) : ownedBy(o, ctx.owner)));
   const of = (kind: OwnedKind) => objects.find((o) => o.kind === kind);
   return { service: of('Service')!, claim: of('PersistentVolumeClaim'), pod: of('Pod')! };
@@ -116,12 +163,16 @@ export async function reconcileEtcd(ctx: ReconcileContext): Promise<void> {
     await ctx.writer.apply(ownedBy(obj, ctx.owner), cached(ctx, 'NetworkPolicy', names.etcdClient(ctx.name)));
   }
   // before any Pod of the Cluster starts: none of them ever reaches more than its own control plane
-  for (const obj of ctx.renderer.render('control-plane-egress-policy.yaml.hbs', controlPlaneEgressPolicyContext(facts, ctx.settings.policy.allowedEgressCIDRs))) {
+  for (const obj of ctx.renderer.render(
+    'control-plane-egress-policy.yaml.hbs',
+    controlPlaneEgressPolicyContext(facts, ctx.settings.policy.allowedEgressCIDRs),
+  )) {
     await ctx.writer.apply(ownedBy(obj, ctx.owner), cached(ctx, 'NetworkPolicy', names.egressPolicy(ctx.name)));
   }
   // each member as the current template has it (a Pod that joins is rendered again with its peers)
   const rendered = Array.from({ length: count }, (_, i) => render(ctx, facts, i));
-  for (const [i, member] of rendered.entries()) await ctx.writer.apply(member.service, cached(ctx, 'Service', names.etcdMember(ctx.name, i)));
+  for (const [i, member] of rendered.entries())
+    await ctx.writer.apply(member.service, cached(ctx, 'Service', names.etcdMember(ctx.name, i)));
   await keepClaimsAsAsked(ctx);
   if (!record.initialized) await form(ctx, facts, rendered);
   else if ((record.size ?? count) === 1 && onlyMemberLost(ctx, spec)) return;
@@ -161,23 +212,31 @@ async function restored(ctx: ReconcileContext, facts: ControlPlaneFacts, rendere
     return true;
   }
   ctx.facts.etcd.quorum = false;
-  ctx.setCondition('EtcdReady', failures.length > 0
-    ? notReady(Reasons.RestoreFailed, `restoring ${from.path} failed: ${failures.join('; ')}. Fix spec.etcd.restoreFrom's volume or file by creating the Cluster anew`)
-    : notReady(Reasons.Restoring, `restoring ${from.path}: ${done}/${count} members restored`));
+  ctx.setCondition(
+    'EtcdReady',
+    failures.length > 0
+      ? notReady(
+          Reasons.RestoreFailed,
+          `restoring ${from.path} failed: ${failures.join('; ')}. Fix spec.etcd.restoreFrom's volume or file by creating the Cluster anew`,
+        )
+      : notReady(Reasons.Restoring, `restoring ${from.path}: ${done}/${count} members restored`),
+  );
   ctx.requeueAfter(2000);
   return false;
 }
 
 /** What the restore Pod of Job `job` said when it failed (its last log lines), or a pointer to it. */
 function restoreFailure(ctx: ReconcileContext, job: string): string {
-  const pods = (ctx.caches.owned.Pod.list(ctx.namespace) as V1Pod[]).filter((p) => p.metadata?.labels?.['job-name'] === job);
+  const pods = (ctx.caches.owned.Pod.list(ctx.namespace) as V1Pod[]).filter(
+    (p) => p.metadata?.labels?.['job-name'] === job,
+  );
   const message = pods.map((p) => p.status?.containerStatuses?.[0]?.state?.terminated?.message?.trim()).find((m) => m);
   return message ? message.split('\n').slice(-3).join(' ') : `see kubectl logs job/${job}`;
 }
 
 /** Creation: every member starts at once and they form the cluster together. */
 async function form(ctx: ReconcileContext, facts: ControlPlaneFacts, rendered: MemberObjects[]): Promise<void> {
-  if (!await restored(ctx, facts, rendered)) return;
+  if (!(await restored(ctx, facts, rendered))) return;
   const count = rendered.length;
   let readyCount = 0;
   for (const [i, objects] of rendered.entries()) {
@@ -189,9 +248,15 @@ async function form(ctx: ReconcileContext, facts: ControlPlaneFacts, rendered: M
   }
   ctx.facts.etcd.quorum = readyCount > count / 2;
   ctx.status.etcd = { ...ctx.status.etcd, size: count, ...(readyCount === count ? { initialized: true } : {}) };
-  ctx.setCondition('EtcdReady', readyCount === count
-    ? ready(`${readyCount}/${count} members ready`)
-    : notReady(ctx.facts.etcd.quorum ? Reasons.MembersNotReady : Reasons.NoQuorum, `forming: ${readyCount}/${count} members ready`));
+  ctx.setCondition(
+    'EtcdReady',
+    readyCount === count
+      ? ready(`${readyCount}/${count} members ready`)
+      : notReady(
+          ctx.facts.etcd.quorum ? Reasons.MembersNotReady : Reasons.NoQuorum,
+          `forming: ${readyCount}/${count} members ready`,
+        ),
+  );
 }
 
 /** A one-member cluster whose member lost its data: DataLost, and nothing may serve. True when so. */
@@ -201,45 +266,81 @@ function onlyMemberLost(ctx: ReconcileContext, spec: ClusterSpec): boolean {
   if (!loss) return false;
   ctx.facts.etcd.dataLost = true;
   ctx.facts.etcd.quorum = false;
-  ctx.setCondition('EtcdReady', notReady(Reasons.DataLost, `${loss} after the cluster was formed. It is not started empty, and the `
-    + 'apiserver, controller-manager and scheduler are scaled to 0 so that nothing answers from a cache of data that is gone. '
-    + 'To start over with an empty etcd, delete this Cluster and create it again'));
+  ctx.setCondition(
+    'EtcdReady',
+    notReady(
+      Reasons.DataLost,
+      `${loss} after the cluster was formed. It is not started empty, and the ` +
+        'apiserver, controller-manager and scheduler are scaled to 0 so that nothing answers from a cache of data that is gone. ' +
+        'To start over with an empty etcd, delete this Cluster and create it again',
+    ),
+  );
   return true;
 }
 
 interface Observed {
-  slots: (SlotView & { podObject?: V1Pod | undefined; claimObject?: V1PersistentVolumeClaim | undefined; target?: EtcdTarget | undefined })[];
+  slots: (SlotView & {
+    podObject?: V1Pod | undefined;
+    claimObject?: V1PersistentVolumeClaim | undefined;
+    target?: EtcdTarget | undefined;
+  })[];
   members: EtcdMember[] | undefined;
   client: EtcdClient;
 }
 
-async function observe(ctx: ReconcileContext, facts: ControlPlaneFacts, rendered: MemberObjects[], client: EtcdClient): Promise<Observed> {
+async function observe(
+  ctx: ReconcileContext,
+  facts: ControlPlaneFacts,
+  rendered: MemberObjects[],
+  client: EtcdClient,
+): Promise<Observed> {
   const now = ctx.now.getTime();
-  const slots = await Promise.all(rendered.map(async (wanted, index) => {
-    const name = names.etcdMember(ctx.name, index);
-    const podObject = cached<V1Pod>(ctx, 'Pod', name);
-    const claimObject = cached<V1PersistentVolumeClaim>(ctx, 'PersistentVolumeClaim', name);
-    const address = alive(podObject) ? podObject.status?.podIP : undefined;
-    const target = address ? { address, servername: etcdMemberHost(facts, index) } : undefined;
-    let status: EtcdStatus | undefined;
-    let statusError: string | undefined;
-    if (target) {
-      status = await client.status(target).catch((err: unknown) => { statusError = (err as Error).message; return undefined; });
-    } else {
-      statusError = podObject ? 'its Pod has no address' : 'it has no Pod';
-    }
-    const slot: SlotView = {
-      index, name, peerURL: etcdPeerURL(facts, index),
-      ...(podObject ? { pod: { deleting: !!podObject.metadata?.deletionTimestamp, address, memberId: memberIdOf(podObject), ready: podReady(podObject) } } : {}),
-      dataLost: dataLoss(ctx.cluster.spec, name, claimObject, podObject),
-      status, statusError, unhealthyForMs: 0,
-      outdated: alive(podObject) ? outdated(ctx, wanted.pod, podObject) : undefined,
-    };
-    // timed per Pod: a replacement's new Pod starts with a clean slate, not with its predecessor's time
-    slot.unhealthyForMs = ctx.etcd.unhealthyFor(timerKey(ctx, name, podObject), healthy(slot), now);
-    return { ...slot, podObject, claimObject, target };
-  }));
-  ctx.etcd.prune(`${ctx.namespace}/${ctx.name}/`, slots.map((s) => timerKey(ctx, s.name, s.podObject)));
+  const slots = await Promise.all(
+    rendered.map(async (wanted, index) => {
+      const name = names.etcdMember(ctx.name, index);
+      const podObject = cached<V1Pod>(ctx, 'Pod', name);
+      const claimObject = cached<V1PersistentVolumeClaim>(ctx, 'PersistentVolumeClaim', name);
+      const address = alive(podObject) ? podObject.status?.podIP : undefined;
+      const target = address ? { address, servername: etcdMemberHost(facts, index) } : undefined;
+      let status: EtcdStatus | undefined;
+      let statusError: string | undefined;
+      if (target) {
+        status = await client.status(target).catch((err: unknown) => {
+          statusError = (err as Error).message;
+          return undefined;
+        });
+      } else {
+        statusError = podObject ? 'its Pod has no address' : 'it has no Pod';
+      }
+      const slot: SlotView = {
+        index,
+        name,
+        peerURL: etcdPeerURL(facts, index),
+        ...(podObject
+          ? {
+              pod: {
+                deleting: !!podObject.metadata?.deletionTimestamp,
+                address,
+                memberId: memberIdOf(podObject),
+                ready: podReady(podObject),
+              },
+            }
+          : {}),
+        dataLost: dataLoss(ctx.cluster.spec, name, claimObject, podObject),
+        status,
+        statusError,
+        unhealthyForMs: 0,
+        outdated: alive(podObject) ? outdated(ctx, wanted.pod, podObject) : undefined,
+      };
+      // timed per Pod: a replacement's new Pod starts with a clean slate, not with its predecessor's time
+      slot.unhealthyForMs = ctx.etcd.unhealthyFor(timerKey(ctx, name, podObject), healthy(slot), now);
+      return { ...slot, podObject, claimObject, target };
+    }),
+  );
+  ctx.etcd.prune(
+    `${ctx.namespace}/${ctx.name}/`,
+    slots.map((s) => timerKey(ctx, s.name, s.podObject)),
+  );
   let members: EtcdMember[] | undefined;
   // a healthy member first: the list is read through raft, so any member with quorum answers the same
   for (const s of [...slots].sort((a, b) => Number(healthy(b)) - Number(healthy(a)))) {
@@ -261,7 +362,8 @@ function outdated(ctx: ReconcileContext, wanted: KubernetesObject, pod: V1Pod): 
   const image = (p: V1Pod) => p.spec?.containers?.find((c) => c.name === 'etcd')?.image;
   const [running, want] = [image(pod), image(wanted)];
   if (running !== want) return `it runs ${running}, the spec wants ${want}`;
-  if (pod.metadata?.annotations?.[inputsHashAnnotation] !== wanted.metadata?.annotations?.[inputsHashAnnotation]) return 'its certificates changed';
+  if (pod.metadata?.annotations?.[inputsHashAnnotation] !== wanted.metadata?.annotations?.[inputsHashAnnotation])
+    return 'its certificates changed';
   return 'its flags changed';
 }
 
@@ -285,7 +387,8 @@ async function servingIssuedCertificates(ctx: ReconcileContext, observed: Observ
   return true;
 }
 
-const timerKey = (ctx: ReconcileContext, member: string, pod: V1Pod | undefined) => `${ctx.namespace}/${ctx.name}/${member}/${pod?.metadata?.uid ?? 'none'}`;
+const timerKey = (ctx: ReconcileContext, member: string, pod: V1Pod | undefined) =>
+  `${ctx.namespace}/${ctx.name}/${member}/${pod?.metadata?.uid ?? 'none'}`;
 
 function memberIdOf(pod: V1Pod): string | undefined {
   const hex = pod.metadata?.annotations?.[etcdMemberIdAnnotation];
@@ -305,16 +408,30 @@ const credentialsOf = (secret: V1Secret | undefined, etcdCa: AuthorityState | un
 async function manage(ctx: ReconcileContext, facts: ControlPlaneFacts, rendered: MemberObjects[]): Promise<void> {
   const count = rendered.length;
   const key = `${ctx.namespace}/${ctx.name}`;
-  const credentials = credentialsOf(cached<V1Secret>(ctx, 'Secret', secrets.etcdOperatorClient(ctx.name)), ctx.facts.pki.authorities?.['etcd-ca']);
+  const credentials = credentialsOf(
+    cached<V1Secret>(ctx, 'Secret', secrets.etcdOperatorClient(ctx.name)),
+    ctx.facts.pki.authorities?.['etcd-ca'],
+  );
   if (!credentials) {
-    ctx.facts.etcd.quorum = ctx.cluster.status?.conditions?.some((c) => c.type === 'EtcdReady' && c.status === 'True') ?? false;
-    ctx.setCondition('EtcdReady', notReady(Reasons.EtcdUnreachable, `waiting for the operator's etcd client certificate ${secrets.etcdOperatorClient(ctx.name)}`));
+    ctx.facts.etcd.quorum =
+      ctx.cluster.status?.conditions?.some((c) => c.type === 'EtcdReady' && c.status === 'True') ?? false;
+    ctx.setCondition(
+      'EtcdReady',
+      notReady(
+        Reasons.EtcdUnreachable,
+        `waiting for the operator's etcd client certificate ${secrets.etcdOperatorClient(ctx.name)}`,
+      ),
+    );
     ctx.requeueAfter(2000);
     return;
   }
   await forceDeleteStuckPods(ctx, count);
   const observed = await observe(ctx, facts, rendered, ctx.etcd.client(key, credentials));
-  const plan = planMembership({ slots: observed.slots, members: observed.members, replaceUnhealthyAfterMs: ctx.settings.etcdReplaceUnhealthyAfterMs });
+  const plan = planMembership({
+    slots: observed.slots,
+    members: observed.members,
+    replaceUnhealthyAfterMs: ctx.settings.etcdReplaceUnhealthyAfterMs,
+  });
 
   let restarted: NonNullable<ClusterStatus['etcd']>['lastChange'];
   for (const { slot, why, restart } of plan.deletePods) {
@@ -338,7 +455,15 @@ async function manage(ctx: ReconcileContext, facts: ControlPlaneFacts, rendered:
   if (plan.progressing || plan.startPods.length > 0) ctx.requeueAfter(2000);
   else if (observed.slots.some((s) => s.unhealthyForMs > 0)) {
     // to replace it once it has been unhealthy long enough, and to see it come back
-    ctx.requeueAfter(Math.max(1000, Math.min(5000, ctx.settings.etcdReplaceUnhealthyAfterMs - Math.max(...observed.slots.map((s) => s.unhealthyForMs)))));
+    ctx.requeueAfter(
+      Math.max(
+        1000,
+        Math.min(
+          5000,
+          ctx.settings.etcdReplaceUnhealthyAfterMs - Math.max(...observed.slots.map((s) => s.unhealthyForMs)),
+        ),
+      ),
+    );
   }
 }
 
@@ -353,11 +478,15 @@ const stuckAfterMs = 60_000;
  */
 async function forceDeleteStuckPods(ctx: ReconcileContext, count: number): Promise<void> {
   const now = ctx.now.getTime();
-  const stuck = Array.from({ length: count }, (_, i) => cached<V1Pod>(ctx, 'Pod', names.etcdMember(ctx.name, i)))
-    .filter((pod): pod is V1Pod => {
-      const since = pod?.metadata?.deletionTimestamp;
-      return since !== undefined && now - new Date(since).getTime() > (pod!.metadata?.deletionGracePeriodSeconds ?? 30) * 1000 + stuckAfterMs;
-    });
+  const stuck = Array.from({ length: count }, (_, i) =>
+    cached<V1Pod>(ctx, 'Pod', names.etcdMember(ctx.name, i)),
+  ).filter((pod): pod is V1Pod => {
+    const since = pod?.metadata?.deletionTimestamp;
+    return (
+      since !== undefined &&
+      now - new Date(since).getTime() > (pod!.metadata?.deletionGracePeriodSeconds ?? 30) * 1000 + stuckAfterMs
+    );
+  });
   if (stuck.length === 0) return;
   const nodes = await ctx.nodes();
   for (const pod of stuck) {
@@ -366,13 +495,22 @@ async function forceDeleteStuckPods(ctx: ReconcileContext, count: number): Promi
     const why = node ? `its node ${node.name} is not Ready` : `its node ${pod.spec?.nodeName ?? '(none)'} is gone`;
     await ctx.writer.delete({ ...pod, apiVersion: 'v1', kind: 'Pod' }, { gracePeriodSeconds: 0 });
     ctx.log.warn({ member: pod.metadata?.name, why }, 'removed an etcd member Pod stuck terminating');
-    ctx.events.warning('MemberPodForceDeleted', `removed Pod ${pod.metadata?.name}, terminating since ${String(pod.metadata?.deletionTimestamp)}: ${why}`);
+    ctx.events.warning(
+      'MemberPodForceDeleted',
+      `removed Pod ${pod.metadata?.name}, terminating since ${String(pod.metadata?.deletionTimestamp)}: ${why}`,
+    );
   }
   ctx.requeueAfter(2000);
 }
 
 /** Creates the Pod (and the claim, if gone) of a member etcd knows; `memberId` when the operator added it and it never started. */
-async function startPod(ctx: ReconcileContext, facts: ControlPlaneFacts, observed: Observed, slot: number, memberId: string | undefined): Promise<void> {
+async function startPod(
+  ctx: ReconcileContext,
+  facts: ControlPlaneFacts,
+  observed: Observed,
+  slot: number,
+  memberId: string | undefined,
+): Promise<void> {
   const s = observed.slots[slot]!;
   // a claim on its way out would take the new Pod's volume with it: wait until it is gone
   if (s.claimObject?.metadata?.deletionTimestamp) return;
@@ -396,7 +534,10 @@ async function startPod(ctx: ReconcileContext, facts: ControlPlaneFacts, observe
   if (objects.claim) {
     if (!s.claimObject) await ctx.writer.createOnly(objects.claim);
     else if (recorded !== dataDir) {
-      await ctx.writer.annotate({ ...s.claimObject, apiVersion: 'v1', kind: 'PersistentVolumeClaim' }, { [etcdDataDirAnnotation]: dataDir });
+      await ctx.writer.annotate(
+        { ...s.claimObject, apiVersion: 'v1', kind: 'PersistentVolumeClaim' },
+        { [etcdDataDirAnnotation]: dataDir },
+      );
     }
   } else if (service && recorded !== dataDir) {
     // kept out of the rendered Service (its apply leaves an annotation it never set alone)
@@ -410,14 +551,22 @@ async function startPod(ctx: ReconcileContext, facts: ControlPlaneFacts, observe
 }
 
 /** Makes the plan's one membership call, through a healthy voting member (the leader if known). */
-async function call(ctx: ReconcileContext, observed: Observed, plan: MembershipPlan): Promise<NonNullable<ClusterStatus['etcd']>['lastChange']> {
+async function call(
+  ctx: ReconcileContext,
+  observed: Observed,
+  plan: MembershipPlan,
+): Promise<NonNullable<ClusterStatus['etcd']>['lastChange']> {
   const c = plan.call!;
   const slot = observed.slots[c.slot]!;
   const leaderId = leaderIdOf(observed.slots);
   const voters = new Set((observed.members ?? []).filter((m) => !m.isLearner).map((m) => m.id));
   // a leadership transfer is accepted from the leader only; the rest goes to any healthy voter, the leader first
-  const through = c.call === 'move-leader' ? slot : observed.slots.filter((s) => s.target && healthy(s) && s.status && voters.has(s.status.memberId))
-    .sort((a, b) => Number(b.status!.memberId === leaderId) - Number(a.status!.memberId === leaderId))[0];
+  const through =
+    c.call === 'move-leader'
+      ? slot
+      : observed.slots
+          .filter((s) => s.target && healthy(s) && s.status && voters.has(s.status.memberId))
+          .sort((a, b) => Number(b.status!.memberId === leaderId) - Number(a.status!.memberId === leaderId))[0];
   if (!through?.target) return undefined;
   // a replica that may no longer lead makes no call, to etcd no more than to the meta-cluster
   ctx.writer.assertMayWrite();
@@ -458,13 +607,22 @@ async function call(ctx: ReconcileContext, observed: Observed, plan: MembershipP
   }
 }
 
-function report(ctx: ReconcileContext, observed: Observed, plan: MembershipPlan, count: number, change: NonNullable<ClusterStatus['etcd']>['lastChange']): void {
+function report(
+  ctx: ReconcileContext,
+  observed: Observed,
+  plan: MembershipPlan,
+  count: number,
+  change: NonNullable<ClusterStatus['etcd']>['lastChange'],
+): void {
   const members = observed.members ?? [];
   const bySlot = new Map(observed.slots.map((s) => [s.peerURL, s]));
   const voters = members.filter((m) => !m.isLearner);
   const leaderId = leaderIdOf(observed.slots);
-  const grown = observed.members !== undefined && !plan.progressing && !plan.blocked
-    && observed.slots.every((s) => voters.some((m) => m.peerURLs.includes(s.peerURL)));
+  const grown =
+    observed.members !== undefined &&
+    !plan.progressing &&
+    !plan.blocked &&
+    observed.slots.every((s) => voters.some((m) => m.peerURLs.includes(s.peerURL)));
   const record = ctx.status.etcd ?? {};
   // the version every member reports: after a restart onto a new version, once the last one runs it
   const versions = new Set(observed.slots.map((s) => s.status?.version));
@@ -472,18 +630,31 @@ function report(ctx: ReconcileContext, observed: Observed, plan: MembershipPlan,
   ctx.status.etcd = {
     ...record,
     ...(versions.size === 1 && version ? { version: `v${version}` } : {}),
-    ...(observed.members ? {
-      members: members.map((m) => {
-        const s = bySlot.get(m.peerURLs[0] ?? '');
-        return { name: s?.name ?? (m.name || memberIdHex(m.id)), id: memberIdHex(m.id), peerURL: m.peerURLs[0] ?? '', healthy: s !== undefined && healthy(s), learner: m.isLearner };
-      }).sort((a, b) => a.name.localeCompare(b.name)),
-      leader: observed.slots.find((s) => s.status?.memberId === leaderId)?.name ?? '',
-    } : {}),
+    ...(observed.members
+      ? {
+          members: members
+            .map((m) => {
+              const s = bySlot.get(m.peerURLs[0] ?? '');
+              return {
+                name: s?.name ?? (m.name || memberIdHex(m.id)),
+                id: memberIdHex(m.id),
+                peerURL: m.peerURLs[0] ?? '',
+                healthy: s !== undefined && healthy(s),
+                learner: m.isLearner,
+              };
+            })
+            .sort((a, b) => a.name.localeCompare(b.name)),
+          leader: observed.slots.find((s) => s.status?.memberId === leaderId)?.name ?? '',
+        }
+      : {}),
     ...(grown ? { size: Math.max(record.size ?? 0, count) } : {}),
     ...(change ? { lastChange: change } : {}),
   };
   ctx.facts.etcd.quorum = observed.members !== undefined && plan.healthyVoters >= quorum(plan.voters);
-  ctx.facts.etcd.current = grown && plan.healthyVoters === count && observed.slots.every((s) => healthy(s) && s.outdated === undefined && s.pod?.ready === true);
+  ctx.facts.etcd.current =
+    grown &&
+    plan.healthyVoters === count &&
+    observed.slots.every((s) => healthy(s) && s.outdated === undefined && s.pod?.ready === true);
   ctx.etcd.clusters.set(`${ctx.namespace}/${ctx.name}`, {
     members: members.length,
     healthyMembers: observed.slots.filter(healthy).length,
@@ -493,18 +664,33 @@ function report(ctx: ReconcileContext, observed: Observed, plan: MembershipPlan,
   });
 
   const summary = `${plan.healthyVoters}/${count} voting members healthy`;
-  const strangers = plan.strangers.length > 0
-    ? `; etcd also lists ${plan.strangers.map((m) => `${m.name || '(unstarted)'} ${memberIdHex(m.id)} at ${m.peerURLs.join(',')}`).join(', ')}, which no wanted member is: it is left alone`
-    : '';
+  const strangers =
+    plan.strangers.length > 0
+      ? `; etcd also lists ${plan.strangers.map((m) => `${m.name || '(unstarted)'} ${memberIdHex(m.id)} at ${m.peerURLs.join(',')}`).join(', ')}, which no wanted member is: it is left alone`
+      : '';
   if (plan.blocked) {
-    ctx.setCondition('EtcdReady', notReady(plan.blocked.reason === 'QuorumLost' ? Reasons.QuorumLost : Reasons.ReplacementBlocked, plan.blocked.message + strangers));
+    ctx.setCondition(
+      'EtcdReady',
+      notReady(
+        plan.blocked.reason === 'QuorumLost' ? Reasons.QuorumLost : Reasons.ReplacementBlocked,
+        plan.blocked.message + strangers,
+      ),
+    );
   } else if (plan.progressing) {
     const doing = change ? `${change.action} ${change.member}` : 'waiting for the last change to settle';
     ctx.setCondition('EtcdReady', notReady(Reasons.MembershipChanging, `${doing}; ${summary}${strangers}`));
   } else if (plan.healthyVoters === count && grown) {
     ctx.setCondition('EtcdReady', ready(`${summary}${strangers}`));
   } else {
-    const down = observed.slots.filter((s) => !healthy(s)).map((s) => `${s.name}: ${s.dataLost ?? s.statusError ?? 'not healthy'}`);
-    ctx.setCondition('EtcdReady', notReady(ctx.facts.etcd.quorum ? Reasons.MembersNotReady : Reasons.QuorumLost, `${summary}; ${down.join('; ')}${strangers}`));
+    const down = observed.slots
+      .filter((s) => !healthy(s))
+      .map((s) => `${s.name}: ${s.dataLost ?? s.statusError ?? 'not healthy'}`);
+    ctx.setCondition(
+      'EtcdReady',
+      notReady(
+        ctx.facts.etcd.quorum ? Reasons.MembersNotReady : Reasons.QuorumLost,
+        `${summary}; ${down.join('; ')}${strangers}`,
+      ),
+    );
   }
 }

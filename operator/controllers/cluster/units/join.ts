@@ -5,7 +5,14 @@
 // token from the business cluster.
 import type { V1Secret } from '@kubernetes/client-node';
 import { objectHash, ownedBy } from '../../../kube/apply.ts';
-import { bootstrapTokenRenewBeforeMs, joinData, joinSecret, newBootstrapToken, parseBootstrapToken, tokenRenewAt } from '../../../model/join.ts';
+import {
+  bootstrapTokenRenewBeforeMs,
+  joinData,
+  joinSecret,
+  newBootstrapToken,
+  parseBootstrapToken,
+  tokenRenewAt,
+} from '../../../model/join.ts';
 import { clusterLabels } from '../../../names/cluster-names.ts';
 import { trustBundle } from '../../../pki/ca-rotation.ts';
 import { externalServer } from '../../../pki/cluster-pki.ts';
@@ -25,34 +32,54 @@ export async function reconcileJoin(ctx: ReconcileContext): Promise<void> {
   const due = held !== undefined && ctx.now >= tokenRenewAt(held);
   const token = held && !due ? held : newBootstrapToken(ctx.now);
   // the token before a renewal stays accepted until its end (one without an end: for the eight hours a new one has before its renewal)
-  const previous = due && held
-    ? { id: held.id, expires: held.expires ?? new Date(ctx.now.getTime() + bootstrapTokenRenewBeforeMs).toISOString() }
-    : previousToken(live, ctx.now);
-  const secret = (t = token) => ownedBy<V1Secret>({
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: { name, namespace: ctx.namespace, labels: clusterLabels(ctx.name, 'kubeconfig') },
-    type: 'Opaque',
-    data: Object.fromEntries(Object.entries({
-      ...joinData(ctx.name, ctx.cluster.spec, server, trustBundle(ca), t),
-      ...(previous ? { 'previous-token-id': previous.id, 'previous-token-expires': previous.expires } : {}),
-    }).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
-  }, ctx.owner);
+  const previous =
+    due && held
+      ? {
+          id: held.id,
+          expires: held.expires ?? new Date(ctx.now.getTime() + bootstrapTokenRenewBeforeMs).toISOString(),
+        }
+      : previousToken(live, ctx.now);
+  const secret = (t = token) =>
+    ownedBy<V1Secret>(
+      {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name, namespace: ctx.namespace, labels: clusterLabels(ctx.name, 'kubeconfig') },
+        type: 'Opaque',
+        data: Object.fromEntries(
+          Object.entries({
+            ...joinData(ctx.name, ctx.cluster.spec, server, trustBundle(ca), t),
+            ...(previous ? { 'previous-token-id': previous.id, 'previous-token-expires': previous.expires } : {}),
+          }).map(([k, v]) => [k, Buffer.from(v).toString('base64')]),
+        ),
+      },
+      ctx.owner,
+    );
   ctx.facts.join.previousBootstrapToken = previous;
   ctx.requeueAfter(Math.max(1000, tokenRenewAt(token).getTime() - ctx.now.getTime()));
   if (!live) {
     // the cache may lag behind a Secret just made: creating never replaces its token
     const { created, live: existing } = await ctx.writer.createOnly(secret());
     const kept = created ? token : parseBootstrapToken(decode(existing, 'token'), decode(existing, 'token-expires'));
-    if (created) ctx.events.normal('JoinSecretCreated', `Secret ${name} holds what a new worker needs to join (a bootstrap kubeconfig)`);
+    if (created)
+      ctx.events.normal(
+        'JoinSecretCreated',
+        `Secret ${name} holds what a new worker needs to join (a bootstrap kubeconfig)`,
+      );
     ctx.facts.join.bootstrapToken = kept;
     return;
   }
-  if (!held) ctx.events.warning('BootstrapTokenReplaced', `Secret ${name} held no valid bootstrap token; a new one replaces it`);
-  else if (due) ctx.events.normal('BootstrapTokenRenewed', `Secret ${name} holds a new bootstrap token; the one before is accepted until ${previous?.expires}`);
+  if (!held)
+    ctx.events.warning('BootstrapTokenReplaced', `Secret ${name} held no valid bootstrap token; a new one replaces it`);
+  else if (due)
+    ctx.events.normal(
+      'BootstrapTokenRenewed',
+      `Secret ${name} holds a new bootstrap token; the one before is accepted until ${previous?.expires}`,
+    );
   const desired = secret();
   // as created, it carries no applied hash yet: equal data is no reason to write
-  if (objectHash(live.data ?? {}) !== objectHash(desired.data) || live.type !== desired.type) await ctx.writer.apply(desired, live);
+  if (objectHash(live.data ?? {}) !== objectHash(desired.data) || live.type !== desired.type)
+    await ctx.writer.apply(desired, live);
   ctx.facts.join.bootstrapToken = token;
 }
 

@@ -12,14 +12,25 @@ import { etcdMembers, tunnelEnabled } from '../../../model/control-plane.ts';
 import { durationMs as parseDuration } from '../../../api/validate.ts';
 import { clusterLabel, clusterLabels, mountedSecrets, secrets } from '../../../names/cluster-names.ts';
 import {
-  createCertificateAuthority, describeCertificate, issueCertificate, isSignedBy, keyMatchesCertificate, pemCertificates, type CertificateAndKey,
+  createCertificateAuthority,
+  describeCertificate,
+  issueCertificate,
+  isSignedBy,
+  keyMatchesCertificate,
+  pemCertificates,
+  type CertificateAndKey,
   type CertificateDescription,
 } from '../../../pki/certificates.ts';
-import {
-  authorities, plannedCertificates, type Authority, type PlannedCertificate,
-} from '../../../pki/cluster-pki.ts';
+import { authorities, plannedCertificates, type Authority, type PlannedCertificate } from '../../../pki/cluster-pki.ts';
 import { generateKeyPair, privateKeyToPem, publicKeyToPem } from '../../../pki/keys.ts';
-import { authorityData, caRotationRequestAnnotation, rotateCaAnnotation, stillValid, trustBundle, type AuthorityState } from '../../../pki/ca-rotation.ts';
+import {
+  authorityData,
+  caRotationRequestAnnotation,
+  rotateCaAnnotation,
+  stillValid,
+  trustBundle,
+  type AuthorityState,
+} from '../../../pki/ca-rotation.ts';
 import { renewalVerdict } from '../../../pki/renewal.ts';
 import { notReady, ready, Reasons, type ConditionUpdate } from '../conditions.ts';
 import { cached, type ClusterSpec, type ObjectRef, type ReconcileContext } from '../context.ts';
@@ -33,25 +44,44 @@ export const renewCertificatesAnnotation = 'kubeonkube.io/renew-certificates';
 
 export class PkiError extends Error {}
 
-function secretObject(ctx: ReconcileContext, name: string, type: string, data: Record<string, string>, component: 'pki' | 'kubeconfig', annotations: Record<string, string> = {}): V1Secret {
-  return ownedBy({
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: { name, namespace: ctx.namespace, labels: clusterLabels(ctx.name, component), annotations },
-    type,
-    data: encode(data),
-  }, ctx.owner);
+function secretObject(
+  ctx: ReconcileContext,
+  name: string,
+  type: string,
+  data: Record<string, string>,
+  component: 'pki' | 'kubeconfig',
+  annotations: Record<string, string> = {},
+): V1Secret {
+  return ownedBy(
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name, namespace: ctx.namespace, labels: clusterLabels(ctx.name, component), annotations },
+      type,
+      data: encode(data),
+    },
+    ctx.owner,
+  );
 }
 
-async function readPair(name: string, certificate: string | undefined, privateKey: string | undefined, which: string): Promise<CertificateAndKey> {
-  if (!certificate || !privateKey) throw new PkiError(`Secret ${name} exists but lacks ${which}.crt or ${which}.key; a CA is never regenerated: restore it`);
+async function readPair(
+  name: string,
+  certificate: string | undefined,
+  privateKey: string | undefined,
+  which: string,
+): Promise<CertificateAndKey> {
+  if (!certificate || !privateKey)
+    throw new PkiError(
+      `Secret ${name} exists but lacks ${which}.crt or ${which}.key; a CA is never regenerated: restore it`,
+    );
   let matches: boolean;
   try {
     matches = await keyMatchesCertificate({ certificate, privateKey });
   } catch {
     throw new PkiError(`Secret ${name} holds an unreadable CA (${which}.crt); a CA is never regenerated: restore it`);
   }
-  if (!matches) throw new PkiError(`the key in Secret ${name} does not belong to its certificate (${which}.crt); restore it`);
+  if (!matches)
+    throw new PkiError(`the key in Secret ${name} does not belong to its certificate (${which}.crt); restore it`);
   return { certificate, privateKey };
 }
 
@@ -59,18 +89,32 @@ async function readPair(name: string, certificate: string | undefined, privateKe
 export async function readAuthority(name: string, live: V1Secret): Promise<AuthorityState> {
   const signer = await readPair(name, decode(live, 'tls.crt'), decode(live, 'tls.key'), 'tls');
   const [nextCert, nextKey] = [decode(live, 'next.crt'), decode(live, 'next.key')];
-  const next = nextCert !== undefined || nextKey !== undefined ? await readPair(name, nextCert, nextKey, 'next') : undefined;
+  const next =
+    nextCert !== undefined || nextKey !== undefined ? await readPair(name, nextCert, nextKey, 'next') : undefined;
   const previous = decode(live, 'previous.crt');
   const compat = decode(live, 'compat.crt');
   const legacy = decode(live, 'legacy.crt');
-  return { signer, next, previous, compat, legacy, request: live.metadata?.annotations?.[caRotationRequestAnnotation] ?? '' };
+  return {
+    signer,
+    next,
+    previous,
+    compat,
+    legacy,
+    request: live.metadata?.annotations?.[caRotationRequestAnnotation] ?? '',
+  };
 }
 
 /**
  * Reads a CA, creating it only when its Secret does not exist. `legacy`: the CAs that signed what
  * the new one will sign, until now (see AuthorityState.legacy).
  */
-async function ensureAuthority(ctx: ReconcileContext, authority: Authority, commonName: string, caValidityMs: number, legacy?: { bundle: string; request: string }): Promise<AuthorityState> {
+async function ensureAuthority(
+  ctx: ReconcileContext,
+  authority: Authority,
+  commonName: string,
+  caValidityMs: number,
+  legacy?: { bundle: string; request: string },
+): Promise<AuthorityState> {
   const name = secrets.authority(ctx.name, authority);
   const live = cached<V1Secret>(ctx, 'Secret', name);
   if (live) return readAuthority(name, live);
@@ -80,10 +124,21 @@ async function ensureAuthority(ctx: ReconcileContext, authority: Authority, comm
   const request = legacy?.request ?? ctx.cluster.metadata?.annotations?.[rotateCaAnnotation] ?? '';
   const state: AuthorityState = { signer: ca, request, ...(legacy ? { legacy: legacy.bundle } : {}) };
   // create, never apply: if the cache lags and the CA exists after all, the existing one wins
-  const { created, live: existing } = await ctx.writer.createOnly(secretObject(ctx, name, 'kubernetes.io/tls', authorityData(state), 'pki',
-    request ? { [caRotationRequestAnnotation]: request } : {}));
+  const { created, live: existing } = await ctx.writer.createOnly(
+    secretObject(
+      ctx,
+      name,
+      'kubernetes.io/tls',
+      authorityData(state),
+      'pki',
+      request ? { [caRotationRequestAnnotation]: request } : {},
+    ),
+  );
   if (!created) return readAuthority(name, existing);
-  ctx.events.normal('CACreated', `created certificate authority ${name}${legacy ? ' (the cluster CA stays trusted for the serving certificates kubelets hold until the next CA rotation)' : ''}`);
+  ctx.events.normal(
+    'CACreated',
+    `created certificate authority ${name}${legacy ? ' (the cluster CA stays trusted for the serving certificates kubelets hold until the next CA rotation)' : ''}`,
+  );
   return state;
 }
 
@@ -92,12 +147,15 @@ async function ensureServiceAccountKey(ctx: ReconcileContext): Promise<string> {
   const live = cached<V1Secret>(ctx, 'Secret', name);
   if (live) {
     const pub = decode(live, 'sa.pub');
-    if (!pub || !decode(live, 'sa.key')) throw new PkiError(`Secret ${name} exists but lacks sa.key or sa.pub; it is never regenerated, restore it`);
+    if (!pub || !decode(live, 'sa.key'))
+      throw new PkiError(`Secret ${name} exists but lacks sa.key or sa.pub; it is never regenerated, restore it`);
     return pub;
   }
   const keys = await generateKeyPair();
   const pub = await publicKeyToPem(keys.publicKey);
-  const { created, live: existing } = await ctx.writer.createOnly(secretObject(ctx, name, 'Opaque', { 'sa.key': await privateKeyToPem(keys.privateKey), 'sa.pub': pub }, 'pki'));
+  const { created, live: existing } = await ctx.writer.createOnly(
+    secretObject(ctx, name, 'Opaque', { 'sa.key': await privateKeyToPem(keys.privateKey), 'sa.pub': pub }, 'pki'),
+  );
   if (!created) return decode(existing, 'sa.pub') ?? '';
   ctx.events.normal('ServiceAccountKeyCreated', `created service-account signing key ${name}`);
   return pub;
@@ -126,7 +184,13 @@ const editedReasons = new Set(['kubeconfig edited', 'key does not match', 'keys 
  * very text renderKubeconfig makes of them (an added credential plugin, token, proxy or skipped
  * verification is an edit). The tenant may edit these Secrets; the operator puts back its own.
  */
-async function editedReason(ctx: ReconcileContext, planned: PlannedCertificate, live: V1Secret, certificate: string, bundle: string): Promise<string | undefined> {
+async function editedReason(
+  ctx: ReconcileContext,
+  planned: PlannedCertificate,
+  live: V1Secret,
+  certificate: string,
+  bundle: string,
+): Promise<string | undefined> {
   const expected = planned.kubeconfig ? ['ca.crt', 'tls.crt', 'value'] : ['ca.crt', 'tls.crt', 'tls.key'];
   if (Object.keys(live.data ?? {}).some((k) => !expected.includes(k))) return 'keys added';
   if (planned.kubeconfig) {
@@ -134,14 +198,33 @@ async function editedReason(ctx: ReconcileContext, planned: PlannedCertificate, 
     const key = kubeconfigClientKey(value);
     if (key === undefined || !(await pairMatches(certificate, key))) return 'kubeconfig edited';
     const server = planned.kubeconfig.server ?? '';
-    if (value !== renderKubeconfig({ name: ctx.name, server, caCertificate: bundle, clientCertificate: certificate, clientKey: key })) return 'kubeconfig edited';
+    if (
+      value !==
+      renderKubeconfig({
+        name: ctx.name,
+        server,
+        caCertificate: bundle,
+        clientCertificate: certificate,
+        clientKey: key,
+      })
+    )
+      return 'kubeconfig edited';
     return undefined;
   }
   return (await pairMatches(certificate, decode(live, 'tls.key') ?? '')) ? undefined : 'key does not match';
 }
 
 /** Why the live Secret of `planned` must be (re-)written, or undefined while it is fine. */
-async function reissueReason(ctx: ReconcileContext, planned: PlannedCertificate, live: V1Secret | undefined, ca: CertificateAndKey, bundle: string, chain: string, caInfo: CertificateDescription, renewBeforeMs: number): Promise<{ reason?: string; clipped?: boolean }> {
+async function reissueReason(
+  ctx: ReconcileContext,
+  planned: PlannedCertificate,
+  live: V1Secret | undefined,
+  ca: CertificateAndKey,
+  bundle: string,
+  chain: string,
+  caInfo: CertificateDescription,
+  renewBeforeMs: number,
+): Promise<{ reason?: string; clipped?: boolean }> {
   const text = decode(live, 'tls.crt');
   if (!live || !text) return { reason: 'missing' };
   const [certificate = ''] = pemCertificates(text);
@@ -149,7 +232,8 @@ async function reissueReason(ctx: ReconcileContext, planned: PlannedCertificate,
   if (text !== certificate + (planned.kubeconfig ? '' : chain)) return { reason: 'chain changed' };
   // what a hand edit may have broken: the kubeconfig or key beside the certificate
   if (planned.kubeconfig) {
-    if (live.metadata?.annotations?.[serverAnnotation] !== planned.kubeconfig.server) return { reason: 'server changed' };
+    if (live.metadata?.annotations?.[serverAnnotation] !== planned.kubeconfig.server)
+      return { reason: 'server changed' };
     if (!decode(live, 'value')) return { reason: 'kubeconfig missing' };
   } else if (!decode(live, 'tls.key')) {
     return { reason: 'key missing' };
@@ -159,7 +243,13 @@ async function reissueReason(ctx: ReconcileContext, planned: PlannedCertificate,
   const edited = await editedReason(ctx, planned, live, certificate, bundle);
   if (edited) return { reason: edited };
   if (!(await isSignedBy(certificate, ca.certificate).catch(() => false))) return { reason: 'issued by another CA' };
-  const verdict = renewalVerdict(describeCertificate(certificate), planned.spec, { subject: caInfo.issuer, notAfter: caInfo.notAfter }, renewBeforeMs, ctx.now);
+  const verdict = renewalVerdict(
+    describeCertificate(certificate),
+    planned.spec,
+    { subject: caInfo.issuer, notAfter: caInfo.notAfter },
+    renewBeforeMs,
+    ctx.now,
+  );
   // a deadline already passed would requeue at once: a clipped leaf waits for a new CA instead
   if (verdict.renewAt > ctx.now) ctx.requeueAfter(verdict.renewAt.getTime() - ctx.now.getTime());
   return verdict.reason ? { reason: verdict.reason } : { clipped: verdict.clippedByIssuer ?? false };
@@ -177,7 +267,11 @@ function pkiInput(ctx: ReconcileContext, spec: ClusterSpec, validityMs: number) 
     tunnelAddresses: ctx.facts.apiserverService.tunnelAddresses,
     tunnelEndpoint: ctx.facts.apiserverService.tunnelEndpoint,
     etcdMembers: etcdMembers(spec),
-    users: (spec.users ?? []).map((u) => ({ name: u.name, groups: u.groups ?? [], validityMs: u.validity ? parseDuration(u.validity) : validityMs })),
+    users: (spec.users ?? []).map((u) => ({
+      name: u.name,
+      groups: u.groups ?? [],
+      validityMs: u.validity ? parseDuration(u.validity) : validityMs,
+    })),
     validityMs,
     tunnel: tunnelEnabled(spec),
   };
@@ -186,8 +280,16 @@ function pkiInput(ctx: ReconcileContext, spec: ClusterSpec, validityMs: number) 
 /** Every Secret of the PKI: CAs, the service-account key, each leaf and kubeconfig. */
 export function wantedPkiObjects(cluster: string, spec: ClusterSpec): ObjectRef[] {
   const plan = plannedCertificates({
-    name: cluster, namespace: '', metaDnsDomain: '', serviceCIDR: spec.network.serviceCIDR, dnsDomain: '', apiserverAddresses: [],
-    etcdMembers: etcdMembers(spec), users: (spec.users ?? []).map((u) => ({ name: u.name, groups: [], validityMs: 1 })), validityMs: 1, tunnel: tunnelEnabled(spec),
+    name: cluster,
+    namespace: '',
+    metaDnsDomain: '',
+    serviceCIDR: spec.network.serviceCIDR,
+    dnsDomain: '',
+    apiserverAddresses: [],
+    etcdMembers: etcdMembers(spec),
+    users: (spec.users ?? []).map((u) => ({ name: u.name, groups: [], validityMs: 1 })),
+    validityMs: 1,
+    tunnel: tunnelEnabled(spec),
   });
   return [
     ...authorities.map((a) => ({ kind: 'Secret' as const, name: secrets.authority(cluster, a.authority) })),
@@ -207,21 +309,40 @@ export const mountedCopyAnnotation = 'kubeonkube.io/copy-of';
  * written, while it still serves; with a copy per content, each Pod of a rollout keeps the files
  * it started with, and the new ones start with the new files.
  */
-async function mountedCopy(ctx: ReconcileContext, secret: string, written: V1Secret | undefined): Promise<string | undefined> {
+async function mountedCopy(
+  ctx: ReconcileContext,
+  secret: string,
+  written: V1Secret | undefined,
+): Promise<string | undefined> {
   // what this pass wrote, which the cache shows only later: one rollout per renewal, not two
   const source = written ?? cached<V1Secret>(ctx, 'Secret', secret);
   const data = source?.data;
   if (!data) return undefined;
   const digest = objectHash(data);
   const name = `${secret}-${digest.slice(0, 10)}`;
-  const ours = (s: V1Secret) => objectHash(s.data ?? {}) === digest && s.metadata?.labels?.[clusterLabel] === ctx.name && isOwnedBy(s, ctx.owner.uid) && s.immutable === true;
+  const ours = (s: V1Secret) =>
+    objectHash(s.data ?? {}) === digest &&
+    s.metadata?.labels?.[clusterLabel] === ctx.name &&
+    isOwnedBy(s, ctx.owner.uid) &&
+    s.immutable === true;
   let live = cached<V1Secret>(ctx, 'Secret', name);
   if (!live) {
-    const copy = ownedBy({
-      apiVersion: 'v1', kind: 'Secret', immutable: true, type: source.type,
-      metadata: { name, namespace: ctx.namespace, labels: clusterLabels(ctx.name, 'pki'), annotations: { [mountedCopyAnnotation]: secret } },
-      data,
-    }, ctx.owner) as V1Secret;
+    const copy = ownedBy(
+      {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        immutable: true,
+        type: source.type,
+        metadata: {
+          name,
+          namespace: ctx.namespace,
+          labels: clusterLabels(ctx.name, 'pki'),
+          annotations: { [mountedCopyAnnotation]: secret },
+        },
+        data,
+      },
+      ctx.owner,
+    ) as V1Secret;
     const made = await ctx.writer.createOnly(copy);
     if (made.created) return name;
     live = made.live;
@@ -231,20 +352,43 @@ async function mountedCopy(ctx: ReconcileContext, secret: string, written: V1Sec
   // the operator never issued; it goes, and the next pass makes the copy (a Pod that starts
   // meanwhile waits for it; the template keeps the name, so nothing rolls for it)
   await ctx.writer.delete({ ...live, apiVersion: 'v1', kind: 'Secret' });
-  ctx.events.warning('SecretEdited', `Secret ${name} did not hold the copy of ${secret} its name says: deleted, to be made again`);
+  ctx.events.warning(
+    'SecretEdited',
+    `Secret ${name} did not hold the copy of ${secret} its name says: deleted, to be made again`,
+  );
   ctx.requeueAfter(1000);
   return name;
 }
 
 /** CertificatesReady from the CAs' ends and what had to wait. */
-function certificatesCondition(ctx: ReconcileContext, caInfo: Record<Authority, CertificateDescription>, renewBeforeMs: number, clipped: string[], waiting: string[]): ConditionUpdate {
-  const [first] = authorities.map((a) => ({ secret: secrets.authority(ctx.name, a.authority), notAfter: caInfo[a.authority].notAfter })).sort((a, b) => a.notAfter.getTime() - b.notAfter.getTime());
-  if (first && first.notAfter <= ctx.now) return notReady(Reasons.CAExpired, `certificate authority ${first.secret} expired at ${first.notAfter.toISOString()}; nothing it signed is valid: rotate the CAs (annotate the Cluster with ${rotateCaAnnotation}=<a new value>)`);
+function certificatesCondition(
+  ctx: ReconcileContext,
+  caInfo: Record<Authority, CertificateDescription>,
+  renewBeforeMs: number,
+  clipped: string[],
+  waiting: string[],
+): ConditionUpdate {
+  const [first] = authorities
+    .map((a) => ({ secret: secrets.authority(ctx.name, a.authority), notAfter: caInfo[a.authority].notAfter }))
+    .sort((a, b) => a.notAfter.getTime() - b.notAfter.getTime());
+  if (first && first.notAfter <= ctx.now)
+    return notReady(
+      Reasons.CAExpired,
+      `certificate authority ${first.secret} expired at ${first.notAfter.toISOString()}; nothing it signed is valid: rotate the CAs (annotate the Cluster with ${rotateCaAnnotation}=<a new value>)`,
+    );
   if (first && first.notAfter.getTime() - ctx.now.getTime() < renewBeforeMs) {
-    const cut = clipped.length > 0 ? `; ${clipped.length} certificate(s) end with it and cannot be renewed past it` : '';
-    return notReady(Reasons.CAExpiring, `certificate authority ${first.secret} expires at ${first.notAfter.toISOString()}, within renewBefore${cut}: rotate the CAs (annotate the Cluster with ${rotateCaAnnotation}=<a new value>)`);
+    const cut =
+      clipped.length > 0 ? `; ${clipped.length} certificate(s) end with it and cannot be renewed past it` : '';
+    return notReady(
+      Reasons.CAExpiring,
+      `certificate authority ${first.secret} expires at ${first.notAfter.toISOString()}, within renewBefore${cut}: rotate the CAs (annotate the Cluster with ${rotateCaAnnotation}=<a new value>)`,
+    );
   }
-  if (waiting.length > 0) return notReady(Reasons.WaitingForEndpoint, `${waiting.join(', ')} wait for the apiserver's endpoint (a load balancer without an ingress address yet, and no spec.endpoint.host)`);
+  if (waiting.length > 0)
+    return notReady(
+      Reasons.WaitingForEndpoint,
+      `${waiting.join(', ')} wait for the apiserver's endpoint (a load balancer without an ingress address yet, and no spec.endpoint.host)`,
+    );
   return ready('every certificate is current');
 }
 
@@ -258,25 +402,39 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
   // a Cluster made before kubelets had a serving CA of their own: theirs come from the cluster CA
   const kubeletsServeClusterCa = cached<V1Secret>(ctx, 'Secret', secrets.authority(ctx.name, 'ca')) !== undefined;
   for (const a of authorities) {
-    const legacy = a.authority === 'kubelet-serving-ca' && kubeletsServeClusterCa ? { bundle: trustBundle(states.ca), request: states.ca.request } : undefined;
+    const legacy =
+      a.authority === 'kubelet-serving-ca' && kubeletsServeClusterCa
+        ? { bundle: trustBundle(states.ca), request: states.ca.request }
+        : undefined;
     states[a.authority] = await ensureAuthority(ctx, a.authority, a.commonName, caValidityMs, legacy);
   }
   ctx.facts.pki.authorities = states;
-  const cas = Object.fromEntries(authorities.map((a) => [a.authority, states[a.authority].signer])) as Record<Authority, CertificateAndKey>;
-  const bundles = Object.fromEntries(authorities.map((a) => [a.authority, trustBundle(states[a.authority])])) as Record<Authority, string>;
+  const cas = Object.fromEntries(authorities.map((a) => [a.authority, states[a.authority].signer])) as Record<
+    Authority,
+    CertificateAndKey
+  >;
+  const bundles = Object.fromEntries(authorities.map((a) => [a.authority, trustBundle(states[a.authority])])) as Record<
+    Authority,
+    string
+  >;
   // served after each leaf a CA signs (see compat.crt in ca-rotation.ts); '' for most
-  const chains = Object.fromEntries(authorities.map((a) => [a.authority, stillValid(states[a.authority].compat, ctx.now).join('')])) as Record<Authority, string>;
+  const chains = Object.fromEntries(
+    authorities.map((a) => [a.authority, stillValid(states[a.authority].compat, ctx.now).join('')]),
+  ) as Record<Authority, string>;
   await ensureServiceAccountKey(ctx);
 
   const plan = plannedCertificates(pkiInput(ctx, spec, validityMs));
 
   // each CA is parsed once per pass, not once per leaf it signs
-  const caInfo = Object.fromEntries(authorities.map((a) => [a.authority, describeCertificate(cas[a.authority].certificate)])) as Record<Authority, CertificateDescription>;
+  const caInfo = Object.fromEntries(
+    authorities.map((a) => [a.authority, describeCertificate(cas[a.authority].certificate)]),
+  ) as Record<Authority, CertificateDescription>;
   const issuedCerts = new Map<string, string>();
   const clipped: string[] = [];
   const waiting: string[] = [];
   const renewalRequest = ctx.cluster.metadata?.annotations?.[renewCertificatesAnnotation] ?? '';
-  const renewalDue = renewalRequest !== '' && renewalRequest !== ctx.cluster.status?.certificates?.forcedRenewal?.request;
+  const renewalDue =
+    renewalRequest !== '' && renewalRequest !== ctx.cluster.status?.certificates?.forcedRenewal?.request;
   const reissued: string[] = [];
   // first what is to be re-issued and why, announced in one Event before anything is written
   const verdicts: { planned: PlannedCertificate; live: V1Secret | undefined; reason: string | undefined }[] = [];
@@ -286,7 +444,16 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
       continue;
     }
     const live = cached<V1Secret>(ctx, 'Secret', planned.secretName);
-    const verdict = await reissueReason(ctx, planned, live, cas[planned.issuer], bundles[planned.trusts ?? planned.issuer], chains[planned.issuer], caInfo[planned.issuer], renewBeforeMs);
+    const verdict = await reissueReason(
+      ctx,
+      planned,
+      live,
+      cas[planned.issuer],
+      bundles[planned.trusts ?? planned.issuer],
+      chains[planned.issuer],
+      caInfo[planned.issuer],
+      renewBeforeMs,
+    );
     const reason = verdict.reason ?? (renewalDue ? `renewal requested (${renewCertificatesAnnotation})` : undefined);
     if (verdict.clipped && !reason) clipped.push(planned.secretName);
     if (reason && live) reissued.push(`${planned.secretName} (${reason})`);
@@ -294,7 +461,11 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
   }
   if (reissued.length > 0) ctx.events.normal('CertificatesRenewing', `re-issuing ${reissued.join(', ')}`);
   for (const { planned, reason } of verdicts) {
-    if (reason && editedReasons.has(reason)) ctx.events.warning('SecretEdited', `Secret ${planned.secretName} did not hold what the operator issued (${reason}): re-issued`);
+    if (reason && editedReasons.has(reason))
+      ctx.events.warning(
+        'SecretEdited',
+        `Secret ${planned.secretName} did not hold what the operator issued (${reason}): re-issued`,
+      );
   }
   let earliestRenewed: Date | undefined;
   const written = new Map<string, V1Secret>();
@@ -304,14 +475,38 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
     if (reason) {
       const issued = await issueCertificate(cas[planned.issuer], planned.spec, ctx.now);
       certificate = issued.certificate;
-      const secret = server !== undefined
-        ? secretObject(ctx, planned.secretName, 'Opaque', {
-          value: renderKubeconfig({ name: ctx.name, server, caCertificate: bundles.ca, clientCertificate: issued.certificate, clientKey: issued.privateKey }),
-          'tls.crt': issued.certificate,
-          // the CAs the kubeconfig trusts, beside it: the controller-manager hands them to the business cluster's pods
-          'ca.crt': bundles.ca,
-        }, 'kubeconfig', { [serverAnnotation]: server })
-        : secretObject(ctx, planned.secretName, 'kubernetes.io/tls', { 'tls.crt': issued.certificate + chains[planned.issuer], 'tls.key': issued.privateKey, 'ca.crt': bundles[planned.trusts ?? planned.issuer] }, 'pki');
+      const secret =
+        server !== undefined
+          ? secretObject(
+              ctx,
+              planned.secretName,
+              'Opaque',
+              {
+                value: renderKubeconfig({
+                  name: ctx.name,
+                  server,
+                  caCertificate: bundles.ca,
+                  clientCertificate: issued.certificate,
+                  clientKey: issued.privateKey,
+                }),
+                'tls.crt': issued.certificate,
+                // the CAs the kubeconfig trusts, beside it: the controller-manager hands them to the business cluster's pods
+                'ca.crt': bundles.ca,
+              },
+              'kubeconfig',
+              { [serverAnnotation]: server },
+            )
+          : secretObject(
+              ctx,
+              planned.secretName,
+              'kubernetes.io/tls',
+              {
+                'tls.crt': issued.certificate + chains[planned.issuer],
+                'tls.key': issued.privateKey,
+                'ca.crt': bundles[planned.trusts ?? planned.issuer],
+              },
+              'pki',
+            );
       written.set(planned.secretName, secret);
       if (reason === 'missing' && !live) {
         // a Secret the cache has not seen yet may exist: creating never overwrites it
@@ -331,24 +526,43 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
     issuedCerts.set(planned.secretName, certificate);
     const notAfter = describeCertificate(certificate).notAfter;
     ctx.facts.pki.certificates.expiries.set(planned.secretName, notAfter);
-    if (!ctx.facts.pki.certificates.notAfter || notAfter < ctx.facts.pki.certificates.notAfter) ctx.facts.pki.certificates.notAfter = notAfter;
+    if (!ctx.facts.pki.certificates.notAfter || notAfter < ctx.facts.pki.certificates.notAfter)
+      ctx.facts.pki.certificates.notAfter = notAfter;
   }
-  if (earliestRenewed) ctx.events.normal('CertificatesRotated', `re-issued ${reissued.length} certificate(s); the first of them ends at ${earliestRenewed.toISOString()}; their components roll onto them`);
+  if (earliestRenewed)
+    ctx.events.normal(
+      'CertificatesRotated',
+      `re-issued ${reissued.length} certificate(s); the first of them ends at ${earliestRenewed.toISOString()}; their components roll onto them`,
+    );
   for (const a of authorities) {
     const notAfter = caInfo[a.authority].notAfter;
     ctx.facts.pki.certificates.expiries.set(secrets.authority(ctx.name, a.authority), notAfter);
-    if (!ctx.facts.pki.certificates.caNotAfter || notAfter < ctx.facts.pki.certificates.caNotAfter) ctx.facts.pki.certificates.caNotAfter = notAfter;
+    if (!ctx.facts.pki.certificates.caNotAfter || notAfter < ctx.facts.pki.certificates.caNotAfter)
+      ctx.facts.pki.certificates.caNotAfter = notAfter;
   }
   // a CA rotation moves on only from a pass that found every certificate as it should be
-  ctx.facts.pki.current = reissued.length === 0 && waiting.length === 0 && plan.every((p) => issuedCerts.has(p.secretName) && cached<V1Secret>(ctx, 'Secret', p.secretName) !== undefined);
+  ctx.facts.pki.current =
+    reissued.length === 0 &&
+    waiting.length === 0 &&
+    plan.every((p) => issuedCerts.has(p.secretName) && cached<V1Secret>(ctx, 'Secret', p.secretName) !== undefined);
   // honoured once every leaf was written (a kubeconfig still waiting for the endpoint is issued
   // new when it can be); a pass that fails before here re-issues them all again, which is harmless
   if (renewalDue && waiting.length === 0) {
-    ctx.status.certificates = { ...ctx.status.certificates, forcedRenewal: { request: renewalRequest, time: ctx.now.toISOString() } };
-    ctx.events.normal('CertificatesRenewed', `re-issued ${reissued.length} certificates as asked by ${renewCertificatesAnnotation}=${renewalRequest}`);
+    ctx.status.certificates = {
+      ...ctx.status.certificates,
+      forcedRenewal: { request: renewalRequest, time: ctx.now.toISOString() },
+    };
+    ctx.events.normal(
+      'CertificatesRenewed',
+      `re-issued ${reissued.length} certificates as asked by ${renewCertificatesAnnotation}=${renewalRequest}`,
+    );
   }
 
-  ctx.facts.pki.kubeletClientSecret = await mountedCopy(ctx, secrets.apiserverKubeletClient(ctx.name), written.get(secrets.apiserverKubeletClient(ctx.name)));
+  ctx.facts.pki.kubeletClientSecret = await mountedCopy(
+    ctx,
+    secrets.apiserverKubeletClient(ctx.name),
+    written.get(secrets.apiserverKubeletClient(ctx.name)),
+  );
 
   // a component's pods roll when any certificate they mount changes
   const mounted = mountedSecrets(ctx.name);
@@ -367,7 +581,13 @@ export async function reconcilePki(ctx: ReconcileContext): Promise<void> {
   const etcdTrust = createHash('sha256').update(bundles['etcd-ca']).digest('hex').slice(0, 16);
   ctx.facts.pki.inputHashes = {
     // the certificates each mounts (the service-account key pair is never re-issued)
-    apiserver: hashOf(mounted.apiserver.tls, mounted.apiserver.etcdClient, mounted.apiserver.kubeletClient, mounted.apiserver.frontProxyClient, mounted.apiserver.tunnelServer),
+    apiserver: hashOf(
+      mounted.apiserver.tls,
+      mounted.apiserver.etcdClient,
+      mounted.apiserver.kubeletClient,
+      mounted.apiserver.frontProxyClient,
+      mounted.apiserver.tunnelServer,
+    ),
     controllerManager: hashOf(mounted.controllerManager.kubeconfig),
     scheduler: hashOf(mounted.scheduler.kubeconfig),
     etcd: Array.from({ length: etcdMembers(spec) }, () => etcdTrust),

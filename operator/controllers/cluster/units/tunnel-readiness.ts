@@ -20,9 +20,15 @@ const conditionOf = (pod: V1Pod, type: string) => pod.status?.conditions?.find((
 export async function reconcileTunnelReadiness(ctx: ReconcileContext): Promise<void> {
   if (!tunnelEnabled(ctx.cluster.spec)) return;
   const pods = apiserverPods(ctx);
-  const waiting = pods.filter((p) => p.spec?.readinessGates?.some((g) => g.conditionType === tunnelReadyCondition) && conditionOf(p, tunnelReadyCondition)?.status !== 'True');
+  const waiting = pods.filter(
+    (p) =>
+      p.spec?.readinessGates?.some((g) => g.conditionType === tunnelReadyCondition) &&
+      conditionOf(p, tunnelReadyCondition)?.status !== 'True',
+  );
   if (waiting.length === 0) return;
-  const agents = new Map(await Promise.all(pods.map(async (p) => [p.metadata?.name ?? '', await serverAgents(p)] as const)));
+  const agents = new Map(
+    await Promise.all(pods.map(async (p) => [p.metadata?.name ?? '', await serverAgents(p)] as const)),
+  );
   const othersHold = pods.some((p) => !waiting.includes(p) && (agents.get(p.metadata?.name ?? '') ?? 0) > 0);
   for (const pod of waiting) {
     const containers = conditionOf(pod, 'ContainersReady');
@@ -33,17 +39,30 @@ export async function reconcileTunnelReadiness(ctx: ReconcileContext): Promise<v
     const name = pod.metadata?.name ?? '';
     const since = containers.lastTransitionTime ? new Date(containers.lastTransitionTime).getTime() : ctx.now.getTime();
     let verdict: { reason: string; message: string } | undefined;
-    if ((agents.get(name) ?? 0) > 0) verdict = { reason: 'AgentConnected', message: 'a tunnel agent holds a connection to this server' };
-    else if (!othersHold) verdict = { reason: 'NoAgentExpected', message: 'no other tunnel server holds an agent: nothing to wait for' };
+    if ((agents.get(name) ?? 0) > 0)
+      verdict = { reason: 'AgentConnected', message: 'a tunnel agent holds a connection to this server' };
+    else if (!othersHold)
+      verdict = { reason: 'NoAgentExpected', message: 'no other tunnel server holds an agent: nothing to wait for' };
     else if (ctx.now.getTime() - since >= agentWaitMs) {
-      verdict = { reason: 'AgentWaitTimedOut', message: `no agent connected within ${agentWaitMs / 1000} s; taking requests anyway` };
-      ctx.events.warning('TunnelAgentMissing', `apiserver Pod ${name} takes requests without a tunnel agent: none connected within ${agentWaitMs / 1000} s`);
+      verdict = {
+        reason: 'AgentWaitTimedOut',
+        message: `no agent connected within ${agentWaitMs / 1000} s; taking requests anyway`,
+      };
+      ctx.events.warning(
+        'TunnelAgentMissing',
+        `apiserver Pod ${name} takes requests without a tunnel agent: none connected within ${agentWaitMs / 1000} s`,
+      );
     }
     if (!verdict) {
       ctx.requeueAfter(1000);
       continue;
     }
-    await ctx.writer.setPodCondition(pod, { type: tunnelReadyCondition, status: 'True', lastTransitionTime: ctx.now, ...verdict });
+    await ctx.writer.setPodCondition(pod, {
+      type: tunnelReadyCondition,
+      status: 'True',
+      lastTransitionTime: ctx.now,
+      ...verdict,
+    });
     ctx.log.info({ pod: name, reason: verdict.reason }, 'apiserver Pod ready for the tunnel');
   }
 }
