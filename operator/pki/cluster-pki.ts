@@ -120,7 +120,7 @@ export function plannedCertificates(input: ClusterPkiInput): PlannedCertificate[
     leaf(secrets.apiserverTls(name), 'ca', { commonName: 'kube-apiserver', usage: 'server', ...serviceNames }),
     leaf(secrets.apiserverEtcdClient(name), 'etcd-ca', { commonName: 'kube-apiserver-etcd-client', usage: 'client' }),
     // kubelets authorize the apiserver's calls (logs, exec) through the business cluster's RBAC:
-    // the add-ons unit binds this user to system:kubelet-api-admin there, and to nothing more
+    // the business wing's built-in add-ons bind this user to system:kubelet-api-admin there, and to nothing more
     // its ca.crt is what the apiserver trusts kubelets' serving certificates by, and nothing else does
     {
       ...leaf(secrets.apiserverKubeletClient(name), 'ca', { commonName: apiserverKubeletClientUser, usage: 'client' }),

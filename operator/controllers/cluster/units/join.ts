@@ -1,7 +1,7 @@
 // The `<cluster>-join` Secret: what a new worker needs to join (model/join.ts). Its bootstrap token
 // expires (a day); eight hours before, the Secret gets the next one and names the one before, which
 // the business cluster keeps accepting until its own end (a worker may be joining with it). A
-// Secret deleted by hand gets a new token at once, and the add-ons unit then removes every other
+// Secret deleted by hand gets a new token at once, and the business wing then removes every other
 // token from the business cluster.
 import type { V1Secret } from '@kubernetes/client-node';
 import { objectHash, ownedBy } from '../../../kube/apply.ts';
