@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { firstAddress } from './addresses.ts';
 import { createCertificateAuthority, describeCertificate, issueCertificate } from './certificates.ts';
-import { externalServer, plannedCertificates, type ClusterPkiInput } from './cluster-pki.ts';
+import { externalServer, plannedCertificates, plannedSecretNames, type ClusterPkiInput } from './cluster-pki.ts';
 import { renewalVerdict } from './renewal.ts';
 
 const hour = 3600_000;
@@ -35,6 +35,27 @@ describe('firstAddress', () => {
 describe('plannedCertificates', () => {
   const plan = plannedCertificates(input);
   const byName = new Map(plan.map((p) => [p.secretName, p]));
+
+  it.each([
+    ['with the tunnel and a user', input],
+    ['without the tunnel, one member, no user', { ...input, tunnel: false, etcdMembers: 1, users: [] }],
+    [
+      'with two users',
+      { ...input, tunnel: true, users: [...input.users, { name: 'bob', groups: [], validityMs: hour }] },
+    ],
+  ])('holds exactly the Secrets plannedSecretNames names, %s', (_what, i) => {
+    const shape = {
+      name: i.name,
+      etcdMembers: i.etcdMembers,
+      tunnel: i.tunnel ?? false,
+      users: i.users.map((u) => u.name),
+    };
+    expect(
+      plannedCertificates(i)
+        .map((p) => p.secretName)
+        .sort(),
+    ).toEqual(plannedSecretNames(shape).sort());
+  });
 
   it('names every Secret after the cluster', () => {
     expect([...byName.keys()].sort()).toEqual([

@@ -82,6 +82,32 @@ export function externalServer(input: Pick<ClusterPkiInput, 'endpoint'>): string
   return `https://${isIP(e.host) === 6 ? `[${e.host}]` : e.host}:${e.port}`;
 }
 
+/**
+ * The Secret of every certificate plannedCertificates() holds for a Cluster of this shape, whatever
+ * its addresses and lifetimes: what the PKI wants to exist (a test holds the two together).
+ */
+export function plannedSecretNames(shape: {
+  name: string;
+  etcdMembers: number;
+  tunnel: boolean;
+  users: readonly string[];
+}): string[] {
+  const n = shape.name;
+  return [
+    secrets.apiserverTls(n),
+    secrets.apiserverEtcdClient(n),
+    secrets.apiserverKubeletClient(n),
+    secrets.frontProxyClient(n),
+    secrets.etcdOperatorClient(n),
+    secrets.controllerManagerKubeconfig(n),
+    secrets.schedulerKubeconfig(n),
+    secrets.adminKubeconfig(n),
+    ...(shape.tunnel ? [secrets.tunnelServerTls(n), secrets.tunnelAgent(n)] : []),
+    ...Array.from({ length: shape.etcdMembers }, (_, i) => secrets.etcdMemberTls(n, i)),
+    ...shape.users.map((u) => secrets.userKubeconfig(n, u)),
+  ];
+}
+
 export function plannedCertificates(input: ClusterPkiInput): PlannedCertificate[] {
   const { name, namespace, metaDnsDomain, validityMs } = input;
   const apiserverService = names.apiserver(name);

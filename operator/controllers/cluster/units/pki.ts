@@ -21,7 +21,13 @@ import {
   type CertificateAndKey,
   type CertificateDescription,
 } from '../../../pki/certificates.ts';
-import { authorities, plannedCertificates, type Authority, type PlannedCertificate } from '../../../pki/cluster-pki.ts';
+import {
+  authorities,
+  plannedCertificates,
+  plannedSecretNames,
+  type Authority,
+  type PlannedCertificate,
+} from '../../../pki/cluster-pki.ts';
 import { generateKeyPair, privateKeyToPem, publicKeyToPem } from '../../../pki/keys.ts';
 import {
   authorityData,
@@ -279,22 +285,16 @@ function pkiInput(ctx: ReconcileContext, spec: ClusterSpec, validityMs: number) 
 
 /** Every Secret of the PKI: CAs, the service-account key, each leaf and kubeconfig. */
 export function wantedPkiObjects(cluster: string, spec: ClusterSpec): ObjectRef[] {
-  const plan = plannedCertificates({
+  const leaves = plannedSecretNames({
     name: cluster,
-    namespace: '',
-    metaDnsDomain: '',
-    serviceCIDR: spec.network.serviceCIDR,
-    dnsDomain: '',
-    apiserverAddresses: [],
     etcdMembers: etcdMembers(spec),
-    users: (spec.users ?? []).map((u) => ({ name: u.name, groups: [], validityMs: 1 })),
-    validityMs: 1,
     tunnel: tunnelEnabled(spec),
+    users: (spec.users ?? []).map((u) => u.name),
   });
   return [
     ...authorities.map((a) => ({ kind: 'Secret' as const, name: secrets.authority(cluster, a.authority) })),
     { kind: 'Secret', name: secrets.serviceAccount(cluster) },
-    ...plan.map((p) => ({ kind: 'Secret' as const, name: p.secretName })),
+    ...leaves.map((name) => ({ kind: 'Secret' as const, name })),
   ];
 }
 
