@@ -1,4 +1,5 @@
 // Lists in a business cluster read in bounded pieces: what its tenant made may be huge.
+import type { BusinessClient } from './clients.ts';
 
 /** Objects one page holds, and the most a list reads in all. */
 export const businessListLimit = 500;
@@ -17,3 +18,9 @@ export async function listBounded<T>(
   } while (next && items.length < businessListMax);
   return items.slice(0, businessListMax);
 }
+
+/** The business cluster's CSRs of one signer, a bounded number at a time (the rest come next pass). */
+export const signerCsrs = (client: BusinessClient, signer: string) =>
+  listBounded((page) =>
+    client.certificates.listCertificateSigningRequest({ fieldSelector: `spec.signerName=${signer}`, ...page }),
+  );

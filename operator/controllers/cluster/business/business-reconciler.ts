@@ -8,7 +8,7 @@
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { BusinessApplier } from '../../../business/applier.ts';
-import { businessListMax, listBounded } from '../../../business/bounded-list.ts';
+import { businessListMax, listBounded, signerCsrs } from '../../../business/bounded-list.ts';
 import { BusinessClients } from '../../../business/clients.ts';
 import { kubeletServingSigner } from '../../../business/serving-csr.ts';
 import { NotLeaderError, type Writer } from '../../../kube/apply.ts';
@@ -27,7 +27,7 @@ import type { BusinessContext, BusinessSession } from './context.ts';
 import { reconcileCustomAddons } from './custom-addons.ts';
 import { observeKubeletRenewals } from './kubelet-renewals.ts';
 import type { BusinessReport, ClusterReports } from './reports.ts';
-import { approveServingCsrs, signerCsrs } from './serving-csr-approval.ts';
+import { approveServingCsrs } from './serving-csr-approval.ts';
 import { checkTunnel } from './tunnel-check.ts';
 
 /** How often the business cluster is looked at again while all is well (nodes join, CSRs arrive), and while something moves. */

@@ -6,7 +6,7 @@ import type { BusinessClient } from '../../../business/clients.ts';
 import { kubeletClientSigner, kubeletsSignedBy, type IssuedRequest } from '../../../business/kubelet-certificates.ts';
 import { phaseOf } from '../../../pki/ca-rotation.ts';
 import type { BusinessContext } from './context.ts';
-import { signerCsrs } from './serving-csr-approval.ts';
+import { signerCsrs } from '../../../business/bounded-list.ts';
 
 export async function observeKubeletRenewals(
   ctx: BusinessContext,

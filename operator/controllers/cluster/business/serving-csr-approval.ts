@@ -2,16 +2,9 @@
 // approved only for what the node is (business/serving-csr.ts judges each one) and denied, with
 // a Warning event, otherwise.
 import type { V1CertificateSigningRequest, V1Node } from '@kubernetes/client-node';
-import { listBounded } from '../../../business/bounded-list.ts';
 import type { BusinessClient } from '../../../business/clients.ts';
 import { judgeServingCsr } from '../../../business/serving-csr.ts';
 import type { BusinessContext } from './context.ts';
-
-/** The business cluster's CSRs of one signer, a bounded number at a time (the rest come next pass). */
-export const signerCsrs = (client: BusinessClient, signer: string) =>
-  listBounded((page) =>
-    client.certificates.listCertificateSigningRequest({ fieldSelector: `spec.signerName=${signer}`, ...page }),
-  );
 
 /** Decides every undecided CSR of `csrs`; true when one waits for its Node to report an address. */
 export async function approveServingCsrs(
