@@ -1,19 +1,7 @@
-// Which template renders which part of a control plane, with the context the model builds.
-import {
-  apiserverContext,
-  apiserverServiceContext,
-  controlPlaneEgressPolicyContext,
-  controllerManagerContext,
-  etcdClientServiceContext,
-  etcdMemberContext,
-  etcdMembers,
-  etcdNetworkPolicyContext,
-  tunnelServiceContext,
-  schedulerContext,
-  type ControlPlaneFacts,
-  type ControlPlaneSpec,
-} from '../model/control-plane.ts';
-import { etcdBackupCronJobContext, etcdRestoreJobContext } from '../model/etcd-backup.ts';
+// Every part of a control plane rendered at once, through the table of model/control-plane-parts.ts:
+// what the golden-file tests compare (the units render the same parts one by one).
+import { controlPlaneParts } from '../model/control-plane-parts.ts';
+import { etcdMembers, type ControlPlaneFacts, type ControlPlaneSpec } from '../model/control-plane.ts';
 import type { Renderer, RenderedObject } from './renderer.ts';
 
 export interface ControlPlaneObjects {
@@ -39,33 +27,26 @@ export function renderControlPlane(
   facts: ControlPlaneFacts,
   operatorImage = 'ghcr.io/kubeonkube/kubeonkube:0.0.0',
 ): ControlPlaneObjects {
+  const p = controlPlaneParts;
   return {
     etcdMembers: Array.from({ length: etcdMembers(spec) }, (_, i) =>
-      renderer.render('etcd-member.yaml.hbs', etcdMemberContext(spec, facts, i)),
+      renderer.render(p.etcdMember.template, p.etcdMember.context(spec, facts, i)),
     ),
-    etcdClientService: renderer.render('etcd-client-service.yaml.hbs', etcdClientServiceContext(facts)),
-    etcdNetworkPolicy: renderer.render('etcd-network-policy.yaml.hbs', etcdNetworkPolicyContext(facts)),
-    egressPolicy: renderer.render(
-      'control-plane-egress-policy.yaml.hbs',
-      controlPlaneEgressPolicyContext(facts, ['203.0.113.0/24']),
-    ),
-    apiserverService: renderer.render('apiserver-service.yaml.hbs', apiserverServiceContext(spec, facts)),
-    tunnelService: renderer.render('tunnel-service.yaml.hbs', tunnelServiceContext(spec, facts)),
-    apiserver: renderer.render('apiserver-deployment.yaml.hbs', apiserverContext(spec, facts)),
-    controllerManager: renderer.render('controller-manager-deployment.yaml.hbs', controllerManagerContext(spec, facts)),
-    scheduler: renderer.render('scheduler-deployment.yaml.hbs', schedulerContext(spec, facts)),
+    etcdClientService: renderer.render(p.etcdClientService.template, p.etcdClientService.context(facts)),
+    etcdNetworkPolicy: renderer.render(p.etcdNetworkPolicy.template, p.etcdNetworkPolicy.context(facts)),
+    egressPolicy: renderer.render(p.egressPolicy.template, p.egressPolicy.context(facts, ['203.0.113.0/24'])),
+    apiserverService: renderer.render(p.apiserverService.template, p.apiserverService.context(spec, facts)),
+    tunnelService: renderer.render(p.tunnelService.template, p.tunnelService.context(spec, facts)),
+    apiserver: renderer.render(p.apiserver.template, p.apiserver.context(spec, facts)),
+    controllerManager: renderer.render(p.controllerManager.template, p.controllerManager.context(spec, facts)),
+    scheduler: renderer.render(p.scheduler.template, p.scheduler.context(spec, facts)),
     ...(spec.etcd.backup
-      ? {
-          etcdBackup: renderer.render(
-            'etcd-backup-cronjob.yaml.hbs',
-            etcdBackupCronJobContext(spec, facts, operatorImage),
-          ),
-        }
+      ? { etcdBackup: renderer.render(p.etcdBackup.template, p.etcdBackup.context(spec, facts, operatorImage)) }
       : {}),
     ...(spec.etcd.restoreFrom
       ? {
           etcdRestore: Array.from({ length: etcdMembers(spec) }, (_, i) =>
-            renderer.render('etcd-restore-job.yaml.hbs', etcdRestoreJobContext(spec, facts, i)),
+            renderer.render(p.etcdRestore.template, p.etcdRestore.context(spec, facts, i)),
           ),
         }
       : {}),

@@ -5,15 +5,11 @@
 // until the load balancer has one). spec.endpoint.host replaces the address in every case.
 import type { V1Service } from '@kubernetes/client-node';
 import { ownedBy } from '../../../kube/apply.ts';
-import {
-  apiserverServiceContext,
-  tunnelEnabled,
-  tunnelPort,
-  tunnelServiceContext,
-} from '../../../model/control-plane.ts';
+import { tunnelEnabled, tunnelPort } from '../../../model/control-plane.ts';
 import { names } from '../../../names/cluster-names.ts';
 import { cached, type ClusterSpec, type ObjectRef, type ReconcileContext } from '../context.ts';
 import { modelFacts } from '../model-facts.ts';
+import { controlPlaneParts } from '../../../model/control-plane-parts.ts';
 
 export const wantedApiserverService = (cluster: string, spec: ClusterSpec): ObjectRef[] => [
   { kind: 'Service', name: names.apiserver(cluster) },
@@ -78,10 +74,8 @@ const addressesOf = (s: V1Service | undefined) => [
 
 export async function reconcileApiserverService(ctx: ReconcileContext): Promise<void> {
   let live = cached<V1Service>(ctx, 'Service', names.apiserver(ctx.name));
-  for (const obj of ctx.renderer.render(
-    'apiserver-service.yaml.hbs',
-    apiserverServiceContext(ctx.cluster.spec, modelFacts(ctx)),
-  )) {
+  const part = controlPlaneParts.apiserverService;
+  for (const obj of ctx.renderer.render(part.template, part.context(ctx.cluster.spec, modelFacts(ctx)))) {
     // the server's answer carries the ClusterIP at once, before the cache has seen the Service
     live = await ctx.writer.apply(ownedBy(obj, ctx.owner), live);
   }
@@ -97,10 +91,8 @@ export async function reconcileApiserverService(ctx: ReconcileContext): Promise<
  */
 async function reconcileTunnelService(ctx: ReconcileContext): Promise<void> {
   let live = cached<V1Service>(ctx, 'Service', names.tunnel(ctx.name));
-  for (const obj of ctx.renderer.render(
-    'tunnel-service.yaml.hbs',
-    tunnelServiceContext(ctx.cluster.spec, modelFacts(ctx)),
-  )) {
+  const part = controlPlaneParts.tunnelService;
+  for (const obj of ctx.renderer.render(part.template, part.context(ctx.cluster.spec, modelFacts(ctx)))) {
     live = await ctx.writer.apply(ownedBy(obj, ctx.owner), live);
   }
   ctx.facts.apiserverService.tunnelAddresses = addressesOf(live);

@@ -5,11 +5,11 @@
 // data that is gone.
 import type { V1Deployment } from '@kubernetes/client-node';
 import { appliedHashAnnotation, ownedBy } from '../../../kube/apply.ts';
-import { apiserverContext, controllerManagerContext, schedulerContext } from '../../../model/control-plane.ts';
 import { names } from '../../../names/cluster-names.ts';
 import { notReady, ready, Reasons, type ConditionType } from '../conditions.ts';
 import { modelFacts } from '../model-facts.ts';
 import { cached, type ObjectRef, type ReconcileContext } from '../context.ts';
+import { controlPlaneParts } from '../../../model/control-plane-parts.ts';
 
 type Part = {
   key: 'apiServer' | 'controllerManager' | 'scheduler';
@@ -22,19 +22,19 @@ const parts: Record<Part['key'], Part> = {
   apiServer: {
     key: 'apiServer',
     condition: 'APIServerReady',
-    template: 'apiserver-deployment.yaml.hbs',
+    template: controlPlaneParts.apiserver.template,
     name: names.apiserver,
   },
   controllerManager: {
     key: 'controllerManager',
     condition: 'ControllerManagerReady',
-    template: 'controller-manager-deployment.yaml.hbs',
+    template: controlPlaneParts.controllerManager.template,
     name: names.controllerManager,
   },
   scheduler: {
     key: 'scheduler',
     condition: 'SchedulerReady',
-    template: 'scheduler-deployment.yaml.hbs',
+    template: controlPlaneParts.scheduler.template,
     name: names.scheduler,
   },
 };
@@ -57,10 +57,10 @@ function context(ctx: ReconcileContext, part: Part) {
   const facts = modelFacts(ctx);
   const c =
     part.key === 'apiServer'
-      ? apiserverContext(spec, facts)
+      ? controlPlaneParts.apiserver.context(spec, facts)
       : part.key === 'controllerManager'
-        ? controllerManagerContext(spec, facts)
-        : schedulerContext(spec, facts);
+        ? controlPlaneParts.controllerManager.context(spec, facts)
+        : controlPlaneParts.scheduler.context(spec, facts);
   return ctx.facts.etcd.dataLost ? { ...c, replicas: 0 } : c;
 }
 

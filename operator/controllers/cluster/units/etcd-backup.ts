@@ -4,11 +4,11 @@
 // deletes the CronJob, never a snapshot.
 import type { V1Pod } from '@kubernetes/client-node';
 import { controllerOf, ownedBy } from '../../../kube/apply.ts';
-import { etcdBackupCronJobContext } from '../../../model/etcd-backup.ts';
 import { names, selectorLabels } from '../../../names/cluster-names.ts';
 import type { SnapshotResult } from '../../../etcd/snapshot-job.ts';
 import { modelFacts } from '../model-facts.ts';
 import { cached, type ClusterSpec, type ObjectRef, type ReconcileContext } from '../context.ts';
+import { controlPlaneParts } from '../../../model/control-plane-parts.ts';
 
 export const wantedEtcdBackup = (cluster: string, spec: ClusterSpec): ObjectRef[] =>
   spec.etcd.backup ? [{ kind: 'CronJob', name: names.etcdBackup(cluster) }] : [];
@@ -35,8 +35,9 @@ export async function reconcileEtcdBackup(ctx: ReconcileContext): Promise<void> 
   const key = `${ctx.namespace}/${ctx.name}`;
   const backup = ctx.cluster.spec.etcd.backup;
   if (backup) {
-    const context = etcdBackupCronJobContext(ctx.cluster.spec, modelFacts(ctx), ctx.settings.operatorImage);
-    for (const obj of ctx.renderer.render('etcd-backup-cronjob.yaml.hbs', context)) {
+    const part = controlPlaneParts.etcdBackup;
+    const context = part.context(ctx.cluster.spec, modelFacts(ctx), ctx.settings.operatorImage);
+    for (const obj of ctx.renderer.render(part.template, context)) {
       await ctx.writer.apply(ownedBy(obj, ctx.owner), cached(ctx, 'CronJob', names.etcdBackup(ctx.name)));
     }
   }

@@ -39,27 +39,23 @@ import {
   type SlotView,
 } from '../../../etcd/membership.ts';
 import {
-  controlPlaneEgressPolicyContext,
-  etcdClientServiceContext,
   etcdDataDirAnnotation,
-  etcdMemberContext,
   etcdMemberHost,
   etcdMemberIdAnnotation,
   etcdMembers,
-  etcdNetworkPolicyContext,
   etcdPeerURL,
   etcdTemplateHashAnnotation,
   maxEtcdMembers,
   type ControlPlaneFacts,
   type EtcdJoin,
 } from '../../../model/control-plane.ts';
-import { etcdRestoreJobContext } from '../../../model/etcd-backup.ts';
 import { inputsHashAnnotation, names, secrets } from '../../../names/cluster-names.ts';
 import { notReady, ready, Reasons } from '../conditions.ts';
 import { trustBundle, type AuthorityState } from '../../../pki/ca-rotation.ts';
 import { modelFacts } from '../model-facts.ts';
 import { decode } from '../../../kube/secret-data.ts';
 import { cached, type ClusterSpec, type ClusterStatus, type ObjectRef, type ReconcileContext } from '../context.ts';
+import { controlPlaneParts } from '../../../model/control-plane-parts.ts';
 
 const podReady = (pod: V1Pod | undefined) =>
   pod?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
@@ -140,8 +136,8 @@ function render(ctx: ReconcileContext, facts: ControlPlaneFacts, index: number, 
   const retain = retainsClaims(ctx.cluster.spec);
   const objects = ctx.renderer
     .render(
-      'etcd-member.yaml.hbs',
-      etcdMemberContext(ctx.cluster.spec, facts, index, { headless, ...(join ? { join } : {}) }),
+      controlPlaneParts.etcdMember.template,
+      controlPlaneParts.etcdMember.context(ctx.cluster.spec, facts, index, { headless, ...(join ? { join } : {}) }),
     )
     .map((o) => (o.kind === 'PersistentVolumeClaim' && retain ? keptBy(o, ctx.owner) : ownedBy(o, ctx.owner)));
   const of = (kind: OwnedKind) => objects.find((o) => o.kind === kind);
@@ -156,16 +152,17 @@ export async function reconcileEtcd(ctx: ReconcileContext): Promise<void> {
   ctx.status.etcd = { ...record, size: record.size ?? count, version: record.version ?? spec.etcd.version };
   const facts = modelFacts(ctx);
 
-  for (const obj of ctx.renderer.render('etcd-client-service.yaml.hbs', etcdClientServiceContext(facts))) {
+  const { etcdClientService, etcdNetworkPolicy, egressPolicy } = controlPlaneParts;
+  for (const obj of ctx.renderer.render(etcdClientService.template, etcdClientService.context(facts))) {
     await ctx.writer.apply(ownedBy(obj, ctx.owner), cached(ctx, 'Service', names.etcdClient(ctx.name)));
   }
-  for (const obj of ctx.renderer.render('etcd-network-policy.yaml.hbs', etcdNetworkPolicyContext(facts))) {
+  for (const obj of ctx.renderer.render(etcdNetworkPolicy.template, etcdNetworkPolicy.context(facts))) {
     await ctx.writer.apply(ownedBy(obj, ctx.owner), cached(ctx, 'NetworkPolicy', names.etcdClient(ctx.name)));
   }
   // before any Pod of the Cluster starts: none of them ever reaches more than its own control plane
   for (const obj of ctx.renderer.render(
-    'control-plane-egress-policy.yaml.hbs',
-    controlPlaneEgressPolicyContext(facts, ctx.settings.policy.allowedEgressCIDRs),
+    egressPolicy.template,
+    egressPolicy.context(facts, ctx.settings.policy.allowedEgressCIDRs),
   )) {
     await ctx.writer.apply(ownedBy(obj, ctx.owner), cached(ctx, 'NetworkPolicy', names.egressPolicy(ctx.name)));
   }
@@ -197,7 +194,8 @@ async function restored(ctx: ReconcileContext, facts: ControlPlaneFacts, rendere
     const name = names.etcdRestore(ctx.name, i);
     let job = cached<V1Job>(ctx, 'Job', name);
     if (!job) {
-      const [obj] = ctx.renderer.render('etcd-restore-job.yaml.hbs', etcdRestoreJobContext(ctx.cluster.spec, facts, i));
+      const part = controlPlaneParts.etcdRestore;
+      const [obj] = ctx.renderer.render(part.template, part.context(ctx.cluster.spec, facts, i));
       const { created, live } = await ctx.writer.createOnly(ownedBy(obj!, ctx.owner));
       job = live;
       if (created) ctx.events.normal('RestoreStarted', `restoring ${from.path} into ${member}`);
