@@ -61,14 +61,17 @@ export class BusinessReconciler {
 
   async reconcile(key: string): Promise<Result> {
     const [namespace = '', name = ''] = key.split('/');
-    const cluster = this.#deps.caches.primary.get(name, namespace) as ClusterObject | undefined;
-    if (!cluster) {
+    const live = this.#deps.caches.primary.get(name, namespace) as ClusterObject | undefined;
+    if (!live) {
       this.#clients.forget(key);
       return undefined;
     }
     // the control-plane pass reports first (and wakes this loop when it does)
     const inputs = this.#deps.reports.controlPlane(key);
-    if (!inputs || cluster.metadata?.deletionTimestamp || cluster.spec.paused) return undefined;
+    if (!inputs || live.metadata?.deletionTimestamp || live.spec.paused) return undefined;
+    // the spec the control plane accepted: a spec refused there (invalid, forbidden, a change that
+    // cannot be made) builds nothing here either, while what was built from the last one is kept
+    const cluster: ClusterObject = { ...live, spec: inputs.spec };
     let requeueMs: number | undefined;
     const report: BusinessReport = { conditions: {} };
     const ctx: BusinessContext = {

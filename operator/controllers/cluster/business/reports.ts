@@ -7,11 +7,17 @@ import { objectHash } from '../../../kube/apply.ts';
 import type { BootstrapToken } from '../../../model/addons.ts';
 import type { AuthorityState } from '../../../pki/ca-rotation.ts';
 import type { ConditionUpdate } from '../conditions.ts';
+import type { ClusterSpec } from '../context.ts';
 
 /** What the control-plane pass found out that the business wing needs. */
 export interface ControlPlaneReport {
   /** The Cluster's generation the pass worked from (a new spec wakes the wing). */
   generation: number;
+  /**
+   * The spec the pass accepted (valid, allowed by the policy, no change refused): the wing builds
+   * from it, never from a spec the control plane has not taken yet.
+   */
+  spec: ClusterSpec;
   etcdQuorum: boolean;
   apiserverReady: boolean;
   /** Addresses of the apiserver Service (the wing dials the first). */

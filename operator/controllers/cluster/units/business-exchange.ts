@@ -13,6 +13,7 @@ export function exchangeWithBusinessWing(ctx: ReconcileContext): Promise<void> {
   const podReady = (p: V1Pod) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
   ctx.reports.publishControlPlane(key, {
     generation: ctx.generation,
+    spec: ctx.cluster.spec,
     etcdQuorum: f.etcd.quorum,
     apiserverReady: f.deployments.apiserverReady,
     apiserverAddresses: f.apiserverService.addresses,
