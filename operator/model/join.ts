@@ -5,9 +5,6 @@ import { randomInt } from 'node:crypto';
 import { dump } from 'js-yaml';
 import type { ControlPlaneSpec } from './control-plane.ts';
 import { clusterDnsAddress, type BootstrapToken } from './addons.ts';
-import { secrets } from '../names/cluster-names.ts';
-
-export const joinSecret = secrets.join;
 
 const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
 const randomText = (length: number) => Array.from({ length }, () => alphabet[randomInt(alphabet.length)]).join('');

@@ -18,8 +18,6 @@ export interface JoinData {
   podCIDR: string;
 }
 
-export const joinSecretName = (cluster: string) => `${cluster}-join`;
-
 /** The join Secret's data (base64, as the API returns it) → JoinData; a missing key is a one-line error. */
 export function parseJoinData(data: Record<string, string> | undefined, where: string): JoinData {
   const keys = {

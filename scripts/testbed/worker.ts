@@ -29,7 +29,6 @@ import { isRunning, readRecords, startProcess, stopProcess, type ProcessRecord }
 import {
   checkWorkerName,
   firewallComment,
-  joinSecretName,
   maxWorkers,
   parseJoinData,
   workerCgroup,
@@ -45,6 +44,7 @@ import {
   type WorkerNetwork,
   type WorkerPaths,
 } from './worker-config.ts';
+import { secrets } from '../../operator/names/cluster-names.ts';
 
 export { WorkerSetupError };
 
@@ -180,7 +180,7 @@ async function readJoinSecret(
   cluster: string,
   timeoutMs: number,
 ): Promise<JoinData> {
-  const name = joinSecretName(cluster);
+  const name = secrets.join(cluster);
   const kubectl = metaKubectl(config);
   const deadline = Date.now() + timeoutMs;
   for (;;) {

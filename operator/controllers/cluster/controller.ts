@@ -17,6 +17,7 @@ import { ClusterReconciler } from './cluster-reconciler.ts';
 import type { Settings } from './context.ts';
 import { validateCluster } from './validation.ts';
 import { clusterWatches, type ClusterCaches } from './watches.ts';
+import { isReady } from '../../kube/ready.ts';
 
 export interface ClusterControllerOptions {
   kc: KubeConfig;
@@ -88,7 +89,7 @@ export function clusterController(options: ClusterControllerOptions): ClusterCon
       (await core.listNode()).items.map((n) => ({
         name: n.metadata?.name ?? '',
         addresses: (n.status?.addresses ?? []).map((a) => ({ type: a.type, address: a.address })),
-        ready: n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
+        ready: isReady(n),
       })),
   });
   const wing = new BusinessReconciler({

@@ -23,7 +23,6 @@ import { externalServer } from '../../../pki/cluster-pki.ts';
 import type { RenderedObject } from '../../../render/renderer.ts';
 import { serverListConfigMap } from '../../../tunnel/protocol.ts';
 import { cached } from '../context.ts';
-import { apiserverPods } from '../tunnel-facts.ts';
 import type { BusinessContext, BusinessSession } from './context.ts';
 import { secrets } from '../../../names/cluster-names.ts';
 
@@ -61,20 +60,15 @@ function render(ctx: BusinessContext, addon: BuiltinAddon): RenderedObject[] | u
   }
 }
 
-/** The apiserver Pods there are, by name, in a stable order. */
-const serverNames = (ctx: BusinessContext) =>
-  apiserverPods(ctx)
-    .map((p) => p.metadata?.name ?? '')
-    .sort();
+/** The apiserver Pods there are, by name, in a stable order (as the control-plane pass reported them). */
+const serverNames = (ctx: BusinessContext) => ctx.inputs.apiserverPods.map((p) => p.name);
 
 /**
  * During an apiserver rollout (the add-ons wait for it to end), only the agents' list of servers is
  * kept current, through an apiserver that answers: the agents chase the new Pod's server.
  */
 export async function updateServerList(ctx: BusinessContext, session: BusinessSession | undefined): Promise<void> {
-  const answering = apiserverPods(ctx).some((p) =>
-    p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
-  );
+  const answering = ctx.inputs.apiserverPods.some((p) => p.ready);
   if (!answering || !session || !tunnelEnabled(ctx.cluster.spec)) return;
   const list = render(ctx, 'tunnel-agent')?.find(
     (o) => o.kind === 'ConfigMap' && o.metadata.name === serverListConfigMap.name,

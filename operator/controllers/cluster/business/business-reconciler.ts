@@ -14,7 +14,7 @@ import { kubeletServingSigner } from '../../../business/serving-csr.ts';
 import { NotLeaderError, type Writer } from '../../../kube/apply.ts';
 import type { EventSink } from '../../../kube/events.ts';
 import { customAddons } from '../../../model/addons.ts';
-import { joinSecret } from '../../../model/join.ts';
+import { secrets } from '../../../names/cluster-names.ts';
 import { trustBundle } from '../../../pki/ca-rotation.ts';
 import type { Renderer } from '../../../render/renderer.ts';
 import type { Result } from '../../../runtime/work-queue.ts';
@@ -185,7 +185,7 @@ export class BusinessReconciler {
         'AddonsReady',
         notReady(
           Reasons.NoNodes,
-          `no node has joined; add-on workloads wait for one (a worker joins with the Secret ${joinSecret(ctx.name)})`,
+          `no node has joined; add-on workloads wait for one (a worker joins with the Secret ${secrets.join(ctx.name)})`,
         ),
       );
     } else if (progressing.length > 0)

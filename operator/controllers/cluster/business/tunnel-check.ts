@@ -4,10 +4,11 @@
 import { request, type RequestOptions } from 'node:https';
 import type { KubeConfig, V1Node } from '@kubernetes/client-node';
 import type { BusinessClient } from '../../../business/clients.ts';
-import { joinSecret } from '../../../model/join.ts';
+import { secrets } from '../../../names/cluster-names.ts';
 import { notReady, ready, Reasons } from '../conditions.ts';
 import { apiserverPods, serverAgents } from '../tunnel-facts.ts';
 import type { BusinessContext } from './context.ts';
+import { isReady } from '../../../kube/ready.ts';
 
 /** A GET through the business apiserver with a deadline: the answer's status and at most 4 KiB of its body. */
 export async function businessGet(
@@ -60,16 +61,14 @@ export async function businessGet(
 
 /** Connected agents as each ready tunnel server counts them (its metrics): the fewest any server holds. */
 async function agentsPerServer(ctx: BusinessContext): Promise<number | undefined> {
-  const ready = apiserverPods(ctx).filter((p) =>
-    p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
-  );
+  const ready = apiserverPods(ctx).filter(isReady);
   const known = (await Promise.all(ready.map(serverAgents))).filter((c): c is number => c !== undefined);
   return known.length > 0 ? Math.min(...known) : undefined;
 }
 
 /** Sets TunnelConnected; true when the round trip went through. */
 export async function checkTunnel(ctx: BusinessContext, client: BusinessClient, nodes: V1Node[]): Promise<boolean> {
-  const readyNodes = nodes.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+  const readyNodes = nodes.filter(isReady);
   ctx.report.tunnelAgents = await agentsPerServer(ctx);
   const node = readyNodes[0]?.metadata?.name;
   if (!node) {
@@ -77,7 +76,7 @@ export async function checkTunnel(ctx: BusinessContext, client: BusinessClient, 
       'TunnelConnected',
       notReady(
         Reasons.NoNodes,
-        `no node is ready; the tunnel agent runs on one (a worker joins with the Secret ${joinSecret(ctx.name)})`,
+        `no node is ready; the tunnel agent runs on one (a worker joins with the Secret ${secrets.join(ctx.name)})`,
       ),
     );
     return false;

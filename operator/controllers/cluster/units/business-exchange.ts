@@ -2,15 +2,15 @@
 // reports what it found out that the wing needs, and takes in what the wing last found in the
 // business cluster (AddonsReady, TunnelConnected, the agents, the nodes, the kubelet renewals).
 // Until the wing has reported once, those conditions stay as the status has them.
-import type { V1Pod, V1Secret } from '@kubernetes/client-node';
+import type { V1Secret } from '@kubernetes/client-node';
 import { cached, type ReconcileContext } from '../context.ts';
 import { apiserverPods } from '../tunnel-facts.ts';
 import { secrets } from '../../../names/cluster-names.ts';
+import { isReady } from '../../../kube/ready.ts';
 
 export function exchangeWithBusinessWing(ctx: ReconcileContext): Promise<void> {
   const key = `${ctx.namespace}/${ctx.name}`;
   const f = ctx.facts;
-  const podReady = (p: V1Pod) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
   ctx.reports.publishControlPlane(key, {
     generation: ctx.generation,
     spec: ctx.cluster.spec,
@@ -21,8 +21,8 @@ export function exchangeWithBusinessWing(ctx: ReconcileContext): Promise<void> {
     tunnelAddresses: f.apiserverService.tunnelAddresses ?? [],
     tunnelEndpoint: f.apiserverService.tunnelEndpoint,
     apiserverPods: apiserverPods(ctx)
-      .map((p) => ({ name: p.metadata?.name ?? '', ready: podReady(p) }))
-      .sort((a, b) => a.name.localeCompare(b.name)),
+      .map((p) => ({ name: p.metadata?.name ?? '', ready: isReady(p) }))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
     tunnelAgentSecret: cached<V1Secret>(ctx, 'Secret', secrets.tunnelAgent(ctx.name))?.metadata?.resourceVersion,
     bootstrapToken: f.join.bootstrapToken,
     previousBootstrapToken: f.join.previousBootstrapToken,

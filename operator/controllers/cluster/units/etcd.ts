@@ -56,9 +56,8 @@ import { modelFacts } from '../model-facts.ts';
 import { decode } from '../../../kube/secret-data.ts';
 import { cached, type ClusterSpec, type ClusterStatus, type ObjectRef, type ReconcileContext } from '../context.ts';
 import { controlPlaneParts } from '../../../model/control-plane-parts.ts';
+import { isReady as podReady } from '../../../kube/ready.ts';
 
-const podReady = (pod: V1Pod | undefined) =>
-  pod?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 const alive = (pod: V1Pod | undefined): pod is V1Pod => pod !== undefined && !pod.metadata?.deletionTimestamp;
 
 /** What etcd prints when it starts as a member of a formed cluster without its data. */

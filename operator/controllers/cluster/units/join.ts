@@ -8,25 +8,24 @@ import { objectHash, ownedBy } from '../../../kube/apply.ts';
 import {
   bootstrapTokenRenewBeforeMs,
   joinData,
-  joinSecret,
   newBootstrapToken,
   parseBootstrapToken,
   tokenRenewAt,
 } from '../../../model/join.ts';
-import { clusterLabels } from '../../../names/cluster-names.ts';
+import { clusterLabels, secrets } from '../../../names/cluster-names.ts';
 import { trustBundle } from '../../../pki/ca-rotation.ts';
 import { externalServer } from '../../../pki/cluster-pki.ts';
 import { cached, type ObjectRef, type ReconcileContext } from '../context.ts';
 import { decode } from '../../../kube/secret-data.ts';
 
-export const wantedJoinObjects = (cluster: string): ObjectRef[] => [{ kind: 'Secret', name: joinSecret(cluster) }];
+export const wantedJoinObjects = (cluster: string): ObjectRef[] => [{ kind: 'Secret', name: secrets.join(cluster) }];
 
 export async function reconcileJoin(ctx: ReconcileContext): Promise<void> {
   const server = externalServer({ endpoint: ctx.facts.apiserverService.endpoint });
   const ca = ctx.facts.pki.authorities?.ca;
   // without an endpoint there is nothing a worker could dial; the PKI unit says why
   if (!server || !ca) return;
-  const name = joinSecret(ctx.name);
+  const name = secrets.join(ctx.name);
   const live = cached<V1Secret>(ctx, 'Secret', name);
   const held = parseBootstrapToken(decode(live, 'token'), decode(live, 'token-expires'));
   const due = held !== undefined && ctx.now >= tokenRenewAt(held);
