@@ -56,43 +56,60 @@ export interface BusinessReport {
   kubeletRenewals?: { client: string[]; serving: string[]; clientCa: string; servingCa: string } | undefined;
 }
 
-/** The latest record of each loop, per Cluster key; `wake*` queue the other loop's pass. */
+/** The latest record per Cluster key, by content: a record published again unchanged wakes nobody. */
+class Latest<T> {
+  readonly #records = new Map<string, { hash: string; record: T }>();
+  readonly #onChange: (key: string) => void;
+
+  constructor(onChange: (key: string) => void) {
+    this.#onChange = onChange;
+  }
+
+  publish(key: string, record: T): void {
+    const hash = objectHash(record);
+    if (this.#records.get(key)?.hash === hash) return;
+    this.#records.set(key, { hash, record });
+    this.#onChange(key);
+  }
+
+  get(key: string): T | undefined {
+    return this.#records.get(key)?.record;
+  }
+
+  forget(key: string): void {
+    this.#records.delete(key);
+  }
+}
+
+/** The latest record of each loop, per Cluster key; a changed one queues the other loop's pass. */
 export class ClusterReports {
-  readonly #controlPlane = new Map<string, { hash: string; report: ControlPlaneReport }>();
-  readonly #business = new Map<string, { hash: string; report: BusinessReport }>();
-  readonly #wakeBusiness: (key: string) => void;
-  readonly #wakeControlPlane: (key: string) => void;
+  readonly #controlPlane: Latest<ControlPlaneReport>;
+  readonly #business: Latest<BusinessReport>;
 
   constructor(wake: { business: (key: string) => void; controlPlane: (key: string) => void }) {
-    this.#wakeBusiness = wake.business;
-    this.#wakeControlPlane = wake.controlPlane;
+    this.#controlPlane = new Latest(wake.business);
+    this.#business = new Latest(wake.controlPlane);
   }
 
   publishControlPlane(key: string, report: ControlPlaneReport): void {
-    const hash = objectHash(report);
-    if (this.#controlPlane.get(key)?.hash === hash) return;
-    this.#controlPlane.set(key, { hash, report });
-    this.#wakeBusiness(key);
+    this.#controlPlane.publish(key, report);
   }
 
   controlPlane(key: string): ControlPlaneReport | undefined {
-    return this.#controlPlane.get(key)?.report;
+    return this.#controlPlane.get(key);
   }
 
   publishBusiness(key: string, report: BusinessReport): void {
-    const hash = objectHash(report);
-    if (this.#business.get(key)?.hash === hash) return;
-    this.#business.set(key, { hash, report });
-    this.#wakeControlPlane(key);
+    this.#business.publish(key, report);
   }
 
   business(key: string): BusinessReport | undefined {
-    return this.#business.get(key)?.report;
+    return this.#business.get(key);
   }
 
   /** The Cluster is gone. */
   forget(key: string): void {
-    this.#controlPlane.delete(key);
-    this.#business.delete(key);
+    this.#controlPlane.forget(key);
+    this.#business.forget(key);
   }
 }
