@@ -19,7 +19,6 @@ import type { ConditionType, ConditionUpdate } from './conditions.ts';
 export type ClusterSpec = api.ClusterSpec;
 export type ClusterStatus = api.ClusterStatus;
 export type CaRotationStatus = api.ClusterStatusCertificatesCaRotation;
-export type KubeletRenewals = api.ClusterStatusCertificatesCaRotationKubelets;
 
 export interface ClusterObject extends KubernetesObject {
   spec: ClusterSpec;

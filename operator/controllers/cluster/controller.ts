@@ -38,7 +38,6 @@ export interface ClusterController {
   /** The business wing (the business cluster, through its apiserver). */
   business: Controller;
   caches: ClusterCaches;
-  reconciler: ClusterReconciler;
   /** The Cluster controller's own metrics (certificates, passes, etcd), beside the runtime's. */
   metrics(): MetricFamily[];
   stop(): Promise<void>;
@@ -182,7 +181,6 @@ export function clusterController(options: ClusterControllerOptions): ClusterCon
     controller,
     business,
     caches,
-    reconciler,
     metrics,
     stop: async () => {
       await caches.stop();
