@@ -76,7 +76,7 @@ const secretNames = async () =>
   (await core.listNamespacedSecret({ namespace })).items.map((s) => s.metadata?.name ?? '');
 const writes = () => writer.countsByKind().reduce((sum, c) => sum + c.value, 0);
 
-/** Waits until a run of passes over every Cluster writes nothing, and returns how many writes that took. */
+/** Waits until three forced passes over every Cluster write nothing (90 s at most). */
 async function settle(): Promise<void> {
   await until(
     'no writes over three passes of every Cluster',
