@@ -67,13 +67,19 @@ const serverNames = (ctx: BusinessContext) => ctx.inputs.apiserverPods.map((p) =
  * During an apiserver rollout (the add-ons wait for it to end), only the agents' list of servers is
  * kept current, through an apiserver that answers: the agents chase the new Pod's server.
  */
-export async function updateServerList(ctx: BusinessContext, session: BusinessSession | undefined): Promise<void> {
+export async function updateServerList(
+  ctx: BusinessContext,
+  session: () => Promise<BusinessSession | undefined>,
+): Promise<void> {
   const answering = ctx.inputs.apiserverPods.some((p) => p.ready);
-  if (!answering || !session || !tunnelEnabled(ctx.cluster.spec)) return;
+  if (!answering || !tunnelEnabled(ctx.cluster.spec)) return;
+  // a client only when there is an apiserver to ask
+  const { applier } = (await session()) ?? {};
+  if (!applier) return;
   const list = render(ctx, 'tunnel-agent')?.find(
     (o) => o.kind === 'ConfigMap' && o.metadata.name === serverListConfigMap.name,
   );
-  if (list) await session.applier.apply('tunnel-agent', list);
+  if (list) await applier.apply('tunnel-agent', list);
 }
 
 /** The names an add-on's objects have whatever its inputs: for removing one no longer wanted. */

@@ -147,7 +147,7 @@ export class BusinessReconciler {
       return;
     }
     if (!ctx.inputs.apiserverReady) {
-      await updateServerList(ctx, await this.#session(ctx));
+      await updateServerList(ctx, () => this.#session(ctx));
       ctx.setCondition('AddonsReady', unknown(Reasons.WaitingForAPIServer, 'waiting for the apiserver'));
       if (tunnel)
         ctx.setCondition('TunnelConnected', unknown(Reasons.WaitingForAPIServer, 'waiting for the apiserver'));
