@@ -3,13 +3,14 @@
 //
 // Environment: KUBECONFIG, KUBEONKUBE_METRICS_ADDRESS (default 0.0.0.0:8080), KUBEONKUBE_METRICS_AUTH
 // (kubernetes: /metrics only with a token allowed to GET it; default none), KUBEONKUBE_WORKERS
-// (default 4; the business wing has KUBEONKUBE_BUSINESS_WORKERS of its own, default 4), KUBEONKUBE_RESYNC_SECONDS (default 300), KUBEONKUBE_LEADER_ELECT (default true),
+// (default 4; the business wing has KUBEONKUBE_BUSINESS_WORKERS of its own, default 4),
+// KUBEONKUBE_RESYNC_SECONDS (default 300), KUBEONKUBE_LEADER_ELECT (default true),
 // POD_NAMESPACE / KUBEONKUBE_LEASE_NAMESPACE (where the Lease lives), KUBEONKUBE_META_DNS_DOMAIN
 // (default cluster.local), KUBEONKUBE_PASS_DEADLINE_SECONDS (a Cluster's pass running longer gives
-// its worker to the others; default 120), KUBEONKUBE_POLICY (JSON: which images and etcd volume sources a Cluster
-// may use, see controllers/cluster/policy.ts), KUBEONKUBE_WATCH_NAMESPACE (only the Clusters of that
-// namespace; default all), KUBEONKUBE_IMAGE (the operator's image, run by snapshot Jobs; default
-// ghcr.io/kubeonkube/kubeonkube:<version>), LOG_LEVEL (default info).
+// its worker to the others; default 120), KUBEONKUBE_POLICY (JSON: which images and etcd volume
+// sources a Cluster may use, see controllers/cluster/policy.ts), KUBEONKUBE_WATCH_NAMESPACE (only
+// the Clusters of that namespace; default all), KUBEONKUBE_IMAGE (the operator's image, run by
+// snapshot Jobs; default ghcr.io/kubeonkube/kubeonkube:<version>), LOG_LEVEL (default info).
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';

@@ -1,7 +1,8 @@
 // What the operator checks before building anything: the same schema and CEL rules the CRD
 // enforces (objects stored before a CRD update may not satisfy them), and what only the operator
-// knows: which versions it can run, and which flags hold the boundary (model/protected-flags.ts). A Cluster that fails gets Ready=False with reason InvalidSpec
-// and these messages; nothing is created and nothing loops.
+// knows: which versions it can run, and which flags hold the boundary (model/protected-flags.ts).
+// A Cluster that fails gets Ready=False with reason InvalidSpec and these messages; nothing is
+// created and nothing loops.
 import { validate } from '../../api/validate.ts';
 import { refusedExtraArgs } from '../../model/protected-flags.ts';
 import type { ClusterObject } from './context.ts';

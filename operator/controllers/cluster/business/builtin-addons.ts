@@ -1,12 +1,24 @@
 // The operator's own add-ons in the business cluster: the control plane's RBAC and node
 // bootstrapping there, the tunnel agent, kube-proxy and CoreDNS (each switchable in the spec).
-// What the spec no longer asks for is removed; the bootstrap tokens applied are only the current
-// one and the one before a renewal while it is accepted.
-import type { V1Secret } from '@kubernetes/client-node';
+// Each keeps an inventory, as custom add-ons do (business/inventory.ts): what the spec no longer
+// asks for, and what a newer template no longer renders, is removed by what was applied, not by
+// rendering again. The bootstrap tokens applied are only the current one and the one before a
+// renewal while it is accepted.
+import type { V1ConfigMap, V1Secret } from '@kubernetes/client-node';
 import type { BusinessApplier } from '../../../business/applier.ts';
 import { addonLabel, AddonConflict } from '../../../business/applier.ts';
 import { listBounded } from '../../../business/bounded-list.ts';
 import type { BusinessClient } from '../../../business/clients.ts';
+import {
+  asObject,
+  inventoryName,
+  inventoryNamespace,
+  inventoryObject,
+  listedObjects,
+  refOf,
+  sameObject,
+  type ObjectRef,
+} from '../../../business/inventory.ts';
 import { workloadNotReady } from '../../../business/readiness.ts';
 import { decode } from '../../../kube/secret-data.ts';
 import {
@@ -82,32 +94,6 @@ export async function updateServerList(
   if (list) await applier.apply('tunnel-agent', list);
 }
 
-/** The names an add-on's objects have whatever its inputs: for removing one no longer wanted. */
-function shapes(ctx: BusinessContext, addon: BuiltinAddon): RenderedObject[] {
-  const spec = ctx.cluster.spec;
-  const template = addonTemplates[addon];
-  switch (addon) {
-    case 'control-plane':
-      return ctx.renderer
-        .render(template, controlPlaneAddonContext({ id: 'aaaaaa', secret: 'a'.repeat(16) }))
-        .filter((o) => o.kind !== 'Secret');
-    case 'tunnel-agent':
-      return ctx.renderer.render(
-        template,
-        tunnelAgentAddonContext(spec, {
-          server: { host: 'x', port: 1 },
-          tls: { cert: '', key: '', ca: '' },
-          image: 'x',
-          servers: [],
-        }),
-      );
-    case 'kube-proxy':
-      return ctx.renderer.render(template, kubeProxyAddonContext(spec, 'https://x'));
-    case 'coredns':
-      return ctx.renderer.render(template, corednsAddonContext(spec));
-  }
-}
-
 /**
  * Removes what was applied for bootstrap tokens other than the current one and the one before a
  * renewal while it is accepted (a join Secret re-made by hand leaves no old token behind).
@@ -140,21 +126,34 @@ export interface BuiltinAddonsOutcome {
   wanted: BuiltinAddon[];
 }
 
+/** A bootstrap token's Secret: not inventoried, it has a life cycle of its own (removeOldTokens). */
+const isBootstrapToken = (o: RenderedObject) =>
+  o.kind === 'Secret' && o.metadata.namespace === 'kube-system' && o.metadata.name.startsWith('bootstrap-token-');
+
 export async function reconcileBuiltinAddons(
   ctx: BusinessContext,
   { client, applier }: BusinessSession,
+  inventories: Map<string, V1ConfigMap>,
 ): Promise<BuiltinAddonsOutcome> {
   const wanted = wantedAddons(ctx.cluster.spec);
   const outcome: BuiltinAddonsOutcome = { problems: [], progressing: [], wanted };
+  const remove = async (addon: BuiltinAddon, ref: ObjectRef, why: string) => {
+    if (await applier.remove(addon, asObject(ref)))
+      ctx.events.normal(
+        'AddonRemoved',
+        `removed ${ref.kind} ${ref.name} of add-on ${addon} from the business cluster: ${why}`,
+      );
+  };
   for (const addon of allAddons) {
+    const inventory = inventories.get(addon);
+    const before = listedObjects(inventory);
     if (!wanted.includes(addon)) {
-      for (const obj of shapes(ctx, addon)) {
-        if (await applier.remove(addon, obj))
-          ctx.events.normal(
-            'AddonRemoved',
-            `removed ${obj.kind} ${obj.metadata.name} of add-on ${addon} from the business cluster: the spec no longer asks for it`,
-          );
-      }
+      for (const ref of before) await remove(addon, ref, 'the spec no longer asks for it');
+      if (inventory)
+        await applier.remove(
+          addon,
+          asObject({ apiVersion: 'v1', kind: 'ConfigMap', namespace: inventoryNamespace, name: inventoryName(addon) }),
+        );
       continue;
     }
     const objects = render(ctx, addon);
@@ -162,11 +161,19 @@ export async function reconcileBuiltinAddons(
       outcome.progressing.push(`${addon}: waiting for its inputs (endpoint, certificates)`);
       continue;
     }
+    const refs = objects.filter((o) => !isBootstrapToken(o)).map(refOf);
     try {
+      // the inventory first: it holds the objects about to be applied before any of them exists
+      // (the same text as the last one in steady state: no write)
+      await applier.apply(addon, inventoryObject(addon, [...before, ...refs]));
       for (const obj of objects) {
         const why = workloadNotReady(await applier.apply(addon, obj));
         if (why) outcome.progressing.push(why);
       }
+      // what this version of the template no longer renders (an operator upgrade)
+      for (const ref of before.filter((b) => !refs.some((r) => sameObject(r, b))))
+        await remove(addon, ref, 'its template no longer renders it');
+      await applier.apply(addon, inventoryObject(addon, refs));
     } catch (err) {
       if (!(err instanceof AddonConflict)) throw err;
       outcome.problems.push(err.message);

@@ -25,6 +25,7 @@ import { clusterKind } from '../watches.ts';
 import { reconcileBuiltinAddons, updateServerList } from './builtin-addons.ts';
 import type { BusinessContext, BusinessSession } from './context.ts';
 import { reconcileCustomAddons } from './custom-addons.ts';
+import { readInventories } from './inventories.ts';
 import { observeKubeletRenewals } from './kubelet-renewals.ts';
 import type { BusinessReport, ClusterReports } from './reports.ts';
 import { approveServingCsrs } from './serving-csr-approval.ts';
@@ -164,8 +165,9 @@ export class BusinessReconciler {
       return;
     }
     const { client } = session;
-    const builtin = await reconcileBuiltinAddons(ctx, session);
-    const custom = await reconcileCustomAddons(ctx, client, session.applier);
+    const inventories = await readInventories(client);
+    const builtin = await reconcileBuiltinAddons(ctx, session, inventories);
+    const custom = await reconcileCustomAddons(ctx, client, session.applier, inventories);
     const progressing = [...builtin.progressing, ...custom.progressing];
 
     const nodes = await listBounded((page) => client.core.listNode(page));

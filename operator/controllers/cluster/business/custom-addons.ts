@@ -6,17 +6,10 @@
 // another add-on (or comes with a renamed one) is handed over in place, never deleted and made
 // anew. A template that cannot be read or rendered changes nothing there: what it applied stays.
 import type { V1ConfigMap } from '@kubernetes/client-node';
-import {
-  AddonConflict,
-  addonLabel,
-  describeObject,
-  managedByLabel,
-  type BusinessApplier,
-} from '../../../business/applier.ts';
+import { AddonConflict, describeObject, type BusinessApplier } from '../../../business/applier.ts';
 import type { BusinessClient } from '../../../business/clients.ts';
 import {
   asObject,
-  inventoryLabel,
   inventoryName,
   inventoryNamespace,
   inventoryObject,
@@ -195,20 +188,6 @@ async function applyInOrder(
   return undefined;
 }
 
-/** The inventories in the business cluster, by add-on name. */
-async function inventories(client: BusinessClient): Promise<Map<string, V1ConfigMap>> {
-  const list = await client.core.listNamespacedConfigMap({
-    namespace: inventoryNamespace,
-    labelSelector: `${managedByLabel}=kubeonkube,${inventoryLabel}`,
-  });
-  return new Map(
-    list.items.flatMap((cm): [string, V1ConfigMap][] => {
-      const addon = cm.metadata?.labels?.[addonLabel];
-      return addon && cm.metadata?.name === inventoryName(addon) ? [[addon, cm]] : [];
-    }),
-  );
-}
-
 /** What an inventory lists, as the business cluster stores it (a kind no longer served is kept as listed). */
 async function listed(client: BusinessClient, inventory: V1ConfigMap | undefined): Promise<ObjectRef[]> {
   return Promise.all(
@@ -224,10 +203,12 @@ export async function reconcileCustomAddons(
   ctx: BusinessContext,
   client: BusinessClient,
   applier: BusinessApplier,
+  inventories: Map<string, V1ConfigMap>,
 ): Promise<CustomAddonsOutcome> {
   const outcome: CustomAddonsOutcome = { problems: [], progressing: [], retrySoon: false };
   const wanted = customAddons(ctx.cluster.spec);
-  const applied = await inventories(client);
+  // the built-in add-ons keep theirs (builtin-addons.ts)
+  const applied = new Map([...inventories].filter(([name]) => !Object.hasOwn(addonTemplates, name)));
   // every wanted add-on first: what any of them renders is never removed, and what one whose
   // template failed applied before is kept as it is
   const prepared = new Map<string, RenderedObject[] | Problem>();
