@@ -364,13 +364,13 @@ describe('an agent that leaves (a rollout)', () => {
   }
 
   /** Agent a holds a kept-alive connection with a request under way on it when agent b connects. */
-  async function requestUnderWay() {
+  async function requestUnderWay(delayMs = 300) {
     const s = await server();
     const a = agent(s.agentPort, 'agent-a');
     await until('agent a', () => s.agents().length === 1);
     const get = await keptAliveClient(s.socketPath);
     expect(await get('/first')).toBe('answer to /first');
-    const slow = get('/slow?delay=300');
+    const slow = get(`/slow?delay=${delayMs}`);
     agent(s.agentPort, 'agent-b');
     await until('agent b', () => s.agents().length === 2);
     return { s, a, get, slow };
@@ -396,7 +396,8 @@ describe('an agent that leaves (a rollout)', () => {
   });
 
   it('cut at once instead, it fails the request under way (what the drain is for)', async () => {
-    const { a, slow } = await requestUnderWay();
+    // long enough to be under way still when the stop comes, however slow the machine
+    const { a, slow } = await requestUnderWay(5000);
     await new Promise((r) => setTimeout(r, 50));
     a.stop();
     await expect(slow).rejects.toThrow();
