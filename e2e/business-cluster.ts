@@ -20,6 +20,31 @@ export interface Member {
   learner?: boolean;
 }
 
+/**
+ * Waits until the business wing has reached every Cluster of `ns` whose apiserver runs: none says
+ * AddonsReady=Unknown (waiting for etcd or the apiserver, or the business cluster not answering).
+ * The wing works in a loop of its own, seconds after the control plane's writes settle: a count
+ * of steady writes starts after this.
+ */
+export async function businessWingsAnswered(ns: string, timeoutMs = 120_000): Promise<void> {
+  await eventually(
+    `every Cluster of ${ns} heard from its business cluster`,
+    async () => {
+      const statuses = await kubectl([
+        '-n',
+        ns,
+        'get',
+        'clusters.kubeonkube.io',
+        '-o',
+        'jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="AddonsReady")].status} {end}',
+      ]);
+      const waiting = statuses.split(' ').filter((s) => s.endsWith('=Unknown') || s.endsWith('='));
+      return waiting.filter(Boolean).length === 0 || undefined;
+    },
+    timeoutMs,
+  );
+}
+
 export function businessClusters(ns: string, scratch: string) {
   const get = (what: string, path: string) => kubectl(['-n', ns, 'get', ...what.split(' '), '-o', `jsonpath=${path}`]);
   const kubeconfig = async (c: string) =>

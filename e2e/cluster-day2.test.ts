@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, it, onTestFailed } from 'vitest';
 import { loadConfig } from '../scripts/testbed/config.ts';
 import { apply, eventually, kubectl } from './kubectl.ts';
+import { businessWingsAnswered } from './business-cluster.ts';
 import { operatorLogTail, operatorTestBed, settledWrites, type OperatorProcess } from './operator-process.ts';
 
 const run = promisify(execFile);
@@ -411,10 +412,13 @@ describe('a Cluster on day 2', () => {
 
   it('reaches zero writes in steady state after all of this', async () => {
     // the ClusterIP change rolled the apiserver (a new serving certificate): measured once that is done
+    // the business wing too: after an etcd or apiserver restart it may wait out a request or two
+    await businessWingsAnswered(ns);
     const before = await settledWrites(operator(), 5000, 120_000, () => operator().writesByKind());
-    await new Promise((r) => setTimeout(r, 25_000));
+    // past the wing's 30 s recheck of each business cluster
+    await new Promise((r) => setTimeout(r, 35_000));
     expect(await operator().writesByKind()).toEqual(before);
-  });
+  }, 300_000);
 
   it("loses its only etcd member's claim: DataLost, not an empty etcd, and no answer from a stale cache", async () => {
     const admin = await kubeconfigOf('x-kubeconfig');

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, onTestFailed } from 'vitest';
 import { repoRoot } from '../scripts/testbed/config.ts';
-import { businessClusters, delta } from './business-cluster.ts';
+import { businessClusters, businessWingsAnswered, delta } from './business-cluster.ts';
 import { startBusinessWriter, unexplainedFailures } from './business-writer.ts';
 import { apply, eventually, kubectl } from './kubectl.ts';
 import { operatorLogTail, operatorTestBed, settledWrites, type OperatorProcess } from './operator-process.ts';
@@ -207,9 +207,12 @@ describe('rolling etcd members', () => {
 
   it('writes nothing once the members run the current template', async () => {
     onTestFailed(() => console.error(`operator log:\n${operatorLogTail(operator())}`));
+    // the business wing too: after an etcd or apiserver restart it may wait out a request or two
+    await businessWingsAnswered(ns);
     const before = await settledWrites(operator(), 5000, 120_000, () => operator().writesByKind());
-    await new Promise((r) => setTimeout(r, 25_000));
+    // past the wing's 30 s recheck of each business cluster
+    await new Promise((r) => setTimeout(r, 35_000));
     expect(await operator().writesByKind()).toEqual(before);
     expect(await restarts()).toHaveLength(4);
-  });
+  }, 300_000);
 });
