@@ -39,7 +39,7 @@ export async function businessWingsAnswered(ns: string, timeoutMs = 120_000): Pr
         'jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="AddonsReady")].status} {end}',
       ]);
       const waiting = statuses.split(' ').filter((s) => s.endsWith('=Unknown') || s.endsWith('='));
-      return waiting.filter(Boolean).length === 0 || undefined;
+      return waiting.length === 0 || undefined;
     },
     timeoutMs,
   );

@@ -81,3 +81,7 @@ export const asObject = (r: ObjectRef): KubernetesObject => ({
   kind: r.kind,
   metadata: { name: r.name, ...(r.namespace ? { namespace: r.namespace } : {}) },
 });
+
+/** An add-on's inventory ConfigMap, as the applier reads and deletes it. */
+export const inventoryRef = (addon: string): KubernetesObject =>
+  asObject({ apiVersion: 'v1', kind: 'ConfigMap', namespace: inventoryNamespace, name: inventoryName(addon) });

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { withDefaults } from '../../../api/defaults.ts';
 import type { BusinessApplier } from '../../../business/applier.ts';
 import type { BusinessClient } from '../../../business/clients.ts';
-import { inventoryObject, listedObjects, type ObjectRef } from '../../../business/inventory.ts';
+import { inventoryName, inventoryObject, listedObjects, type ObjectRef } from '../../../business/inventory.ts';
 import { Renderer } from '../../../render/renderer.ts';
 import { reconcileBuiltinAddons } from './builtin-addons.ts';
 import type { BusinessContext } from './context.ts';
@@ -20,7 +20,7 @@ function run(spec: object, inventories: Map<string, V1ConfigMap>) {
   const events: string[] = [];
   const applier = {
     apply: (addon: string, obj: KubernetesObject) => {
-      if (obj.kind === 'ConfigMap' && obj.metadata?.name === `kubeonkube-addon-${addon}`)
+      if (obj.kind === 'ConfigMap' && obj.metadata?.name === inventoryName(addon))
         (inventoryTexts[addon] ??= []).push(listedObjects(obj as V1ConfigMap));
       else calls.push(`apply ${addon} ${obj.kind}/${obj.metadata?.name}`);
       return Promise.resolve(obj);

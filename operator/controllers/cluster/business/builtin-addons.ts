@@ -11,9 +11,8 @@ import { listBounded } from '../../../business/bounded-list.ts';
 import type { BusinessClient } from '../../../business/clients.ts';
 import {
   asObject,
-  inventoryName,
-  inventoryNamespace,
   inventoryObject,
+  inventoryRef,
   listedObjects,
   refOf,
   sameObject,
@@ -149,11 +148,7 @@ export async function reconcileBuiltinAddons(
     const before = listedObjects(inventory);
     if (!wanted.includes(addon)) {
       for (const ref of before) await remove(addon, ref, 'the spec no longer asks for it');
-      if (inventory)
-        await applier.remove(
-          addon,
-          asObject({ apiVersion: 'v1', kind: 'ConfigMap', namespace: inventoryNamespace, name: inventoryName(addon) }),
-        );
+      if (inventory) await applier.remove(addon, inventoryRef(addon));
       continue;
     }
     const objects = render(ctx, addon);

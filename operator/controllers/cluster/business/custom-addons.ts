@@ -10,9 +10,8 @@ import { AddonConflict, describeObject, type BusinessApplier } from '../../../bu
 import type { BusinessClient } from '../../../business/clients.ts';
 import {
   asObject,
-  inventoryName,
-  inventoryNamespace,
   inventoryObject,
+  inventoryRef,
   listedObjects,
   refOf,
   sameObject,
@@ -263,10 +262,7 @@ export async function reconcileCustomAddons(
     if (wanted.some((a) => a.name === name)) continue;
     for (const ref of await listed(client, inventory))
       await removeUnlessStays(name, ref, 'the spec no longer asks for it');
-    await applier.remove(
-      name,
-      asObject({ apiVersion: 'v1', kind: 'ConfigMap', namespace: inventoryNamespace, name: inventoryName(name) }),
-    );
+    await applier.remove(name, inventoryRef(name));
   }
   return outcome;
 }
