@@ -6,6 +6,11 @@ import {
   workerCniConfig,
   workerContainerdConfig,
   workerFirewall,
+  peersFirewall,
+  ownsComment,
+  peersComment,
+  firewallComment,
+  podMasquerade,
   workerKubeletArgs,
   workerKubeletConfig,
   workerNetwork,
@@ -60,10 +65,28 @@ describe('worker configuration', () => {
   it('masquerades the worker and refuses new connections towards it', () => {
     const rules = workerFirewall('worker-0', workerNetwork('worker-0', 0, '10.244.0.0/16'));
     expect(rules.map((r) => `${r.table} ${r.chain} ${r.spec.join(' ')}`)).toEqual([
-      'nat POSTROUTING -s 10.250.0.2/32 -m comment --comment kubeonkube worker worker-0 -j MASQUERADE',
+      'nat POSTROUTING -s 10.250.0.2/32 ! -o kok-w+ -m comment --comment kubeonkube worker worker-0 -j MASQUERADE',
       'filter FORWARD -o kok-w0 -m conntrack --ctstate NEW -m comment --comment kubeonkube worker worker-0 -j REJECT',
       'filter OUTPUT -o kok-w0 -m conntrack --ctstate NEW -m comment --comment kubeonkube worker worker-0 -j REJECT',
     ]);
+  });
+
+  it('joins two workers of one cluster both ways, and masquerades pods only beyond the pod range', () => {
+    const a = { name: 'w-a', net: workerNetwork('w-a', 0, '10.244.0.0/16') };
+    const b = { name: 'w-b', net: workerNetwork('w-b', 3, '10.244.0.0/16') };
+    expect(peersFirewall(b, a).map((r) => `${r.table} ${r.chain} ${r.spec.join(' ')}`)).toEqual([
+      'filter FORWARD -i kok-w3 -o kok-w0 -m comment --comment kubeonkube workers w-a w-b -j ACCEPT',
+      'filter FORWARD -i kok-w0 -o kok-w3 -m comment --comment kubeonkube workers w-a w-b -j ACCEPT',
+    ]);
+    // either worker leaving takes the pair's rules with it; a name that only starts the same does not
+    for (const name of ['w-a', 'w-b']) expect(ownsComment(peersComment('w-a', 'w-b'), name)).toBe(true);
+    expect(ownsComment(peersComment('w-a', 'w-b'), 'w')).toBe(false);
+    expect(ownsComment(firewallComment('w-a'), 'w-a')).toBe(true);
+    expect(ownsComment(firewallComment('w-ab'), 'w-a')).toBe(false);
+    expect(podMasquerade(b.net).spec.join(' ')).toBe(
+      '-s 10.244.3.0/24 ! -d 10.244.0.0/16 -m comment --comment kubeonkube: pods leave as the node -j MASQUERADE',
+    );
+    expect(JSON.stringify(workerCniConfig(workerPaths('/s', '/r', 'w-b'), b.net))).toContain('"ipMasq":false');
   });
 
   it("configures containerd, CNI and the kubelet with the worker's own paths", () => {

@@ -96,6 +96,8 @@ export interface WorkerNetwork {
   bridge: string;
   podSubnet: string;
   podGateway: string;
+  /** The business cluster's whole pod range: pods keep their addresses towards it (the other workers' pods). */
+  clusterPodCIDR: string;
 }
 
 export function workerNetwork(name: string, index: number, podCIDR: string): WorkerNetwork {
@@ -112,11 +114,21 @@ export function workerNetwork(name: string, index: number, podCIDR: string): Wor
     bridge: 'kok-pods',
     podSubnet,
     podGateway: intToIpv4(ipv4ToInt(podSubnet.split('/')[0]!) + 1),
+    clusterPodCIDR: podCIDR,
   };
 }
 
 /** Tags the host's iptables rules of a worker, so they are found (and removed) by name alone. */
 export const firewallComment = (name: string) => `kubeonkube worker ${name}`;
+/** Tags the rules that join two workers of one business cluster: removed when either leaves. */
+export const peersComment = (a: string, b: string) => `kubeonkube workers ${[a, b].sort().join(' ')}`;
+
+/** Whether a rule's comment (as `iptables -S` prints it, unquoted) is one of the worker's. */
+export function ownsComment(comment: string, name: string): boolean {
+  if (comment === firewallComment(name)) return true;
+  const [tag, kind, ...names] = comment.split(' ');
+  return tag === 'kubeonkube' && kind === 'workers' && names.includes(name);
+}
 
 export interface FirewallRule {
   table: 'nat' | 'filter';
@@ -125,19 +137,65 @@ export interface FirewallRule {
 }
 
 /**
- * The host's rules for a worker: what it sends out is masqueraded (a machine behind NAT), and no
- * connection may be opened towards it, neither by forwarded traffic (the meta-cluster's pods) nor
- * by the host's own processes; replies to the worker's connections pass (conntrack state).
- * REJECT rather than DROP: a forbidden dial fails at once instead of hanging until a timeout.
+ * The host's rules for a worker: what it sends out is masqueraded (a machine behind NAT), except
+ * towards the other workers (peersFirewall decides which may reach it), and no connection may be
+ * opened towards it, neither by forwarded traffic (the meta-cluster's pods) nor by the host's own
+ * processes; replies to the worker's connections pass (conntrack state). REJECT rather than
+ * DROP: a forbidden dial fails at once instead of hanging until a timeout.
  */
 export function workerFirewall(name: string, net: WorkerNetwork): FirewallRule[] {
   const comment = ['-m', 'comment', '--comment', firewallComment(name)];
   const refuseNew = ['-o', net.hostVeth, '-m', 'conntrack', '--ctstate', 'NEW', ...comment, '-j', 'REJECT'];
   return [
-    { table: 'nat', chain: 'POSTROUTING', spec: ['-s', `${net.workerIP}/32`, ...comment, '-j', 'MASQUERADE'] },
+    {
+      table: 'nat',
+      chain: 'POSTROUTING',
+      spec: ['-s', `${net.workerIP}/32`, '!', '-o', 'kok-w+', ...comment, '-j', 'MASQUERADE'],
+    },
     { table: 'filter', chain: 'FORWARD', spec: refuseNew },
     { table: 'filter', chain: 'OUTPUT', spec: refuseNew },
   ];
+}
+
+/**
+ * Two workers of one business cluster reach each other as machines of one data-centre network
+ * do: nodes and pods both ways, with their own addresses (the host routes each worker's pod /24
+ * to it). Inserted before each worker's refusal of new connections; workers of other clusters
+ * and the meta-cluster are still refused.
+ */
+export function peersFirewall(a: { name: string; net: WorkerNetwork }, b: { name: string; net: WorkerNetwork }) {
+  const comment = ['-m', 'comment', '--comment', peersComment(a.name, b.name)];
+  const accept = (from: WorkerNetwork, to: WorkerNetwork): FirewallRule => ({
+    table: 'filter',
+    chain: 'FORWARD',
+    spec: ['-i', from.hostVeth, '-o', to.hostVeth, ...comment, '-j', 'ACCEPT'],
+  });
+  return [accept(a.net, b.net), accept(b.net, a.net)];
+}
+
+/**
+ * The rule inside the worker's namespace: its pods leave with the worker's address, as behind a
+ * real machine, except towards the cluster's other pods, which see their own addresses (what a
+ * pod network gives). Replaces the CNI bridge's own masquerade, which spares only the worker's /24.
+ */
+export function podMasquerade(net: WorkerNetwork): FirewallRule {
+  return {
+    table: 'nat',
+    chain: 'POSTROUTING',
+    spec: [
+      '-s',
+      net.podSubnet,
+      '!',
+      '-d',
+      net.clusterPodCIDR,
+      '-m',
+      'comment',
+      '--comment',
+      'kubeonkube: pods leave as the node',
+      '-j',
+      'MASQUERADE',
+    ],
+  };
 }
 
 /** The worker's cgroup, below the root of each hierarchy: its kubelet's cgroupRoot. */
@@ -219,8 +277,8 @@ export function workerCniConfig(p: WorkerPaths, net: WorkerNetwork): object {
         bridge: net.bridge,
         isGateway: true,
         isDefaultGateway: true,
-        // pods leave with the worker's address, as behind a real machine's single address
-        ipMasq: true,
+        // pods leave with the worker's address except towards other pods (podMasquerade)
+        ipMasq: false,
         hairpinMode: true,
         ipam: {
           type: 'host-local',

@@ -28,7 +28,9 @@ import { waitFor } from './probes.ts';
 import { isRunning, readRecords, startProcess, stopProcess, type ProcessRecord } from './processes.ts';
 import {
   checkWorkerName,
-  firewallComment,
+  ownsComment,
+  peersFirewall,
+  podMasquerade,
   maxWorkers,
   parseJoinData,
   workerCgroup,
@@ -222,7 +224,7 @@ function writeWorkerFiles(name: string, p: WorkerPaths, net: WorkerNetwork, data
   writeFileSync(p.resolvConf, '');
 }
 
-function setupWorkerNetwork(name: string, net: WorkerNetwork): void {
+function setupWorkerNetwork(name: string, net: WorkerNetwork, peers: { name: string; net: WorkerNetwork }[]): void {
   // not `ip netns add`: the first time, it binds /run/netns onto itself, shared, so each namespace
   // already mounted there (the meta node's pods') gets a second mount below the first, and
   // containerd's removal of it fails with EBUSY for good. A bind mount on a file, as containerd
@@ -242,11 +244,26 @@ function setupWorkerNetwork(name: string, net: WorkerNetwork): void {
   run('nsenter', [`--net=${netnsPath(net.netns)}`, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
   // the host routes the worker's (the meta node set it already, and restores it on down)
   writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
-  for (const rule of workerFirewall(name, net)) {
-    // first in its chain: kube-proxy's and the kubelet's jumps accept some traffic before the policy
+  // the pods' traffic: their own addresses within the cluster's pod range, the worker's beyond it
+  const mask = podMasquerade(net);
+  run('nsenter', [`--net=${netnsPath(net.netns)}`, 'iptables', '-t', mask.table, '-A', mask.chain, ...mask.spec]);
+  // the other workers reach this one's pods through the host, as through a data centre's router
+  run('ip', ['route', 'replace', net.podSubnet, 'via', net.workerIP, 'dev', net.hostVeth]);
+  // first in its chain: kube-proxy's and the kubelet's jumps accept some traffic before the policy;
+  // the peers' acceptance after (so before) the refusals
+  for (const rule of [...workerFirewall(name, net), ...peers.flatMap((peer) => peersFirewall({ name, net }, peer))]) {
     if (!succeeds('iptables', ['-t', rule.table, '-C', rule.chain, ...rule.spec]))
       run('iptables', ['-t', rule.table, '-I', rule.chain, '1', ...rule.spec]);
   }
+}
+
+/** The other workers joined to the same business cluster: they and this one form one network. */
+function peersOf(config: TestbedConfig, self: WorkerState): { name: string; net: WorkerNetwork }[] {
+  return listWorkers(config.stateDir)
+    .filter((n) => n !== self.name)
+    .map((n) => readState(workerPaths(config.stateDir, config.runDir, n)))
+    .filter((s): s is WorkerState => s?.namespace === self.namespace && s.cluster === self.cluster)
+    .map((s) => ({ name: s.name, net: s.network }));
 }
 
 /** Mount points of cgroup hierarchies (one per controller on cgroup v1, one on v2). */
@@ -335,15 +352,19 @@ async function killWorkerProcesses(name: string, netns: string, log: Log): Promi
   }
 }
 
-/** Deletes the host's rules tagged with the worker's name (found by tag: no record needed). */
+/**
+ * Deletes the host's rules tagged with the worker's name, its own and those joining it to its
+ * peers (found by tag: no record needed).
+ */
 function removeFirewall(name: string): void {
-  const tag = `--comment "${firewallComment(name)}"`;
   for (const table of ['nat', 'filter']) {
     const rules = spawnSync('iptables', ['-t', table, '-S'], { encoding: 'utf8' }).stdout ?? '';
-    for (const rule of rules.split('\n').filter((r) => r.startsWith('-A ') && r.includes(tag))) {
+    for (const rule of rules.split('\n').filter((r) => r.startsWith('-A '))) {
       // iptables -S quotes arguments with spaces (the comment)
       const args = [...rule.slice(3).matchAll(/"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2]!);
-      spawnSync('iptables', ['-t', table, '-D', ...args], { stdio: 'ignore' });
+      const comment = args[args.indexOf('--comment') + 1];
+      if (args.includes('--comment') && comment && ownsComment(comment, name))
+        spawnSync('iptables', ['-t', table, '-D', ...args], { stdio: 'ignore' });
     }
   }
 }
@@ -437,7 +458,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerIn
 
   log(`setting up ${name}: namespace ${net.netns}, address ${net.workerIP}, pods ${net.podSubnet}`);
   writeWorkerFiles(name, p, net, data);
-  setupWorkerNetwork(name, net);
+  setupWorkerNetwork(name, net, peersOf(config, state));
   createCgroups(name);
   // inside the worker's network namespace, and only that one: `ip netns exec` would also remount
   // /sys, hiding the host's cgroup hierarchies from the kubelet
