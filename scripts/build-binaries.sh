@@ -6,6 +6,8 @@
 #
 # usage: scripts/build-binaries.sh [group ...]     groups: kubernetes etcd etcd-previous coredns local-path-provisioner pause helm
 #                                                   konnectivity (for bench/tunnel.ts only)
+#                                                   conformance (npm run conformance only: e2e.test,
+#                                                   ginkgo, agnhost, nonewprivs, sample-apiserver)
 #                                                   (default: kubernetes etcd)
 #        scripts/build-binaries.sh --print-dir GROUP  prints where GROUP's binaries live
 #        scripts/build-binaries.sh --print-version GROUP  prints the version GROUP is pinned to
@@ -24,6 +26,7 @@ declare -A module_dir=(
   [pause]=pause
   [helm]=helm
   [konnectivity]=konnectivity
+  [conformance]=conformance
 )
 declare -A packages=(
   [kubernetes]="k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy"
@@ -34,6 +37,7 @@ declare -A packages=(
   [pause]="kubeonkube.local/pause"
   [helm]="helm.sh/helm/v3/cmd/helm"
   [konnectivity]="sigs.k8s.io/apiserver-network-proxy/cmd/server sigs.k8s.io/apiserver-network-proxy/cmd/agent"
+  [conformance]="k8s.io/kubernetes/test/e2e github.com/onsi/ginkgo/v2/ginkgo k8s.io/kubernetes/test/images/agnhost k8s.io/kubernetes/test/images/nonewprivs k8s.io/sample-apiserver"
 )
 # the module whose version names the cache folder (the project's own programs: their source hash)
 declare -A pinned=(
@@ -44,6 +48,7 @@ declare -A pinned=(
   [local-path-provisioner]=github.com/rancher/local-path-provisioner
   [helm]=helm.sh/helm/v3
   [konnectivity]=sigs.k8s.io/apiserver-network-proxy
+  [conformance]=k8s.io/kubernetes
 )
 
 die() { echo "build-binaries: $*" >&2; exit 1; }
@@ -76,6 +81,7 @@ binary_name() {
     kubeonkube.local/pause) echo pause ;;
     sigs.k8s.io/apiserver-network-proxy/cmd/server) echo proxy-server ;;
     sigs.k8s.io/apiserver-network-proxy/cmd/agent) echo proxy-agent ;;
+    k8s.io/kubernetes/test/e2e) echo e2e.test ;;
     *) basename "$1" ;;
   esac
 }
@@ -83,7 +89,7 @@ binary_name() {
 ldflags_for() {
   local group=$1 v=$2
   case "$group" in
-    kubernetes)
+    kubernetes | conformance)
       local major minor flags="-s -w"
       major=${v#v}; major=${major%%.*}
       minor=${v#v*.}; minor=${minor%%.*}
@@ -119,7 +125,10 @@ build_group() {
   (
     cd "$here/go/${module_dir[$group]}"
     for pkg in "${pkgs[@]}"; do
-      CGO_ENABLED=0 go build -trimpath -tags selinux,notest -ldflags "$(ldflags_for "$group" "$v")" \
+      # the conformance suite is a package's tests: compiled, not run
+      local build=(build)
+      [ "$pkg" = k8s.io/kubernetes/test/e2e ] && build=(test -c)
+      CGO_ENABLED=0 go "${build[@]}" -trimpath -tags selinux,notest -ldflags "$(ldflags_for "$group" "$v")" \
         -o "$tmp/$(binary_name "$pkg")" "$pkg"
       echo "build-binaries:   built $(binary_name "$pkg") ($(( SECONDS - start )) s)"
     done
