@@ -8,6 +8,9 @@ packages=(
   # the tier-2 node: container runtime, CNI plugins, networking tools, the provisioner's helper
   containerd runc containernetworking-plugins iptables iproute2 conntrack busybox-static
 )
+# `install-prerequisites.sh conformance`: also the tools the conformance suite's test images carry
+# (scripts/images/conformance-catalog.ts)
+[ "${1:-}" = conformance ] && packages+=(curl bind9-dnsutils netcat-openbsd)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -17,6 +17,7 @@ import { homedir } from 'node:os';
 import { join, relative } from 'node:path';
 import { repoRoot } from '../testbed/config.ts';
 import { imageCatalog, type ImageDefinition, type ProjectBuild } from './catalog.ts';
+import { conformanceImages } from './conformance-catalog.ts';
 import { buildOciArchive } from './oci.ts';
 
 export const cacheDir = process.env.KUBEONKUBE_CACHE ?? join(homedir(), '.cache/kubeonkube');
@@ -68,7 +69,26 @@ function projectBuild(): ProjectBuild {
   };
 }
 
-export function catalog(): ImageDefinition[] {
+/** Which images beyond the test bed's own: the conformance suite's (`npm run conformance` only). */
+export interface CatalogOptions {
+  conformance?: boolean;
+}
+
+/** The upstream suite's images, from the conformance binaries (built by scripts/build-binaries.sh conformance). */
+function conformanceCatalog(): ImageDefinition[] {
+  const bins = buildScript('--print-dir', 'conformance');
+  if (!existsSync(join(bins, 'agnhost')))
+    throw new Error(`the conformance images need ${bins}/agnhost: run scripts/build-binaries.sh conformance`);
+  const modules = execFileSync('go', ['env', 'GOMODCACHE'], { encoding: 'utf8' }).trim();
+  return conformanceImages({
+    bins,
+    etcd: buildScript('--print-dir', 'etcd'),
+    kubernetesSource: join(modules, `k8s.io/kubernetes@${buildScript('--print-version', 'conformance')}`),
+  });
+}
+
+export function catalog(options: CatalogOptions = {}): ImageDefinition[] {
+  if (options.conformance) return [...catalog(), ...conformanceCatalog()];
   // built by scripts/test (not by the demo): tests roll etcd members from it onto the pinned release
   const etcdPreviousDir = buildScript('--print-dir', 'etcd-previous');
   const etcdPrevious = existsSync(join(etcdPreviousDir, 'etcd'))
@@ -114,10 +134,11 @@ export function archivePath(ref: string): string {
 /** Builds what is missing or stale; returns the archives of every image in the catalog. */
 export async function buildImages(
   log: (line: string) => void = () => {},
+  options: CatalogOptions = {},
 ): Promise<{ ref: string; archive: string; rebuilt: boolean }[]> {
   mkdirSync(imagesDir, { recursive: true });
   const result: { ref: string; archive: string; rebuilt: boolean }[] = [];
-  for (const image of catalog()) {
+  for (const image of catalog(options)) {
     const archive = archivePath(image.ref);
     const keyFile = `${archive}.key`;
     const key = cacheKey(image);

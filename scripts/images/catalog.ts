@@ -112,9 +112,18 @@ export function sharedLibraries(binary: string): string[] {
 }
 
 /** Copies each library at the path ldd names (following the host's symlinks to the real file). */
-function addSharedLibraries(rootfs: string, binaries: string[]): void {
+export function addSharedLibraries(rootfs: string, binaries: string[]): void {
   const libs = new Set(binaries.flatMap((b) => sharedLibraries(b)));
   for (const lib of libs) addFile(rootfs, realpathSync(lib), lib, 0o755);
+}
+
+/** Debian's static busybox, with one symlink per applet under /bin (sh, mkdir, wget, httpd ...). */
+export function addBusybox(rootfs: string): void {
+  addFile(rootfs, busyboxBinary, '/bin/busybox');
+  const applets = execFileSync(busyboxBinary, ['--list'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((a) => a && a !== 'busybox');
+  for (const applet of applets) symlinkSync('busybox', join(rootfs, 'bin', applet));
 }
 
 /**
@@ -223,11 +232,7 @@ export function imageCatalog(versions: Versions, bins: BinaryDirs, projectBuild:
       inputs: [busyboxBinary],
       stage: (rootfs) => {
         addBase(rootfs);
-        addFile(rootfs, busyboxBinary, '/bin/busybox');
-        const applets = execFileSync(busyboxBinary, ['--list'], { encoding: 'utf8' })
-          .split('\n')
-          .filter((a) => a && a !== 'busybox');
-        for (const applet of applets) symlinkSync('busybox', join(rootfs, 'bin', applet));
+        addBusybox(rootfs);
       },
     },
     {

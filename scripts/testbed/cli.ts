@@ -7,7 +7,7 @@ import { ComponentFailed } from './probes.ts';
 import { defaultWorkerName, listWorkers, startWorker, stopWorker, WorkerSetupError } from './worker.ts';
 
 const workerUsage =
-  'worker join --namespace <ns> --cluster <name> [--name <worker>] | worker leave [--name <worker>] | worker list';
+  'worker join --namespace <ns> --cluster <name> [--name <worker>] [--images conformance] | worker leave [--name <worker>] | worker list';
 const usage = `usage: scripts/meta-cluster up [--with-node] | down | env | status | ${workerUsage}`;
 const say = (line: string) => process.stderr.write(`meta-cluster: ${line}\n`);
 
@@ -26,7 +26,10 @@ function parseFlags(args: string[], keys: string[]): Record<string, string> | st
 
 async function worker(sub: string | undefined, args: string[]): Promise<number> {
   const stateDir = loadConfig().stateDir;
-  const flags = parseFlags(args, sub === 'join' ? ['namespace', 'cluster', 'name'] : sub === 'leave' ? ['name'] : []);
+  const flags = parseFlags(
+    args,
+    sub === 'join' ? ['namespace', 'cluster', 'name', 'images'] : sub === 'leave' ? ['name'] : [],
+  );
   if (typeof flags === 'string') {
     say(`${flags}; usage: scripts/meta-cluster ${workerUsage}`);
     return 2;
@@ -37,12 +40,17 @@ async function worker(sub: string | undefined, args: string[]): Promise<number> 
         say(`worker join needs --namespace and --cluster; usage: scripts/meta-cluster ${workerUsage}`);
         return 2;
       }
+      if (flags.images !== undefined && flags.images !== 'conformance') {
+        say(`--images takes only "conformance"; usage: scripts/meta-cluster ${workerUsage}`);
+        return 2;
+      }
       const w = await startWorker({
         stateDir,
         namespace: flags.namespace,
         cluster: flags.cluster,
         name: flags.name,
         log: say,
+        conformanceImages: flags.images === 'conformance',
       });
       say(`node ${w.name} (${w.nodeIP}, pods ${w.podSubnet}) in network namespace ${w.netns}; logs in ${w.logDir}`);
       say(`its kubeconfig (the Node's credentials): ${w.kubeletKubeconfig}`);

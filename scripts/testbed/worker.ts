@@ -89,6 +89,8 @@ export interface StartWorkerOptions {
   secretTimeoutMs?: number;
   /** How long to wait for the Node to be Ready (default 180 s); 0: return once the kubelet runs. */
   readyTimeoutMs?: number;
+  /** Also the upstream conformance suite's images (scripts/images/conformance-catalog.ts). */
+  conformanceImages?: boolean;
 }
 
 export interface StopWorkerOptions {
@@ -401,6 +403,10 @@ function removeContainerLogLinks(p: WorkerPaths): void {
 }
 
 /** The images a worker runs: the pause sandbox, the add-ons (CoreDNS, kube-proxy), the project's own and busybox for tests. */
+/** The conformance suite's images (only imported when asked for). */
+export const isConformanceImage = (ref: string) =>
+  ref.startsWith('registry.k8s.io/e2e-test-images/') || ref === 'registry.k8s.io/etcd:3.6.4-0';
+
 export function isWorkerImage(ref: string): boolean {
   return (
     ref === pauseImage ||
@@ -482,7 +488,9 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerIn
   log(`importing images into ${name}`);
   importImages(
     p.containerdSocket,
-    (await buildImages(log)).filter((i) => isWorkerImage(i.ref)),
+    (await buildImages(log, { conformance: options.conformanceImages === true })).filter(
+      (i) => isWorkerImage(i.ref) || (options.conformanceImages === true && isConformanceImage(i.ref)),
+    ),
   );
 
   log(`starting ${name}'s kubelet`);
