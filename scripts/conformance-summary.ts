@@ -9,15 +9,15 @@ import { pathToFileURL } from 'node:url';
 export type Outcome = 'passed' | 'failed' | 'skipped';
 
 const entities: Record<string, string> = { '&amp;': '&', '&lt;': '<', '&gt;': '>', '&quot;': '"', '&apos;': "'" };
-const unescape = (s: string) => s.replace(/&(amp|lt|gt|quot|apos);/g, (e) => entities[e]!);
+const decodeEntities = (s: string): string => s.replace(/&(amp|lt|gt|quot|apos);/g, (e) => entities[e] ?? e);
 
 /** Each test case of a ginkgo JUnit report: its name and what became of it (ginkgo's status attribute). */
 export function testCases(junit: string): { name: string; status: string }[] {
   const cases: { name: string; status: string }[] = [];
   for (const m of junit.matchAll(/<testcase\b([^>]*)>/g)) {
-    const attrs: Record<string, string> = Object.fromEntries(
-      [...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((a) => [a[1], unescape(a[2]!)]),
-    );
+    const attrs = new Map<string, string>();
+    for (const a of (m[1] ?? '').matchAll(/(\w+)="([^"]*)"/g)) attrs.set(a[1] ?? '', decodeEntities(a[2] ?? ''));
+    const name = attrs.get('name');
     if (name) cases.push({ name, status: attrs.get('status') ?? 'passed' });
   }
   return cases;
