@@ -1,6 +1,6 @@
-// What the etcd tests ask of a business cluster and of its Cluster's status: the admin kubeconfig,
-// objects written through the business cluster's API and counted back, and the member list and
-// health the operator reports.
+// What the tests ask of a business cluster and of its Cluster's status: the admin kubeconfig,
+// kubectl against it, objects written through its API and counted back, the add-ons and tunnel
+// ready, and the etcd member list and health the operator reports.
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -62,6 +62,33 @@ export function businessClusters(ns: string, scratch: string) {
     get,
     kubeconfig,
     members,
+    /** kubectl against Cluster `c`'s business cluster with its admin kubeconfig; rejects with kubectl's stderr. */
+    business: async (c: string, args: string[], input?: string): Promise<string> => {
+      const file = await kubeconfigFile(c);
+      return new Promise((resolve, reject) => {
+        const child = execFile(
+          kubectlBinary,
+          ['--kubeconfig', file, '--request-timeout=30s', ...args],
+          { maxBuffer: 16 << 20 },
+          (err, stdout, stderr) =>
+            err ? reject(new Error(`kubectl ${args.join(' ')}: ${stderr || stdout || err.message}`)) : resolve(stdout),
+        );
+        child.stdin!.end(input ?? '');
+      });
+    },
+    /** Waits for Cluster `c`'s add-ons and tunnel: AddonsReady and TunnelConnected True. */
+    addonsAndTunnel: (c: string, timeoutMs = 300_000): Promise<true> =>
+      eventually(
+        `${c}: AddonsReady and TunnelConnected`,
+        async () => {
+          const [addons, tunnel] = await Promise.all([
+            get(`cluster ${c}`, '{.status.conditions[?(@.type=="AddonsReady")].status}'),
+            get(`cluster ${c}`, '{.status.conditions[?(@.type=="TunnelConnected")].status}'),
+          ]);
+          return (addons === 'True' && tunnel === 'True') || undefined;
+        },
+        timeoutMs,
+      ),
     /**
      * Three started, healthy, voting members at the original peer URLs, and the Cluster Ready; with
      * `replaced`, only once that member has a new ID (the status may still show the old one healthy).

@@ -3,23 +3,21 @@
 // Service spreads over both, DNS answers from whichever worker CoreDNS runs on, and the tunnel
 // (one agent, on one of them) reaches the kubelets of both for logs and exec. A worker that leaves
 // takes the rules joining it to the other with it.
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, onTestFailed } from 'vitest';
-import { loadConfig } from '../scripts/testbed/config.ts';
 import { startWorker, stopWorker } from '../scripts/testbed/worker.ts';
 import { businessClusters } from './business-cluster.ts';
 import { busyboxImage } from './images.ts';
-import { apply, eventually, kubectl } from './kubectl.ts';
+import { apply, kubectl } from './kubectl.ts';
 import { operatorLogTail, operatorTestBed, type OperatorProcess } from './operator-process.ts';
 
 const { ns, current } = operatorTestBed('e2e-pod-network', 18070);
 const operator = (): OperatorProcess => current.operator!;
 const scratch = mkdtempSync(join(tmpdir(), 'kok-e2e-'));
-const { get, kubeconfig } = businessClusters(ns, scratch);
-const kubectlBinary = join(loadConfig().binDirs.kubernetes, 'kubectl');
+const { business: kubectlOn, addonsAndTunnel } = businessClusters(ns, scratch);
 const workers = ['pn-a', 'pn-b'] as const;
 
 afterAll(async () => {
@@ -27,24 +25,7 @@ afterAll(async () => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-/** kubectl against the business cluster; rejects with its stderr. */
-async function business(args: string[], input?: string): Promise<string> {
-  const file = join(scratch, 'pn.kubeconfig');
-  writeFileSync(file, await kubeconfig('pn'), { mode: 0o600 });
-  return new Promise((resolve, reject) => {
-    const child = spawn(kubectlBinary, ['--kubeconfig', file, '--request-timeout=30s', ...args], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    child.on('exit', (code) =>
-      code === 0 ? resolve(out) : reject(new Error(`kubectl ${args.join(' ')}: ${err || out}`)),
-    );
-    child.stdin.end(input ?? '');
-  });
-}
+const business = (args: string[], input?: string) => kubectlOn('pn', args, input);
 
 // a web server whose one page says who asked (the address it saw) and who answered
 const serve = [
@@ -89,17 +70,7 @@ describe('two workers of one business cluster', () => {
     await kubectl(['-n', ns, 'wait', '--for=condition=Ready', 'cluster/pn', '--timeout=300s']);
     for (const name of workers)
       await startWorker({ namespace: ns, cluster: 'pn', name, log: (l) => console.log(`${name}: ${l}`) });
-    await eventually(
-      'AddonsReady and TunnelConnected',
-      async () => {
-        const [addons, tunnel] = await Promise.all([
-          get('cluster pn', '{.status.conditions[?(@.type=="AddonsReady")].status}'),
-          get('cluster pn', '{.status.conditions[?(@.type=="TunnelConnected")].status}'),
-        ]);
-        return (addons === 'True' && tunnel === 'True') || undefined;
-      },
-      300_000,
-    );
+    await addonsAndTunnel('pn');
     // kube-proxy on both
     expect(
       await business(['-n', 'kube-system', 'get', 'daemonset', 'kube-proxy', '-o', 'jsonpath={.status.numberReady}']),
