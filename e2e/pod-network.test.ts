@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it, onTestFailed } from 'vitest';
 import { startWorker, stopWorker } from '../scripts/testbed/worker.ts';
 import { businessClusters } from './business-cluster.ts';
 import { busyboxImage } from './images.ts';
-import { apply, kubectl } from './kubectl.ts';
+import { apply, eventually, kubectl } from './kubectl.ts';
 import { operatorLogTail, operatorTestBed, type OperatorProcess } from './operator-process.ts';
 
 const { ns, current } = operatorTestBed('e2e-pod-network', 18070);
@@ -71,10 +71,21 @@ describe('two workers of one business cluster', () => {
     for (const name of workers)
       await startWorker({ namespace: ns, cluster: 'pn', name, log: (l) => console.log(`${name}: ${l}`) });
     await addonsAndTunnel('pn');
-    // kube-proxy on both
-    expect(
-      await business(['-n', 'kube-system', 'get', 'daemonset', 'kube-proxy', '-o', 'jsonpath={.status.numberReady}']),
-    ).toBe('2');
+    // kube-proxy on both (AddonsReady may say so of the first worker before the second's is up)
+    await eventually(
+      'kube-proxy ready on both workers',
+      async () =>
+        (await business([
+          '-n',
+          'kube-system',
+          'get',
+          'daemonset',
+          'kube-proxy',
+          '-o',
+          'jsonpath={.status.numberReady}',
+        ])) === '2' || undefined,
+      120_000,
+    );
     await business(['create', 'namespace', 'net']);
     await business(
       ['apply', '-f', '-'],
