@@ -48,9 +48,12 @@ const pod = (name: string, node: string, extra: object = {}) => ({
   },
 });
 
-/** What `who` answers when asked from `from`: "<the address it saw> <the pod that answered>". */
+/**
+ * What `who` answers when asked from `from`: "<the address it saw> <the pod that answered>".
+ * (busybox's own `wget -T` crashes in Debian's static build: `timeout` bounds it instead.)
+ */
 const ask = (from: string, url: string) =>
-  business(['-n', 'net', 'exec', from, '--', 'wget', '-q', '-T', '5', '-O', '-', url]).then((s) => s.trim());
+  business(['-n', 'net', 'exec', from, '--', 'timeout', '5', 'wget', '-q', '-O', '-', url]).then((s) => s.trim());
 
 const podIP = (name: string) => business(['-n', 'net', 'get', 'pod', name, '-o', 'jsonpath={.status.podIP}']);
 
@@ -84,6 +87,24 @@ describe('two workers of one business cluster', () => {
           '-o',
           'jsonpath={.status.numberReady}',
         ])) === '2' || undefined,
+      120_000,
+    );
+    // logs and exec reach a kubelet once the operator approved its serving certificate
+    await eventually(
+      'both kubelets serve with an approved certificate',
+      async () => {
+        const issued = await business([
+          'get',
+          'csr',
+          '-o',
+          'jsonpath={range .items[?(@.spec.signerName=="kubernetes.io/kubelet-serving")]}{.spec.username} {.status.certificate}{"\\n"}{end}',
+        ]);
+        const nodes = issued
+          .split('\n')
+          .filter((l) => / \S+$/.test(l))
+          .map((l) => l.split(' ')[0]);
+        return workers.every((w) => nodes.includes(`system:node:${w}`)) || undefined;
+      },
       120_000,
     );
     await business(['create', 'namespace', 'net']);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { tally, testCases } from './conformance-summary.ts';
+import { chosen, tally, testCases } from './conformance-summary.ts';
 
 const report = (cases: [string, string][]) =>
   `<?xml version="1.0"?><testsuites><testsuite name="Kubernetes e2e suite">${cases
@@ -29,12 +29,20 @@ describe('the conformance summary', () => {
       ['[It] [sig-apps] serial thing [Serial] [Conformance]', 'passed'],
       ['[It] [sig-node] broken [Conformance]', 'skipped'],
     ]);
-    const { outcomes, failed } = tally([parallel, serial], /\[Conformance\]/);
+    const { outcomes, failed } = tally([parallel, serial], chosen());
     expect(Object.fromEntries(outcomes)).toEqual({
       '[It] [sig-network] dns [Conformance]': 'passed',
       '[It] [sig-apps] serial thing [Serial] [Conformance]': 'passed',
       '[It] [sig-node] broken [Conformance]': 'failed',
     });
     expect(failed).toEqual(['[It] [sig-node] broken [Conformance]']);
+  });
+
+  it('chooses conformance specs by the focus and skip of the run', () => {
+    const network = chosen('sig-network', 'dns');
+    expect(network('[It] [sig-network] services [Conformance]')).toBe(true);
+    expect(network('[It] [sig-network] dns [Conformance]')).toBe(false);
+    expect(network('[It] [sig-node] pods [Conformance]')).toBe(false);
+    expect(network('[It] [sig-network] not conformance')).toBe(false);
   });
 });

@@ -1,7 +1,7 @@
 // The conformance run's result from the JUnit reports of its two phases (parallel, then
 // [Serial]): each spec of the focus counted once, by the phase that ran it. Writes summary.json
 // beside the reports and prints "N passed, M failed, S skipped" last.
-// usage: node scripts/conformance-summary.ts RESULTS FOCUS KUBERNETES COMMIT SECONDS
+// usage: node scripts/conformance-summary.ts RESULTS KUBERNETES COMMIT SECONDS [FOCUS] [SKIP]
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -27,11 +27,21 @@ export function testCases(junit: string): { name: string; status: string }[] {
  * Every spec of the focus once: run in some phase (passed or failed, whatever the other phase
  * skipped), else skipped. Setup nodes ([SynchronizedBeforeSuite] ...) are not specs.
  */
-export function tally(reports: string[], focus: RegExp): { outcomes: Map<string, Outcome>; failed: string[] } {
+/** The specs a run chose: conformance ones, matching the focus and not the skip (ginkgo's regexes) when given. */
+export function chosen(focus = '', skip = ''): (name: string) => boolean {
+  const f = focus ? new RegExp(focus) : undefined;
+  const s = skip ? new RegExp(skip) : undefined;
+  return (name) => name.includes('[Conformance]') && (!f || f.test(name)) && !s?.test(name);
+}
+
+export function tally(
+  reports: string[],
+  isChosen: (name: string) => boolean,
+): { outcomes: Map<string, Outcome>; failed: string[] } {
   const outcomes = new Map<string, Outcome>();
   for (const report of reports) {
     for (const c of testCases(report)) {
-      if (!c.name.startsWith('[It]') || !focus.test(c.name)) continue;
+      if (!c.name.startsWith('[It]') || !isChosen(c.name)) continue;
       const outcome: Outcome =
         c.status === 'passed' ? 'passed' : c.status === 'skipped' || c.status === 'pending' ? 'skipped' : 'failed';
       const before = outcomes.get(c.name);
@@ -50,11 +60,10 @@ function reportsUnder(dir: string): string[] {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const [results = '', focus = '\\[Conformance\\]', kubernetes = '', commit = '', seconds = '0'] =
-    process.argv.slice(2);
+  const [results = '', kubernetes = '', commit = '', seconds = '0', focus = '', skip = ''] = process.argv.slice(2);
   const { outcomes, failed } = tally(
     ['parallel', 'serial'].flatMap((phase) => reportsUnder(join(results, phase))),
-    new RegExp(focus),
+    chosen(focus, skip),
   );
   const count = (o: Outcome) => [...outcomes.values()].filter((v) => v === o).length;
   const summary = {

@@ -117,12 +117,15 @@ export function addSharedLibraries(rootfs: string, binaries: string[]): void {
   for (const lib of libs) addFile(rootfs, realpathSync(lib), lib, 0o755);
 }
 
-/** Debian's static busybox, with one symlink per applet under /bin (sh, mkdir, wget, httpd ...). */
-export function addBusybox(rootfs: string): void {
+/**
+ * Debian's static busybox, with one symlink per applet under /bin (sh, mkdir, wget, httpd ...),
+ * but for the names in `except` (programs the image has in full).
+ */
+export function addBusybox(rootfs: string, except: string[] = []): void {
   addFile(rootfs, busyboxBinary, '/bin/busybox');
   const applets = execFileSync(busyboxBinary, ['--list'], { encoding: 'utf8' })
     .split('\n')
-    .filter((a) => a && a !== 'busybox');
+    .filter((a) => a && a !== 'busybox' && !except.includes(a));
   for (const applet of applets) symlinkSync('busybox', join(rootfs, 'bin', applet));
 }
 

@@ -27,13 +27,19 @@ export const conformanceTools = {
   nslookup: '/usr/bin/nslookup',
   host: '/usr/bin/host',
   getent: '/usr/bin/getent',
+  // the shell of upstream's Debian-based images: busybox's own runs its applets (nc among them)
+  // before anything on PATH
+  dash: '/usr/bin/dash',
 };
 export const conformancePackages = ['curl', 'bind9-dnsutils', 'netcat-openbsd'];
 
 const e2e = (name: string) => `registry.k8s.io/e2e-test-images/${name}`;
 
+/** busybox for the rest, then the tools and dash as /bin/sh, as upstream's Debian-based images have them. */
 function addTools(rootfs: string, tools: (keyof typeof conformanceTools)[]): void {
+  addBusybox(rootfs, ['sh', ...tools]);
   for (const tool of tools) addFile(rootfs, conformanceTools[tool], `/usr/bin/${tool}`);
+  symlinkSync('/usr/bin/dash', join(rootfs, 'bin/sh'));
   addSharedLibraries(
     rootfs,
     tools.map((t) => conformanceTools[t]),
@@ -59,8 +65,7 @@ function agnhost(ref: string, inputs: ConformanceInputs, extra?: (rootfs: string
         join(rootfs, 'etc/group'),
         'user-defined-in-image:x:1000:\ngroup-defined-in-image:x:50000:user-defined-in-image\n',
       );
-      addBusybox(rootfs);
-      addTools(rootfs, ['curl', 'nc', 'dig', 'nslookup', 'host', 'getent']);
+      addTools(rootfs, ['curl', 'nc', 'dig', 'nslookup', 'host', 'getent', 'dash']);
       addFile(rootfs, binary, '/agnhost');
       // the entrypoint specs start the same program under a second name
       symlinkSync('agnhost', join(rootfs, 'agnhost-2'));
@@ -133,8 +138,7 @@ export function conformanceImages(inputs: ConformanceInputs): ImageDefinition[] 
       inputs: [busyboxBinary, ...Object.values(conformanceTools)],
       stage: (rootfs) => {
         addBase(rootfs);
-        addBusybox(rootfs);
-        addTools(rootfs, ['dig', 'nslookup', 'host', 'getent']);
+        addTools(rootfs, ['dig', 'nslookup', 'host', 'getent', 'dash']);
       },
     },
     {
