@@ -7,10 +7,9 @@ packages=(
   ca-certificates openssl git tar procps util-linux
   # the tier-2 node: container runtime, CNI plugins, networking tools, the provisioner's helper
   containerd runc containernetworking-plugins iptables iproute2 conntrack busybox-static
+  # the tools the conformance suite's test images carry (scripts/images/conformance-catalog.ts)
+  curl bind9-dnsutils netcat-openbsd
 )
-# `install-prerequisites.sh conformance`: also the tools the conformance suite's test images carry
-# (scripts/images/conformance-catalog.ts)
-[ "${1:-}" = conformance ] && packages+=(curl bind9-dnsutils netcat-openbsd)
 
 missing=()
 for p in "${packages[@]}"; do
