@@ -96,6 +96,10 @@ describe('worker configuration', () => {
     expect(toml).toContain('address = "/run/kubeonkube/worker-0/containerd.sock"');
     expect(toml).toContain('root = "/state/workers/worker-0/containerd/root"');
     expect(toml).toContain('netns_mounts_under_state_dir = true');
+    // the registry table sits inside the CRI plugin's, before its containerd table
+    expect(toml).toMatch(
+      /\[plugins\."io\.containerd\.grpc\.v1\.cri"\.registry\]\n\s*config_path = "\/state\/workers\/worker-0\/containerd\/certs\.d"\n\s*\[plugins\."io\.containerd\.grpc\.v1\.cri"\.containerd\]/,
+    );
     expect(JSON.stringify(workerCniConfig(p, net))).toContain('"subnet":"10.244.0.0/24","gateway":"10.244.0.1"');
     const kubelet = workerKubeletConfig('worker-0', p, net, parseJoinData(secret, 'ns/dev-join')) as Record<
       string,

@@ -213,6 +213,8 @@ export interface WorkerPaths {
   containerdSocket: string;
   containerdConfig: string;
   containerdOpt: string;
+  /** containerd's registry hosts (hosts.toml per registry): every one points nowhere. */
+  registryHosts: string;
   cniConfDir: string;
   cniDataDir: string;
   kubeletRoot: string;
@@ -238,6 +240,7 @@ export function workerPaths(stateDir: string, runDir: string, name: string): Wor
     containerdSocket: join(run, 'containerd.sock'),
     containerdConfig: join(root, 'containerd/config.toml'),
     containerdOpt: join(root, 'containerd/opt'),
+    registryHosts: join(root, 'containerd/certs.d'),
     cniConfDir: join(root, 'cni/net.d'),
     cniDataDir: join(root, 'cni/ipam'),
     kubeletRoot: join(root, 'kubelet'),
@@ -263,9 +266,23 @@ export function workerContainerdConfig(p: WorkerPaths, lowerOomScore: boolean): 
     lowerOomScore,
     // pods' network namespaces under the worker's run folder rather than /run/netns, beside the
     // meta node's: removing the worker unmounts them with everything else of it
-    ['netns_mounts_under_state_dir = true'],
+    [
+      'netns_mounts_under_state_dir = true',
+      `[plugins."io.containerd.grpc.v1.cri".registry]`,
+      `  config_path = ${JSON.stringify(p.registryHosts)}`,
+    ],
   );
 }
+
+/**
+ * Where a worker's containerd may pull from: nowhere. Every image a worker runs is imported; a pull
+ * of anything else (the conformance suite asks for images that do not exist, on purpose) fails at
+ * once on a closed local port instead of asking the world. `_default` covers every registry on
+ * containerd releases that read it; the suite's registries are named for those that do not.
+ */
+export const unreachableRegistries = ['_default', 'docker.io', 'gcr.io', 'registry.k8s.io', 'quay.io', 'ghcr.io'];
+export const unreachableRegistryHosts =
+  '# no registry is asked: every image a worker runs is imported\nserver = "https://127.0.0.1:1"\n';
 
 export function workerCniConfig(p: WorkerPaths, net: WorkerNetwork): object {
   return {

@@ -35,6 +35,8 @@ import {
   parseJoinData,
   workerCgroup,
   workerCniConfig,
+  unreachableRegistries,
+  unreachableRegistryHosts,
   workerContainerdConfig,
   workerFirewall,
   workerKubeletArgs,
@@ -219,6 +221,10 @@ function writeWorkerFiles(name: string, p: WorkerPaths, net: WorkerNetwork, data
     mkdirSync(dir, { recursive: true });
   }
   writeFileSync(p.containerdConfig, workerContainerdConfig(p, canLowerOomScore()));
+  for (const registry of unreachableRegistries) {
+    mkdirSync(join(p.registryHosts, registry), { recursive: true });
+    writeFileSync(join(p.registryHosts, registry, 'hosts.toml'), unreachableRegistryHosts);
+  }
   writeFileSync(join(p.cniConfDir, '10-kubeonkube-worker.conflist'), JSON.stringify(workerCniConfig(p, net), null, 2));
   writeFileSync(p.kubeletConfig, JSON.stringify(workerKubeletConfig(name, p, net, data), null, 2));
   writeFileSync(p.bootstrapKubeconfig, data.kubeconfig + '\n', { mode: 0o600 });
