@@ -44,7 +44,7 @@ describe('worker configuration', () => {
     expect(nthSubnet24('10.0.0.0/8', 300)).toBe('10.1.44.0/24');
     expect(() => nthSubnet24('10.244.0.0/24', 1)).toThrow(WorkerSetupError);
     expect(() => nthSubnet24('10.244.0.0/25', 0)).toThrow(/\/24 or larger/);
-    const net = workerNetwork('worker-1', 1, '10.244.0.0/16');
+    const net = workerNetwork('worker-1', 1, '10.244.0.0/16', '10.96.0.0/12');
     expect(net).toMatchObject({
       netns: 'kok-worker-1',
       hostVeth: 'kok-w1',
@@ -53,7 +53,7 @@ describe('worker configuration', () => {
       podSubnet: '10.244.1.0/24',
       podGateway: '10.244.1.1',
     });
-    expect(workerNetwork('w', 255, '10.0.0.0/8').hostVeth.length).toBeLessThanOrEqual(15);
+    expect(workerNetwork('w', 255, '10.0.0.0/8', '10.96.0.0/12').hostVeth.length).toBeLessThanOrEqual(15);
   });
 
   it('accepts DNS labels only as worker names', () => {
@@ -62,18 +62,19 @@ describe('worker configuration', () => {
       expect(() => checkWorkerName(bad)).toThrow(WorkerSetupError);
   });
 
-  it('masquerades the worker and refuses new connections towards it', () => {
-    const rules = workerFirewall('worker-0', workerNetwork('worker-0', 0, '10.244.0.0/16'));
+  it('masquerades the worker, refuses new connections towards it, and routes no Service address', () => {
+    const rules = workerFirewall('worker-0', workerNetwork('worker-0', 0, '10.244.0.0/16', '10.96.0.0/12'));
     expect(rules.map((r) => `${r.table} ${r.chain} ${r.spec.join(' ')}`)).toEqual([
       'nat POSTROUTING -s 10.250.0.2/32 ! -o kok-w+ -m comment --comment kubeonkube worker worker-0 -j MASQUERADE',
       'filter FORWARD -o kok-w0 -m conntrack --ctstate NEW -m comment --comment kubeonkube worker worker-0 -j REJECT',
       'filter OUTPUT -o kok-w0 -m conntrack --ctstate NEW -m comment --comment kubeonkube worker worker-0 -j REJECT',
+      'filter FORWARD -i kok-w0 -d 10.96.0.0/12 -m comment --comment kubeonkube worker worker-0 -j REJECT --reject-with icmp-net-unreachable',
     ]);
   });
 
   it('joins two workers of one cluster both ways, and masquerades pods only beyond the pod range', () => {
-    const a = { name: 'w-a', net: workerNetwork('w-a', 0, '10.244.0.0/16') };
-    const b = { name: 'w-b', net: workerNetwork('w-b', 3, '10.244.0.0/16') };
+    const a = { name: 'w-a', net: workerNetwork('w-a', 0, '10.244.0.0/16', '10.96.0.0/12') };
+    const b = { name: 'w-b', net: workerNetwork('w-b', 3, '10.244.0.0/16', '10.96.0.0/12') };
     expect(peersFirewall(b, a).map((r) => `${r.table} ${r.chain} ${r.spec.join(' ')}`)).toEqual([
       'filter FORWARD -i kok-w3 -o kok-w0 -m comment --comment kubeonkube workers w-a w-b -j ACCEPT',
       'filter FORWARD -i kok-w0 -o kok-w3 -m comment --comment kubeonkube workers w-a w-b -j ACCEPT',
@@ -91,7 +92,7 @@ describe('worker configuration', () => {
 
   it("configures containerd, CNI and the kubelet with the worker's own paths", () => {
     const p = workerPaths('/state', '/run/kubeonkube', 'worker-0');
-    const net = workerNetwork('worker-0', 0, '10.244.0.0/16');
+    const net = workerNetwork('worker-0', 0, '10.244.0.0/16', '10.96.0.0/12');
     const toml = workerContainerdConfig(p, true);
     expect(toml).toContain('address = "/run/kubeonkube/worker-0/containerd.sock"');
     expect(toml).toContain('root = "/state/workers/worker-0/containerd/root"');

@@ -98,9 +98,11 @@ export interface WorkerNetwork {
   podGateway: string;
   /** The business cluster's whole pod range: pods keep their addresses towards it (the other workers' pods). */
   clusterPodCIDR: string;
+  /** The business cluster's Service range: no network routes it (only kube-proxy's rules on a node answer it). */
+  clusterServiceCIDR: string;
 }
 
-export function workerNetwork(name: string, index: number, podCIDR: string): WorkerNetwork {
+export function workerNetwork(name: string, index: number, podCIDR: string, serviceCIDR: string): WorkerNetwork {
   if (!Number.isInteger(index) || index < 0 || index >= maxWorkers)
     throw new WorkerSetupError(`worker number ${index} is out of range (0-${maxWorkers - 1})`);
   const podSubnet = nthSubnet24(podCIDR, index);
@@ -115,6 +117,7 @@ export function workerNetwork(name: string, index: number, podCIDR: string): Wor
     podSubnet,
     podGateway: intToIpv4(ipv4ToInt(podSubnet.split('/')[0]!) + 1),
     clusterPodCIDR: podCIDR,
+    clusterServiceCIDR: serviceCIDR,
   };
 }
 
@@ -141,7 +144,10 @@ export interface FirewallRule {
  * towards the other workers (peersFirewall decides which may reach it), and no connection may be
  * opened towards it, neither by forwarded traffic (the meta-cluster's pods) nor by the host's own
  * processes; replies to the worker's connections pass (conntrack state). REJECT rather than
- * DROP: a forbidden dial fails at once instead of hanging until a timeout.
+ * DROP: a forbidden dial fails at once instead of hanging until a timeout. What a worker sends to
+ * its cluster's Service range without a rule of kube-proxy's (a port the Service no longer has)
+ * is unreachable, as on a data centre's network, where nothing routes that range: it must not
+ * reach whatever lies beyond the test bed (this machine's own network answers every TCP dial).
  */
 export function workerFirewall(name: string, net: WorkerNetwork): FirewallRule[] {
   const comment = ['-m', 'comment', '--comment', firewallComment(name)];
@@ -154,6 +160,21 @@ export function workerFirewall(name: string, net: WorkerNetwork): FirewallRule[]
     },
     { table: 'filter', chain: 'FORWARD', spec: refuseNew },
     { table: 'filter', chain: 'OUTPUT', spec: refuseNew },
+    {
+      table: 'filter',
+      chain: 'FORWARD',
+      spec: [
+        '-i',
+        net.hostVeth,
+        '-d',
+        net.clusterServiceCIDR,
+        ...comment,
+        '-j',
+        'REJECT',
+        '--reject-with',
+        'icmp-net-unreachable',
+      ],
+    },
   ];
 }
 

@@ -180,6 +180,25 @@ function metaKubectl(config: TestbedConfig): (args: string[]) => SpawnSyncReturn
     spawnSync(kubectl, ['--kubeconfig', kubeconfig, '--request-timeout=10s', ...args], { encoding: 'utf8' });
 }
 
+/** The Cluster's Service range, as the API defaulted it (a worker never needs it; the test bed's network does). */
+function clusterServiceCIDR(config: TestbedConfig, namespace: string, cluster: string): string {
+  const out = metaKubectl(config)([
+    '-n',
+    namespace,
+    'get',
+    'clusters.kubeonkube.io',
+    cluster,
+    '-o',
+    'jsonpath={.spec.network.serviceCIDR}',
+  ]);
+  const cidr = out.stdout.trim();
+  if (out.status !== 0 || !/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(cidr))
+    throw new WorkerSetupError(
+      `could not read the Service range of Cluster ${namespace}/${cluster}: ${out.stderr.trim() || cidr}`,
+    );
+  return cidr;
+}
+
 async function readJoinSecret(
   config: TestbedConfig,
   namespace: string,
@@ -452,7 +471,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerIn
 
   const data = await readJoinSecret(config, options.namespace, options.cluster, options.secretTimeoutMs ?? 60_000);
   const index = freeIndex(config);
-  const net = workerNetwork(name, index, data.podCIDR);
+  const net = workerNetwork(name, index, data.podCIDR, clusterServiceCIDR(config, options.namespace, options.cluster));
   mkdirSync(join(config.stateDir, 'workers'), { recursive: true });
   const state: WorkerState = {
     name,
