@@ -30,6 +30,10 @@ export const conformanceTools = {
   // the shell of upstream's Debian-based images: busybox's own runs its applets (nc among them)
   // before anything on PATH
   dash: '/usr/bin/dash',
+  // the busybox image's shell: Debian's busybox 1.35 ash (and dash) drop environment variables
+  // whose names are no shell identifiers (`p-data-1`) from what `sh -c env` sees; upstream's
+  // busybox 1.37 and bash pass them on, and the env-from specs read them
+  bash: '/usr/bin/bash',
 };
 export const conformancePackages = ['curl', 'bind9-dnsutils', 'netcat-openbsd'];
 
@@ -102,10 +106,13 @@ export function conformanceImages(inputs: ConformanceInputs): ImageDefinition[] 
   const busybox = (ref: string): ImageDefinition => ({
     ref,
     config: { cmd: ['sh'], env: [path], labels: named(ref) },
-    inputs: [busyboxBinary],
+    inputs: [busyboxBinary, conformanceTools.bash],
     stage: (rootfs) => {
       addBase(rootfs);
-      addBusybox(rootfs);
+      addBusybox(rootfs, ['sh']);
+      addFile(rootfs, conformanceTools.bash, '/usr/bin/bash');
+      addSharedLibraries(rootfs, [conformanceTools.bash]);
+      symlinkSync('/usr/bin/bash', join(rootfs, 'bin/sh'));
     },
   });
   const httpd = (tag: string) =>
