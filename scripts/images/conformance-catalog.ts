@@ -94,10 +94,20 @@ function webServer(ref: string, docroot: string, command: { path: string; cmd: s
       mkdirSync(join(rootfs, docroot), { recursive: true });
       writeFileSync(join(rootfs, docroot, 'index.html'), '<html><body><h1>It works!</h1></body></html>\n');
       mkdirSync(join(rootfs, command.path, '..'), { recursive: true });
-      // whatever arguments upstream's command line passes, the same server in the foreground
-      writeFileSync(join(rootfs, command.path), `#!/bin/sh\nexec /bin/busybox httpd -f -v -p 80 -h ${docroot}\n`, {
-        mode: 0o755,
-      });
+      // whatever arguments upstream's command line passes, the same server in the foreground; as
+      // PID 1 it would ignore SIGTERM (it sets no handler), where httpd and nginx stop at once:
+      // the shell stops it instead of each pod waiting out its grace period
+      writeFileSync(
+        join(rootfs, command.path),
+        [
+          '#!/bin/sh',
+          `/bin/busybox httpd -f -v -p 80 -h ${docroot} &`,
+          "trap 'kill $! 2>/dev/null; exit 0' TERM INT QUIT",
+          'wait',
+          '',
+        ].join('\n'),
+        { mode: 0o755 },
+      );
     },
   };
 }
