@@ -53,7 +53,10 @@ const pod = (name: string, node: string, extra: object = {}) => ({
  * (busybox's own `wget -T` crashes in Debian's static build: `timeout` bounds it instead.)
  */
 const ask = (from: string, url: string) =>
-  business(['-n', 'net', 'exec', from, '--', 'timeout', '5', 'wget', '-q', '-O', '-', url]).then((s) => s.trim());
+  business(['-n', 'net', 'exec', from, '--', 'timeout', '5', 'wget', '-q', '-O', '-', url]).then((s) =>
+    // busybox's httpd listens on IPv6 too, and names an IPv4 caller by its mapped address
+    s.trim().replace(/^\[::ffff:([\d.]+)\]/, '$1'),
+  );
 
 const podIP = (name: string) => business(['-n', 'net', 'get', 'pod', name, '-o', 'jsonpath={.status.podIP}']);
 
