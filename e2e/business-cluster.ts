@@ -58,24 +58,26 @@ export function businessClusters(ns: string, scratch: string) {
     return file;
   }
 
+  /** kubectl against Cluster `c`'s business cluster with its admin kubeconfig; rejects with kubectl's stderr. */
+  async function business(c: string, args: string[], input?: string): Promise<string> {
+    const file = await kubeconfigFile(c);
+    return new Promise((resolve, reject) => {
+      const child = execFile(
+        kubectlBinary,
+        ['--kubeconfig', file, '--request-timeout=30s', ...args],
+        { maxBuffer: 16 << 20 },
+        (err, stdout, stderr) =>
+          err ? reject(new Error(`kubectl ${args.join(' ')}: ${stderr || stdout || err.message}`)) : resolve(stdout),
+      );
+      child.stdin!.end(input ?? '');
+    });
+  }
+
   return {
     get,
     kubeconfig,
     members,
-    /** kubectl against Cluster `c`'s business cluster with its admin kubeconfig; rejects with kubectl's stderr. */
-    business: async (c: string, args: string[], input?: string): Promise<string> => {
-      const file = await kubeconfigFile(c);
-      return new Promise((resolve, reject) => {
-        const child = execFile(
-          kubectlBinary,
-          ['--kubeconfig', file, '--request-timeout=30s', ...args],
-          { maxBuffer: 16 << 20 },
-          (err, stdout, stderr) =>
-            err ? reject(new Error(`kubectl ${args.join(' ')}: ${stderr || stdout || err.message}`)) : resolve(stdout),
-        );
-        child.stdin!.end(input ?? '');
-      });
-    },
+    business,
     /** Waits for Cluster `c`'s add-ons and tunnel: AddonsReady and TunnelConnected True. */
     addonsAndTunnel: (c: string, timeoutMs = 300_000): Promise<true> =>
       eventually(
@@ -86,6 +88,43 @@ export function businessClusters(ns: string, scratch: string) {
             get(`cluster ${c}`, '{.status.conditions[?(@.type=="TunnelConnected")].status}'),
           ]);
           return (addons === 'True' && tunnel === 'True') || undefined;
+        },
+        timeoutMs,
+      ),
+    /**
+     * Every one of `workers` runs kube-proxy and serves with a certificate the operator approved:
+     * pods on each reach Services, and logs and exec reach each kubelet. AddonsReady may say so
+     * of the first worker before the next one's are up.
+     */
+    workersServing: (c: string, workers: readonly string[], timeoutMs = 180_000): Promise<true> =>
+      eventually(
+        `${c}: kube-proxy and an approved serving certificate on ${workers.join(', ')}`,
+        async () => {
+          const [proxies, issued] = await Promise.all([
+            business(c, [
+              '-n',
+              'kube-system',
+              'get',
+              'daemonset',
+              'kube-proxy',
+              '-o',
+              'jsonpath={.status.numberReady}',
+            ]),
+            business(c, [
+              'get',
+              'csr',
+              '-o',
+              'jsonpath={range .items[?(@.spec.signerName=="kubernetes.io/kubelet-serving")]}{.spec.username} {.status.certificate}{"\\n"}{end}',
+            ]),
+          ]);
+          const serving = issued
+            .split('\n')
+            .filter((l) => / \S+$/.test(l))
+            .map((l) => l.split(' ')[0]);
+          return (
+            (Number(proxies) >= workers.length && workers.every((w) => serving.includes(`system:node:${w}`))) ||
+            undefined
+          );
         },
         timeoutMs,
       ),

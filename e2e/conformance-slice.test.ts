@@ -15,14 +15,14 @@ import { tally } from '../scripts/conformance-summary.ts';
 import { loadConfig, repoRoot } from '../scripts/testbed/config.ts';
 import { startWorker, stopWorker } from '../scripts/testbed/worker.ts';
 import { businessClusters } from './business-cluster.ts';
-import { apply, eventually, kubectl } from './kubectl.ts';
+import { apply, kubectl } from './kubectl.ts';
 import { operatorLogTail, operatorTestBed, type OperatorProcess } from './operator-process.ts';
 
 const run = promisify(execFile);
 const { ns, current } = operatorTestBed('e2e-conformance', 18110);
 const operator = (): OperatorProcess => current.operator!;
 const scratch = mkdtempSync(join(tmpdir(), 'kok-e2e-'));
-const { business, kubeconfig } = businessClusters(ns, scratch);
+const { kubeconfig, addonsAndTunnel, workersServing } = businessClusters(ns, scratch);
 const workers = ['cs-0', 'cs-1'] as const;
 
 /** The slice: whole spec names of the `[Conformance]` focus, matched exactly. */
@@ -71,34 +71,8 @@ describe('the upstream conformance suite, a slice', () => {
         conformanceImages: true,
         log: (l) => console.log(`${name}: ${l}`),
       });
-    await kubectl(['-n', ns, 'wait', '--for=condition=AddonsReady', 'cluster/cs', '--timeout=300s']);
-    await kubectl(['-n', ns, 'wait', '--for=condition=TunnelConnected', 'cluster/cs', '--timeout=120s']);
-    await eventually(
-      'both kubelets serve with an approved certificate, kube-proxy on both',
-      async () => {
-        const issued = await business('cs', [
-          'get',
-          'csr',
-          '-o',
-          'jsonpath={range .items[?(@.spec.signerName=="kubernetes.io/kubelet-serving")]}{.spec.username} {.status.certificate}{"\\n"}{end}',
-        ]);
-        const nodes = issued
-          .split('\n')
-          .filter((l) => / \S+$/.test(l))
-          .map((l) => l.split(' ')[0]);
-        const proxies = await business('cs', [
-          '-n',
-          'kube-system',
-          'get',
-          'daemonset',
-          'kube-proxy',
-          '-o',
-          'jsonpath={.status.numberReady}',
-        ]);
-        return (proxies === '2' && workers.every((w) => nodes.includes(`system:node:${w}`))) || undefined;
-      },
-      180_000,
-    );
+    await addonsAndTunnel('cs');
+    await workersServing('cs', workers);
   }, 900_000);
 
   it('passes each spec of the slice', async () => {

@@ -11,13 +11,13 @@ import { afterAll, describe, expect, it, onTestFailed } from 'vitest';
 import { startWorker, stopWorker } from '../scripts/testbed/worker.ts';
 import { businessClusters } from './business-cluster.ts';
 import { busyboxImage } from './images.ts';
-import { apply, eventually, kubectl } from './kubectl.ts';
+import { apply, kubectl } from './kubectl.ts';
 import { operatorLogTail, operatorTestBed, type OperatorProcess } from './operator-process.ts';
 
 const { ns, current } = operatorTestBed('e2e-pod-network', 18070);
 const operator = (): OperatorProcess => current.operator!;
 const scratch = mkdtempSync(join(tmpdir(), 'kok-e2e-'));
-const { business: kubectlOn, addonsAndTunnel } = businessClusters(ns, scratch);
+const { business: kubectlOn, addonsAndTunnel, workersServing } = businessClusters(ns, scratch);
 const workers = ['pn-a', 'pn-b'] as const;
 
 afterAll(async () => {
@@ -77,39 +77,7 @@ describe('two workers of one business cluster', () => {
     for (const name of workers)
       await startWorker({ namespace: ns, cluster: 'pn', name, log: (l) => console.log(`${name}: ${l}`) });
     await addonsAndTunnel('pn');
-    // kube-proxy on both (AddonsReady may say so of the first worker before the second's is up)
-    await eventually(
-      'kube-proxy ready on both workers',
-      async () =>
-        (await business([
-          '-n',
-          'kube-system',
-          'get',
-          'daemonset',
-          'kube-proxy',
-          '-o',
-          'jsonpath={.status.numberReady}',
-        ])) === '2' || undefined,
-      120_000,
-    );
-    // logs and exec reach a kubelet once the operator approved its serving certificate
-    await eventually(
-      'both kubelets serve with an approved certificate',
-      async () => {
-        const issued = await business([
-          'get',
-          'csr',
-          '-o',
-          'jsonpath={range .items[?(@.spec.signerName=="kubernetes.io/kubelet-serving")]}{.spec.username} {.status.certificate}{"\\n"}{end}',
-        ]);
-        const nodes = issued
-          .split('\n')
-          .filter((l) => / \S+$/.test(l))
-          .map((l) => l.split(' ')[0]);
-        return workers.every((w) => nodes.includes(`system:node:${w}`)) || undefined;
-      },
-      120_000,
-    );
+    await workersServing('pn', workers);
     await business(['create', 'namespace', 'net']);
     await business(
       ['apply', '-f', '-'],
