@@ -76,6 +76,8 @@ export function businessClusters(ns: string, scratch: string) {
   return {
     get,
     kubeconfig,
+    /** Cluster `c`'s admin kubeconfig, written under the test's scratch folder: its path. */
+    kubeconfigFile,
     members,
     business,
     /** Waits for Cluster `c`'s add-ons and tunnel: AddonsReady and TunnelConnected True. */

@@ -6,7 +6,7 @@
 // CoreDNS add-on, Services and NodePorts over both workers (the kube-proxy add-on), volumes, and
 // service account tokens from the Cluster's PKI.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -22,7 +22,7 @@ const run = promisify(execFile);
 const { ns, current } = operatorTestBed('e2e-conformance', 18110);
 const operator = (): OperatorProcess => current.operator!;
 const scratch = mkdtempSync(join(tmpdir(), 'kok-e2e-'));
-const { kubeconfig, addonsAndTunnel, workersServing } = businessClusters(ns, scratch);
+const { kubeconfigFile, addonsAndTunnel, workersServing } = businessClusters(ns, scratch);
 const workers = ['cs-0', 'cs-1'] as const;
 
 /** The slice: whole spec names of the `[Conformance]` focus, matched exactly. */
@@ -77,8 +77,7 @@ describe('the upstream conformance suite, a slice', () => {
 
   it('passes each spec of the slice', async () => {
     const bins = (await run(join(repoRoot, 'scripts/build-binaries.sh'), ['--print-dir', 'conformance'])).stdout.trim();
-    const file = join(scratch, 'cs.kubeconfig');
-    writeFileSync(file, await kubeconfig('cs'), { mode: 0o600 });
+    const file = await kubeconfigFile('cs');
     const reports = join(scratch, 'reports');
     const focus = slice.map(escape).join('|');
     const output = await run(

@@ -38,6 +38,8 @@ export const conformanceTools = {
 export const conformancePackages = ['curl', 'bind9-dnsutils', 'netcat-openbsd'];
 
 const e2e = (name: string) => `registry.k8s.io/e2e-test-images/${name}`;
+/** The aggregator spec's etcd sidecar, the one image of the suite outside e2e-test-images. */
+export const suiteEtcdImage = 'registry.k8s.io/etcd:3.6.4-0';
 
 /** busybox for the rest, then the tools and dash as /bin/sh, as upstream's Debian-based images have them. */
 function addTools(rootfs: string, tools: (keyof typeof conformanceTools)[]): void {
@@ -180,8 +182,8 @@ export function conformanceImages(inputs: ConformanceInputs): ImageDefinition[] 
     {
       // the aggregator spec's etcd sidecar, by the name the suite gives it; its data directory is
       // made in the working directory, /
-      ref: 'registry.k8s.io/etcd:3.6.4-0',
-      config: { cmd: ['/usr/local/bin/etcd'], env: [path], labels: named('registry.k8s.io/etcd:3.6.4-0') },
+      ref: suiteEtcdImage,
+      config: { cmd: ['/usr/local/bin/etcd'], env: [path], labels: named(suiteEtcdImage) },
       inputs: [join(inputs.etcd, 'etcd')],
       stage: (rootfs) => {
         addBase(rootfs);

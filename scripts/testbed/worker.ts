@@ -21,6 +21,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildImages, importImages } from '../images/build.ts';
 import { busyboxImage, pauseImage, projectImageName } from '../images/catalog.ts';
+import { suiteEtcdImage } from '../images/conformance-catalog.ts';
 import { loadConfig, statePaths, type TestbedConfig } from './config.ts';
 import { checkNodePrerequisites, containerdTasks, mountsUnder } from './node.ts';
 import { canLowerOomScore } from './node-config.ts';
@@ -427,11 +428,11 @@ function removeContainerLogLinks(p: WorkerPaths): void {
   }
 }
 
-/** The images a worker runs: the pause sandbox, the add-ons (CoreDNS, kube-proxy), the project's own and busybox for tests. */
 /** The conformance suite's images (only imported when asked for). */
 export const isConformanceImage = (ref: string) =>
-  ref.startsWith('registry.k8s.io/e2e-test-images/') || ref === 'registry.k8s.io/etcd:3.6.4-0';
+  ref.startsWith('registry.k8s.io/e2e-test-images/') || ref === suiteEtcdImage;
 
+/** The images a worker runs: the pause sandbox, the add-ons (CoreDNS, kube-proxy), the project's own and busybox for tests. */
 export function isWorkerImage(ref: string): boolean {
   return (
     ref === pauseImage ||
