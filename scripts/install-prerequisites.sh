@@ -9,6 +9,8 @@ packages=(
   containerd runc containernetworking-plugins iptables iproute2 conntrack busybox-static
   # the tools the conformance suite's test images carry (scripts/images/conformance-catalog.ts)
   curl bind9-dnsutils netcat-openbsd
+  # to build upstream busybox for the suite's busybox image (scripts/build-busybox.sh)
+  gcc make libc6-dev bzip2
 )
 
 missing=()

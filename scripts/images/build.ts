@@ -79,11 +79,17 @@ function conformanceCatalog(): ImageDefinition[] {
   const bins = buildScript('--print-dir', 'conformance');
   if (!existsSync(join(bins, 'agnhost')))
     throw new Error(`the conformance images need ${bins}/agnhost: run scripts/build-binaries.sh conformance`);
+  const busybox = join(
+    execFileSync(join(repoRoot, 'scripts/build-busybox.sh'), ['--print-dir'], { encoding: 'utf8' }).trim(),
+    'busybox',
+  );
+  if (!existsSync(busybox)) throw new Error(`the conformance images need ${busybox}: run scripts/build-busybox.sh`);
   const modules = execFileSync('go', ['env', 'GOMODCACHE'], { encoding: 'utf8' }).trim();
   return conformanceImages({
     bins,
     etcd: buildScript('--print-dir', 'etcd'),
     kubernetesSource: join(modules, `k8s.io/kubernetes@${buildScript('--print-version', 'conformance')}`),
+    busybox,
   });
 }
 

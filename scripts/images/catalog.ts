@@ -118,12 +118,12 @@ export function addSharedLibraries(rootfs: string, binaries: string[]): void {
 }
 
 /**
- * Debian's static busybox, with one symlink per applet under /bin (sh, mkdir, wget, httpd ...),
- * but for the names in `except` (programs the image has in full).
+ * A static busybox (Debian's unless `binary` names another), with one symlink per applet under
+ * /bin (sh, mkdir, wget, httpd ...), but for the names in `except` (programs the image has in full).
  */
-export function addBusybox(rootfs: string, except: string[] = []): void {
-  addFile(rootfs, busyboxBinary, '/bin/busybox');
-  const applets = execFileSync(busyboxBinary, ['--list'], { encoding: 'utf8' })
+export function addBusybox(rootfs: string, except: string[] = [], binary = busyboxBinary): void {
+  addFile(rootfs, binary, '/bin/busybox');
+  const applets = execFileSync(binary, ['--list'], { encoding: 'utf8' })
     .split('\n')
     .filter((a) => a && a !== 'busybox' && !except.includes(a));
   for (const applet of applets) symlinkSync('busybox', join(rootfs, 'bin', applet));

@@ -18,7 +18,8 @@ writeFileSync(join(etcd, 'etcd'), '#!/bin/true\n', { mode: 0o755 });
 for (const f of ['localhost.crt', 'localhost.key']) writeFileSync(join(source, 'test/images/agnhost/porter', f), 'x');
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-const images = conformanceImages({ bins, etcd, kubernetesSource: source });
+// Debian's busybox stands in for upstream's: both list their applets the same way
+const images = conformanceImages({ bins, etcd, kubernetesSource: source, busybox: '/bin/busybox' });
 function staged(ref: string): string {
   const image = images.find((i) => i.ref === ref);
   if (!image) throw new Error(`no image ${ref}`);
@@ -45,10 +46,11 @@ describe("the conformance suite's images", () => {
     expect(readFileSync(join(rootfs, 'etc/passwd'), 'utf8')).toContain('user-defined-in-image:x:1000:1000');
   });
 
-  it("busybox's shell passes on every environment variable (bash)", () => {
+  it('the busybox image is the busybox it is given, its ash as /bin/sh', () => {
     const rootfs = staged('registry.k8s.io/e2e-test-images/busybox:1.37.0-1');
-    expect(readlinkSync(join(rootfs, 'bin/sh'))).toBe('/usr/bin/bash');
-    expect(existsSync(join(rootfs, 'usr/bin/bash'))).toBe(true);
+    expect(images.find((i) => i.ref.includes('/busybox:'))?.inputs).toEqual(['/bin/busybox']);
+    expect(readlinkSync(join(rootfs, 'bin/sh'))).toBe('busybox');
+    expect(readFileSync(join(rootfs, 'bin/busybox'))).toEqual(readFileSync('/bin/busybox'));
   });
 
   it('the web server stand-ins stop at SIGTERM, over the document root upstream serves', () => {

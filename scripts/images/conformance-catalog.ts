@@ -16,6 +16,12 @@ export interface ConformanceInputs {
   etcd: string;
   /** k8s.io/kubernetes's source in the module cache: agnhost's porter certificate lives there. */
   kubernetesSource: string;
+  /**
+   * Upstream's busybox (scripts/build-busybox.sh), for the busybox image: Debian's drops
+   * environment variables whose names are no shell identifiers (`p-data-1`), which the env-from
+   * specs read back with `sh -c env`, and a spec compares ash's own error text.
+   */
+  busybox: string;
 }
 
 /** Host tools the agnhost and dnsutils images carry, with their libraries (Debian packages). */
@@ -30,10 +36,6 @@ export const conformanceTools = {
   // the shell of upstream's Debian-based images: busybox's own runs its applets (nc among them)
   // before anything on PATH
   dash: '/usr/bin/dash',
-  // the busybox image's shell: Debian's busybox 1.35 ash (and dash) drop environment variables
-  // whose names are no shell identifiers (`p-data-1`) from what `sh -c env` sees; upstream's
-  // busybox 1.37 and bash pass them on, and the env-from specs read them
-  bash: '/usr/bin/bash',
 };
 export const conformancePackages = ['curl', 'bind9-dnsutils', 'netcat-openbsd'];
 
@@ -118,13 +120,10 @@ export function conformanceImages(inputs: ConformanceInputs): ImageDefinition[] 
   const busybox = (ref: string): ImageDefinition => ({
     ref,
     config: { cmd: ['sh'], env: [path], labels: named(ref) },
-    inputs: [busyboxBinary, conformanceTools.bash],
+    inputs: [inputs.busybox],
     stage: (rootfs) => {
       addBase(rootfs);
-      addBusybox(rootfs, ['sh']);
-      addFile(rootfs, conformanceTools.bash, '/usr/bin/bash');
-      addSharedLibraries(rootfs, [conformanceTools.bash]);
-      symlinkSync('/usr/bin/bash', join(rootfs, 'bin/sh'));
+      addBusybox(rootfs, [], inputs.busybox);
     },
   });
   const httpd = (tag: string) =>
