@@ -92,7 +92,8 @@ async function machine(sub: string | undefined, args: string[]): Promise<number>
     case 'add': {
       const m = await addMachine({ stateDir, name: name!, idc: flags.idc, namespace: flags.namespace, log: say });
       process.stdout.write(
-        `address: ${m.address}\nhost key: ${m.hostKey}\nkey Secret: ${m.keySecret.namespace}/${m.keySecret.name}\n`,
+        `address: ${m.address}\nhost key: ${m.hostKey}\nkey Secret: ${m.keySecret.namespace}/${m.keySecret.name}\n` +
+          `package repository: ${m.packageRepository}\n`,
       );
       return 0;
     }

@@ -198,6 +198,8 @@ export function firstBootScript(name: string, hostKey: string, authorizedKey: st
     'set -eu',
     'cd "$1"',
     'rm -rf etc/service root/.ssh etc/ssh/ssh_host_* etc/kubernetes etc/containerd etc/cni opt/cni',
+    // the host's own node software (the meta node's): a bare host has none
+    'rm -rf usr/bin/containerd usr/bin/containerd-shim* usr/bin/ctr usr/sbin/runc usr/bin/runc usr/lib/cni',
     // a container's policy of starting no service (Debian's invoke-run asks it) is not a host's
     'rm -f usr/sbin/policy-rc.d',
     'mkdir -p etc/service root/.ssh',

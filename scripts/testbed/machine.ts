@@ -38,6 +38,7 @@ import {
   type MachinePaths,
 } from './machine-config.ts';
 import { checkMetaNode, metaKubectl } from './meta-access.ts';
+import { ensurePackageRepository, repositoryURL } from './package-repository.ts';
 import { isRunning, startProcess, type ProcessRecord } from './processes.ts';
 
 export { MachineSetupError };
@@ -65,6 +66,8 @@ export interface MachineInfo {
   keySecret: { namespace: string; name: string };
   poweredOn: boolean;
   console: string;
+  /** Where the machine fetches its node software. */
+  packageRepository: string;
 }
 
 export interface AddMachineOptions {
@@ -133,6 +136,7 @@ function machineInfo(config: TestbedConfig, state: MachineState): MachineInfo {
     keySecret: { namespace: state.namespace, name: machineKeySecretName(state.name) },
     poweredOn: initPid(state) !== undefined,
     console: p.console,
+    packageRepository: repositoryURL,
   };
 }
 
@@ -227,6 +231,7 @@ export async function addMachine(options: AddMachineOptions): Promise<MachineInf
     return machineInfo(config, readState(p)!);
   }
 
+  ensurePackageRepository(config, log);
   const index = freeIndex(config);
   const net = machineNetwork(name, index, idc);
   mkdirSync(join(config.stateDir, 'machines'), { recursive: true });

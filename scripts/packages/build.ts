@@ -1,0 +1,125 @@
+// The package repository's content: the node software a Machine installs (kubelet, containerd,
+// runc, the CNI plugins), one gzipped tar per package version, its sha256, and an index.json the
+// operator reads. Built here from the project's Go builds (kubelet) and from this machine's Debian
+// packages (containerd, runc, CNI plugins), into <cache>/packages/; a package already there is not
+// built again. Archives are reproducible (sorted, owner 0, time 0), so a checksum names a content.
+// usage: node scripts/packages/build.ts [--print-dir]
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { cacheDir } from '../images/build.ts';
+import { binDir } from '../testbed/config.ts';
+
+export const packagesDir = join(cacheDir, 'packages');
+
+/** One package version, as index.json lists it: what the operator pins and the host verifies. */
+export interface PackageEntry {
+  name: string;
+  version: string;
+  /** Relative to the repository's root. */
+  path: string;
+  sha256: string;
+  size: number;
+}
+
+interface PackageSource {
+  name: string;
+  version: string;
+  /** Host files, each put under bin/ in the archive. */
+  files: string[];
+}
+
+/** A Debian package's upstream version: 1.6.20~ds1-1+deb12u3 → 1.6.20. */
+export function upstreamVersion(debian: string): string {
+  const match = /^(?:\d+:)?(\d+\.\d+\.\d+)/.exec(debian);
+  if (!match?.[1]) throw new Error(`cannot read an upstream version from Debian version ${debian}`);
+  return match[1];
+}
+
+function debianVersion(pkg: string): string {
+  return upstreamVersion(execFileSync('dpkg-query', ['-W', '-f=${Version}', pkg], { encoding: 'utf8' }));
+}
+
+function sources(): PackageSource[] {
+  const kubernetes = binDir('kubernetes');
+  const kubernetesVersion = basename(kubernetes).replace(/^kubernetes-/, '');
+  const cni = [
+    'bridge',
+    'host-local',
+    'loopback',
+    'portmap',
+    'bandwidth',
+    'firewall',
+    'tuning',
+    'ptp',
+    'host-device',
+    'macvlan',
+    'ipvlan',
+    'vlan',
+    'static',
+    'sbr',
+    'vrf',
+  ];
+  return [
+    { name: 'kubelet', version: kubernetesVersion, files: [join(kubernetes, 'kubelet')] },
+    {
+      name: 'containerd',
+      version: debianVersion('containerd'),
+      files: ['/usr/bin/containerd', '/usr/bin/containerd-shim-runc-v2', '/usr/bin/ctr'],
+    },
+    { name: 'runc', version: debianVersion('runc'), files: ['/usr/sbin/runc'] },
+    {
+      name: 'cni-plugins',
+      version: debianVersion('containernetworking-plugins'),
+      files: cni.map((p) => `/usr/lib/cni/${p}`),
+    },
+  ];
+}
+
+export const archiveName = (name: string, version: string) => `${name}-${version}-linux-amd64.tar.gz`;
+
+function buildArchive(source: PackageSource): PackageEntry {
+  const path = join(source.name, source.version, archiveName(source.name, source.version));
+  const target = join(packagesDir, path);
+  if (!existsSync(target)) {
+    for (const file of source.files)
+      if (!existsSync(file)) throw new Error(`package ${source.name} ${source.version} needs ${file}`);
+    const staging = mkdtempSync(join(cacheDir, 'tmp.package-'));
+    try {
+      mkdirSync(join(staging, 'bin'));
+      for (const file of source.files) copyFileSync(file, join(staging, 'bin', basename(file)));
+      mkdirSync(join(target, '..'), { recursive: true });
+      execFileSync('sh', [
+        '-c',
+        'tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -C "$1" -c bin | gzip -n > "$2.tmp" && mv "$2.tmp" "$2"',
+        'sh',
+        staging,
+        target,
+      ]);
+    } finally {
+      rmSync(staging, { recursive: true, force: true });
+    }
+  }
+  const content = readFileSync(target);
+  const sha256 = createHash('sha256').update(content).digest('hex');
+  writeFileSync(`${target}.sha256`, `${sha256}  ${basename(target)}\n`);
+  return { name: source.name, version: source.version, path, sha256, size: content.length };
+}
+
+/** Builds what is missing and writes index.json; returns the index. */
+export function buildPackages(log: (line: string) => void = () => {}): PackageEntry[] {
+  mkdirSync(packagesDir, { recursive: true });
+  const entries = sources().map((s) => {
+    const entry = buildArchive(s);
+    log(`package ${entry.name} ${entry.version}: ${entry.sha256.slice(0, 12)} (${entry.size} bytes)`);
+    return entry;
+  });
+  writeFileSync(join(packagesDir, 'index.json'), JSON.stringify({ packages: entries }, null, 2) + '\n');
+  return entries;
+}
+
+if (import.meta.main) {
+  if (process.argv[2] === '--print-dir') process.stdout.write(`${packagesDir}\n`);
+  else buildPackages((line) => process.stderr.write(`packages: ${line}\n`));
+}
