@@ -17,7 +17,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { Writer } from './kube/apply.ts';
 import { LeaderElector } from './kube/leader-election.ts';
-import { durationMs } from './api/validate.ts';
+import { durationMs } from './api/formats.ts';
 import { formatMetrics, startHttpServer } from './observability/http-server.ts';
 import { MetricsAuthorizer } from './observability/metrics-auth.ts';
 import { controllerMetrics } from './runtime/controller.ts';

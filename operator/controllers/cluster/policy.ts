@@ -3,7 +3,7 @@
 // the operator: not an arbitrary image running in the meta-cluster, not a host path as etcd's data
 // volume (hostPath is off unless the platform team allows it). A Cluster that asks for more gets
 // Ready=False with reason PolicyViolation, and nothing is built from it.
-import { parseCidr } from '../../api/validate.ts';
+import { parseCidr } from '../../api/formats.ts';
 import type { ControlPlaneSpec } from '../../model/control-plane.ts';
 
 export interface Policy {

@@ -9,7 +9,7 @@ import { isOwnedBy, objectHash, ownedBy } from '../../../kube/apply.ts';
 import { decode, encode } from '../../../kube/secret-data.ts';
 import { kubeconfigClientKey, renderKubeconfig } from '../../../kube/kubeconfig.ts';
 import { etcdMembers, tunnelEnabled } from '../../../model/control-plane.ts';
-import { durationMs as parseDuration } from '../../../api/validate.ts';
+import { durationMs as parseDuration } from '../../../api/formats.ts';
 import { clusterLabel, clusterLabels, mountedSecrets, secrets } from '../../../names/cluster-names.ts';
 import {
   createCertificateAuthority,
