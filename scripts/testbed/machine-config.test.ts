@@ -74,7 +74,8 @@ describe('test-bed machine configuration', () => {
     expect(script).toContain(`lowerdir=/,upperdir='/state/machines/m/disk/upper'`);
     expect(script).toContain(`mount --bind '/state/machines/m/disk/var-lib-containerd' "$root/var/lib/containerd"`);
     expect(script).toContain(`mount -t tmpfs -o mode=755,size=1m tmpfs "$root"'/it'\\''s'`);
-    expect(script.trim().split('\n').at(-1)).toBe('exec runsvdir -P /etc/service');
+    expect(script).toContain(`mount --bind "$h"/'kok-m-m' "$root$h"`);
+    expect(script.trim().split('\n').at(-1)).toBe('exec unshare --cgroup runsvdir -P /etc/service');
     // the script is valid sh
     execFileSync('sh', ['-n'], { input: script });
     execFileSync('sh', ['-n'], { input: firstBootScript('m', p.hostKey, 'ssh-ed25519 AAAA x') });

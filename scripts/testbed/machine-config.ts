@@ -160,7 +160,12 @@ export function bootScript(name: string, p: MachinePaths, hidden: string[]): str
     `mount -t overlay overlay -o lowerdir=/,upperdir=${q(p.upper)},workdir=${q(p.work)} "$root"`,
     'mount -t proc proc "$root/proc"',
     'mount -t sysfs sysfs "$root/sys"',
-    'mount --rbind /sys/fs/cgroup "$root/sys/fs/cgroup"',
+    // each cgroup hierarchy shows the machine's own cgroup as its root, and (with the cgroup
+    // namespace PID 1 enters last) /proc/self/cgroup agrees: its kubelet's /kubepods is its own
+    'mount -t tmpfs -o mode=755 tmpfs "$root/sys/fs/cgroup"',
+    `for h in $(awk '$3 == "cgroup" || $3 == "cgroup2" { print $2 }' /proc/self/mounts); do`,
+    `  mkdir -p "$root$h" && mount --bind "$h"/${q(machineCgroup(name))} "$root$h"`,
+    'done',
     'mount --rbind /dev "$root/dev"',
     'mount -t tmpfs -o mode=755 tmpfs "$root/run"',
     'mount -t tmpfs -o mode=1777 tmpfs "$root/tmp"',
@@ -181,7 +186,7 @@ export function bootScript(name: string, p: MachinePaths, hidden: string[]): str
     'for link in /etc/sv/*/supervise /etc/sv/*/log/supervise; do',
     '  if [ -L "$link" ]; then mkdir -p "$(readlink "$link")"; fi',
     'done',
-    'exec runsvdir -P /etc/service',
+    'exec unshare --cgroup runsvdir -P /etc/service',
     '',
   ].join('\n');
 }
