@@ -84,6 +84,9 @@ state = ${s(layout.containerdState)}
 [grpc]
   address = ${s(layout.containerdSocket)}
 
+[plugins."io.containerd.internal.v1.opt"]
+  path = ${s(`${layout.containerdRoot}/opt`)}
+
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = ${s(node.sandboxImage)}
   [plugins."io.containerd.grpc.v1.cri".containerd]
@@ -238,8 +241,11 @@ command -v curl >/dev/null 2>&1 || fail "the host has no curl to fetch packages 
 if [ "$manager" = systemd ]; then cgroup_driver=systemd; systemd_cgroup=true; else cgroup_driver=cgroupfs; systemd_cgroup=false; fi
 if step preflight; then
   # the folders this operation makes, so removal takes away those and no folder the host had
+  # (an empty one counts as made: what lands in it is the install's)
   for d in ${hostFolders.map(q).join(' ')}; do
-    [ -e "$d" ] || grep -qxF "$d" ${q(paths.created)} 2>/dev/null || printf '%s\n' "$d" >> ${q(paths.created)}
+    if [ ! -e "$d" ] || [ -z "$(ls -A "$d" 2>/dev/null)" ]; then
+      grep -qxF "$d" ${q(paths.created)} 2>/dev/null || printf '%s\n' "$d" >> ${q(paths.created)}
+    fi
   done
   done_step preflight
 fi
@@ -250,11 +256,11 @@ ${writeFile(paths.bootstrapKubeconfig, node.bootstrapKubeconfig, '600')}
 ${writeFile(paths.cniTemplate, cniTemplate)}
 ${writeFile(`${paths.kubeletConfig}.systemd`, kubeletConfig(node, 'systemd'))}
 ${writeFile(`${paths.kubeletConfig}.cgroupfs`, kubeletConfig(node, 'cgroupfs'))}
-  mv -f ${q(`${paths.kubeletConfig}.$cgroup_driver`)} ${q(paths.kubeletConfig)}
+  mv -f "${paths.kubeletConfig}.$cgroup_driver" ${q(paths.kubeletConfig)}
   rm -f ${q(`${paths.kubeletConfig}.systemd`)} ${q(`${paths.kubeletConfig}.cgroupfs`)}
 ${writeFile(`${paths.containerdConfig}.true`, containerdConfig(node, true))}
 ${writeFile(`${paths.containerdConfig}.false`, containerdConfig(node, false))}
-  mv -f ${q(`${paths.containerdConfig}.$systemd_cgroup`)} ${q(paths.containerdConfig)}
+  mv -f "${paths.containerdConfig}.$systemd_cgroup" ${q(paths.containerdConfig)}
   rm -f ${q(`${paths.containerdConfig}.true`)} ${q(`${paths.containerdConfig}.false`)}
   mkdir -p ${q(layout.cniConf)} ${q(paths.kubeletPki)}
   done_step configure

@@ -29,7 +29,7 @@ export const paths = {
   version: (name: PackageName, version: string) => `${layout.opt}/${name}/${version}`,
   archive: (name: PackageName, version: string) => `${layout.state}/cache/${name}-${version}.tar.gz`,
   manifest: `${layout.state}/installed.json`,
-  /** The folders an install made (one per line): removal takes these away, and only these. */
+  /** The folders an install made or found empty (one per line): removal takes these away, and only these. */
   created: `${layout.state}/created`,
   journal: (operation: string) => `${layout.state}/journal/${operation}`,
   lock: `${layout.state}/lock`,
@@ -43,7 +43,10 @@ export const paths = {
   kubeletPki: `${layout.kubeletRoot}/pki`,
 } as const;
 
-/** Folders an install may make; those that existed before it are left by removal (their content too). */
+/**
+ * Folders an install may make or fill; removal takes away those that did not exist or were empty
+ * before the first install, and leaves the others (their content too).
+ */
 export const hostFolders: readonly string[] = [
   layout.opt,
   layout.etc,

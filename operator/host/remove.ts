@@ -36,7 +36,8 @@ rm -f ${q(paths.cniConfig)} ${q(`${layout.cniConf}/10-containerd-net.conflist`)}
 ip link delete kok0 2>/dev/null || true
 if [ -f ${q(paths.created)} ]; then
   while read -r d; do
-    case $d in ${hostFolders.map((f) => q(f)).join('|')}) rm -rf "$d" ;; esac
+    # a mount point (a disk of its own) stays, emptied
+    case $d in ${hostFolders.map((f) => q(f)).join('|')}) rm -rf "$d" 2>/dev/null || find "$d" -mindepth 1 -delete ;; esac
   done < ${q(paths.created)}
 fi
 rm -rf ${q(layout.opt)} ${q(layout.etc)} ${q(layout.containerdState)}

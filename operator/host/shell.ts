@@ -44,7 +44,11 @@ export LC_ALL=C
 # a JSON string of $1: backslashes and quotes escaped, control characters dropped
 json() { printf '"%s"' "$(printf '%s' "$1" | tr -d '\\000-\\037' | sed -e 's/\\\\/\\\\\\\\/g' -e 's/"/\\\\"/g')"; }
 report() { printf '${reportPrefix}%s\\n' "$1"; }
-fail() { report "{\\"error\\":$(json "$1")}"; exit 1; }
+fail() { report "{\\"error\\":$(json "$1")}"; failed=1; exit 1; }
+# a command that failed under set -e says where it stopped (its own words went to stderr)
+failed=0
+current=start
+trap 'code=$?; [ $code = 0 ] || [ $failed = 1 ] || report "{\\"error\\":$(json "a command failed (exit $code) in step $current")}"' EXIT
 [ "$(id -u)" = 0 ] || fail "the operation needs root (set access.ssh.sudo for a user other than root)"
 for tool in flock sha256sum tar gzip; do
   command -v "$tool" >/dev/null 2>&1 || fail "the host has no $tool"
@@ -62,7 +66,7 @@ flock -w 120 9 || fail "another operation holds the host's lock (${paths.lock}) 
       : `journal=${q(paths.journal(operation))}
 mkdir -p "$journal"
 # true when step $1 is still to run (and says it starts); a step is marked done only once whole
-step() { if [ -e "$journal/$1" ]; then return 1; fi; report "{\\"step\\":\\"$1\\"}"; }
+step() { if [ -e "$journal/$1" ]; then return 1; fi; current=$1; report "{\\"step\\":\\"$1\\"}"; }
 done_step() { : > "$journal/$1"; }
 `
   }if [ -d /run/systemd/system ]; then manager=systemd

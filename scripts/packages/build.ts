@@ -10,6 +10,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync,
 import { basename, join } from 'node:path';
 import { cacheDir } from '../images/build.ts';
 import { binDir } from '../testbed/config.ts';
+import { canLowerOomScore, runcWrapper } from '../testbed/node-config.ts';
 
 export const packagesDir = join(cacheDir, 'packages');
 
@@ -26,8 +27,8 @@ export interface PackageEntry {
 interface PackageSource {
   name: string;
   version: string;
-  /** Host files, each put under bin/ in the archive. */
-  files: string[];
+  /** Host files, each put under bin/ in the archive (as `as`, when given). */
+  files: (string | { file: string; as: string })[];
 }
 
 /** A Debian package's upstream version: 1.6.20~ds1-1+deb12u3 → 1.6.20. */
@@ -68,7 +69,18 @@ function sources(): PackageSource[] {
       version: debianVersion('containerd'),
       files: ['/usr/bin/containerd', '/usr/bin/containerd-shim-runc-v2', '/usr/bin/ctr'],
     },
-    { name: 'runc', version: debianVersion('runc'), files: ['/usr/sbin/runc'] },
+    {
+      name: 'runc',
+      version: debianVersion('runc'),
+      // on a machine that withholds CAP_SYS_RESOURCE from root, runc behind the test bed's wrapper
+      // that keeps oom_score_adj from going negative (see runc-keep-oom-score.sh)
+      files: canLowerOomScore()
+        ? ['/usr/sbin/runc']
+        : [
+            { file: runcWrapper, as: 'runc' },
+            { file: '/usr/sbin/runc', as: 'runc.real' },
+          ],
+    },
     {
       name: 'cni-plugins',
       version: debianVersion('containernetworking-plugins'),
@@ -83,12 +95,13 @@ function buildArchive(source: PackageSource): PackageEntry {
   const path = join(source.name, source.version, archiveName(source.name, source.version));
   const target = join(packagesDir, path);
   if (!existsSync(target)) {
-    for (const file of source.files)
+    const files = source.files.map((f) => (typeof f === 'string' ? { file: f, as: basename(f) } : f));
+    for (const { file } of files)
       if (!existsSync(file)) throw new Error(`package ${source.name} ${source.version} needs ${file}`);
     const staging = mkdtempSync(join(cacheDir, 'tmp.package-'));
     try {
       mkdirSync(join(staging, 'bin'));
-      for (const file of source.files) copyFileSync(file, join(staging, 'bin', basename(file)));
+      for (const { file, as } of files) copyFileSync(file, join(staging, 'bin', as));
       mkdirSync(join(target, '..'), { recursive: true });
       execFileSync('sh', [
         '-c',

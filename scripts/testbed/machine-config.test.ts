@@ -83,7 +83,7 @@ describe('test-bed machine configuration', () => {
 
   it("gives the machine its own identity instead of the host's", () => {
     const script = firstBootScript('m', '/state/machines/m/ssh_host_ed25519_key', "ssh-ed25519 AAAA it's");
-    expect(script).toContain('rm -rf etc/service root/.ssh etc/ssh/ssh_host_*');
+    expect(script).toContain('rm -rf etc/service root etc/ssh/ssh_host_*');
     expect(script).toContain('rm -f usr/sbin/policy-rc.d');
     expect(script).toContain(`printf '%s\\n' 'ssh-ed25519 AAAA it'\\''s' > root/.ssh/authorized_keys`);
     expect(script).toContain('ln -s /etc/sv/ssh etc/service/ssh');

@@ -202,12 +202,13 @@ export function firstBootScript(name: string, hostKey: string, authorizedKey: st
   return [
     'set -eu',
     'cd "$1"',
-    'rm -rf etc/service root/.ssh etc/ssh/ssh_host_* etc/kubernetes etc/containerd etc/cni opt/cni',
+    // root's home is its own (the host's holds this machine's developer tools)
+    'rm -rf etc/service root etc/ssh/ssh_host_* etc/kubernetes etc/containerd etc/cni opt/cni',
     // the host's own node software (the meta node's): a bare host has none
     'rm -rf usr/bin/containerd usr/bin/containerd-shim* usr/bin/ctr usr/sbin/runc usr/bin/runc usr/lib/cni',
     // a container's policy of starting no service (Debian's invoke-run asks it) is not a host's
     'rm -f usr/sbin/policy-rc.d',
-    'mkdir -p etc/service root/.ssh',
+    'mkdir -p etc/service root/.ssh && chmod 700 root',
     'ln -s /etc/sv/ssh etc/service/ssh',
     `printf '%s\\n' ${q(name)} > etc/hostname`,
     `printf '%s\\n' ${q(authorizedKey)} > root/.ssh/authorized_keys`,
