@@ -281,8 +281,10 @@ fi
 ${
   images
     ? `if step import-images; then
-  ${q(`${paths.current('containerd')}/bin/ctr`)} --address ${q(layout.containerdSocket)} -n k8s.io images import --all-platforms ${q(`${paths.current('node-images')}/images.tar`)} >/dev/null ||
-    fail "containerd could not import the node images"
+  for archive in ${q(`${paths.current('node-images')}/images`)}/*.tar; do
+    ${q(`${paths.current('containerd')}/bin/ctr`)} --address ${q(layout.containerdSocket)} -n k8s.io images import "$archive" >/dev/null ||
+      fail "containerd could not import the node image $(basename "$archive")"
+  done
   done_step import-images
 fi
 `

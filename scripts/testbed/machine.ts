@@ -231,7 +231,7 @@ export async function addMachine(options: AddMachineOptions): Promise<MachineInf
     return machineInfo(config, readState(p)!);
   }
 
-  ensurePackageRepository(config, log);
+  await ensurePackageRepository(config, log);
   const index = freeIndex(config);
   const net = machineNetwork(name, index, idc);
   mkdirSync(join(config.stateDir, 'machines'), { recursive: true });

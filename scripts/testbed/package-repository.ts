@@ -61,8 +61,8 @@ export function packageRepositoryObjects(dir: string): object[] {
 }
 
 /** Builds what is missing of the packages, applies the repository and waits until it serves. */
-export function ensurePackageRepository(config: TestbedConfig, log: (line: string) => void): string {
-  buildPackages(log);
+export async function ensurePackageRepository(config: TestbedConfig, log: (line: string) => void): Promise<string> {
+  await buildPackages(log);
   const kubectl = metaKubectl(config);
   const applied = kubectl(
     ['apply', '--server-side', '--field-manager=kubeonkube-testbed', '-f', '-'],
