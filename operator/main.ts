@@ -1,5 +1,6 @@
-// The kubeonkube operator: turns each Cluster of the meta-cluster into a running control plane.
-// Runs in the meta-cluster (in-cluster credentials) or outside it (KUBECONFIG).
+// The kubeonkube operator: turns each Cluster of the meta-cluster into a running control plane,
+// and each Machine into a node of its Cluster (the Node-Operator). Runs in the meta-cluster
+// (in-cluster credentials) or outside it (KUBECONFIG).
 //
 // Environment: KUBECONFIG, KUBEONKUBE_METRICS_ADDRESS (default 0.0.0.0:8080), KUBEONKUBE_METRICS_AUTH
 // (kubernetes: /metrics only with a token allowed to GET it; default none), KUBEONKUBE_WORKERS
@@ -10,7 +11,11 @@
 // its worker to the others; default 120), KUBEONKUBE_POLICY (JSON: which images and etcd volume
 // sources a Cluster may use, see controllers/cluster/policy.ts), KUBEONKUBE_WATCH_NAMESPACE (only
 // the Clusters of that namespace; default all), KUBEONKUBE_IMAGE (the operator's image, run by
-// snapshot Jobs; default ghcr.io/kubeonkube/kubeonkube:<version>), LOG_LEVEL (default info).
+// snapshot Jobs; default ghcr.io/kubeonkube/kubeonkube:<version>), KUBEONKUBE_PACKAGE_REPOSITORY
+// (URL of the node software's repository; unset: Machines wait), KUBEONKUBE_MACHINE_WORKERS
+// (default 4), KUBEONKUBE_SANDBOX_IMAGE (the nodes' pause image; default registry.k8s.io/pause:3.10.1),
+// KUBEONKUBE_DRAIN_TIMEOUT (how long a Machine's removal waits for evictions; default 5m),
+// LOG_LEVEL (default info).
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -22,6 +27,7 @@ import { formatMetrics, startHttpServer } from './observability/http-server.ts';
 import { MetricsAuthorizer } from './observability/metrics-auth.ts';
 import { controllerMetrics } from './runtime/controller.ts';
 import { clusterController } from './controllers/cluster/controller.ts';
+import { machineController } from './controllers/machine/controller.ts';
 import { parsePolicy } from './controllers/cluster/policy.ts';
 
 const log = pino({
@@ -100,7 +106,22 @@ async function main(): Promise<void> {
       operatorImage: env('KUBEONKUBE_IMAGE', `ghcr.io/kubeonkube/kubeonkube:${packageVersion()}`),
     },
   });
-  const controllers = [clusters.controller, clusters.business];
+  const machines = machineController({
+    kc,
+    writer,
+    log,
+    namespace,
+    workers: Number(env('KUBEONKUBE_MACHINE_WORKERS', '4')),
+    // an install over SSH takes minutes; a host that hangs is cut off by the operation's own deadline
+    passDeadlineMs: Math.max(passDeadlineMs, 20 * 60_000),
+    packageRepository: process.env.KUBEONKUBE_PACKAGE_REPOSITORY || undefined,
+    settings: {
+      sandboxImage: env('KUBEONKUBE_SANDBOX_IMAGE', 'registry.k8s.io/pause:3.10.1'),
+      drainTimeoutMs: durationMs(env('KUBEONKUBE_DRAIN_TIMEOUT', '5m')),
+      healthIntervalMs: 10_000,
+    },
+  });
+  const controllers = [clusters.controller, clusters.business, machines.controller];
 
   let synced = false;
   const metricsAuth = env('KUBEONKUBE_METRICS_AUTH', 'none');
@@ -123,6 +144,7 @@ async function main(): Promise<void> {
           samples: writer.countsByKind().map(({ verb, kind, value }) => ({ labels: { verb, kind }, value })),
         },
         ...clusters.metrics(),
+        ...machines.metrics(),
         {
           name: 'kubeonkube_leader',
           help: '1 while this process holds the lease.',
@@ -143,6 +165,7 @@ async function main(): Promise<void> {
     if (!drained.every(Boolean))
       log.warn({ seconds: shutdownGraceMs / 1000 }, 'reconciles still running after the grace period; exiting anyway');
     await clusters.stop();
+    await machines.stop();
     await elector?.release();
     server.close();
     server.closeAllConnections();
@@ -153,7 +176,7 @@ async function main(): Promise<void> {
   process.once('SIGTERM', () => void shutdown('SIGTERM', 0));
   process.once('SIGINT', () => void shutdown('SIGINT', 0));
 
-  await clusters.caches.synced;
+  await Promise.all([clusters.caches.synced, machines.caches.synced]);
   synced = true;
   // a leader that lost its lease stops at once, with a failure, so that it is restarted as a candidate
   const leading = elector ? await elector.acquire(() => void shutdown('lease lost', 1)) : true;

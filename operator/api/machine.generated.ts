@@ -198,6 +198,11 @@ export interface MachineStatusPackage {
 
 /** The last operation run on the host, and how far it got. */
 export interface MachineStatusLastOperation {
+  /**
+   * The operation's journal on the host: an operation cut short goes on under the same id, skipping
+   * the steps that finished.
+   */
+  id?: string;
   type: 'Install' | 'Adopt' | 'Repair' | 'Remove';
   /** The step running or last run (fetch, verify, unpack, configure, start, probe ...). */
   step?: string;
@@ -214,6 +219,11 @@ export interface MachineStatusRepairs {
   windowStart?: string;
   /** The backoff after the last repair. */
   nextAllowedAt?: string;
+  /**
+   * The value of the annotation kubeonkube.io/repair-reset last honoured: a new value lifts a
+   * quarantine and starts the count again.
+   */
+  lastReset?: string;
 }
 
 /** A condition (metav1.Condition). */
@@ -519,6 +529,11 @@ export const machineSchema = {
           type: 'object',
           required: ['type', 'state'],
           properties: {
+            id: {
+              description: 'The operation\'s journal on the host: an operation cut short goes on under the same id, skipping the steps that finished.',
+              type: 'string',
+              maxLength: 100,
+            },
             type: {
               type: 'string',
               enum: ['Install', 'Adopt', 'Repair', 'Remove'],
@@ -564,6 +579,11 @@ export const machineSchema = {
               description: 'The backoff after the last repair.',
               type: 'string',
               format: 'date-time',
+            },
+            lastReset: {
+              description: 'The value of the annotation kubeonkube.io/repair-reset last honoured: a new value lifts a quarantine and starts the count again.',
+              type: 'string',
+              maxLength: 253,
             },
           },
         },

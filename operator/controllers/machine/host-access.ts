@@ -1,0 +1,75 @@
+// A Machine's host as the Node-Operator reaches it: the SSH target from its spec and its key's
+// Secret (read on demand, never cached beyond the operation, never logged), and each operation
+// run through it with its report read back as data.
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { readReport } from '../../host/inspect.ts';
+import { runScript, SshError, type RunOptions, type SshTarget } from '../../ssh/client.ts';
+import type { Machine } from '../../api/machine.generated.ts';
+
+export class HostKeyUnavailable extends Error {}
+
+export interface OperationResult {
+  ok: boolean;
+  /** The step that ran last (where a failed operation stopped). */
+  step: string | undefined;
+  /** Why it failed: the operation's own words, else the last line it printed on stderr. */
+  error: string | undefined;
+  result: unknown;
+}
+
+const maxKeyBytes = 16 << 10;
+
+/** The last line of a host's stderr, as plain text of bounded length: shown to people, never run. */
+export function lastLine(text: string): string | undefined {
+  const line = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .at(-1);
+  // eslint-disable-next-line no-control-regex
+  return line?.replace(/[\u0000-\u001f\u007f]/g, '').slice(0, 300);
+}
+
+export class HostAccess {
+  readonly #core: CoreV1Api;
+
+  constructor(kc: KubeConfig) {
+    this.#core = kc.makeApiClient(CoreV1Api);
+  }
+
+  async target(machine: Machine): Promise<SshTarget> {
+    const namespace = machine.metadata?.namespace ?? '';
+    const ssh = machine.spec.access.ssh;
+    const name = ssh.privateKeyRef.name;
+    let data: Record<string, string> | undefined;
+    try {
+      data = (await this.#core.readNamespacedSecret({ namespace, name })).data;
+    } catch (err) {
+      if ((err as { code?: number }).code === 404)
+        throw new HostKeyUnavailable(`Secret ${namespace}/${name} (access.ssh.privateKeyRef) does not exist`);
+      throw err;
+    }
+    const encoded = data?.['ssh-privatekey'];
+    if (!encoded) throw new HostKeyUnavailable(`Secret ${namespace}/${name} has no key ssh-privatekey`);
+    const privateKey = Buffer.from(encoded, 'base64');
+    if (privateKey.length > maxKeyBytes || !privateKey.toString('latin1').includes('PRIVATE KEY-----'))
+      throw new HostKeyUnavailable(`Secret ${namespace}/${name}: ssh-privatekey is not a private key`);
+    return { host: machine.spec.address, port: ssh.port, username: ssh.user, privateKey, hostKey: ssh.hostKey };
+  }
+
+  /** Runs one operation's script; an SshError means it could not run to its end. */
+  async run(machine: Machine, script: string, options: RunOptions = {}): Promise<OperationResult> {
+    const target = await this.target(machine);
+    const out = await runScript(target, script, { sudo: machine.spec.access.ssh.sudo, ...options });
+    const report = readReport(out.stdout);
+    const ok = out.code === 0 && report.error === undefined;
+    return {
+      ok,
+      step: report.steps.at(-1),
+      error: ok ? undefined : (report.error ?? lastLine(out.stderr) ?? `exit status ${out.code ?? out.signal}`),
+      result: report.result,
+    };
+  }
+}
+
+export { SshError };
