@@ -4,6 +4,7 @@
 // software off the host. Status is computed whole at the end of every pass and written only when
 // it changed; every operation on the host is an Event.
 import { createHash } from 'node:crypto';
+import { isIP } from 'node:net';
 import { PatchStrategy, setHeaderOptions, type CustomObjectsApi, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { machineResource, type Machine, type MachineStatus } from '../../api/machine.generated.ts';
@@ -81,11 +82,18 @@ interface Pass {
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 const short = (uid: string | undefined) => (uid ?? 'unknown').replace(/-/g, '').slice(0, 12);
 const hourMs = 3_600_000;
+/** How often the host of a healthy Node is logged in to (to see that it still is what it was). */
+const inspectEveryMs = 5 * 60_000;
 
 export class MachineReconciler {
   readonly #deps: MachineReconcilerDeps;
-  /** The Machine being repaired in each Cluster (namespace/cluster → machine name): one at a time. */
-  readonly #repairing = new Map<string, string>();
+  /**
+   * The Machine being repaired in each Cluster (namespace/cluster → its name, until its backoff
+   * ends or its Node is Ready again): one at a time.
+   */
+  readonly #repairing = new Map<string, { name: string; until: number }>();
+  /** When each Machine's host was last inspected: a healthy Node's host is logged in to every few minutes only. */
+  readonly #inspected = new Map<string, number>();
 
   constructor(deps: MachineReconcilerDeps) {
     this.#deps = deps;
@@ -129,7 +137,8 @@ export class MachineReconciler {
 
   async #pass(pass: Pass): Promise<void> {
     const { machine } = pass;
-    const valid = validateMachine({ ...machine, status: undefined });
+    const { status: _status, ...spec } = machine;
+    const valid = validateMachine(spec);
     if (!valid.ok) {
       pass.status.phase = 'Failed';
       this.#set(pass, 'Provisioned', no(Reasons.InvalidSpec, valid.errors.join('; ')));
@@ -162,12 +171,22 @@ export class MachineReconciler {
     }
     const pins = await this.#pins(pass, view.kubernetesVersion);
     if (!pins) return;
+    const nodeName = machine.spec.hostname ?? pass.name;
+    pass.status.nodeName = nodeName;
+
+    // a host whose Node is healthy, with what the spec asks for, is logged in to every few minutes
+    // only (to see that it still is what it was): the Node's own word is read every pass
+    const settled =
+      this.#conditionTrue(pass, 'Provisioned') &&
+      this.#conditionTrue(pass, 'PackagesUpToDate') &&
+      this.#conditionTrue(pass, 'Reachable') &&
+      machine.status?.observedGeneration === pass.generation &&
+      pass.now.getTime() - (this.#inspected.get(pass.key) ?? 0) < inspectEveryMs;
+    if (settled && (await this.#nodeHealthy(pass, clusterKey, view.ready, nodeName))) return;
 
     const inspection = await this.#inspect(pass);
     if (!inspection) return;
-
-    const nodeName = machine.spec.hostname ?? pass.name;
-    pass.status.nodeName = nodeName;
+    this.#inspected.set(pass.key, pass.now.getTime());
     let join: JoinSettings | undefined;
     try {
       join = await this.#deps.clusters.join(pass.namespace, clusterName);
@@ -356,7 +375,7 @@ export class MachineReconciler {
       packages: pins,
       node: {
         nodeName,
-        nodeIP: /^[0-9.]+$|:/.test(address) ? address : undefined,
+        nodeIP: isIP(address) !== 0 ? address : undefined,
         bootstrapKubeconfig: join.bootstrapKubeconfig,
         caBundle: join.caBundle,
         clusterDNS: join.clusterDNS,
@@ -428,6 +447,33 @@ export class MachineReconciler {
     return true;
   }
 
+  #conditionTrue(pass: Pass, type: ConditionType): boolean {
+    return pass.conditions.find((c) => c.type === type)?.status === 'True';
+  }
+
+  /** Whether the Node is Ready, with a fresh Lease; the status says so when it is. */
+  async #nodeHealthy(pass: Pass, clusterKey: string, controlPlaneReady: boolean, nodeName: string): Promise<boolean> {
+    const client = await this.#deps.clusters.business(pass.namespace, pass.machine.spec.clusterName!, pass.now);
+    if (!client) return false;
+    const health = (await this.#deps.clusters.nodeHealth(clusterKey, client, pass.now.getTime())).get(nodeName);
+    if (!health || nodeUnhealthy(health)) return false;
+    await this.#honourReset(pass, client, nodeName);
+    this.#healthy(pass, clusterKey, controlPlaneReady, nodeName);
+    return true;
+  }
+
+  #healthy(pass: Pass, clusterKey: string, controlPlaneReady: boolean, nodeName: string): void {
+    this.#requeue(pass, this.#deps.settings.healthIntervalMs);
+    this.#set(pass, 'NodeReady', yes(Reasons.Ready, `Node ${nodeName} is Ready`));
+    if (pass.status.phase !== 'Quarantined') pass.status.phase = 'Running';
+    if (this.#repairing.get(clusterKey)?.name === pass.name) this.#repairing.delete(clusterKey);
+    this.#set(
+      pass,
+      'RepairSuspended',
+      this.#suspension(pass, clusterKey, controlPlaneReady) ?? no(Reasons.RepairsAllowed, ''),
+    );
+  }
+
   /** The Node: its readiness, and the repair of its host when it is unhealthy and the host shows why. */
   async #watchNode(
     pass: Pass,
@@ -456,14 +502,7 @@ export class MachineReconciler {
     const unhealthy = nodeUnhealthy(health);
     await this.#honourReset(pass, client, nodeName);
     if (!unhealthy) {
-      this.#set(pass, 'NodeReady', yes(Reasons.Ready, `Node ${nodeName} is Ready`));
-      if (pass.status.phase !== 'Quarantined') pass.status.phase = 'Running';
-      if (this.#repairing.get(clusterKey) === pass.name) this.#repairing.delete(clusterKey);
-      this.#set(
-        pass,
-        'RepairSuspended',
-        this.#suspension(pass, clusterKey, controlPlaneReady) ?? no(Reasons.RepairsAllowed, ''),
-      );
+      this.#healthy(pass, clusterKey, controlPlaneReady, nodeName);
       return;
     }
     this.#set(
@@ -513,6 +552,7 @@ export class MachineReconciler {
     const action = repairAction(faults, inWindow);
     const cause = faults.map(describeFault).join('; ');
     if (action.kind === 'quarantine') {
+      if (this.#repairing.get(clusterKey)?.name === pass.name) this.#repairing.delete(clusterKey);
       await cordon(client, nodeName, pass.key);
       pass.status.phase = 'Quarantined';
       this.#set(
@@ -523,7 +563,7 @@ export class MachineReconciler {
       pass.events.warning('Quarantined', `cordoned and left alone after ${inWindow} repairs in an hour: ${cause}`);
       return;
     }
-    this.#repairing.set(clusterKey, pass.name);
+    this.#repairing.set(clusterKey, { name: pass.name, until: pass.now.getTime() + backoffMs(inWindow + 1) });
     pass.status.phase = 'Repairing';
     pass.status.repairs = {
       ...repairs,
@@ -574,7 +614,8 @@ export class MachineReconciler {
       controlPlaneReady,
       machines: siblings.length,
       unhealthy,
-      repairing: repairing !== undefined && repairing !== pass.name ? repairing : undefined,
+      repairing:
+        repairing && repairing.name !== pass.name && repairing.until > pass.now.getTime() ? repairing.name : undefined,
     });
     return suspended ? yes(suspended.reason, suspended.message) : undefined;
   }
@@ -602,12 +643,18 @@ export class MachineReconciler {
     pass.status.phase = 'Deleting';
     const nodeName = machine.spec.hostname ?? pass.name;
     const clusterName = machine.spec.clusterName;
-    const client = clusterName ? await this.#deps.clusters.business(pass.namespace, clusterName, pass.now) : undefined;
-    const startedAt =
-      pass.status.lastOperation?.type === 'Remove'
-        ? (pass.status.lastOperation.startedAt ?? pass.now.toISOString())
-        : pass.now.toISOString();
-    if (client) {
+    const last = pass.status.lastOperation;
+    // a host nothing was ever run on (its key refused, say) has nothing to take off, and no Node
+    const touched =
+      (pass.status.packages?.length ?? 0) > 0 ||
+      (last !== undefined && (last.type !== 'Remove' || last.step !== 'nothing'));
+    const startedAt = last?.type === 'Remove' ? (last.startedAt ?? pass.now.toISOString()) : pass.now.toISOString();
+    const client =
+      touched && clusterName ? await this.#deps.clusters.business(pass.namespace, clusterName, pass.now) : undefined;
+    // only the Node this Machine made (its label says so): never another host's of the same name
+    const node = client ? await client.core.readNode({ name: nodeName }).catch(() => undefined) : undefined;
+    const ours = node?.metadata?.labels?.[machineLabel] === pass.name;
+    if (client && ours) {
       await cordon(client, nodeName, pass.key);
       const remaining = await evictPods(client, nodeName);
       const waited = pass.now.getTime() - Date.parse(startedAt);
@@ -628,36 +675,38 @@ export class MachineReconciler {
           `${remaining} pods still on Node ${nodeName} after ${this.#deps.settings.drainTimeoutMs / 1000} s: removing it anyway`,
         );
     }
-    pass.status.lastOperation = { type: 'Remove', state: 'Running', step: 'uninstall', startedAt };
-    await this.#writeStatus(pass);
-    try {
-      const result = await this.#deps.hosts.run(machine, removeScript(), { timeoutMs: 10 * 60_000 });
-      if (!result.ok) {
-        const message = `step ${result.step ?? 'start'}: ${result.error ?? 'failed'}`;
-        pass.status.lastOperation = { type: 'Remove', state: 'Failed', step: result.step, message, startedAt };
-        pass.events.warning('RemoveFailed', message);
+    if (touched) {
+      pass.status.lastOperation = { type: 'Remove', state: 'Running', step: 'uninstall', startedAt };
+      await this.#writeStatus(pass);
+      try {
+        const result = await this.#deps.hosts.run(machine, removeScript(), { timeoutMs: 10 * 60_000 });
+        if (!result.ok) {
+          const message = `step ${result.step ?? 'start'}: ${result.error ?? 'failed'}`;
+          pass.status.lastOperation = { type: 'Remove', state: 'Failed', step: result.step, message, startedAt };
+          pass.events.warning('RemoveFailed', message);
+          await this.#writeStatus(pass);
+          return { requeueAfter: 60_000 };
+        }
+      } catch (err) {
+        if (!(err instanceof SshError) && !(err instanceof HostKeyUnavailable)) throw err;
+        // the host keeps what was installed until it can be reached: nothing is dropped unseen
+        pass.status.lastOperation = {
+          type: 'Remove',
+          state: 'Failed',
+          step: 'uninstall',
+          message: err.message.slice(0, 1024),
+          startedAt,
+        };
+        pass.events.warning(
+          'RemoveFailed',
+          `${err.message}; retrying (remove the finalizer ${machineFinalizer} to give the host up)`,
+        );
         await this.#writeStatus(pass);
         return { requeueAfter: 60_000 };
       }
-    } catch (err) {
-      if (!(err instanceof SshError) && !(err instanceof HostKeyUnavailable)) throw err;
-      // the host keeps what was installed until it can be reached: nothing is dropped unseen
-      pass.status.lastOperation = {
-        type: 'Remove',
-        state: 'Failed',
-        step: 'uninstall',
-        message: err.message.slice(0, 1024),
-        startedAt,
-      };
-      pass.events.warning(
-        'RemoveFailed',
-        `${err.message}; retrying (remove the finalizer ${machineFinalizer} to give the host up)`,
-      );
-      await this.#writeStatus(pass);
-      return { requeueAfter: 60_000 };
+      if (client && ours) await deleteNode(client, nodeName);
+      pass.events.normal('Removed', `Node ${nodeName} drained and deleted, the host's node software removed`);
     }
-    if (client) await deleteNode(client, nodeName);
-    pass.events.normal('Removed', `Node ${nodeName} drained and deleted, the host's node software removed`);
     await this.#patchMetadata(pass, {
       finalizers: (machine.metadata?.finalizers ?? []).filter((f) => f !== machineFinalizer),
       resourceVersion: machine.metadata?.resourceVersion,

@@ -1,0 +1,169 @@
+// The Node-Operator on real hosts: three test-bed machines (sshd under runit, nothing of Kubernetes)
+// become three Ready Nodes of one Cluster through their Machines, their pods run and answer logs
+// and exec through the tunnel; a Machine whose host key is not the host's runs nothing; a kubelet
+// stopped on a host is repaired in place; a deleted Machine leaves no Node and a clean host.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it, onTestFailed } from 'vitest';
+import { addMachine, removeMachine, sshToMachine, type MachineInfo } from '../scripts/testbed/machine.ts';
+import { repositoryURL } from '../scripts/testbed/package-repository.ts';
+import { businessClusters } from './business-cluster.ts';
+import { apply, eventually, kubectl } from './kubectl.ts';
+import { operatorLogTail, operatorTestBed, settledWrites, type OperatorProcess } from './operator-process.ts';
+
+const { ns, current } = operatorTestBed('e2e-machines', 18120, { KUBEONKUBE_PACKAGE_REPOSITORY: repositoryURL });
+const operator = (): OperatorProcess => current.operator!;
+const scratch = mkdtempSync(join(tmpdir(), 'kok-e2e-'));
+const { business, addonsAndTunnel } = businessClusters(ns, scratch);
+const hosts = ['mc-0', 'mc-1', 'mc-2'] as const;
+const info: Record<string, MachineInfo> = {};
+
+afterAll(async () => {
+  for (const name of [...hosts, 'mc-x']) await removeMachine({ name });
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+const machine = (name: string, host: MachineInfo, extra: Record<string, unknown> = {}) => ({
+  apiVersion: 'kubeonkube.io/v1alpha1',
+  kind: 'Machine',
+  metadata: { name, namespace: ns },
+  spec: {
+    clusterName: 'mc',
+    address: host.address,
+    idc: host.idc,
+    access: { ssh: { privateKeyRef: { name: host.keySecret.name }, hostKey: host.hostKey } },
+    ...extra,
+  },
+});
+
+const machineField = (name: string, path: string) =>
+  kubectl(['-n', ns, 'get', 'machine', name, '-o', `jsonpath=${path}`]);
+const condition = (name: string, type: string) =>
+  machineField(
+    name,
+    `{.status.conditions[?(@.type=="${type}")].status}/{.status.conditions[?(@.type=="${type}")].reason}`,
+  );
+const onHost = (name: string, command: string) => sshToMachine(undefined, name, command);
+
+describe('Machines', () => {
+  it('three bare hosts become three Ready Nodes of one Cluster', async () => {
+    onTestFailed(() => console.error(`operator log:\n${operatorLogTail(operator(), 120)}`));
+    for (const name of hosts)
+      info[name] = await addMachine({ name, idc: 'bj-a', namespace: ns, log: (l) => console.log(`${name}: ${l}`) });
+    await apply({
+      apiVersion: 'kubeonkube.io/v1alpha1',
+      kind: 'Cluster',
+      metadata: { name: 'mc', namespace: ns },
+      spec: {
+        version: 'v1.34.4',
+        mode: 'minimal',
+        etcd: { version: 'v3.6.16', storage: { claimTemplate: { resources: { requests: { storage: '256Mi' } } } } },
+      },
+    });
+    for (const name of hosts) await apply(machine(name, info[name]!));
+    await kubectl(['-n', ns, 'wait', '--for=condition=Ready', 'cluster/mc', '--timeout=300s']);
+    for (const name of hosts)
+      await eventually(
+        `Machine ${name} Running with a Ready Node`,
+        async () => ((await condition(name, 'NodeReady')) === 'True/Ready' ? true : undefined),
+        420_000,
+      );
+    const nodes = await business('mc', [
+      'get',
+      'nodes',
+      '-o',
+      'jsonpath={range .items[*]}{.metadata.name} {.metadata.labels.topology\\.kubernetes\\.io/zone} {.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}',
+    ]);
+    expect(nodes.trim().split('\n').sort()).toEqual(hosts.map((h) => `${h} bj-a True`));
+    // what the status says is installed is what the host says
+    expect(
+      await machineField('mc-0', '{.status.phase} {.status.lastOperation.type} {.status.lastOperation.state}'),
+    ).toBe('Running Install Succeeded');
+    expect(onHost('mc-0', 'readlink /opt/kubeonkube/kubelet/current').trim()).toBe('v1.34.4');
+  }, 900_000);
+
+  it('run pods, whose logs and exec come through the tunnel', async () => {
+    await addonsAndTunnel('mc');
+    const pods = hosts.map((h) => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: `on-${h}`, namespace: 'default' },
+      spec: {
+        nodeName: h,
+        containers: [
+          {
+            name: 'c',
+            image: 'docker.io/library/busybox:1.35.0',
+            command: ['sh', '-c', 'echo started; exec sleep 3600'],
+          },
+        ],
+      },
+    }));
+    await business('mc', ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: pods }));
+    await business('mc', ['wait', '--for=condition=Ready', ...hosts.map((h) => `pod/on-${h}`), '--timeout=180s']);
+    for (const h of hosts) {
+      expect(await business('mc', ['logs', `on-${h}`])).toContain('started');
+      expect((await business('mc', ['exec', `on-${h}`, '--', 'hostname'])).trim()).toBe(`on-${h}`);
+    }
+  }, 300_000);
+
+  it('runs nothing on a host whose key is not the pinned one', async () => {
+    // mc-0's address, mc-1's host key
+    await apply(machine('mc-x', { ...info['mc-0']!, hostKey: info['mc-1']!.hostKey }, { hostname: 'mc-x' }));
+    await eventually(
+      'mc-x refused',
+      async () => ((await condition('mc-x', 'Reachable')) === 'False/HostKeyMismatch' ? true : undefined),
+      60_000,
+    );
+    expect(await machineField('mc-x', '{.status.phase} {.status.lastOperation}')).toBe('Failed ');
+    await kubectl(['-n', ns, 'delete', 'machine', 'mc-x', '--wait=false']);
+  });
+
+  it('settles: no writes while nothing changes', async () => {
+    await settledWrites(operator(), 15_000, 180_000);
+    const before = await operator().writesByKind();
+    await new Promise((r) => setTimeout(r, 30_000));
+    expect(await operator().writesByKind()).toEqual(before);
+  }, 300_000);
+
+  it('repairs a stopped kubelet in place, within 90 s, with one repair Event', async () => {
+    onTestFailed(() => console.error(`operator log:\n${operatorLogTail(operator(), 120)}`));
+    const started = Date.now();
+    onHost('mc-1', 'sv force-stop /etc/service/kubeonkube-kubelet && : > /etc/sv/kubeonkube-kubelet/down');
+    await eventually(
+      'mc-1 NotReady',
+      async () => ((await condition('mc-1', 'NodeReady')).startsWith('False') ? true : undefined),
+      120_000,
+    );
+    await eventually(
+      'mc-1 Ready again',
+      async () => ((await condition('mc-1', 'NodeReady')) === 'True/Ready' ? true : undefined),
+      120_000,
+    );
+    expect(Date.now() - started).toBeLessThan(150_000);
+    const events = await kubectl([
+      '-n',
+      ns,
+      'get',
+      'events',
+      '--field-selector',
+      'involvedObject.name=mc-1,reason=Repaired',
+      '-o',
+      'jsonpath={range .items[*]}{.message}{"\\n"}{end}',
+    ]);
+    expect(events.trim().split('\n')).toEqual(['restart: the kubelet service is down']);
+  }, 300_000);
+
+  it('removes a deleted Machine: Node drained and deleted, the host as it was', async () => {
+    await kubectl(['-n', ns, 'delete', 'machine', 'mc-2', '--timeout=300s']);
+    const nodes = await business('mc', ['get', 'nodes', '-o', 'jsonpath={.items[*].metadata.name}']);
+    expect(nodes.split(' ').sort()).toEqual(['mc-0', 'mc-1']);
+    expect(
+      onHost('mc-2', 'ls /opt/kubeonkube /etc/kubeonkube /var/lib/kubeonkube 2>&1; ls -A /var/lib/kubelet').trim(),
+    ).toMatch(/No such file or directory[\s\S]*No such file or directory[\s\S]*No such file or directory$/);
+    expect(onHost('mc-2', 'ls /etc/service; ps -e -o comm= | sort -u | tr "\\n" " "')).not.toMatch(
+      /kubelet|containerd/,
+    );
+  }, 400_000);
+});
