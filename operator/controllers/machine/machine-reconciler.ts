@@ -214,18 +214,10 @@ export class MachineReconciler {
         this.#requeue(pass, 15_000);
         return;
       }
+      const done = await this.#install(pass, pins, join, nodeName, false);
+      if (!done) return;
+    } else if (!this.#conditionTrue(pass, 'Provisioned')) {
       // a host already a node of this Cluster, with what the spec asks for: adopted as it is
-      if (
-        this.#packagesAsWanted(inspection, pins) &&
-        inspection.joined &&
-        inspection.caBundleSha256 === sha256(join.caBundle)
-      ) {
-        this.#adopt(pass, pins, inspection);
-      } else {
-        const done = await this.#install(pass, pins, join, nodeName, false);
-        if (!done) return;
-      }
-    } else if (pass.conditions.find((c) => c.type === 'Provisioned')?.status !== 'True') {
       this.#adopt(pass, pins, inspection);
     }
 
