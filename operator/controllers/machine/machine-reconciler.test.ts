@@ -94,38 +94,38 @@ function reconciler(): MachineReconciler {
     list: () => [world.machine],
   } as unknown as ObjectCache<KubernetesObject>;
   const custom = {
-    patchNamespacedCustomObjectStatus: async ({ body }: { body: { status: Machine['status'] } }) => {
+    patchNamespacedCustomObjectStatus: ({ body }: { body: { status: Machine['status'] } }) => {
       world.patches.push({ status: body.status });
       world.machine = { ...world.machine, status: body.status };
-      return world.machine;
+      return Promise.resolve(world.machine);
     },
-    patchNamespacedCustomObject: async ({ body }: { body: { metadata: { finalizers: string[] } } }) => {
+    patchNamespacedCustomObject: ({ body }: { body: { metadata: { finalizers: string[] } } }) => {
       world.patches.push({ metadata: body.metadata });
       world.machine = {
         ...world.machine,
         metadata: { ...world.machine.metadata, finalizers: body.metadata.finalizers },
       };
-      return world.machine;
+      return Promise.resolve(world.machine);
     },
   } as unknown as CustomObjectsApi;
   const business = {
     core: {
-      readNode: async () => ({ metadata: { labels: { 'kubeonkube.io/machine': 'm0' } }, spec: {} }),
-      patchNode: async () => world.nodeOps.push('cordon'),
-      listPodForAllNamespaces: async () => ({ items: [], metadata: {} }),
-      createNamespacedPodEviction: async () => world.nodeOps.push('evict'),
-      deleteNode: async () => world.nodeOps.push('delete'),
+      readNode: () => Promise.resolve({ metadata: { labels: { 'kubeonkube.io/machine': 'm0' } }, spec: {} }),
+      patchNode: () => Promise.resolve(world.nodeOps.push('cordon')),
+      listPodForAllNamespaces: () => Promise.resolve({ items: [], metadata: {} }),
+      createNamespacedPodEviction: () => Promise.resolve(world.nodeOps.push('evict')),
+      deleteNode: () => Promise.resolve(world.nodeOps.push('delete')),
     },
   } as unknown as BusinessClient;
   const clusters = {
-    cluster: async () => ({ cluster: {}, ready: world.clusterReady, kubernetesVersion: 'v1.34.4' }),
-    join: async () => join,
-    business: async () => business,
-    nodeHealth: async () => new Map(world.node ? [['m0', world.node]] : []),
+    cluster: () => Promise.resolve({ cluster: {}, ready: world.clusterReady, kubernetesVersion: 'v1.34.4' }),
+    join: () => Promise.resolve(join),
+    business: () => Promise.resolve(business),
+    nodeHealth: () => Promise.resolve(new Map(world.node ? [['m0', world.node]] : [])),
   } as unknown as ClusterAccess;
   const hosts = {
-    run: async (_m: Machine, script: string): Promise<OperationResult> => {
-      if (world.host.refuse) throw world.host.refuse;
+    run: (_m: Machine, script: string): Promise<OperationResult> => {
+      if (world.host.refuse) return Promise.reject(world.host.refuse);
       world.scripts.push(
         script.includes('changedFiles')
           ? 'inspect'
@@ -138,16 +138,17 @@ function reconciler(): MachineReconciler {
                 : 'other',
       );
       const last = world.scripts.at(-1)!;
-      if (last === 'inspect') return { ok: true, step: undefined, error: undefined, result: inspection() };
+      if (last === 'inspect')
+        return Promise.resolve({ ok: true, step: undefined, error: undefined, result: inspection() });
       if (last.startsWith('install')) {
         Object.assign(world.host, { installed: true, joined: true, kubeletUp: true, changedFiles: [] });
         world.node = { registered: true, ready: true, leaseAgeMs: 1000 };
       }
       if (last === 'restart kubelet') world.host.kubeletUp = true;
-      return { ok: true, step: 'probe', error: undefined, result: 'done' };
+      return Promise.resolve({ ok: true, step: 'probe', error: undefined, result: 'done' });
     },
   } as unknown as HostAccess;
-  const catalog = { repository: 'http://repo', entries: async () => index } as unknown as PackageCatalog;
+  const catalog = { repository: 'http://repo', entries: () => Promise.resolve(index) } as unknown as PackageCatalog;
   const events = (): EventSink => ({
     normal: (reason, message) => world.events.push(`Normal ${reason}: ${message}`),
     warning: (reason, message) => world.events.push(`Warning ${reason}: ${message}`),
