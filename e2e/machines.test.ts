@@ -7,12 +7,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, onTestFailed } from 'vitest';
 import { addMachine, removeMachine, sshToMachine, type MachineInfo } from '../scripts/testbed/machine.ts';
+import { machineLinkRange } from '../scripts/testbed/machine-config.ts';
 import { repositoryURL } from '../scripts/testbed/package-repository.ts';
 import { businessClusters } from './business-cluster.ts';
 import { apply, eventually, kubectl } from './kubectl.ts';
 import { operatorLogTail, operatorTestBed, settledWrites, type OperatorProcess } from './operator-process.ts';
 
-const { ns, current } = operatorTestBed('e2e-machines', 18120, { KUBEONKUBE_PACKAGE_REPOSITORY: repositoryURL });
+const { ns, current } = operatorTestBed('e2e-machines', 18120, {
+  KUBEONKUBE_PACKAGE_REPOSITORY: repositoryURL,
+  // the test bed's machines, and nothing else
+  KUBEONKUBE_POLICY: JSON.stringify({ allowedMachineNetworks: [machineLinkRange] }),
+});
 const operator = (): OperatorProcess => current.operator!;
 const scratch = mkdtempSync(join(tmpdir(), 'kok-e2e-'));
 const { business, addonsAndTunnel } = businessClusters(ns, scratch);

@@ -90,6 +90,7 @@ async function main(): Promise<void> {
   const writer = new Writer(kc, () => elector?.mayWrite() ?? true);
   const passDeadlineMs = Number(env('KUBEONKUBE_PASS_DEADLINE_SECONDS', '120')) * 1000;
   const namespace = process.env.KUBEONKUBE_WATCH_NAMESPACE || undefined;
+  const policy = parsePolicy(process.env.KUBEONKUBE_POLICY);
   const clusters = clusterController({
     kc,
     writer,
@@ -101,7 +102,7 @@ async function main(): Promise<void> {
     settings: {
       metaDnsDomain: env('KUBEONKUBE_META_DNS_DOMAIN', 'cluster.local'),
       operatorNamespace: process.env.POD_NAMESPACE,
-      policy: parsePolicy(process.env.KUBEONKUBE_POLICY),
+      policy,
       etcdReplaceUnhealthyAfterMs: durationMs(env('KUBEONKUBE_ETCD_REPLACE_UNHEALTHY_AFTER', '5m')),
       operatorImage: env('KUBEONKUBE_IMAGE', `ghcr.io/kubeonkube/kubeonkube:${packageVersion()}`),
     },
@@ -115,6 +116,7 @@ async function main(): Promise<void> {
     // an install over SSH takes minutes; a host that hangs is cut off by the operation's own deadline
     passDeadlineMs: Math.max(passDeadlineMs, 20 * 60_000),
     packageRepository: process.env.KUBEONKUBE_PACKAGE_REPOSITORY || undefined,
+    machineNetworks: policy.allowedMachineNetworks,
     settings: {
       sandboxImage: env('KUBEONKUBE_SANDBOX_IMAGE', 'registry.k8s.io/pause:3.10.1'),
       drainTimeoutMs: durationMs(env('KUBEONKUBE_DRAIN_TIMEOUT', '5m')),

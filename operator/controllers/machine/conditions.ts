@@ -14,6 +14,7 @@ export const Reasons = {
   // Reachable
   Answered: 'Answered',
   HostKeyMismatch: 'HostKeyMismatch',
+  AddressNotAllowed: 'AddressNotAllowed',
   Unreachable: 'Unreachable',
   AuthenticationFailed: 'AuthenticationFailed',
   KeyUnavailable: 'KeyUnavailable',

@@ -29,6 +29,8 @@ export interface MachineControllerOptions {
   passDeadlineMs: number;
   /** The package repository's URL; undefined: Machines wait, saying why. */
   packageRepository: string | undefined;
+  /** Where Machines' hosts may be (the policy's allowedMachineNetworks, CIDRs). */
+  machineNetworks: readonly string[];
   settings: MachineSettings;
   namespace?: string | undefined;
 }
@@ -59,7 +61,7 @@ export function machineController(options: MachineControllerOptions): MachineCon
     events: eventRecorder(kc, options.writer, log),
     log,
     clusters: new ClusterAccess(kc),
-    hosts: new HostAccess(kc),
+    hosts: new HostAccess(kc, options.machineNetworks),
     catalog: options.packageRepository ? new PackageCatalog(options.packageRepository) : undefined,
     settings: options.settings,
     onRepair: (action, outcome) => {

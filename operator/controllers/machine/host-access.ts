@@ -1,12 +1,42 @@
 // A Machine's host as the Node-Operator reaches it: the SSH target from its spec and its key's
 // Secret (read on demand, never cached beyond the operation, never logged), and each operation
 // run through it with its report read back as data.
+import { lookup as dnsLookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { cidrContainsCidr, parseCidr, type Cidr } from '../../api/formats.ts';
 import { readReport } from '../../host/inspect.ts';
 import { runScript, SshError, type RunOptions, type SshTarget } from '../../ssh/client.ts';
 import type { Machine } from '../../api/machine.generated.ts';
 
 export class HostKeyUnavailable extends Error {}
+
+/** The Machine's address is not one the operator may log in to (the policy's allowedMachineNetworks). */
+export class AddressNotAllowed extends Error {}
+
+/**
+ * The address to dial for `address` (an IP, or a name resolved here), once every address it stands
+ * for is in one of `networks`; the dial then goes to that very IP, so a name cannot be made to
+ * resolve elsewhere between the check and the connection.
+ */
+export async function allowedAddress(
+  address: string,
+  networks: readonly { text: string; cidr: Cidr }[],
+  lookup: (name: string) => Promise<string[]> = async (name) =>
+    (await dnsLookup(name, { all: true, verbatim: true })).map((a) => a.address),
+): Promise<string> {
+  const where = networks.length > 0 ? networks.map((n) => n.text).join(', ') : 'none: the platform named no range';
+  const ips = isIP(address) !== 0 ? [address] : await lookup(address).catch(() => []);
+  if (ips.length === 0) throw new AddressNotAllowed(`spec.address ${address} does not resolve`);
+  for (const ip of ips) {
+    const cidr = parseCidr(`${ip}/${isIP(ip) === 4 ? 32 : 128}`);
+    if (!cidr || !networks.some((n) => cidrContainsCidr(n.cidr, cidr)))
+      throw new AddressNotAllowed(
+        `spec.address ${address}${ip === address ? '' : ` (${ip})`} is not in the operator's allowedMachineNetworks (${where})`,
+      );
+  }
+  return ips[0]!;
+}
 
 export interface OperationResult {
   ok: boolean;
@@ -32,12 +62,20 @@ export function lastLine(text: string): string | undefined {
 
 export class HostAccess {
   readonly #core: CoreV1Api;
+  readonly #networks: { text: string; cidr: Cidr }[];
 
-  constructor(kc: KubeConfig) {
+  constructor(kc: KubeConfig, networks: readonly string[]) {
     this.#core = kc.makeApiClient(CoreV1Api);
+    this.#networks = networks.map((text) => {
+      const cidr = parseCidr(text);
+      if (!cidr) throw new Error(`allowedMachineNetworks: ${text} is not a CIDR`);
+      return { text, cidr };
+    });
   }
 
+  /** The SSH target: the address checked against the policy before the key is read. */
   async target(machine: Machine): Promise<SshTarget> {
+    const host = await allowedAddress(machine.spec.address, this.#networks);
     const namespace = machine.metadata?.namespace ?? '';
     const ssh = machine.spec.access.ssh;
     const name = ssh.privateKeyRef.name;
@@ -54,7 +92,7 @@ export class HostAccess {
     const privateKey = Buffer.from(encoded, 'base64');
     if (privateKey.length > maxKeyBytes || !privateKey.toString('latin1').includes('PRIVATE KEY-----'))
       throw new HostKeyUnavailable(`Secret ${namespace}/${name}: ssh-privatekey is not a private key`);
-    return { host: machine.spec.address, port: ssh.port, username: ssh.user, privateKey, hostKey: ssh.hostKey };
+    return { host, port: ssh.port, username: ssh.user, privateKey, hostKey: ssh.hostKey };
   }
 
   /** Runs one operation's script; an SshError means it could not run to its end. */

@@ -25,7 +25,7 @@ import { JoinDataError, type JoinSettings } from './cluster-access.ts';
 import { Reasons, no, setCondition, unknownYet, yes, type Condition, type ConditionType } from './conditions.ts';
 import { cordon, deleteNode, evictPods, uncordon } from './drain.ts';
 import type { HostAccess } from './host-access.ts';
-import { HostKeyUnavailable, type OperationResult } from './host-access.ts';
+import { AddressNotAllowed, HostKeyUnavailable, type OperationResult } from './host-access.ts';
 import { CatalogError, resolvePins, type PackageCatalog } from './package-catalog.ts';
 import {
   backoffMs,
@@ -287,6 +287,14 @@ export class MachineReconciler {
   }
 
   #unreachable(pass: Pass, err: unknown): void {
+    if (err instanceof AddressNotAllowed) {
+      if (pass.conditions.find((c) => c.type === 'Reachable')?.reason !== Reasons.AddressNotAllowed)
+        pass.events.warning(Reasons.AddressNotAllowed, err.message);
+      this.#set(pass, 'Reachable', no(Reasons.AddressNotAllowed, err.message));
+      pass.status.phase = 'Failed';
+      this.#requeue(pass, 300_000);
+      return;
+    }
     if (err instanceof HostKeyUnavailable) {
       this.#set(pass, 'Reachable', no(Reasons.KeyUnavailable, err.message));
       this.#requeue(pass, 60_000);
@@ -680,7 +688,8 @@ export class MachineReconciler {
           return { requeueAfter: 60_000 };
         }
       } catch (err) {
-        if (!(err instanceof SshError) && !(err instanceof HostKeyUnavailable)) throw err;
+        if (!(err instanceof SshError) && !(err instanceof HostKeyUnavailable) && !(err instanceof AddressNotAllowed))
+          throw err;
         // the host keeps what was installed until it can be reached: nothing is dropped unseen
         pass.status.lastOperation = {
           type: 'Remove',
