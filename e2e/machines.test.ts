@@ -2,10 +2,12 @@
 // become three Ready Nodes of one Cluster through their Machines, their pods run and answer logs
 // and exec through the tunnel; a Machine whose host key is not the host's runs nothing; a kubelet
 // stopped on a host is repaired in place; a deleted Machine leaves no Node and a clean host.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { load } from 'js-yaml';
 import { afterAll, describe, expect, it, onTestFailed } from 'vitest';
+import { repoRoot } from '../scripts/testbed/config.ts';
 import { addMachine, removeMachine, sshToMachine, type MachineInfo } from '../scripts/testbed/machine.ts';
 import { machineLinkRange } from '../scripts/testbed/machine-config.ts';
 import { repositoryURL } from '../scripts/testbed/package-repository.ts';
@@ -29,15 +31,22 @@ afterAll(async () => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
+/** examples/machine.yaml, filled in for one of the test bed's hosts. */
+const example = load(readFileSync(join(repoRoot, 'examples/machine.yaml'), 'utf8')) as {
+  metadata: Record<string, unknown>;
+  spec: Record<string, unknown> & { access: { ssh: Record<string, unknown> } };
+};
 const machine = (name: string, host: MachineInfo, extra: Record<string, unknown> = {}) => ({
-  apiVersion: 'kubeonkube.io/v1alpha1',
-  kind: 'Machine',
-  metadata: { name, namespace: ns },
+  ...example,
+  metadata: { ...example.metadata, name, namespace: ns },
   spec: {
+    ...example.spec,
     clusterName: 'mc',
     address: host.address,
     idc: host.idc,
-    access: { ssh: { privateKeyRef: { name: host.keySecret.name }, hostKey: host.hostKey } },
+    access: {
+      ssh: { ...example.spec.access.ssh, privateKeyRef: { name: host.keySecret.name }, hostKey: host.hostKey },
+    },
     ...extra,
   },
 });
