@@ -99,12 +99,16 @@ function reconciler(): MachineReconciler {
       world.machine = { ...world.machine, status: body.status };
       return Promise.resolve(world.machine);
     },
-    patchNamespacedCustomObject: ({ body }: { body: { metadata: { finalizers: string[] } } }) => {
-      world.patches.push({ metadata: body.metadata });
-      world.machine = {
-        ...world.machine,
-        metadata: { ...world.machine.metadata, finalizers: body.metadata.finalizers },
-      };
+    // JSON patches of the finalizers
+    patchNamespacedCustomObject: ({ body }: { body: { op: string; path: string; value?: string | string[] }[] }) => {
+      let finalizers = [...(world.machine.metadata?.finalizers ?? [])];
+      for (const op of body) {
+        if (op.op === 'add' && op.path === '/metadata/finalizers') finalizers = op.value as string[];
+        else if (op.op === 'add') finalizers.push(op.value as string);
+        else if (op.op === 'remove') finalizers.splice(Number(op.path.split('/').at(-1)), 1);
+      }
+      world.patches.push({ metadata: { finalizers } });
+      world.machine = { ...world.machine, metadata: { ...world.machine.metadata, finalizers } };
       return Promise.resolve(world.machine);
     },
   } as unknown as CustomObjectsApi;

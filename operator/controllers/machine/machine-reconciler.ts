@@ -708,32 +708,41 @@ export class MachineReconciler {
       if (client && ours) await deleteNode(client, nodeName);
       pass.events.normal('Removed', `Node ${nodeName} drained and deleted, the host's node software removed`);
     }
-    await this.#patchMetadata(pass, {
-      finalizers: (machine.metadata?.finalizers ?? []).filter((f) => f !== machineFinalizer),
-      resourceVersion: machine.metadata?.resourceVersion,
-    });
+    await this.#removeFinalizer(pass);
     return undefined;
   }
 
+  /**
+   * The finalizers change by JSON patches that name the position and test its value: another
+   * controller's finalizer, added or removed meanwhile, is never lost, and no resourceVersion of a
+   * stale read (this pass writes status first) stands in the way.
+   */
   async #addFinalizer(pass: Pass): Promise<void> {
-    const finalizers = [...(pass.machine.metadata?.finalizers ?? []), machineFinalizer];
-    await this.#patchMetadata(pass, { finalizers, resourceVersion: pass.machine.metadata?.resourceVersion });
-    pass.machine.metadata = { ...pass.machine.metadata, finalizers };
+    const current = pass.machine.metadata?.finalizers;
+    await this.#jsonPatch(
+      pass,
+      current === undefined
+        ? [{ op: 'add', path: '/metadata/finalizers', value: [machineFinalizer] }]
+        : [{ op: 'add', path: '/metadata/finalizers/-', value: machineFinalizer }],
+    );
+    pass.machine.metadata = { ...pass.machine.metadata, finalizers: [...(current ?? []), machineFinalizer] };
   }
 
-  async #patchMetadata(pass: Pass, metadata: Record<string, unknown>): Promise<void> {
+  async #removeFinalizer(pass: Pass): Promise<void> {
+    const at = pass.machine.metadata?.finalizers?.indexOf(machineFinalizer) ?? -1;
+    if (at < 0) return;
+    await this.#jsonPatch(pass, [
+      { op: 'test', path: `/metadata/finalizers/${at}`, value: machineFinalizer },
+      { op: 'remove', path: `/metadata/finalizers/${at}` },
+    ]);
+  }
+
+  async #jsonPatch(pass: Pass, operations: object[]): Promise<void> {
     const [group = '', version = ''] = machineResource.apiVersion.split('/');
     this.#deps.writer.count('patch', 'Machine');
     await this.#deps.custom.patchNamespacedCustomObject(
-      {
-        group,
-        version,
-        plural: machineResource.plural,
-        namespace: pass.namespace,
-        name: pass.name,
-        body: { metadata },
-      },
-      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      { group, version, plural: machineResource.plural, namespace: pass.namespace, name: pass.name, body: operations },
+      setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
     );
   }
 
