@@ -4,12 +4,13 @@
 // what it writes lands on its own disk, never on the host. `removeMachine` leaves no trace;
 // `powerOffMachine` is pulling the plug, `powerOnMachine` boots it again from its disk.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { loadConfig, repoRoot, type TestbedConfig } from './config.ts';
+import { hostsTestbed, readRecord, recordedNames, writeRecord } from './host-records.ts';
+import { repoRoot, type TestbedConfig } from './config.ts';
 import { cgroupPids, createCgroups, removeCgroups } from './host-cgroups.ts';
 import {
   createLinkedNetns,
@@ -79,28 +80,13 @@ export interface AddMachineOptions {
   log?: Log;
 }
 
-function testbed(stateDir: string | undefined): TestbedConfig {
-  const config = loadConfig({ withNode: true });
-  return stateDir === undefined ? config : { ...config, stateDir: resolve(stateDir) };
-}
+const testbed = hostsTestbed;
 
-function readState(p: MachinePaths): MachineState | undefined {
-  return existsSync(p.stateFile) ? (JSON.parse(readFileSync(p.stateFile, 'utf8')) as MachineState) : undefined;
-}
-
-function writeState(p: MachinePaths, state: MachineState): void {
-  writeFileSync(p.stateFile, JSON.stringify(state, null, 2) + '\n');
-}
+const readState = (p: MachinePaths) => readRecord<MachineState>(p.stateFile);
+const writeState = (p: MachinePaths, state: MachineState) => writeRecord(p.stateFile, state);
 
 /** The machines this meta-cluster has a record of, by name. */
-export function listMachines(stateDir: string): string[] {
-  const dir = join(stateDir, 'machines');
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('.json'))
-    .map((f) => f.slice(0, -'.json'.length))
-    .sort();
-}
+export const listMachines = (stateDir: string): string[] => recordedNames(join(stateDir, 'machines'));
 
 function states(config: TestbedConfig): MachineState[] {
   return listMachines(config.stateDir)

@@ -9,19 +9,19 @@ import {
   lstatSync,
   mkdirSync,
   readdirSync,
-  readFileSync,
   readlinkSync,
   rmSync,
   statSync,
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildImages, importImages } from '../images/build.ts';
 import { busyboxImage, pauseImage, projectImageName } from '../images/catalog.ts';
 import { suiteEtcdImage } from '../images/conformance-catalog.ts';
-import { loadConfig, type TestbedConfig } from './config.ts';
+import { hostsTestbed, readRecord, recordedNames, writeRecord } from './host-records.ts';
+import { type TestbedConfig } from './config.ts';
 import { checkMetaNode, metaKubectl } from './meta-access.ts';
 import { cgroupPids, createCgroups, removeCgroups } from './host-cgroups.ts';
 import {
@@ -112,28 +112,13 @@ export interface StopWorkerOptions {
   log?: Log;
 }
 
-function testbed(stateDir: string | undefined): TestbedConfig {
-  const config = loadConfig({ withNode: true });
-  return stateDir === undefined ? config : { ...config, stateDir: resolve(stateDir) };
-}
+const testbed = hostsTestbed;
 
-function readState(p: WorkerPaths): WorkerState | undefined {
-  return existsSync(p.stateFile) ? (JSON.parse(readFileSync(p.stateFile, 'utf8')) as WorkerState) : undefined;
-}
-
-function writeState(p: WorkerPaths, state: WorkerState): void {
-  writeFileSync(p.stateFile, JSON.stringify(state, null, 2) + '\n');
-}
+const readState = (p: WorkerPaths) => readRecord<WorkerState>(p.stateFile);
+const writeState = (p: WorkerPaths, state: WorkerState) => writeRecord(p.stateFile, state);
 
 /** The workers this meta-cluster has a record of, by name. */
-export function listWorkers(stateDir: string): string[] {
-  const dir = join(stateDir, 'workers');
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('.json'))
-    .map((f) => f.slice(0, -'.json'.length))
-    .sort();
-}
+export const listWorkers = (stateDir: string): string[] => recordedNames(join(stateDir, 'workers'));
 
 function info(config: TestbedConfig, state: WorkerState): WorkerInfo {
   const p = workerPaths(config.stateDir, config.runDir, state.name);
