@@ -29,6 +29,8 @@ export interface Inspection {
   joined: boolean;
   /** sha256 of the CA bundle the host trusts for its cluster, if it has one. */
   caBundleSha256: string | undefined;
+  /** The plan digest of the install that wrote the manifest ('' without one). */
+  config: string;
 }
 
 export function inspectScript(): string {
@@ -43,14 +45,16 @@ if [ -f "$manifest" ]; then
     [ "$have" = "$want" ] || changed="$changed$(json "$f"),"
   done
   packages=$(sed -n 's/^{"packages":\\(\\[[^]]*\\]\\).*/\\1/p' "$manifest")
+  config=$(sed -n 's/.*"config":"\\([0-9a-f]*\\)".*/\\1/p' "$manifest")
 else
   packages='[]'
+  config=''
 fi
 state() { set -- $(svc_state "$1"); if [ "$1" = up ]; then printf '{"up":true,"seconds":%s}' "\${2:-0}"; else printf '{"up":false,"seconds":0}'; fi; }
 if curl -fsS --max-time 2 http://127.0.0.1:10248/healthz >/dev/null 2>&1; then healthy=true; else healthy=false; fi
 if [ -s ${q(paths.kubeletKubeconfig)} ]; then joined=true; else joined=false; fi
 if [ -f ${q(paths.caBundle)} ]; then ca=$(json "$(sha256sum ${q(paths.caBundle)} | cut -d' ' -f1)"); else ca=null; fi
-report "{\\"result\\":{\\"manager\\":\\"$manager\\",\\"packages\\":\${packages:-[]},\\"changedFiles\\":[\${changed%,}],\\"services\\":{\\"containerd\\":$(state ${services.containerd}),\\"kubelet\\":$(state ${services.kubelet})},\\"kubeletHealthy\\":$healthy,\\"joined\\":$joined,\\"caBundleSha256\\":$ca}}"
+report "{\\"result\\":{\\"manager\\":\\"$manager\\",\\"packages\\":\${packages:-[]},\\"changedFiles\\":[\${changed%,}],\\"services\\":{\\"containerd\\":$(state ${services.containerd}),\\"kubelet\\":$(state ${services.kubelet})},\\"kubeletHealthy\\":$healthy,\\"joined\\":$joined,\\"config\\":\\"$config\\",\\"caBundleSha256\\":$ca}}"
 `;
 }
 
@@ -70,7 +74,8 @@ export function readReport(stdout: string): { result?: unknown; error?: string; 
     if (typeof value !== 'object' || value === null) continue;
     const v = value as Record<string, unknown>;
     if (typeof v.step === 'string') steps.push(v.step.slice(0, 64));
-    if (typeof v.error === 'string') error = v.error.slice(0, 512);
+    // eslint-disable-next-line no-control-regex
+    if (typeof v.error === 'string') error = v.error.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').slice(0, 512);
     if ('result' in v) result = v.result;
   }
   return { result, error, steps };
@@ -87,7 +92,8 @@ function serviceState(v: unknown): ServiceState | undefined {
 /** The inspection's result, checked field by field; undefined when any field has the wrong shape. */
 export function parseInspection(result: unknown): Inspection | undefined {
   if (!isRecord(result)) return undefined;
-  const { manager, packages, changedFiles, services: s, kubeletHealthy, joined, caBundleSha256 } = result;
+  const { manager, packages, changedFiles, services: s, kubeletHealthy, joined, caBundleSha256, config } = result;
+  if (typeof config !== 'string' || !/^([0-9a-f]{64})?$/.test(config)) return undefined;
   if (manager !== 'runit' && manager !== 'systemd') return undefined;
   if (!Array.isArray(packages) || packages.length > packageNames.length) return undefined;
   const parsed: InstalledPackage[] = [];
@@ -113,5 +119,6 @@ export function parseInspection(result: unknown): Inspection | undefined {
     kubeletHealthy,
     joined,
     caBundleSha256: caBundleSha256 ?? undefined,
+    config,
   };
 }

@@ -4,7 +4,8 @@
 // the one that did not, each of which leaves the host as it was or whole. A package is fetched to
 // the host's cache, checked against the checksum the operator pinned, unpacked beside the version
 // in use, and switched to by one rename of a symlink; the version before stays on disk.
-import { hostFolders, layout, paths, services, type PackageName } from './layout.ts';
+import { createHash } from 'node:crypto';
+import { hostFolders, layout, paths, services, startScript, type PackageName } from './layout.ts';
 import { preamble, q, writeFile } from './shell.ts';
 
 export interface PackagePin {
@@ -40,6 +41,20 @@ export interface InstallPlan {
   reinstall?: boolean;
   packages: PackagePin[];
   node: NodeSettings;
+}
+
+/**
+ * What the host should run, as one digest: the packages and every setting rendered into its
+ * configuration. The manifest keeps the digest of the install that wrote it, so a change of the
+ * Machine (a kubelet flag, the data centre) or of the Cluster (its CA bundle, its DNS) shows as a
+ * different digest. The bootstrap kubeconfig is left out: its token changes every day, and a node
+ * that joined does not use it again.
+ */
+export function planDigest(packages: readonly PackagePin[], node: NodeSettings): string {
+  const { bootstrapKubeconfig: _token, ...settings } = node;
+  return createHash('sha256')
+    .update(JSON.stringify({ packages: packages.map((p) => [p.name, p.version, p.sha256]), settings }))
+    .digest('hex');
 }
 
 const versionSafe = /^v?[0-9]+[.][0-9]+[.][0-9]+([-+][0-9A-Za-z.-]+)?$/;
@@ -84,11 +99,16 @@ state = ${s(layout.containerdState)}
 [grpc]
   address = ${s(layout.containerdSocket)}
 
+[ttrpc]
+  address = ${s(`${layout.containerdSocket}.ttrpc`)}
+
 [plugins."io.containerd.internal.v1.opt"]
   path = ${s(`${layout.containerdRoot}/opt`)}
 
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = ${s(node.sandboxImage)}
+  # pods' network namespaces below its own state folder, not in the host's /run/netns
+  netns_mounts_under_state_dir = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
@@ -210,14 +230,15 @@ fi
  * and the checksum of each file the operator put there (inspection compares them, so a binary
  * replaced or a configuration edited by hand is found).
  */
-function manifestStep(pins: PackagePin[]): string {
+function manifestStep(pins: PackagePin[], digest: string): string {
   const entries = pins.map((p) => `{"name":"${p.name}","version":"${p.version}","sha256":"${p.sha256}"}`).join(',');
   return `
 if step manifest; then
   {
-    printf '{"packages":[%s],"files":{' ${q(entries)}
+    printf '{"packages":[%s],"config":"%s","files":{' ${q(entries)} ${q(digest)}
     first=1
     for f in ${q(paths.kubeletConfig)} ${q(paths.containerdConfig)} ${q(paths.cniTemplate)} \\
+      ${q(startScript('kubelet'))} ${q(startScript('containerd'))} \\
       ${q(`${paths.current('kubelet')}/bin/kubelet`)} ${q(`${paths.current('containerd')}/bin/containerd`)} \\
       ${q(`${paths.current('runc')}/bin/runc`)}; do
       [ $first = 1 ] || printf ','
@@ -240,6 +261,16 @@ export function installScript(plan: InstallPlan): string {
 command -v curl >/dev/null 2>&1 || fail "the host has no curl to fetch packages with"
 if [ "$manager" = systemd ]; then cgroup_driver=systemd; systemd_cgroup=true; else cgroup_driver=cgroupfs; systemd_cgroup=false; fi
 if step preflight; then
+  # a host another installer made a node of is not taken over: its kubelet's files would be ours
+  # to remove later
+  if [ ! -f ${q(paths.manifest)} ]; then
+    if [ -n "$(ls -A ${q(layout.kubeletRoot)} 2>/dev/null)" ] || [ -e /etc/kubernetes/kubelet.conf ] || [ -e ${q(layout.kubeletRoot)}/kubeconfig ]; then
+      fail "the host is already a node not installed by kubeonkube (${layout.kubeletRoot} is not empty): remove that installation first"
+    fi
+  fi
+  if [ ! -f ${q(paths.manifest)} ] && command -v iptables-save >/dev/null 2>&1 && iptables-save 2>/dev/null | grep -q KUBE-; then
+    : > ${q(paths.hadKubeRules)}
+  fi
   # the folders this operation makes, so removal takes away those and no folder the host had
   # (an empty one counts as made: what lands in it is the install's)
   for d in ${hostFolders.map(q).join(' ')}; do
@@ -266,8 +297,10 @@ ${writeFile(`${paths.containerdConfig}.false`, containerdConfig(node, false))}
   done_step configure
 fi
 if step services; then
-  svc_define ${services.containerd} ${q(`${paths.current('containerd')}/bin/containerd --config ${paths.containerdConfig}`)}
-  svc_define ${services.kubelet} ${q(kubeletCommand(node))}
+${writeFile(startScript('containerd'), `#!/bin/sh\nexec ${paths.current('containerd')}/bin/containerd --config ${paths.containerdConfig}\n`, '755')}
+${writeFile(startScript('kubelet'), `#!/bin/sh\nexec ${kubeletCommand(node)}\n`, '755')}
+  svc_define ${services.containerd} ${q(startScript('containerd'))}
+  svc_define ${services.kubelet} ${q(startScript('kubelet'))}
   done_step services
 fi
 if step start-containerd; then
@@ -300,7 +333,7 @@ if step probe; then
   done
   done_step probe
 fi
-${manifestStep(pins)}
+${manifestStep(pins, planDigest(pins, node))}
 report '{"result":"installed"}'
 `;
 }

@@ -1,6 +1,8 @@
 // Where the Node-Operator puts things on a host. Everything it installs lives below these paths,
 // so removal knows what to take away and inspection what to check; nothing else on the host is
-// touched but the two service definitions and the CNI configuration folder the runtime reads.
+// touched but the two service definitions, the kubelet's folder and the CNI configuration folder
+// the runtime reads. Its containerd has a root, state and socket of its own: a host's other
+// runtime (Docker's containerd, say) is never confused with it.
 
 /** The packages the Node-Operator installs, in the order they are installed (the runtime before the kubelet). */
 export const packageNames = ['runc', 'cni-plugins', 'containerd', 'kubelet', 'node-images'] as const;
@@ -19,9 +21,11 @@ export const layout = {
   logs: '/var/log/kubeonkube',
   cniConf: '/etc/cni/net.d',
   kubeletRoot: '/var/lib/kubelet',
-  containerdRoot: '/var/lib/containerd',
-  containerdState: '/run/containerd',
-  containerdSocket: '/run/containerd/containerd.sock',
+  containerdRoot: '/var/lib/kubeonkube/containerd',
+  containerdState: '/run/kubeonkube/containerd',
+  containerdSocket: '/run/kubeonkube/containerd.sock',
+  /** The services' start scripts (systemd and runit both exec them). */
+  bin: '/opt/kubeonkube/bin',
 } as const;
 
 export const paths = {
@@ -31,6 +35,8 @@ export const paths = {
   manifest: `${layout.state}/installed.json`,
   /** The folders an install made or found empty (one per line): removal takes these away, and only these. */
   created: `${layout.state}/created`,
+  /** Present when the host had rules of kube-proxy's (KUBE-*) before the first install: removal leaves them all. */
+  hadKubeRules: `${layout.state}/had-kube-rules`,
   journal: (operation: string) => `${layout.state}/journal/${operation}`,
   lock: `${layout.state}/lock`,
   kubeletConfig: `${layout.etc}/kubelet.yaml`,
@@ -52,7 +58,6 @@ export const hostFolders: readonly string[] = [
   layout.etc,
   layout.logs,
   layout.kubeletRoot,
-  layout.containerdRoot,
   '/etc/cni',
   layout.cniConf,
   '/var/lib/cni',
@@ -61,3 +66,6 @@ export const hostFolders: readonly string[] = [
 /** The services the Node-Operator runs on a host (runit or systemd names). */
 export const services = { containerd: 'kubeonkube-containerd', kubelet: 'kubeonkube-kubelet' } as const;
 export type ServiceName = keyof typeof services;
+
+/** A service's start script: `exec` of its command line, so no service manager parses the arguments. */
+export const startScript = (service: ServiceName) => `${layout.bin}/start-${services[service]}`;

@@ -70,8 +70,10 @@ describe('host scripts', () => {
     ])
       expect(script).toContain(`if step ${step}; then`);
     expect(writeFile('/etc/x', 'a\n')).toMatch(
-      /cat > '\/etc\/x.kok-new' <<'KUBEONKUBE_END_OF_FILE'\na\nKUBEONKUBE_END_OF_FILE\n/,
+      /\(umask 022; cat > '\/etc\/x.kok-new'\) <<'KUBEONKUBE_END_OF_FILE'\na\nKUBEONKUBE_END_OF_FILE\n/,
     );
+    // a secret is never readable by others, not even half written
+    expect(writeFile('/etc/k', 'token\n', '600')).toContain("(umask 077; cat > '/etc/k.kok-new')");
     expect(() => writeFile('/etc/x', 'KUBEONKUBE_END_OF_FILE\n')).toThrow(/delimiter/);
   });
 });
@@ -85,6 +87,7 @@ describe("reading a host's answers", () => {
     kubeletHealthy: false,
     joined: true,
     caBundleSha256: null,
+    config: '',
   };
 
   it('takes report lines only, the last result, and the error', () => {

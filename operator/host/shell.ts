@@ -16,9 +16,11 @@ export function writeFile(path: string, content: string, mode = '644'): string {
   const end = 'KUBEONKUBE_END_OF_FILE';
   if (content.split('\n').includes(end)) throw new Error(`${path}: content holds the here-document delimiter`);
   const body = content.endsWith('\n') ? content : `${content}\n`;
+  // a file only root may read is never readable by others, not even while it is written
+  const umask = mode.replace(/^0/, '').slice(1) === '00' ? '077' : '022';
   return [
     `mkdir -p "$(dirname ${q(path)})"`,
-    `cat > ${q(`${path}.kok-new`)} <<'${end}'`,
+    `(umask ${umask}; cat > ${q(`${path}.kok-new`)}) <<'${end}'`,
     `${body}${end}`,
     `chmod ${mode} ${q(`${path}.kok-new`)}`,
     `mv -f ${q(`${path}.kok-new`)} ${q(path)}`,
@@ -53,11 +55,11 @@ trap 'code=$?; [ $code = 0 ] || [ $failed = 1 ] || report "{\\"error\\":$(json "
 for tool in flock sha256sum tar gzip; do
   command -v "$tool" >/dev/null 2>&1 || fail "the host has no $tool"
 done
-mkdir -p ${q(layout.state)}
 ${
   options.lock === false
     ? ''
-    : `exec 9>${q(paths.lock)}
+    : `mkdir -p ${q(layout.state)}
+exec 9>${q(paths.lock)}
 flock -w 120 9 || fail "another operation holds the host's lock (${paths.lock}) for more than 2 minutes"
 `
 }${
@@ -77,7 +79,8 @@ ${serviceFunctions}`;
 }
 
 /**
- * svc_define NAME COMMAND: a service running COMMAND (sh words), restarted when it exits, started
+ * svc_define NAME SCRIPT: a service running SCRIPT (a path: the command line is in the script, where
+ * no service manager reads it; systemd would expand % and $ in ExecStart), restarted when it exits, started
  * at every boot, not started by the definition itself. svc_restart / svc_stop NAME; svc_state NAME
  * prints "up SECONDS" (running for that long) or "down".
  */

@@ -28,7 +28,9 @@ export type SshFailure =
   /** The host said more than the bound (the connection is dropped). */
   | 'OutputTooLarge'
   /** The host's SSH server misbehaved. */
-  | 'ProtocolError';
+  | 'ProtocolError'
+  /** The Machine's private key cannot be read (malformed, or protected by a passphrase). */
+  | 'KeyUnusable';
 
 export class SshError extends Error {
   readonly failure: SshFailure;
@@ -80,6 +82,12 @@ export function parseHostKey(line: string): { type: string; blob: Buffer } {
 }
 
 const describeTarget = (t: SshTarget) => `${t.username}@${t.host}:${t.port}`;
+
+/** Text that came from the host (an SSH server's disconnect reason, say): plain, and 200 characters at most. */
+export function hostText(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').slice(0, 200);
+}
 
 /**
  * Runs `script` with `sh -s` on the host (the script on stdin: nothing of it lands on the host's
@@ -137,8 +145,8 @@ export function runScript(target: SshTarget, script: string, options: RunOptions
         err.level === 'client-socket' ||
         /ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|ECONNRESET/.test(err.message)
       )
-        return finish({ error: new SshError('Unreachable', `cannot reach ${where}: ${err.message}`) });
-      finish({ error: new SshError('ProtocolError', `SSH with ${where} failed: ${err.message}`) });
+        return finish({ error: new SshError('Unreachable', `cannot reach ${where}: ${hostText(err.message)}`) });
+      finish({ error: new SshError('ProtocolError', `SSH with ${where} failed: ${hostText(err.message)}`) });
     });
     client.on('close', () =>
       finish({ error: new SshError('Unreachable', `the connection to ${where} closed before the operation ended`) }),
@@ -149,7 +157,9 @@ export function runScript(target: SshTarget, script: string, options: RunOptions
       const command = options.sudo ? 'sudo -n sh -s' : 'sh -s';
       client.exec(command, (err: Error | undefined, channel: ClientChannel) => {
         if (err)
-          return finish({ error: new SshError('ProtocolError', `${where} refused to run a command: ${err.message}`) });
+          return finish({
+            error: new SshError('ProtocolError', `${where} refused to run a command: ${hostText(err.message)}`),
+          });
         const out: Buffer[] = [];
         const errOut: Buffer[] = [];
         let size = 0;
@@ -206,6 +216,16 @@ export function runScript(target: SshTarget, script: string, options: RunOptions
         return false;
       },
     };
-    client.connect(config);
+    try {
+      client.connect(config);
+    } catch (err) {
+      // ssh2 refuses a key it cannot read (malformed, or protected by a passphrase) before dialling
+      finish({
+        error: new SshError(
+          'KeyUnusable',
+          `the Machine's private key cannot be used: ${hostText((err as Error).message)}`,
+        ),
+      });
+    }
   });
 }

@@ -72,7 +72,7 @@ describe('test-bed machine configuration', () => {
     const p = machinePaths('/state', 'm');
     const script = bootScript('m', p, ['/state', "/it's"]);
     expect(script).toContain(`lowerdir=/,upperdir='/state/machines/m/disk/upper'`);
-    expect(script).toContain(`mount --bind '/state/machines/m/disk/var-lib-containerd' "$root/var/lib/containerd"`);
+    expect(script).toContain(`mount --bind '/state/machines/m/disk/var-lib-kubeonkube' "$root/var/lib/kubeonkube"`);
     expect(script).toContain(`mount -t tmpfs -o mode=755,size=1m tmpfs "$root"'/it'\\''s'`);
     expect(script).toContain(`mount --bind "$h"/'kok-m-m' "$root$h"`);
     expect(script.trim().split('\n').at(-1)).toBe('exec unshare --cgroup runsvdir -P /etc/service');

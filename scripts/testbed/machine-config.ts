@@ -107,8 +107,11 @@ export interface MachinePaths {
   work: string;
   /** Where its root file system is put together, inside its own mount namespace only. */
   rootfs: string;
-  /** Real directories for what overlayfs cannot hold (containerd's snapshots) or should not (pod volumes). */
-  containerdDir: string;
+  /**
+   * Real directories for what overlayfs cannot hold (containerd's snapshots, below the Node-Operator's
+   * /var/lib/kubeonkube) or should not (pod volumes, below /var/lib/kubelet).
+   */
+  operatorStateDir: string;
   kubeletDir: string;
   /** What its PID 1 (and every service under it) prints: the machine's console. */
   console: string;
@@ -126,7 +129,7 @@ export function machinePaths(stateDir: string, name: string): MachinePaths {
     upper: join(root, 'disk/upper'),
     work: join(root, 'disk/work'),
     rootfs: join(root, 'rootfs'),
-    containerdDir: join(root, 'disk/var-lib-containerd'),
+    operatorStateDir: join(root, 'disk/var-lib-kubeonkube'),
     kubeletDir: join(root, 'disk/var-lib-kubelet'),
     console: join(stateDir, 'logs', 'machines', `${name}.log`),
     clientKey: join(root, 'id_ed25519'),
@@ -169,8 +172,8 @@ export function bootScript(name: string, p: MachinePaths, hidden: string[]): str
     'mount --rbind /dev "$root/dev"',
     'mount -t tmpfs -o mode=755 tmpfs "$root/run"',
     'mount -t tmpfs -o mode=1777 tmpfs "$root/tmp"',
-    `mkdir -p "$root/var/lib/containerd" "$root/var/lib/kubelet"`,
-    `mount --bind ${q(p.containerdDir)} "$root/var/lib/containerd"`,
+    `mkdir -p "$root/var/lib/kubeonkube" "$root/var/lib/kubelet"`,
+    `mount --bind ${q(p.operatorStateDir)} "$root/var/lib/kubeonkube"`,
     `mount --bind ${q(p.kubeletDir)} "$root/var/lib/kubelet"`,
     // the test bed's state, the project and the binary cache: a machine gets its software from the
     // package repository, as a real one does

@@ -224,7 +224,7 @@ export async function addMachine(options: AddMachineOptions): Promise<MachineInf
   const state: MachineState = { name, index, namespace, network: net };
   writeState(p, state);
   log(`making machine ${name}: address ${net.address}, data centre ${idc}`);
-  for (const dir of [p.upper, p.work, p.rootfs, p.containerdDir, p.kubeletDir]) mkdirSync(dir, { recursive: true });
+  for (const dir of [p.upper, p.work, p.rootfs, p.operatorStateDir, p.kubeletDir]) mkdirSync(dir, { recursive: true });
   for (const key of [p.hostKey, p.clientKey])
     run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `kubeonkube machine ${name}`, '-f', key]);
   // its identity, on its disk: prepared through the overlay in a mount namespace of its own

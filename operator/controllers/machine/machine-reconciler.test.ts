@@ -41,6 +41,9 @@ interface World {
     joined: boolean;
     kubeletUp: boolean;
     changedFiles: string[];
+    /** The plan digest the last install wrote into the manifest. */
+    config: string;
+    failInstall?: boolean;
     refuse?: SshError;
   };
   node: NodeHealth | undefined;
@@ -82,6 +85,7 @@ function inspection() {
     kubeletHealthy: h.installed && h.kubeletUp,
     joined: h.joined,
     caBundleSha256: h.joined ? caSha : null,
+    config: h.installed ? h.config : '',
   };
 }
 
@@ -144,8 +148,11 @@ function reconciler(): MachineReconciler {
       const last = world.scripts.at(-1)!;
       if (last === 'inspect')
         return Promise.resolve({ ok: true, step: undefined, error: undefined, result: inspection() });
+      if (last.startsWith('install') && world.host.failInstall)
+        return Promise.resolve({ ok: false, step: 'unpack-runc-1.1.5', error: 'tar failed', result: undefined });
       if (last.startsWith('install')) {
-        Object.assign(world.host, { installed: true, joined: true, kubeletUp: true, changedFiles: [] });
+        const config = /"config":"%s","files":\{' '[^']*' '([0-9a-f]{64})'/.exec(script)?.[1] ?? '';
+        Object.assign(world.host, { installed: true, joined: true, kubeletUp: true, changedFiles: [], config });
         world.node = { registered: true, ready: true, leaseAgeMs: 1000 };
       }
       if (last === 'restart kubelet') world.host.kubeletUp = true;
@@ -182,7 +189,7 @@ beforeEach(() => {
     patches: [],
     events: [],
     scripts: [],
-    host: { installed: false, joined: false, kubeletUp: false, changedFiles: [] },
+    host: { installed: false, joined: false, kubeletUp: false, changedFiles: [], config: '' },
     node: undefined,
     clusterReady: true,
     nodeOps: [],
@@ -196,7 +203,7 @@ describe('the Machine reconciler', () => {
     expect(world.machine.metadata?.finalizers).toEqual([machineFinalizer]);
     expect(world.scripts).toEqual([
       'inspect',
-      expect.stringMatching(/^install \/var\/lib\/kubeonkube\/journal\/install-1234567890ab-1-\d+$/),
+      expect.stringMatching(/^install \/var\/lib\/kubeonkube\/journal\/install-[0-9a-f]{16}$/),
     ]);
     expect(world.machine.status?.lastOperation).toMatchObject({ type: 'Install', state: 'Succeeded' });
     expect(condition('Provisioned')).toBe('True/Installed');
@@ -214,12 +221,23 @@ describe('the Machine reconciler', () => {
     expect(world.events).toEqual(['Warning HostKeyMismatch: another key: nothing was run']);
   });
 
-  it('resumes an install cut short under its own id', async () => {
-    world.machine.status = {
-      lastOperation: { id: 'install-1234567890ab-1-100', type: 'Install', state: 'Running', step: 'unpack-runc-1.1.5' },
-    };
-    await reconciler().reconcile('ns/m0');
-    expect(world.scripts).toEqual(['inspect', 'install /var/lib/kubeonkube/journal/install-1234567890ab-1-100']);
+  it('resumes an install cut short under the same id (the same plan), and says where it stopped', async () => {
+    world.host.failInstall = true;
+    const r = reconciler();
+    await r.reconcile('ns/m0');
+    const first = world.scripts[1];
+    expect(world.machine.status?.lastOperation).toMatchObject({
+      type: 'Install',
+      state: 'Failed',
+      step: 'unpack-runc-1.1.5',
+    });
+    expect(world.machine.status?.lastOperation?.message).toBe('step unpack-runc-1.1.5: tar failed');
+    expect(condition('Provisioned')).toBe('False/InstallFailed');
+    world.host.failInstall = false;
+    world.scripts = [];
+    await r.reconcile('ns/m0');
+    expect(world.scripts).toEqual(['inspect', first]);
+    expect(condition('Provisioned')).toBe('True/Installed');
   });
 
   it('does not log in to a healthy host on every pass, and writes nothing when nothing changed', async () => {

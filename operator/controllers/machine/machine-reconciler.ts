@@ -3,7 +3,6 @@
 // is unhealthy and the host shows why, and on deletion drain and remove the Node and take the
 // software off the host. Status is computed whole at the end of every pass and written only when
 // it changed; every operation on the host is an Event.
-import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { PatchStrategy, setHeaderOptions, type CustomObjectsApi, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
@@ -11,7 +10,7 @@ import { machineResource, type Machine, type MachineStatus } from '../../api/mac
 import { validateMachine } from '../../api/machine-validation.ts';
 import type { BusinessClient } from '../../business/clients.ts';
 import { inspectScript, parseInspection, type Inspection } from '../../host/inspect.ts';
-import { installScript, type PackagePin } from '../../host/install.ts';
+import { installScript, planDigest, type NodeSettings, type PackagePin } from '../../host/install.ts';
 import type { PackageName } from '../../host/layout.ts';
 import { removeScript } from '../../host/remove.ts';
 import { restartScript } from '../../host/repair.ts';
@@ -79,8 +78,6 @@ interface Pass {
   requeueMs: number | undefined;
 }
 
-const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
-const short = (uid: string | undefined) => (uid ?? 'unknown').replace(/-/g, '').slice(0, 12);
 const hourMs = 3_600_000;
 /** How often the host of a healthy Node is logged in to (to see that it still is what it was). */
 const inspectEveryMs = 5 * 60_000;
@@ -207,7 +204,8 @@ export class MachineReconciler {
         : no(Reasons.Outdated, 'what the host runs is not what the spec asks for'),
     );
 
-    if (!this.#provisionedAsWanted(inspection, pins, join)) {
+    const digest = join ? planDigest(pins, this.#nodeSettings(pass, join, nodeName)) : undefined;
+    if (!this.#provisionedAsWanted(inspection, pins, digest)) {
       if (!view.ready || !join) {
         pass.status.phase = 'Pending';
         this.#set(pass, 'Provisioned', no(Reasons.WaitingForControlPlane, `Cluster ${clusterKey} is not Ready`));
@@ -241,8 +239,13 @@ export class MachineReconciler {
     if (spec?.containerd?.version) chosen.containerd = spec.containerd.version;
     if (spec?.runc?.version) chosen.runc = spec.runc.version;
     if (spec?.cniPlugins?.version) chosen['cni-plugins'] = spec.cniPlugins.version;
+    const installed = Object.fromEntries((pass.status.packages ?? []).map((p) => [p.name, p.version]));
     try {
-      return resolvePins(await catalog.entries(pass.now.getTime()), catalog.repository, { chosen, kubernetesVersion });
+      return resolvePins(await catalog.entries(pass.now.getTime()), catalog.repository, {
+        chosen,
+        installed,
+        kubernetesVersion,
+      });
     } catch (err) {
       if (!(err instanceof CatalogError)) throw err;
       this.#set(pass, 'Provisioned', no(Reasons.PackagesUnavailable, err.message));
@@ -307,7 +310,9 @@ export class MachineReconciler {
         ? Reasons.HostKeyMismatch
         : err.failure === 'AuthenticationFailed'
           ? Reasons.AuthenticationFailed
-          : Reasons.Unreachable;
+          : err.failure === 'KeyUnusable'
+            ? Reasons.KeyUnavailable
+            : Reasons.Unreachable;
     if (was?.reason !== reason || was.status !== 'False') pass.events.warning(reason, err.message);
     this.#set(pass, 'Reachable', no(reason, err.message));
     if (reason === Reasons.HostKeyMismatch) {
@@ -327,11 +332,12 @@ export class MachineReconciler {
     );
   }
 
-  #provisionedAsWanted(inspection: Inspection, pins: PackagePin[], join: JoinSettings | undefined): boolean {
+  /** The host runs the wanted packages, joined, with the configuration of this plan (when the plan is known). */
+  #provisionedAsWanted(inspection: Inspection, pins: PackagePin[], digest: string | undefined): boolean {
     return (
       this.#packagesAsWanted(inspection, pins) &&
       inspection.joined &&
-      (join === undefined || inspection.caBundleSha256 === sha256(join.caBundle))
+      (digest === undefined || inspection.config === digest)
     );
   }
 
@@ -363,31 +369,15 @@ export class MachineReconciler {
     const { machine } = pass;
     const last = pass.status.lastOperation;
     const type = reinstall ? 'Repair' : 'Install';
-    // an operation cut short resumes under its id (the host's journal skips what finished)
-    const resume = last?.type === type && last.state === 'Running' && last.id !== undefined;
-    const id = resume
-      ? last.id!
-      : `${type.toLowerCase()}-${short(machine.metadata?.uid)}-${pass.generation}-${Math.floor(pass.now.getTime() / 1000)}`;
-    const address = machine.spec.address;
-    const plan = {
-      operation: id,
-      reinstall,
-      packages: pins,
-      node: {
-        nodeName,
-        nodeIP: isIP(address) !== 0 ? address : undefined,
-        bootstrapKubeconfig: join.bootstrapKubeconfig,
-        caBundle: join.caBundle,
-        clusterDNS: join.clusterDNS,
-        clusterDomain: join.clusterDomain,
-        sandboxImage: this.#deps.settings.sandboxImage,
-        nodeLabels: {
-          [machineLabel]: pass.name,
-          ...(machine.spec.idc ? { 'topology.kubernetes.io/zone': machine.spec.idc } : {}),
-        },
-        kubeletArgs: machine.spec.packages?.kubelet?.args ?? {},
-      },
-    };
+    const node = this.#nodeSettings(pass, join, nodeName);
+    const digest = planDigest(pins, node);
+    // the same plan is the same operation: run again after being cut short, the host's journal
+    // skips what finished; a repair is an operation of its own each time
+    const id = reinstall
+      ? `repair-${digest.slice(0, 16)}-${(pass.status.repairs?.inWindow ?? 0) + 1}`
+      : `install-${digest.slice(0, 16)}`;
+    const resume = last?.id === id && last.state !== 'Succeeded';
+    const plan = { operation: id, reinstall, packages: pins, node };
     const startedAt = resume ? (last.startedAt ?? pass.now.toISOString()) : pass.now.toISOString();
     pass.status.lastOperation = { id, type, state: 'Running', step: last?.step, startedAt };
     if (!reinstall) {
@@ -449,6 +439,25 @@ export class MachineReconciler {
 
   #conditionTrue(pass: Pass, type: ConditionType): boolean {
     return pass.conditions.find((c) => c.type === type)?.status === 'True';
+  }
+
+  #nodeSettings(pass: Pass, join: JoinSettings, nodeName: string): NodeSettings {
+    const { machine } = pass;
+    const address = machine.spec.address;
+    return {
+      nodeName,
+      nodeIP: isIP(address) !== 0 ? address : undefined,
+      bootstrapKubeconfig: join.bootstrapKubeconfig,
+      caBundle: join.caBundle,
+      clusterDNS: join.clusterDNS,
+      clusterDomain: join.clusterDomain,
+      sandboxImage: this.#deps.settings.sandboxImage,
+      nodeLabels: {
+        [machineLabel]: pass.name,
+        ...(machine.spec.idc ? { 'topology.kubernetes.io/zone': machine.spec.idc } : {}),
+      },
+      kubeletArgs: machine.spec.packages?.kubelet?.args ?? {},
+    };
   }
 
   /** Whether the Node is Ready, with a fresh Lease; the status says so when it is. */
@@ -551,6 +560,15 @@ export class MachineReconciler {
     this.#set(pass, 'RepairSuspended', no(Reasons.RepairsAllowed, ''));
     const action = repairAction(faults, inWindow);
     const cause = faults.map(describeFault).join('; ');
+    if (action.kind === 'reinstall' && !join) {
+      // nothing to reinstall with: no repair is spent on it
+      this.#set(
+        pass,
+        'RepairSuspended',
+        yes(Reasons.JoinDataUnavailable, `cannot reinstall without the join data: ${cause}`),
+      );
+      return;
+    }
     if (action.kind === 'quarantine') {
       if (this.#repairing.get(clusterKey)?.name === pass.name) this.#repairing.delete(clusterKey);
       await cordon(client, nodeName, pass.key);
@@ -588,8 +606,8 @@ export class MachineReconciler {
           startedAt: pass.now.toISOString(),
           finishedAt: new Date().toISOString(),
         };
-      } else if (join) {
-        ok = await this.#install(pass, pins, join, nodeName, true);
+      } else {
+        ok = await this.#install(pass, pins, join!, nodeName, true);
       }
     } catch (err) {
       this.#unreachable(pass, err);
@@ -649,15 +667,36 @@ export class MachineReconciler {
       (pass.status.packages?.length ?? 0) > 0 ||
       (last !== undefined && (last.type !== 'Remove' || last.step !== 'nothing'));
     const startedAt = last?.type === 'Remove' ? (last.startedAt ?? pass.now.toISOString()) : pass.now.toISOString();
-    const client =
-      touched && clusterName ? await this.#deps.clusters.business(pass.namespace, clusterName, pass.now) : undefined;
-    // only the Node this Machine made (its label says so): never another host's of the same name
-    const node = client ? await client.core.readNode({ name: nodeName }).catch(() => undefined) : undefined;
+    const waited = pass.now.getTime() - Date.parse(startedAt);
+    const clusterExists =
+      touched && clusterName ? (await this.#deps.clusters.cluster(pass.namespace, clusterName)) !== undefined : false;
+    const client = clusterExists
+      ? await this.#deps.clusters.business(pass.namespace, clusterName!, pass.now)
+      : undefined;
+    if (clusterExists && !client && waited < this.#deps.settings.drainTimeoutMs) {
+      // the Cluster is there but its business cluster cannot be reached yet: its Node is drained first
+      pass.status.lastOperation = {
+        type: 'Remove',
+        state: 'Running',
+        step: 'drain',
+        message: 'waiting for the business cluster, to drain the Node first',
+        startedAt,
+      };
+      await this.#writeStatus(pass);
+      return { requeueAfter: 15_000 };
+    }
+    // only the Node this Machine made (its label says so): never another host's of the same name;
+    // a Node that cannot be read (rather than one that is gone) is asked about again
+    let node;
+    try {
+      node = client ? await client.core.readNode({ name: nodeName }) : undefined;
+    } catch (err) {
+      if ((err as { code?: number }).code !== 404) throw err;
+    }
     const ours = node?.metadata?.labels?.[machineLabel] === pass.name;
     if (client && ours) {
       await cordon(client, nodeName, pass.key);
       const remaining = await evictPods(client, nodeName);
-      const waited = pass.now.getTime() - Date.parse(startedAt);
       if (remaining > 0 && waited < this.#deps.settings.drainTimeoutMs) {
         pass.status.lastOperation = {
           type: 'Remove',

@@ -1,7 +1,8 @@
 // The platform's package repository as the Node-Operator reads it: index.json (each package
 // version's archive path, sha256 and size), fetched with a deadline and a size bound, every entry
 // checked, and kept for a minute. A Machine's pins come from it: the version the Machine names,
-// else the kubelet of its Cluster's version and the newest of each other package. The sha256 the
+// else the one its host runs, else the kubelet (and node images) of its Cluster's version and the
+// newest of each other package. The sha256 the
 // host verifies is the index's, read here by the operator, never a checksum the host fetches.
 import { boundedText } from '../../net/bounded-body.ts';
 import type { PackagePin } from '../../host/install.ts';
@@ -60,6 +61,11 @@ function compareVersions(a: string, b: string): number {
 export interface WantedVersions {
   /** The Machine's own choice per package (spec.packages). */
   chosen: Partial<Record<PackageName, string>>;
+  /**
+   * What the host runs now (status.packages): kept while the repository still has it, so that a
+   * version published in the repository never moves a fleet by itself.
+   */
+  installed?: Partial<Record<PackageName, string>>;
   /** The Cluster's Kubernetes version: the kubelet's default. */
   kubernetesVersion: string;
 }
@@ -74,7 +80,13 @@ export function resolvePins(entries: IndexEntry[], repository: string, wanted: W
       continue;
     }
     // the node images go with the kubelet's release when the repository has one per release
-    const want = wanted.chosen[name] ?? (name === 'kubelet' ? wanted.kubernetesVersion : undefined);
+    const has = (v: string | undefined) => (v !== undefined && versions.some((e) => e.version === v) ? v : undefined);
+    const want =
+      wanted.chosen[name] ??
+      has(wanted.installed?.[name]) ??
+      (name === 'kubelet' ? wanted.kubernetesVersion : undefined) ??
+      // the images of the Cluster's release where the repository has them, else its newest
+      (name === 'node-images' ? has(wanted.kubernetesVersion) : undefined);
     const entry =
       want !== undefined
         ? versions.find((e) => e.version === want)

@@ -22,6 +22,7 @@ const healthy: Inspection = {
   kubeletHealthy: true,
   joined: true,
   caBundleSha256: sha,
+  config: sha,
 };
 const wanted = ['runc', 'cni-plugins', 'containerd', 'kubelet'] as const;
 
