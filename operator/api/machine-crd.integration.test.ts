@@ -99,7 +99,7 @@ describe('the Machine CRD in the apiserver', () => {
     expect(offline.ok ? [] : offline.errors.join('\n')).toContain(message);
   });
 
-  it('refuses a change of cluster or hostname', async () => {
+  it('refuses a change of cluster, hostname or address, and takes one of the rest', async () => {
     const name = `moving-${Date.now()}`;
     await kubectl(['create', '-f', '-'], machine(name, { ...spec, hostname: 'bj-a-0017' }));
     try {
@@ -107,16 +107,22 @@ describe('the Machine CRD in the apiserver', () => {
         [{ ...spec, hostname: 'bj-a-0017', clusterName: 'other' }, 'clusterName cannot change'],
         [{ ...spec, hostname: 'bj-a-0018' }, 'hostname cannot change'],
         [spec, 'hostname cannot change'],
+        [{ ...spec, hostname: 'bj-a-0017', address: 'bj-a-0017.idc' }, 'address cannot change'],
       ] as const) {
         // a whole replacement: an apply would keep the fields it does not name
         await expect(kubectl(['replace', '-f', '-'], machine(name, change))).rejects.toThrow(message);
         const offline = validateMachineUpdate(machine(name, { ...spec, hostname: 'bj-a-0017' }), machine(name, change));
         expect(offline.ok ? [] : offline.errors.join('\n')).toContain(message);
       }
-      // the address may change (a host moved to another network)
+      // what may change: the packages, the flags, the data centre
       await kubectl(
         ['replace', '-f', '-'],
-        machine(name, { ...spec, hostname: 'bj-a-0017', address: 'bj-a-0017.idc' }),
+        machine(name, {
+          ...spec,
+          hostname: 'bj-a-0017',
+          idc: 'bj-b',
+          packages: { kubelet: { args: { 'max-pods': '50' } } },
+        }),
       );
     } finally {
       await kubectl(['delete', 'machine', name, '--wait=false']);

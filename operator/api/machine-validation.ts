@@ -19,6 +19,7 @@ const operatorFlags = [
 ];
 
 const twins = new Map<string, Twin>([
+  ['self == oldSelf', { holds: (self, oldSelf) => self === oldSelf }],
   [
     "(has(self.clusterName) ? self.clusterName : '') == (has(oldSelf.clusterName) ? oldSelf.clusterName : '')",
     { holds: sameOptional('clusterName') },

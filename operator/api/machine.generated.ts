@@ -36,8 +36,9 @@ export interface MachineSpec {
    */
   clusterName?: string;
   /**
-   * Where the Node-Operator reaches the host's SSH server: an IP address or a DNS name. It becomes
-   * the Node's address when it is an IP address.
+   * Where the Node-Operator reaches the host's SSH server: an IP address or a DNS name (within the
+   * operator's allowedMachineNetworks). It becomes the Node's address when it is an IP address.
+   * Cannot change: another address is another host.
    */
   address: string;
   /** The host's name and its Node's name; default the Machine's name. Cannot change. */
@@ -54,8 +55,8 @@ export interface MachineSpec {
    */
   packages: MachineSpecPackages;
   /**
-   * Leave the host alone: no install, repair or removal runs while true (one that is running stops
-   * at its next step, and goes on from there when unpaused).
+   * Leave the host alone: no install, repair or removal starts while true (one already running
+   * finishes).
    *
    * @defaultValue false
    */
@@ -294,10 +295,14 @@ export const machineSchema = {
           pattern: '^[a-z]([-a-z0-9]*[a-z0-9])?$',
         },
         address: {
-          description: 'Where the Node-Operator reaches the host\'s SSH server: an IP address or a DNS name. It becomes the Node\'s address when it is an IP address.',
+          description: 'Where the Node-Operator reaches the host\'s SSH server: an IP address or a DNS name (within the operator\'s allowedMachineNetworks). It becomes the Node\'s address when it is an IP address. Cannot change: another address is another host.',
           type: 'string',
           maxLength: 253,
           'x-kubernetes-validations': [
+            {
+              rule: 'self == oldSelf',
+              message: 'address cannot change: another address is another host; delete the Machine (which cleans up its host) and create another',
+            },
             {
               rule: 'isIP(self) || self.matches(\'^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$\')',
               message: 'must be an IP address or a DNS name',
@@ -436,7 +441,7 @@ export const machineSchema = {
           },
         },
         paused: {
-          description: 'Leave the host alone: no install, repair or removal runs while true (one that is running stops at its next step, and goes on from there when unpaused).',
+          description: 'Leave the host alone: no install, repair or removal starts while true (one already running finishes).',
           type: 'boolean',
           default: false,
         },

@@ -184,7 +184,7 @@ function packageSteps(pin: PackagePin, reinstall: boolean): string {
 if step fetch-${id}; then
   mkdir -p ${q(`${layout.state}/cache`)}
   if ! printf '%s  %s\\n' ${q(pin.sha256)} ${q(archive)} | sha256sum -c --status 2>/dev/null; then
-    curl -fsS --retry 3 --connect-timeout 10 --max-time 600 -o ${q(`${archive}.part`)} ${q(pin.url)} ||
+    curl -fsS --retry 1 --connect-timeout 10 --max-time 300 -o ${q(`${archive}.part`)} ${q(pin.url)} ||
       fail ${q(`cannot fetch ${pin.url}`)}
     mv -f ${q(`${archive}.part`)} ${q(archive)}
   fi
@@ -214,11 +214,16 @@ if step switch-${id}; then
     mv -T ${q(`${current}.kok-new`)} ${q(current)}
     [ -z "$previous" ] || printf '%s\\n' "$previous" > ${q(`${layout.opt}/${pin.name}/previous`)}
   fi
-  # two versions are kept: the one in use and the one before
+  # two versions are kept, unpacked and in the cache: the one in use and the one before
   for old in ${q(`${layout.opt}/${pin.name}`)}/*; do
     v=$(basename "$old")
     case $v in current|previous|${pin.version}) continue ;; esac
     [ "$v" = "$(cat ${q(`${layout.opt}/${pin.name}/previous`)} 2>/dev/null)" ] || rm -rf "$old"
+  done
+  keep_previous=$(cat ${q(`${layout.opt}/${pin.name}/previous`)} 2>/dev/null || true)
+  for cached in ${q(`${layout.state}/cache`)}/${pin.name}-*.tar.gz; do
+    [ -e "$cached" ] || continue
+    case $(basename "$cached") in ${q(`${pin.name}-${pin.version}.tar.gz`)} | "${pin.name}-$keep_previous.tar.gz") ;; *) rm -f "$cached" ;; esac
   done
   done_step switch-${id}
 fi
@@ -260,6 +265,8 @@ export function installScript(plan: InstallPlan): string {
   return `${preamble(plan.operation)}
 command -v curl >/dev/null 2>&1 || fail "the host has no curl to fetch packages with"
 if [ "$manager" = systemd ]; then cgroup_driver=systemd; systemd_cgroup=true; else cgroup_driver=cgroupfs; systemd_cgroup=false; fi
+# journals of operations a week old go (a host's state does not grow without end)
+find ${q(`${layout.state}/journal`)} -mindepth 1 -maxdepth 1 -mtime +7 -exec rm -rf {} + 2>/dev/null || true
 if step preflight; then
   # a host another installer made a node of is not taken over: its kubelet's files would be ours
   # to remove later

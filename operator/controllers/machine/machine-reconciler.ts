@@ -394,7 +394,7 @@ export class MachineReconciler {
     let result: OperationResult;
     try {
       result = await this.#deps.hosts.run(machine, installScript(plan), {
-        timeoutMs: 15 * 60_000,
+        timeoutMs: 30 * 60_000,
         maxOutputBytes: 1 << 20,
       });
     } catch (err) {
@@ -761,7 +761,11 @@ export class MachineReconciler {
     await this.#jsonPatch(
       pass,
       current === undefined
-        ? [{ op: 'add', path: '/metadata/finalizers', value: [machineFinalizer] }]
+        ? // the list is made only if still absent: a finalizer added meanwhile fails the test, and the pass runs again
+          [
+            { op: 'test', path: '/metadata/resourceVersion', value: pass.machine.metadata?.resourceVersion },
+            { op: 'add', path: '/metadata/finalizers', value: [machineFinalizer] },
+          ]
         : [{ op: 'add', path: '/metadata/finalizers/-', value: machineFinalizer }],
     );
     pass.machine.metadata = { ...pass.machine.metadata, finalizers: [...(current ?? []), machineFinalizer] };
