@@ -68,8 +68,9 @@ flock -w 120 9 || fail "another operation holds the host's lock (${paths.lock}) 
       : `journal=${q(paths.journal(operation))}
 mkdir -p "$journal"
 # true when step $1 is still to run (and says it starts); a step is marked done only once whole
-step() { if [ -e "$journal/$1" ]; then return 1; fi; current=$1; report "{\\"step\\":\\"$1\\"}"; }
-done_step() { : > "$journal/$1"; }
+# (each start and end is also logged on the host, in $journal/log: what ran, and how often)
+step() { if [ -e "$journal/$1" ]; then return 1; fi; current=$1; echo "start $1" >> "$journal/log"; report "{\\"step\\":\\"$1\\"}"; }
+done_step() { : > "$journal/$1"; echo "done $1" >> "$journal/log"; }
 `
   }if [ -d /run/systemd/system ]; then manager=systemd
 elif command -v sv >/dev/null 2>&1 && [ -d /etc/service ]; then manager=runit

@@ -48,6 +48,7 @@ interface World {
   };
   node: NodeHealth | undefined;
   clusterReady: boolean;
+  businessDown?: boolean;
   nodeOps: string[];
 }
 
@@ -129,7 +130,10 @@ function reconciler(): MachineReconciler {
     cluster: () => Promise.resolve({ cluster: {}, ready: world.clusterReady, kubernetesVersion: 'v1.34.4' }),
     join: () => Promise.resolve(join),
     business: () => Promise.resolve(business),
-    nodeHealth: () => Promise.resolve(new Map(world.node ? [['m0', world.node]] : [])),
+    nodeHealth: () =>
+      world.businessDown
+        ? Promise.reject(new Error('connect ECONNREFUSED 10.96.0.1:6443'))
+        : Promise.resolve(new Map(world.node ? [['m0', world.node]] : [])),
   } as unknown as ClusterAccess;
   const hosts = {
     run: (_m: Machine, script: string): Promise<OperationResult> => {
@@ -275,6 +279,19 @@ describe('the Machine reconciler', () => {
     world.scripts = [];
     await r.reconcile('ns/m0');
     expect(world.scripts).toEqual(['inspect']);
+    expect(condition('RepairSuspended')).toBe('True/ControlPlaneNotReady');
+  });
+
+  it('repairs nothing while the business cluster does not answer (its apiserver scaled to zero)', async () => {
+    const r = reconciler();
+    await r.reconcile('ns/m0');
+    world.host.kubeletUp = false;
+    world.businessDown = true;
+    world.clusterReady = false;
+    world.scripts = [];
+    await r.reconcile('ns/m0');
+    expect(world.scripts).toEqual(['inspect']);
+    expect(condition('NodeReady')).toBe('Unknown/WaitingForControlPlane');
     expect(condition('RepairSuspended')).toBe('True/ControlPlaneNotReady');
   });
 

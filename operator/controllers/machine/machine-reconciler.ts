@@ -464,7 +464,10 @@ export class MachineReconciler {
   async #nodeHealthy(pass: Pass, clusterKey: string, controlPlaneReady: boolean, nodeName: string): Promise<boolean> {
     const client = await this.#deps.clusters.business(pass.namespace, pass.machine.spec.clusterName!, pass.now);
     if (!client) return false;
-    const health = (await this.#deps.clusters.nodeHealth(clusterKey, client, pass.now.getTime())).get(nodeName);
+    // a business cluster that does not answer: the full pass finds out why, and says so
+    const health = (
+      await this.#deps.clusters.nodeHealth(clusterKey, client, pass.now.getTime()).catch(() => undefined)
+    )?.get(nodeName);
     if (!health || nodeUnhealthy(health)) return false;
     await this.#honourReset(pass, client, nodeName);
     this.#healthy(pass, clusterKey, controlPlaneReady, nodeName);
@@ -503,11 +506,17 @@ export class MachineReconciler {
       );
       return;
     }
-    const health = (await this.#deps.clusters.nodeHealth(clusterKey, client, pass.now.getTime())).get(nodeName) ?? {
-      registered: false,
-      ready: false,
-      leaseAgeMs: undefined,
-    };
+    let nodes;
+    try {
+      nodes = await this.#deps.clusters.nodeHealth(clusterKey, client, pass.now.getTime());
+    } catch (err) {
+      // its apiserver down (scaled to zero, say): nothing is known of the Node, and nothing is repaired
+      const message = `the business cluster does not answer: ${(err as Error).message.slice(0, 200)}`;
+      this.#set(pass, 'NodeReady', unknownYet(Reasons.WaitingForControlPlane, message));
+      this.#set(pass, 'RepairSuspended', yes(Reasons.ControlPlaneNotReady, message));
+      return;
+    }
+    const health = nodes.get(nodeName) ?? { registered: false, ready: false, leaseAgeMs: undefined };
     const unhealthy = nodeUnhealthy(health);
     await this.#honourReset(pass, client, nodeName);
     if (!unhealthy) {
