@@ -13,21 +13,29 @@ import { machineLinkRange } from '../scripts/testbed/machine-config.ts';
 import { repositoryURL } from '../scripts/testbed/package-repository.ts';
 import { businessClusters } from './business-cluster.ts';
 import { apply, eventually, kubectl } from './kubectl.ts';
-import { operatorLogTail, operatorTestBed, settledWrites, type OperatorProcess } from './operator-process.ts';
+import {
+  operatorLogTail,
+  operatorTestBed,
+  settledWrites,
+  startOperator,
+  type OperatorProcess,
+} from './operator-process.ts';
 
-const { ns, current } = operatorTestBed('e2e-machines', 18120, {
+const operatorEnv = {
   KUBEONKUBE_PACKAGE_REPOSITORY: repositoryURL,
   // the test bed's machines, and nothing else
   KUBEONKUBE_POLICY: JSON.stringify({ allowedMachineNetworks: [machineLinkRange] }),
-});
+};
+const { ns, current } = operatorTestBed('e2e-machines', 18120, operatorEnv);
 const operator = (): OperatorProcess => current.operator!;
 const scratch = mkdtempSync(join(tmpdir(), 'kok-e2e-'));
 const { business, addonsAndTunnel } = businessClusters(ns, scratch);
 const hosts = ['mc-0', 'mc-1', 'mc-2'] as const;
+const port = 18120;
 const info: Record<string, MachineInfo> = {};
 
 afterAll(async () => {
-  for (const name of [...hosts, 'mc-x']) await removeMachine({ name });
+  for (const name of [...hosts, 'mc-3', 'mc-x']) await removeMachine({ name });
   rmSync(scratch, { recursive: true, force: true });
 });
 
@@ -59,6 +67,49 @@ const condition = (name: string, type: string) =>
     `{.status.conditions[?(@.type=="${type}")].status}/{.status.conditions[?(@.type=="${type}")].reason}`,
   );
 const onHost = (name: string, command: string) => sshToMachine(undefined, name, command);
+const events = async (name: string, reason: string) =>
+  (
+    await kubectl([
+      '-n',
+      ns,
+      'get',
+      'events',
+      '--field-selector',
+      `involvedObject.name=${name},reason=${reason}`,
+      '-o',
+      'jsonpath={range .items[*]}{.message}{"\\n"}{end}',
+    ])
+  )
+    .split('\n')
+    .filter(Boolean);
+const nodeReady = (name: string, timeoutMs = 180_000) =>
+  eventually(
+    `${name}'s Node Ready`,
+    async () => ((await condition(name, 'NodeReady')) === 'True/Ready' ? true : undefined),
+    timeoutMs,
+  );
+
+/** Power off, see the Node kept and the Machine unreachable, power on: Ready again by itself. */
+async function powerCycle(name: string): Promise<void> {
+  const { powerOffMachine, powerOnMachine } = await import('../scripts/testbed/machine.ts');
+  await powerOffMachine({ name });
+  await eventually(
+    `${name} unreachable`,
+    async () => ((await condition(name, 'Reachable')) === 'False/Unreachable' ? true : undefined),
+    180_000,
+  );
+  const nodes = await business('mc', ['get', 'nodes', '-o', 'jsonpath={.items[*].metadata.name}']);
+  expect(nodes.split(' ')).toContain(name);
+  await powerOnMachine({ name });
+  await nodeReady(name, 240_000);
+  expect(await condition(name, 'Reachable')).toBe('True/Answered');
+}
+
+/** SIGKILL, and a new operator in its place (what a crash and a restart by the kubelet are). */
+async function restartOperator(): Promise<void> {
+  await operator().stop('SIGKILL');
+  current.operator = startOperator(ns, port, { KUBEONKUBE_WATCH_NAMESPACE: ns, ...operatorEnv });
+}
 
 describe('Machines', () => {
   it('three bare hosts become three Ready Nodes of one Cluster', async () => {
@@ -168,6 +219,106 @@ describe('Machines', () => {
     ]);
     expect(events.trim().split('\n')).toEqual(['restart: the kubelet service is down']);
   }, 300_000);
+
+  it('finishes an install cut short at each step by killing the operator: no step done twice, nothing half installed', async () => {
+    onTestFailed(() => console.error(`operator log:\n${operatorLogTail(operator(), 120)}`));
+    info['mc-3'] = await addMachine({ name: 'mc-3', idc: 'bj-a', namespace: ns });
+    await apply(machine('mc-3', info['mc-3']));
+    const journal = 'cat /var/lib/kubeonkube/journal/install-*/log 2>/dev/null || true';
+    const killedAt = new Set<string>();
+    const deadline = Date.now() + 420_000;
+    while ((await condition('mc-3', 'NodeReady')) !== 'True/Ready') {
+      if (Date.now() > deadline) throw new Error(`mc-3 never became Ready (killed at ${[...killedAt].join(', ')})`);
+      const started = onHost('mc-3', journal)
+        .split('\n')
+        .filter((l) => l.startsWith('start '))
+        .at(-1);
+      if (started && !killedAt.has(started)) {
+        killedAt.add(started);
+        await restartOperator();
+      }
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    const log = onHost('mc-3', journal).trim().split('\n');
+    const done = log.filter((l) => l.startsWith('done '));
+    // every step finished once, and only once
+    expect(done.length).toBe(new Set(done).size);
+    expect(done).toEqual(
+      expect.arrayContaining(['done fetch-kubelet-v1.34.4', 'done configure', 'done probe', 'done manifest']),
+    );
+    expect(killedAt.size).toBeGreaterThan(3);
+    expect(onHost('mc-3', 'ls -d /opt/kubeonkube/*/*.new /opt/kubeonkube/*/*.old 2>/dev/null || true').trim()).toBe('');
+  }, 600_000);
+
+  it('reinstalls a kubelet binary that was deleted', async () => {
+    onHost(
+      'mc-0',
+      'rm /opt/kubeonkube/kubelet/current/bin/kubelet && sv force-restart /etc/service/kubeonkube-kubelet || true',
+    );
+    await eventually(
+      'mc-0 NotReady',
+      async () => ((await condition('mc-0', 'NodeReady')).startsWith('False') ? true : undefined),
+      120_000,
+    );
+    await nodeReady('mc-0');
+    expect((await events('mc-0', 'Repaired')).at(-1)).toMatch(/^reinstall: changed or missing on the host: .*kubelet/);
+    expect(onHost('mc-0', 'test -x /opt/kubeonkube/kubelet/current/bin/kubelet && echo present').trim()).toBe(
+      'present',
+    );
+  }, 300_000);
+
+  it('keeps the Node of a host that lost power, and it comes back Ready without a person', async () => {
+    await powerCycle('mc-2');
+  }, 300_000);
+
+  it('repairs two hosts broken at once one after the other', async () => {
+    for (const h of ['mc-1', 'mc-2'])
+      onHost(h, 'sv force-stop /etc/service/kubeonkube-kubelet && : > /etc/sv/kubeonkube-kubelet/down');
+    await nodeReady('mc-1', 240_000);
+    await nodeReady('mc-2', 240_000);
+    const times = async (name: string, reason: string) =>
+      (
+        await kubectl([
+          '-n',
+          ns,
+          'get',
+          'events',
+          '--field-selector',
+          `involvedObject.name=${name},reason=${reason}`,
+          '-o',
+          'jsonpath={range .items[*]}{.lastTimestamp}{"\\n"}{end}',
+        ])
+      )
+        .split('\n')
+        .filter(Boolean)
+        .map((t) => Date.parse(t))
+        .at(-1)!;
+    const [first, second] = [await times('mc-1', 'Repairing'), await times('mc-2', 'Repairing')].sort();
+    const firstDone = Math.min(await times('mc-1', 'Repaired'), await times('mc-2', 'Repaired'));
+    expect(second!).toBeGreaterThanOrEqual(firstDone);
+    expect(first!).toBeLessThanOrEqual(firstDone);
+  }, 400_000);
+
+  it('repairs nothing while the control plane is down, and says why', async () => {
+    await kubectl(['-n', ns, 'patch', 'cluster', 'mc', '--type=merge', '-p', '{"spec":{"paused":true}}']);
+    await kubectl(['-n', ns, 'scale', 'deployment', 'mc-apiserver', '--replicas=0']);
+    try {
+      onHost('mc-0', 'sv force-stop /etc/service/kubeonkube-kubelet && : > /etc/sv/kubeonkube-kubelet/down');
+      await eventually(
+        'mc-0 repairs suspended',
+        async () => ((await condition('mc-0', 'RepairSuspended')) === 'True/ControlPlaneNotReady' ? true : undefined),
+        120_000,
+      );
+      const repairs = (await events('mc-0', 'Repairing')).length;
+      await new Promise((r) => setTimeout(r, 30_000));
+      expect((await events('mc-0', 'Repairing')).length).toBe(repairs);
+      expect(onHost('mc-0', 'sv status /etc/service/kubeonkube-kubelet')).toMatch(/^down:/);
+    } finally {
+      await kubectl(['-n', ns, 'patch', 'cluster', 'mc', '--type=merge', '-p', '{"spec":{"paused":false}}']);
+    }
+    await kubectl(['-n', ns, 'wait', '--for=condition=Ready', 'cluster/mc', '--timeout=300s']);
+    await nodeReady('mc-0', 300_000);
+  }, 600_000);
 
   it('removes a deleted Machine: Node drained and deleted, the host as it was', async () => {
     await kubectl(['-n', ns, 'delete', 'machine', 'mc-2', '--timeout=300s']);
