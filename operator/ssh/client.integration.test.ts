@@ -92,6 +92,14 @@ describe('runScript against a real sshd', () => {
     expect(result).toEqual({ code: 3, signal: undefined, stdout: 'from stdin\n', stderr: 'to-stderr\n' });
   });
 
+  it('hands over each line of stdout as it comes, for progress', async () => {
+    const lines: string[] = [];
+    await runScript(target, 'echo one; sleep 0.2; printf "two\\nthr"; sleep 0.2; echo ee', {
+      onLine: (l) => lines.push(l),
+    });
+    expect(lines).toEqual(['one', 'two', 'three']);
+  });
+
   it('runs nothing on a host whose key is not the pinned one', async () => {
     const marker = join(dir, 'ran');
     const err = await failure(runScript({ ...target, hostKey: publicKey(join(dir, 'stranger')) }, `touch ${marker}`));

@@ -50,6 +50,8 @@ export interface RunOptions {
   maxOutputBytes?: number;
   /** Run through `sudo -n` (the Machine's user is not root). */
   sudo?: boolean;
+  /** Each whole line of stdout as it comes (within the output bound), for progress. */
+  onLine?: (line: string) => void;
 }
 
 export interface RunResult {
@@ -175,6 +177,16 @@ export function runScript(target: SshTarget, script: string, options: RunOptions
           into.push(chunk);
         };
         channel.on('data', take(out));
+        if (options.onLine) {
+          const onLine = options.onLine;
+          let partial = '';
+          channel.on('data', (chunk: Buffer) => {
+            if (size > maxOutputBytes) return;
+            const lines = (partial + chunk.toString('utf8')).split('\n');
+            partial = lines.pop() ?? '';
+            for (const line of lines) onLine(line);
+          });
+        }
         channel.stderr.on('data', take(errOut));
         let exit: { code: number | undefined; signal: string | undefined } | undefined;
         channel.on('exit', (code: number | null, signal?: string) => {

@@ -6,6 +6,7 @@ import { isIP } from 'node:net';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { cidrContainsCidr, parseCidr, type Cidr } from '../../api/formats.ts';
 import { readReport } from '../../host/inspect.ts';
+import { reportPrefix } from '../../host/shell.ts';
 import { runScript, SshError, type RunOptions, type SshTarget } from '../../ssh/client.ts';
 import type { Machine } from '../../api/machine.generated.ts';
 
@@ -95,10 +96,29 @@ export class HostAccess {
     return { host, port: ssh.port, username: ssh.user, privateKey, hostKey: ssh.hostKey };
   }
 
-  /** Runs one operation's script; an SshError means it could not run to its end. */
-  async run(machine: Machine, script: string, options: RunOptions = {}): Promise<OperationResult> {
+  /**
+   * Runs one operation's script; an SshError means it could not run to its end. `onStep` hears of
+   * each step as the host starts it.
+   */
+  async run(
+    machine: Machine,
+    script: string,
+    options: RunOptions & { onStep?: (step: string) => void } = {},
+  ): Promise<OperationResult> {
     const target = await this.target(machine);
-    const out = await runScript(target, script, { sudo: machine.spec.access.ssh.sudo, ...options });
+    const { onStep, ...rest } = options;
+    const out = await runScript(target, script, {
+      sudo: machine.spec.access.ssh.sudo,
+      ...rest,
+      ...(onStep
+        ? {
+            onLine: (line: string) => {
+              const step = readReport(line).steps[0];
+              if (line.startsWith(reportPrefix) && step) onStep(step);
+            },
+          }
+        : {}),
+    });
     const report = readReport(out.stdout);
     const ok = out.code === 0 && report.error === undefined;
     return {

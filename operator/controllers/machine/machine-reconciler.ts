@@ -392,16 +392,28 @@ export class MachineReconciler {
         `operation ${id}: ${pins.map((p) => `${p.name} ${p.version}`).join(', ')}`,
       );
     let result: OperationResult;
+    // the step under way goes into the status as the host reports it, every few seconds at most
+    let written = Date.now();
+    let writing = Promise.resolve();
+    const onStep = (step: string) => {
+      pass.status.lastOperation = { ...pass.status.lastOperation!, step };
+      if (Date.now() - written < 3000) return;
+      written = Date.now();
+      writing = writing.then(() => this.#writeStatus(pass)).catch(() => {});
+    };
     try {
       result = await this.#deps.hosts.run(machine, installScript(plan), {
+        onStep,
         timeoutMs: 30 * 60_000,
         maxOutputBytes: 1 << 20,
       });
     } catch (err) {
+      await writing;
       this.#unreachable(pass, err);
       pass.status.lastOperation = { ...pass.status.lastOperation, message: (err as Error).message.slice(0, 1024) };
       return false;
     }
+    await writing;
     const finishedAt = new Date().toISOString();
     if (!result.ok) {
       const message = `step ${result.step ?? 'start'}: ${result.error ?? 'failed'}`;
