@@ -67,7 +67,8 @@ const condition = (name: string, type: string) =>
     `{.status.conditions[?(@.type=="${type}")].status}/{.status.conditions[?(@.type=="${type}")].reason}`,
   );
 const onHost = (name: string, command: string) => sshToMachine(undefined, name, command);
-const events = async (name: string, reason: string) =>
+/** A field (message, lastTimestamp) of each Event of `reason` on Machine `name`, oldest first. */
+const eventField = async (name: string, reason: string, field = 'message') =>
   (
     await kubectl([
       '-n',
@@ -77,11 +78,12 @@ const events = async (name: string, reason: string) =>
       '--field-selector',
       `involvedObject.name=${name},reason=${reason}`,
       '-o',
-      'jsonpath={range .items[*]}{.message}{"\\n"}{end}',
+      `jsonpath={range .items[*]}{.${field}}{"\\n"}{end}`,
     ])
   )
     .split('\n')
     .filter(Boolean);
+const events = (name: string, reason: string) => eventField(name, reason);
 const nodeReady = (name: string, timeoutMs = 180_000) =>
   eventually(
     `${name}'s Node Ready`,
@@ -277,22 +279,7 @@ describe('Machines', () => {
     await nodeReady('mc-1', 240_000);
     await nodeReady('mc-2', 240_000);
     const times = async (name: string, reason: string) =>
-      (
-        await kubectl([
-          '-n',
-          ns,
-          'get',
-          'events',
-          '--field-selector',
-          `involvedObject.name=${name},reason=${reason}`,
-          '-o',
-          'jsonpath={range .items[*]}{.lastTimestamp}{"\\n"}{end}',
-        ])
-      )
-        .split('\n')
-        .filter(Boolean)
-        .map((t) => Date.parse(t))
-        .at(-1)!;
+      Date.parse((await eventField(name, reason, 'lastTimestamp')).at(-1) ?? '');
     const [first, second] = [await times('mc-1', 'Repairing'), await times('mc-2', 'Repairing')].sort();
     const firstDone = Math.min(await times('mc-1', 'Repaired'), await times('mc-2', 'Repaired'));
     expect(second!).toBeGreaterThanOrEqual(firstDone);
