@@ -209,17 +209,7 @@ describe('Machines', () => {
       120_000,
     );
     expect(Date.now() - started).toBeLessThan(150_000);
-    const events = await kubectl([
-      '-n',
-      ns,
-      'get',
-      'events',
-      '--field-selector',
-      'involvedObject.name=mc-1,reason=Repaired',
-      '-o',
-      'jsonpath={range .items[*]}{.message}{"\\n"}{end}',
-    ]);
-    expect(events.trim().split('\n')).toEqual(['restart: the kubelet service is down']);
+    expect(await events('mc-1', 'Repaired')).toEqual(['restart: the kubelet service is down']);
   }, 300_000);
 
   it('finishes an install cut short at each step by killing the operator: no step done twice, nothing half installed', async () => {
