@@ -12,7 +12,9 @@
 // sources a Cluster may use, see controllers/cluster/policy.ts), KUBEONKUBE_WATCH_NAMESPACE (only
 // the Clusters of that namespace; default all), KUBEONKUBE_IMAGE (the operator's image, run by
 // snapshot Jobs; default ghcr.io/kubeonkube/kubeonkube:<version>), KUBEONKUBE_PACKAGE_REPOSITORY
-// (URL of the node software's repository; unset: Machines wait), KUBEONKUBE_MACHINE_WORKERS
+// (URL of the node software's repository; unset: Machines wait), KUBEONKUBE_META_JOIN_SECRET
+// (namespace/name of the Secret hosts join the meta-cluster with; only Machines of that namespace
+// may leave out spec.clusterName), KUBEONKUBE_MACHINE_WORKERS
 // (default 4), KUBEONKUBE_SANDBOX_IMAGE (the nodes' pause image; default registry.k8s.io/pause:3.10.1),
 // KUBEONKUBE_DRAIN_TIMEOUT (how long a Machine's removal waits for evictions; default 5m),
 // LOG_LEVEL (default info).
@@ -67,6 +69,15 @@ function packageVersion(): string {
   return 'latest';
 }
 
+/** KUBEONKUBE_META_JOIN_SECRET: namespace/name of the Secret a host joins the meta-cluster with. */
+function parseMetaJoin(text: string | undefined): { namespace: string; secret: string } | undefined {
+  if (!text) return undefined;
+  const [namespace, secret, ...rest] = text.split('/');
+  if (!namespace || !secret || rest.length > 0)
+    throw new Error(`KUBEONKUBE_META_JOIN_SECRET must be namespace/name, not ${JSON.stringify(text)}`);
+  return { namespace, secret };
+}
+
 async function main(): Promise<void> {
   const kc = new KubeConfig();
   kc.loadFromDefault();
@@ -117,6 +128,7 @@ async function main(): Promise<void> {
     passDeadlineMs: Math.max(passDeadlineMs, 20 * 60_000),
     packageRepository: process.env.KUBEONKUBE_PACKAGE_REPOSITORY || undefined,
     machineNetworks: policy.allowedMachineNetworks,
+    metaJoin: parseMetaJoin(process.env.KUBEONKUBE_META_JOIN_SECRET),
     settings: {
       sandboxImage: env('KUBEONKUBE_SANDBOX_IMAGE', 'registry.k8s.io/pause:3.10.1'),
       drainTimeoutMs: durationMs(env('KUBEONKUBE_DRAIN_TIMEOUT', '5m')),

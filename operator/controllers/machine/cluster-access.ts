@@ -4,9 +4,11 @@
 // content only ever goes to the tenant's own host), and a client of the business cluster as the
 // operator's own user, signed in memory by the Cluster's CA, for the Nodes and their Leases.
 import {
+  CertificatesV1Api,
   CoordinationV1Api,
   CoreV1Api,
   CustomObjectsApi,
+  VersionApi,
   type KubeConfig,
   type V1Lease,
   type V1Node,
@@ -14,7 +16,7 @@ import {
 } from '@kubernetes/client-node';
 import { isIP } from 'node:net';
 import { clusterResource, type Cluster } from '../../api/cluster.generated.ts';
-import { BusinessClients, type BusinessClient } from '../../business/clients.ts';
+import { BusinessClients, BusinessObjectApi, type BusinessClient } from '../../business/clients.ts';
 import { listBounded } from '../../business/bounded-list.ts';
 import { decode } from '../../kube/secret-data.ts';
 import { isReady } from '../../kube/ready.ts';
@@ -63,16 +65,95 @@ export interface ClusterView {
 
 const notFound = (err: unknown) => (err as { code?: number }).code === 404;
 
+/**
+ * What a Machine joins: a Cluster's business cluster, or the meta-cluster itself. The same four
+ * questions either way: is it Ready and at which version, what a host joins it with, and a client
+ * of it for the Nodes.
+ */
+export interface JoinTarget {
+  /** namespace/cluster, or `meta`: one repair at a time and one list of Nodes per key. */
+  key: string;
+  /** For messages: "Cluster ns/dev", "the meta-cluster". */
+  describe: string;
+  view(): Promise<{ ready: boolean; kubernetesVersion: string } | undefined>;
+  join(): Promise<JoinSettings>;
+  client(now: Date): Promise<BusinessClient | undefined>;
+}
+
+/** Where the platform keeps what a host joins the meta-cluster with (a Secret of the join Secret's keys). */
+export interface MetaJoin {
+  namespace: string;
+  secret: string;
+}
+
 export class ClusterAccess {
+  readonly #kc: KubeConfig;
+  readonly #meta: MetaJoin | undefined;
+  #metaVersion: { at: number; version: string } | undefined;
   readonly #custom: CustomObjectsApi;
   readonly #core: CoreV1Api;
   readonly #business = new BusinessClients();
   /** Each Cluster's Nodes and Leases, read at most every few seconds for all its Machines. */
   readonly #health = new Map<string, { at: number; nodes: Map<string, NodeHealth> }>();
 
-  constructor(kc: KubeConfig) {
+  constructor(kc: KubeConfig, meta?: MetaJoin) {
+    this.#kc = kc;
+    this.#meta = meta;
     this.#custom = kc.makeApiClient(CustomObjectsApi);
     this.#core = kc.makeApiClient(CoreV1Api);
+  }
+
+  /**
+   * What a Machine of `namespace` joins, or why it may not: a Machine without a Cluster joins the
+   * meta-cluster, and only from the platform's namespace (the one of the meta join Secret): a node
+   * of the meta-cluster runs every tenant's control planes, so no tenant may add one.
+   */
+  target(namespace: string, clusterName: string | undefined): JoinTarget | { refused: string } {
+    if (clusterName !== undefined)
+      return {
+        key: `${namespace}/${clusterName}`,
+        describe: `Cluster ${namespace}/${clusterName}`,
+        view: () => this.cluster(namespace, clusterName),
+        join: () => this.join(namespace, clusterName),
+        client: (now) => this.business(namespace, clusterName, now),
+      };
+    const meta = this.#meta;
+    if (!meta)
+      return {
+        refused:
+          'the operator has no join data for the meta-cluster (KUBEONKUBE_META_JOIN_SECRET): set spec.clusterName',
+      };
+    if (namespace !== meta.namespace)
+      return {
+        refused: `a Machine of the meta-cluster itself (no spec.clusterName) is accepted only in namespace ${meta.namespace}`,
+      };
+    return {
+      key: 'meta',
+      describe: 'the meta-cluster',
+      view: async () => ({ ready: true, kubernetesVersion: await this.#metaKubernetesVersion() }),
+      join: async () =>
+        parseJoinSecret(await this.#secret(meta.namespace, meta.secret), `${meta.namespace}/${meta.secret}`),
+      client: () => Promise.resolve(this.#metaClient()),
+    };
+  }
+
+  /** The meta-cluster as a business cluster: the operator's own credentials. */
+  #metaClient(): BusinessClient {
+    const kc = this.#kc;
+    return {
+      kc,
+      server: kc.getCurrentCluster()?.server ?? '',
+      objects: kc.makeApiClient(BusinessObjectApi),
+      core: kc.makeApiClient(CoreV1Api),
+      certificates: kc.makeApiClient(CertificatesV1Api),
+    };
+  }
+
+  async #metaKubernetesVersion(): Promise<string> {
+    if (this.#metaVersion && Date.now() - this.#metaVersion.at < 600_000) return this.#metaVersion.version;
+    const version = (await this.#kc.makeApiClient(VersionApi).getCode()).gitVersion.replace(/[-+].*$/, '');
+    this.#metaVersion = { at: Date.now(), version };
+    return version;
   }
 
   async cluster(namespace: string, name: string): Promise<ClusterView | undefined> {

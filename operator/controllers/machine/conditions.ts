@@ -30,7 +30,6 @@ export const Reasons = {
   JoinDataUnavailable: 'JoinDataUnavailable',
   PackagesUnavailable: 'PackagesUnavailable',
   NoPackageRepository: 'NoPackageRepository',
-  MetaClusterJoinUnavailable: 'MetaClusterJoinUnavailable',
   // NodeReady
   Ready: 'Ready',
   NotRegistered: 'NotRegistered',

@@ -9,7 +9,7 @@ import { eventRecorder } from '../../kube/events.ts';
 import type { MetricFamily } from '../../observability/http-server.ts';
 import { Controller } from '../../runtime/controller.ts';
 import { startWatches, type WatchSet, type WatchSpec } from '../../runtime/watches.ts';
-import { ClusterAccess } from './cluster-access.ts';
+import { ClusterAccess, type MetaJoin } from './cluster-access.ts';
 import { HostAccess } from './host-access.ts';
 import { MachineReconciler, type MachineSettings } from './machine-reconciler.ts';
 import { PackageCatalog } from './package-catalog.ts';
@@ -31,6 +31,8 @@ export interface MachineControllerOptions {
   packageRepository: string | undefined;
   /** Where Machines' hosts may be (the policy's allowedMachineNetworks, CIDRs). */
   machineNetworks: readonly string[];
+  /** The platform's Secret of join data for the meta-cluster itself; undefined: no Machine joins it. */
+  metaJoin?: MetaJoin | undefined;
   settings: MachineSettings;
   namespace?: string | undefined;
 }
@@ -60,7 +62,7 @@ export function machineController(options: MachineControllerOptions): MachineCon
     writer: options.writer,
     events: eventRecorder(kc, options.writer, log),
     log,
-    clusters: new ClusterAccess(kc),
+    clusters: new ClusterAccess(kc, options.metaJoin),
     hosts: new HostAccess(kc, options.machineNetworks),
     catalog: options.packageRepository ? new PackageCatalog(options.packageRepository) : undefined,
     settings: options.settings,

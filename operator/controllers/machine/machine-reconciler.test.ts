@@ -126,10 +126,16 @@ function reconciler(): MachineReconciler {
       deleteNode: () => Promise.resolve(world.nodeOps.push('delete')),
     },
   } as unknown as BusinessClient;
-  const clusters = {
-    cluster: () => Promise.resolve({ cluster: {}, ready: world.clusterReady, kubernetesVersion: 'v1.34.4' }),
+  const dev = {
+    key: 'ns/dev',
+    describe: 'Cluster ns/dev',
+    view: () => Promise.resolve({ ready: world.clusterReady, kubernetesVersion: 'v1.34.4' }),
     join: () => Promise.resolve(join),
-    business: () => Promise.resolve(business),
+    client: () => Promise.resolve(business),
+  };
+  const clusters = {
+    target: (_ns: string, clusterName: string | undefined) =>
+      clusterName === 'dev' ? dev : { refused: 'a Machine of the meta-cluster is accepted only in namespace platform' },
     nodeHealth: () =>
       world.businessDown
         ? Promise.reject(new Error('connect ECONNREFUSED 10.96.0.1:6443'))
@@ -304,6 +310,17 @@ describe('the Machine reconciler', () => {
     expect(world.scripts).toEqual(['remove']);
     expect(world.nodeOps).toEqual(['cordon', 'delete']);
     expect(world.machine.metadata?.finalizers).toEqual([]);
+  });
+
+  it("refuses a Machine of the meta-cluster outside the platform's namespace, without logging in", async () => {
+    const { clusterName: _, ...spec } = world.machine.spec;
+    world.machine = { ...world.machine, spec };
+    await reconciler().reconcile('ns/m0');
+    expect(world.scripts).toEqual([]);
+    expect(condition('Provisioned')).toBe('False/InvalidSpec');
+    expect(world.machine.status?.conditions?.find((c) => c.type === 'Provisioned')?.message).toMatch(
+      /only in namespace platform/,
+    );
   });
 
   it('lets a Machine whose host never ran anything go without logging in', async () => {

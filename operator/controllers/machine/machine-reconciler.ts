@@ -20,7 +20,7 @@ import type { ObjectCache } from '@kubernetes/client-node';
 import type { Result } from '../../runtime/work-queue.ts';
 import { SshError } from '../../ssh/client.ts';
 import type { ClusterAccess } from './cluster-access.ts';
-import { JoinDataError, type JoinSettings } from './cluster-access.ts';
+import { JoinDataError, type JoinSettings, type JoinTarget } from './cluster-access.ts';
 import { Reasons, no, setCondition, unknownYet, yes, type Condition, type ConditionType } from './conditions.ts';
 import { cordon, deleteNode, evictPods, uncordon } from './drain.ts';
 import type { HostAccess } from './host-access.ts';
@@ -145,24 +145,16 @@ export class MachineReconciler {
       this.#set(pass, 'RepairSuspended', yes(Reasons.Paused, 'spec.paused is true: nothing runs on the host'));
       return;
     }
-    const clusterName = machine.spec.clusterName;
-    if (!clusterName) {
-      pass.status.phase = 'Pending';
-      this.#set(
-        pass,
-        'Provisioned',
-        no(
-          Reasons.MetaClusterJoinUnavailable,
-          'joining the meta-cluster itself is not available yet: set spec.clusterName',
-        ),
-      );
+    const target = this.#deps.clusters.target(pass.namespace, machine.spec.clusterName);
+    if ('refused' in target) {
+      pass.status.phase = 'Failed';
+      this.#set(pass, 'Provisioned', no(Reasons.InvalidSpec, target.refused));
       return;
     }
-    const clusterKey = `${pass.namespace}/${clusterName}`;
-    const view = await this.#deps.clusters.cluster(pass.namespace, clusterName);
+    const view = await target.view();
     if (!view) {
       pass.status.phase = 'Pending';
-      this.#set(pass, 'Provisioned', no(Reasons.ClusterNotFound, `Cluster ${clusterKey} does not exist`));
+      this.#set(pass, 'Provisioned', no(Reasons.ClusterNotFound, `${target.describe} does not exist`));
       this.#requeue(pass, 30_000);
       return;
     }
@@ -179,14 +171,14 @@ export class MachineReconciler {
       this.#conditionTrue(pass, 'Reachable') &&
       machine.status?.observedGeneration === pass.generation &&
       pass.now.getTime() - (this.#inspected.get(pass.key) ?? 0) < inspectEveryMs;
-    if (settled && (await this.#nodeHealthy(pass, clusterKey, view.ready, nodeName))) return;
+    if (settled && (await this.#nodeHealthy(pass, target, view.ready, nodeName))) return;
 
     const inspection = await this.#inspect(pass);
     if (!inspection) return;
     this.#inspected.set(pass.key, pass.now.getTime());
     let join: JoinSettings | undefined;
     try {
-      join = await this.#deps.clusters.join(pass.namespace, clusterName);
+      join = await target.join();
     } catch (err) {
       if (!(err instanceof JoinDataError)) throw err;
       if (!this.#provisionedAsWanted(inspection, pins, undefined)) {
@@ -208,7 +200,7 @@ export class MachineReconciler {
     if (!this.#provisionedAsWanted(inspection, pins, digest)) {
       if (!view.ready || !join) {
         pass.status.phase = 'Pending';
-        this.#set(pass, 'Provisioned', no(Reasons.WaitingForControlPlane, `Cluster ${clusterKey} is not Ready`));
+        this.#set(pass, 'Provisioned', no(Reasons.WaitingForControlPlane, `${target.describe} is not Ready`));
         this.#requeue(pass, 15_000);
         return;
       }
@@ -219,7 +211,7 @@ export class MachineReconciler {
       this.#adopt(pass, pins, inspection);
     }
 
-    await this.#watchNode(pass, clusterKey, view.ready, nodeName, inspection, pins, join);
+    await this.#watchNode(pass, target, view.ready, nodeName, inspection, pins, join);
   }
 
   async #pins(pass: Pass, kubernetesVersion: string): Promise<PackagePin[] | undefined> {
@@ -473,8 +465,9 @@ export class MachineReconciler {
   }
 
   /** Whether the Node is Ready, with a fresh Lease; the status says so when it is. */
-  async #nodeHealthy(pass: Pass, clusterKey: string, controlPlaneReady: boolean, nodeName: string): Promise<boolean> {
-    const client = await this.#deps.clusters.business(pass.namespace, pass.machine.spec.clusterName!, pass.now);
+  async #nodeHealthy(pass: Pass, target: JoinTarget, controlPlaneReady: boolean, nodeName: string): Promise<boolean> {
+    const clusterKey = target.key;
+    const client = await target.client(pass.now);
     if (!client) return false;
     // a business cluster that does not answer: the full pass finds out why, and says so
     const health = (
@@ -501,7 +494,7 @@ export class MachineReconciler {
   /** The Node: its readiness, and the repair of its host when it is unhealthy and the host shows why. */
   async #watchNode(
     pass: Pass,
-    clusterKey: string,
+    target: JoinTarget,
     controlPlaneReady: boolean,
     nodeName: string,
     inspection: Inspection,
@@ -509,7 +502,8 @@ export class MachineReconciler {
     join: JoinSettings | undefined,
   ): Promise<void> {
     this.#requeue(pass, this.#deps.settings.healthIntervalMs);
-    const client = await this.#deps.clusters.business(pass.namespace, pass.machine.spec.clusterName!, pass.now);
+    const clusterKey = target.key;
+    const client = await target.client(pass.now);
     if (!client) {
       this.#set(
         pass,
@@ -689,11 +683,10 @@ export class MachineReconciler {
       (last !== undefined && (last.type !== 'Remove' || last.step !== 'nothing'));
     const startedAt = last?.type === 'Remove' ? (last.startedAt ?? pass.now.toISOString()) : pass.now.toISOString();
     const waited = pass.now.getTime() - Date.parse(startedAt);
-    const clusterExists =
-      touched && clusterName ? (await this.#deps.clusters.cluster(pass.namespace, clusterName)) !== undefined : false;
-    const client = clusterExists
-      ? await this.#deps.clusters.business(pass.namespace, clusterName!, pass.now)
-      : undefined;
+    const target = this.#deps.clusters.target(pass.namespace, clusterName);
+    const joined = touched && !('refused' in target) ? target : undefined;
+    const clusterExists = joined !== undefined && (await joined.view()) !== undefined;
+    const client = clusterExists ? await joined.client(pass.now) : undefined;
     if (clusterExists && !client && waited < this.#deps.settings.drainTimeoutMs) {
       // the Cluster is there but its business cluster cannot be reached yet: its Node is drained first
       pass.status.lastOperation = {
