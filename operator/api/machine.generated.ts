@@ -32,7 +32,7 @@ export interface Machine {
 export interface MachineSpec {
   /**
    * The Cluster, in this namespace, whose business cluster the host joins. Absent: the host joins
-   * this meta-cluster. Cannot change.
+   * this meta-cluster, which only the platform's namespace may ask for. Cannot change.
    */
   clusterName?: string;
   /**
@@ -289,7 +289,7 @@ export const machineSchema = {
       ],
       properties: {
         clusterName: {
-          description: 'The Cluster, in this namespace, whose business cluster the host joins. Absent: the host joins this meta-cluster. Cannot change.',
+          description: 'The Cluster, in this namespace, whose business cluster the host joins. Absent: the host joins this meta-cluster, which only the platform\'s namespace may ask for. Cannot change.',
           type: 'string',
           maxLength: 53,
           pattern: '^[a-z]([-a-z0-9]*[a-z0-9])?$',
