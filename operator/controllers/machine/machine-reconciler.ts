@@ -678,9 +678,7 @@ export class MachineReconciler {
     const clusterName = machine.spec.clusterName;
     const last = pass.status.lastOperation;
     // a host nothing was ever run on (its key refused, say) has nothing to take off, and no Node
-    const touched =
-      (pass.status.packages?.length ?? 0) > 0 ||
-      (last !== undefined && (last.type !== 'Remove' || last.step !== 'nothing'));
+    const touched = (pass.status.packages?.length ?? 0) > 0 || last !== undefined;
     const startedAt = last?.type === 'Remove' ? (last.startedAt ?? pass.now.toISOString()) : pass.now.toISOString();
     const waited = pass.now.getTime() - Date.parse(startedAt);
     const target = this.#deps.clusters.target(pass.namespace, clusterName);
