@@ -112,10 +112,16 @@ export function operatorLogTail(op: OperatorProcess, lines = 60): string {
   return readFileSync(op.logFile, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
 }
 
-/** Installs the Cluster CRD (idempotent) and waits until it is served. */
+/** Installs the project's CRDs (idempotent) and waits until they are served. */
 export async function installCrd(): Promise<void> {
-  await kubectl(['apply', '--server-side', '-f', join(repoRoot, 'crds/kubeonkube.io_clusters.yaml')]);
-  await kubectl(['wait', '--for=condition=Established', 'crd/clusters.kubeonkube.io', '--timeout=60s']);
+  await kubectl(['apply', '--server-side', '-f', join(repoRoot, 'crds')]);
+  await kubectl([
+    'wait',
+    '--for=condition=Established',
+    'crd/clusters.kubeonkube.io',
+    'crd/machines.kubeonkube.io',
+    '--timeout=60s',
+  ]);
 }
 
 /**

@@ -1,5 +1,6 @@
-// The kubeonkube operator: turns each Cluster of the meta-cluster into a running control plane.
-// Runs in the meta-cluster (in-cluster credentials) or outside it (KUBECONFIG).
+// The kubeonkube operator: turns each Cluster of the meta-cluster into a running control plane,
+// and each Machine into a node of its Cluster (the Node-Operator). Runs in the meta-cluster
+// (in-cluster credentials) or outside it (KUBECONFIG).
 //
 // Environment: KUBECONFIG, KUBEONKUBE_METRICS_ADDRESS (default 0.0.0.0:8080), KUBEONKUBE_METRICS_AUTH
 // (kubernetes: /metrics only with a token allowed to GET it; default none), KUBEONKUBE_WORKERS
@@ -10,18 +11,25 @@
 // its worker to the others; default 120), KUBEONKUBE_POLICY (JSON: which images and etcd volume
 // sources a Cluster may use, see controllers/cluster/policy.ts), KUBEONKUBE_WATCH_NAMESPACE (only
 // the Clusters of that namespace; default all), KUBEONKUBE_IMAGE (the operator's image, run by
-// snapshot Jobs; default ghcr.io/kubeonkube/kubeonkube:<version>), LOG_LEVEL (default info).
+// snapshot Jobs; default ghcr.io/kubeonkube/kubeonkube:<version>), KUBEONKUBE_PACKAGE_REPOSITORY
+// (URL of the node software's repository; unset: Machines wait), KUBEONKUBE_META_JOIN_SECRET
+// (namespace/name of the Secret hosts join the meta-cluster with; only Machines of that namespace
+// may leave out spec.clusterName), KUBEONKUBE_MACHINE_WORKERS
+// (default 4), KUBEONKUBE_SANDBOX_IMAGE (the nodes' pause image; default registry.k8s.io/pause:3.10.1),
+// KUBEONKUBE_DRAIN_TIMEOUT (how long a Machine's removal waits for evictions; default 5m),
+// LOG_LEVEL (default info).
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { Writer } from './kube/apply.ts';
 import { LeaderElector } from './kube/leader-election.ts';
-import { durationMs } from './api/validate.ts';
+import { durationMs } from './api/formats.ts';
 import { formatMetrics, startHttpServer } from './observability/http-server.ts';
 import { MetricsAuthorizer } from './observability/metrics-auth.ts';
 import { controllerMetrics } from './runtime/controller.ts';
 import { clusterController } from './controllers/cluster/controller.ts';
+import { machineController } from './controllers/machine/controller.ts';
 import { parsePolicy } from './controllers/cluster/policy.ts';
 
 const log = pino({
@@ -61,6 +69,15 @@ function packageVersion(): string {
   return 'latest';
 }
 
+/** KUBEONKUBE_META_JOIN_SECRET: namespace/name of the Secret a host joins the meta-cluster with. */
+function parseMetaJoin(text: string | undefined): { namespace: string; secret: string } | undefined {
+  if (!text) return undefined;
+  const [namespace, secret, ...rest] = text.split('/');
+  if (!namespace || !secret || rest.length > 0)
+    throw new Error(`KUBEONKUBE_META_JOIN_SECRET must be namespace/name, not ${JSON.stringify(text)}`);
+  return { namespace, secret };
+}
+
 async function main(): Promise<void> {
   const kc = new KubeConfig();
   kc.loadFromDefault();
@@ -84,6 +101,7 @@ async function main(): Promise<void> {
   const writer = new Writer(kc, () => elector?.mayWrite() ?? true);
   const passDeadlineMs = Number(env('KUBEONKUBE_PASS_DEADLINE_SECONDS', '120')) * 1000;
   const namespace = process.env.KUBEONKUBE_WATCH_NAMESPACE || undefined;
+  const policy = parsePolicy(process.env.KUBEONKUBE_POLICY);
   const clusters = clusterController({
     kc,
     writer,
@@ -95,12 +113,29 @@ async function main(): Promise<void> {
     settings: {
       metaDnsDomain: env('KUBEONKUBE_META_DNS_DOMAIN', 'cluster.local'),
       operatorNamespace: process.env.POD_NAMESPACE,
-      policy: parsePolicy(process.env.KUBEONKUBE_POLICY),
+      policy,
       etcdReplaceUnhealthyAfterMs: durationMs(env('KUBEONKUBE_ETCD_REPLACE_UNHEALTHY_AFTER', '5m')),
       operatorImage: env('KUBEONKUBE_IMAGE', `ghcr.io/kubeonkube/kubeonkube:${packageVersion()}`),
     },
   });
-  const controllers = [clusters.controller, clusters.business];
+  const machines = machineController({
+    kc,
+    writer,
+    log,
+    namespace,
+    workers: Number(env('KUBEONKUBE_MACHINE_WORKERS', '4')),
+    // an install over SSH takes minutes; a host that hangs is cut off by the operation's own deadline
+    passDeadlineMs: Math.max(passDeadlineMs, 20 * 60_000),
+    packageRepository: process.env.KUBEONKUBE_PACKAGE_REPOSITORY || undefined,
+    machineNetworks: policy.allowedMachineNetworks,
+    metaJoin: parseMetaJoin(process.env.KUBEONKUBE_META_JOIN_SECRET),
+    settings: {
+      sandboxImage: env('KUBEONKUBE_SANDBOX_IMAGE', 'registry.k8s.io/pause:3.10.1'),
+      drainTimeoutMs: durationMs(env('KUBEONKUBE_DRAIN_TIMEOUT', '5m')),
+      healthIntervalMs: 10_000,
+    },
+  });
+  const controllers = [clusters.controller, clusters.business, machines.controller];
 
   let synced = false;
   const metricsAuth = env('KUBEONKUBE_METRICS_AUTH', 'none');
@@ -123,6 +158,7 @@ async function main(): Promise<void> {
           samples: writer.countsByKind().map(({ verb, kind, value }) => ({ labels: { verb, kind }, value })),
         },
         ...clusters.metrics(),
+        ...machines.metrics(),
         {
           name: 'kubeonkube_leader',
           help: '1 while this process holds the lease.',
@@ -143,6 +179,7 @@ async function main(): Promise<void> {
     if (!drained.every(Boolean))
       log.warn({ seconds: shutdownGraceMs / 1000 }, 'reconciles still running after the grace period; exiting anyway');
     await clusters.stop();
+    await machines.stop();
     await elector?.release();
     server.close();
     server.closeAllConnections();
@@ -153,7 +190,7 @@ async function main(): Promise<void> {
   process.once('SIGTERM', () => void shutdown('SIGTERM', 0));
   process.once('SIGINT', () => void shutdown('SIGINT', 0));
 
-  await clusters.caches.synced;
+  await Promise.all([clusters.caches.synced, machines.caches.synced]);
   synced = true;
   // a leader that lost its lease stops at once, with a failure, so that it is restarted as a candidate
   const leading = elector ? await elector.acquire(() => void shutdown('lease lost', 1)) : true;

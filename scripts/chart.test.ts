@@ -1,7 +1,7 @@
-// The chart ships the same CRD as crds/ and the version of the project it installs, and grants
+// The chart ships the same CRDs as crds/ and the version of the project it installs, and grants
 // no more than the mode it installs needs (rendered by the real helm, built like every binary).
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadAll } from 'js-yaml';
 import { describe, expect, it } from 'vitest';
@@ -27,8 +27,11 @@ const resourcesOf = (d: Rendered) => (d.rules ?? []).flatMap((r) => r.resources 
 const read = (path: string) => readFileSync(join(repoRoot, path), 'utf8');
 
 describe('charts/kubeonkube', () => {
-  it('carries crds/kubeonkube.io_clusters.yaml unchanged (cp it after editing the CRD)', () => {
-    expect(read('charts/kubeonkube/crds/kubeonkube.io_clusters.yaml')).toBe(read('crds/kubeonkube.io_clusters.yaml'));
+  it('carries every CRD of crds/ unchanged, and only those (cp them after editing one)', () => {
+    const crds = readdirSync(join(repoRoot, 'crds')).filter((f) => f.endsWith('.yaml'));
+    expect(crds).toContain('kubeonkube.io_machines.yaml');
+    expect(readdirSync(join(repoRoot, 'charts/kubeonkube/crds')).sort()).toEqual(crds.sort());
+    for (const crd of crds) expect(read(`charts/kubeonkube/crds/${crd}`), crd).toBe(read(`crds/${crd}`));
   });
 
   it('installs the version package.json names', () => {

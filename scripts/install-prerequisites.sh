@@ -21,6 +21,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || { echo "install-prerequisites: missing packages ${missing[*]}; run as root to install them" >&2; exit 1; }
   echo "install-prerequisites: installing ${missing[*]}" >&2
   apt-get update -qq
+  # services installed here must not start on this host (sshd would take its port 22): a
+  # policy-rc.d that refuses them, for the install only, unless the host has one already
+  policy=/usr/sbin/policy-rc.d
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy"
+    trap 'rm -f "$policy"' EXIT
+  fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 

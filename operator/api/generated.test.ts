@@ -69,11 +69,12 @@ describe('scripts/generate-api.ts', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'kok-generate-api-'));
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
   let n = 0;
-  /** A copy of the repository's inputs, with the output as given (undefined: missing). */
+  /** A copy of the repository's Cluster CRD, with the output as given (undefined: missing). */
   function repo(output: string | undefined): string {
     const dir = join(tmp, String(n++));
     mkdirSync(join(dir, 'operator/api'), { recursive: true });
-    cpSync(join(root, 'crds'), join(dir, 'crds'), { recursive: true });
+    mkdirSync(join(dir, 'crds'));
+    cpSync(join(root, crdPath), join(dir, crdPath));
     if (output !== undefined) writeFileSync(join(dir, outputPath), output);
     return dir;
   }
@@ -99,6 +100,17 @@ describe('scripts/generate-api.ts', () => {
       /^operator\/api\/cluster\.generated\.ts is out of date: run npm run generate:api/,
     );
     expect(readFileSync(join(ci, outputPath), 'utf8')).toBe('// stale\n');
+  });
+
+  it('writes one file per kind', () => {
+    const dir = repo(undefined);
+    cpSync(join(root, 'crds/kubeonkube.io_machines.yaml'), join(dir, 'crds/kubeonkube.io_machines.yaml'));
+    expect(run([], {}, dir).message).toBe(
+      'wrote operator/api/cluster.generated.ts\nwrote operator/api/machine.generated.ts',
+    );
+    expect(readFileSync(join(dir, 'operator/api/machine.generated.ts'), 'utf8')).toBe(
+      readFileSync(join(root, 'operator/api/machine.generated.ts'), 'utf8'),
+    );
   });
 
   it('refuses unknown arguments', () => {

@@ -6,7 +6,7 @@
 // someone else's: no name or address of the apiserver, no Service-range or loopback address, no
 // address another Node reports, and, when the Cluster declares its node networks, nothing outside
 // them.
-import { cidrContainsCidr, parseCidr, type Cidr } from '../api/validate.ts';
+import { cidrContainsCidr, parseCidr, type Cidr } from '../api/formats.ts';
 import { x509 } from '../pki/x509.ts';
 
 export const kubeletServingSigner = 'kubernetes.io/kubelet-serving';

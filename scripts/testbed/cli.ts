@@ -1,14 +1,25 @@
-// scripts/meta-cluster up | down | env | status | worker join | worker leave | worker list
+// scripts/meta-cluster up | down | env | status | worker join|leave|list | machine add|list|remove|power-off|power-on
 import { existsSync } from 'node:fs';
 import { loadConfig, statePaths } from './config.ts';
 import { down, status, TestbedError, up } from './meta-cluster.ts';
 import { NodeSetupError } from './node.ts';
 import { ComponentFailed } from './probes.ts';
+import {
+  addMachine,
+  describeMachine,
+  listMachines,
+  MachineSetupError,
+  powerOffMachine,
+  powerOnMachine,
+  removeMachine,
+} from './machine.ts';
 import { defaultWorkerName, listWorkers, startWorker, stopWorker, WorkerSetupError } from './worker.ts';
 
 const workerUsage =
   'worker join --namespace <ns> --cluster <name> [--name <worker>] [--images conformance] | worker leave [--name <worker>] | worker list';
-const usage = `usage: scripts/meta-cluster up [--with-node] | down | env | status | ${workerUsage}`;
+const machineUsage =
+  'machine add <name> [--idc <data centre>] [--namespace <ns>] | machine list | machine remove <name> | machine power-off <name> | machine power-on <name>';
+const usage = `usage: scripts/meta-cluster up [--with-node] | down | env | status | ${workerUsage} | ${machineUsage}`;
 const say = (line: string) => process.stderr.write(`meta-cluster: ${line}\n`);
 
 /** `--key value` and `--key=value`, only the keys given; anything else is a usage error. */
@@ -68,8 +79,51 @@ async function worker(sub: string | undefined, args: string[]): Promise<number> 
   }
 }
 
+async function machine(sub: string | undefined, args: string[]): Promise<number> {
+  const stateDir = loadConfig().stateDir;
+  const [name, ...rest] = args;
+  const flags = parseFlags(rest, sub === 'add' ? ['idc', 'namespace'] : []);
+  const needsName = sub !== 'list';
+  if (typeof flags === 'string' || (needsName && (!name || name.startsWith('-'))) || (!needsName && args.length > 0)) {
+    say(`${typeof flags === 'string' ? flags : 'wrong arguments'}; usage: scripts/meta-cluster ${machineUsage}`);
+    return 2;
+  }
+  switch (sub) {
+    case 'add': {
+      const m = await addMachine({ stateDir, name: name!, idc: flags.idc, namespace: flags.namespace, log: say });
+      process.stdout.write(
+        `address: ${m.address}\nhost key: ${m.hostKey}\nkey Secret: ${m.keySecret.namespace}/${m.keySecret.name}\n` +
+          `package repository: ${m.packageRepository}\n`,
+      );
+      return 0;
+    }
+    case 'list':
+      for (const n of listMachines(stateDir)) {
+        const m = describeMachine(stateDir, n);
+        if (m)
+          process.stdout.write(
+            `${m.name.padEnd(24)} ${m.address.padEnd(14)} ${m.idc.padEnd(12)} ${m.poweredOn ? 'on' : 'off'}\n`,
+          );
+      }
+      return 0;
+    case 'remove':
+      await removeMachine({ stateDir, name: name!, log: say });
+      return 0;
+    case 'power-off':
+      await powerOffMachine({ stateDir, name: name!, log: say });
+      return 0;
+    case 'power-on':
+      await powerOnMachine({ stateDir, name: name!, log: say });
+      return 0;
+    default:
+      say(`usage: scripts/meta-cluster ${machineUsage}`);
+      return 2;
+  }
+}
+
 async function main(command: string | undefined, flags: string[]): Promise<number> {
   if (command === 'worker') return worker(flags[0], flags.slice(1));
+  if (command === 'machine') return machine(flags[0], flags.slice(1));
   const unknown = flags.filter((f) => !(command === 'up' && f === '--with-node'));
   if (unknown.length > 0) {
     say(`unknown argument ${unknown[0]}; ${usage}`);
@@ -122,7 +176,8 @@ try {
     err instanceof TestbedError ||
     err instanceof ComponentFailed ||
     err instanceof NodeSetupError ||
-    err instanceof WorkerSetupError
+    err instanceof WorkerSetupError ||
+    err instanceof MachineSetupError
   ) {
     say(`error: ${err.message}`);
     process.exitCode = 1;

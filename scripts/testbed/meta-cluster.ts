@@ -10,6 +10,7 @@ import { checkNodePrerequisites, refreshNodeImages, setupNodeNetwork, startNode,
 import { writeTestbedPki } from './pki.ts';
 import { get, waitFor } from './probes.ts';
 import { isRunning, readRecords, startProcess, stopProcess, writeRecords, type ProcessRecord } from './processes.ts';
+import { removeAllMachines } from './machine.ts';
 import { stopAllWorkers } from './worker.ts';
 
 /** A failure the user can act on; the CLI prints its message as one line. */
@@ -170,6 +171,7 @@ export async function down(log: Log = () => {}, config: TestbedConfig = loadConf
   const running = runningConfig(config);
   // workers first: they live below the node's run folder and reach the apiservers through its kube-proxy
   await stopAllWorkers(running, log);
+  await removeAllMachines(running, log);
   if (running.withNode) await stopNode(running, records, log);
   // reverse start order: clients before the apiserver, the apiserver before etcd
   for (const record of [...records].reverse()) {

@@ -3,30 +3,40 @@
 // kubelet, bootstrapped from the meta-cluster Secret `<cluster>-join`. Nothing on the host or in
 // the meta-cluster can open a connection to it. `stopWorker` removes every trace of it: processes,
 // mounts, network namespaces, the veth pair, iptables rules, cgroups and files.
-import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import {
   existsSync,
   lstatSync,
   mkdirSync,
   readdirSync,
-  readFileSync,
   readlinkSync,
-  rmdirSync,
   rmSync,
   statSync,
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildImages, importImages } from '../images/build.ts';
 import { busyboxImage, pauseImage, projectImageName } from '../images/catalog.ts';
 import { suiteEtcdImage } from '../images/conformance-catalog.ts';
-import { loadConfig, statePaths, type TestbedConfig } from './config.ts';
+import { hostsTestbed, readRecord, recordedNames, writeRecord } from './host-records.ts';
+import { type TestbedConfig } from './config.ts';
+import { checkMetaNode, metaKubectl } from './meta-access.ts';
+import { cgroupPids, createCgroups, removeCgroups } from './host-cgroups.ts';
+import {
+  createLinkedNetns,
+  insertRules,
+  netnsPath,
+  removeLinkedNetns,
+  removeTaggedRules,
+  run,
+  succeeds,
+} from './host-network.ts';
 import { checkNodePrerequisites, containerdTasks, mountsUnder } from './node.ts';
 import { canLowerOomScore } from './node-config.ts';
 import { waitFor } from './probes.ts';
-import { isRunning, readRecords, startProcess, stopProcess, type ProcessRecord } from './processes.ts';
+import { isRunning, startProcess, stopProcess, type ProcessRecord } from './processes.ts';
 import {
   checkWorkerName,
   ownsComment,
@@ -102,39 +112,13 @@ export interface StopWorkerOptions {
   log?: Log;
 }
 
-const netnsDir = '/run/netns';
-const netnsPath = (netns: string) => join(netnsDir, netns);
+const testbed = hostsTestbed;
 
-function run(command: string, args: string[]): string {
-  return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-function succeeds(command: string, args: string[]): boolean {
-  return spawnSync(command, args, { stdio: 'ignore' }).status === 0;
-}
-
-function testbed(stateDir: string | undefined): TestbedConfig {
-  const config = loadConfig({ withNode: true });
-  return stateDir === undefined ? config : { ...config, stateDir: resolve(stateDir) };
-}
-
-function readState(p: WorkerPaths): WorkerState | undefined {
-  return existsSync(p.stateFile) ? (JSON.parse(readFileSync(p.stateFile, 'utf8')) as WorkerState) : undefined;
-}
-
-function writeState(p: WorkerPaths, state: WorkerState): void {
-  writeFileSync(p.stateFile, JSON.stringify(state, null, 2) + '\n');
-}
+const readState = (p: WorkerPaths) => readRecord<WorkerState>(p.stateFile);
+const writeState = (p: WorkerPaths, state: WorkerState) => writeRecord(p.stateFile, state);
 
 /** The workers this meta-cluster has a record of, by name. */
-export function listWorkers(stateDir: string): string[] {
-  const dir = join(stateDir, 'workers');
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('.json'))
-    .map((f) => f.slice(0, -'.json'.length))
-    .sort();
-}
+export const listWorkers = (stateDir: string): string[] => recordedNames(join(stateDir, 'workers'));
 
 function info(config: TestbedConfig, state: WorkerState): WorkerInfo {
   const p = workerPaths(config.stateDir, config.runDir, state.name);
@@ -159,26 +143,6 @@ function freeIndex(config: TestbedConfig): number {
   throw new WorkerSetupError(
     `all ${maxWorkers} worker numbers are taken; remove one with scripts/meta-cluster worker leave --name <worker>`,
   );
-}
-
-/** Workers reach the business apiserver through a meta Service: the meta node's kube-proxy routes it. */
-function checkMetaNode(config: TestbedConfig): void {
-  const records = readRecords(statePaths(config.stateDir).processes);
-  if (!existsSync(statePaths(config.stateDir).adminKubeconfig) || records.length === 0 || !records.every(isRunning)) {
-    throw new WorkerSetupError('the meta-cluster is not up; run scripts/meta-cluster up --with-node');
-  }
-  if (!records.some((r) => r.name === 'kube-proxy')) {
-    throw new WorkerSetupError(
-      'the meta-cluster has no node, whose kube-proxy routes workers to Services; run scripts/meta-cluster down, then up --with-node',
-    );
-  }
-}
-
-function metaKubectl(config: TestbedConfig): (args: string[]) => SpawnSyncReturns<string> {
-  const kubectl = join(config.binDirs.kubernetes, 'kubectl');
-  const kubeconfig = statePaths(config.stateDir).adminKubeconfig;
-  return (args) =>
-    spawnSync(kubectl, ['--kubeconfig', kubeconfig, '--request-timeout=10s', ...args], { encoding: 'utf8' });
 }
 
 /** The Cluster's Service range, as the API defaulted it (a worker never needs it; the test bed's network does). */
@@ -253,25 +217,16 @@ function writeWorkerFiles(name: string, p: WorkerPaths, net: WorkerNetwork, data
 }
 
 function setupWorkerNetwork(name: string, net: WorkerNetwork, peers: { name: string; net: WorkerNetwork }[]): void {
-  // not `ip netns add`: the first time, it binds /run/netns onto itself, shared, so each namespace
-  // already mounted there (the meta node's pods') gets a second mount below the first, and
-  // containerd's removal of it fails with EBUSY for good. A bind mount on a file, as containerd
-  // makes its own, changes nothing else
-  mkdirSync(netnsDir, { recursive: true });
-  writeFileSync(netnsPath(net.netns), '');
-  run('unshare', [`--net=${netnsPath(net.netns)}`, 'true']);
-  run('ip', ['link', 'add', net.hostVeth, 'type', 'veth', 'peer', 'name', net.workerVeth, 'netns', net.netns]);
-  run('ip', ['addr', 'add', `${net.hostIP}/${net.prefix}`, 'dev', net.hostVeth]);
-  run('ip', ['link', 'set', net.hostVeth, 'up']);
-  const inside = (args: string[]) => run('ip', ['-n', net.netns, ...args]);
-  inside(['link', 'set', 'lo', 'up']);
-  inside(['addr', 'add', `${net.workerIP}/${net.prefix}`, 'dev', net.workerVeth]);
-  inside(['link', 'set', net.workerVeth, 'up']);
-  inside(['route', 'add', 'default', 'via', net.hostIP]);
+  createLinkedNetns({
+    netns: net.netns,
+    hostVeth: net.hostVeth,
+    innerVeth: net.workerVeth,
+    hostIP: net.hostIP,
+    innerIP: net.workerIP,
+    prefix: net.prefix,
+  });
   // the worker routes its pods' traffic; a new namespace starts with forwarding off
   run('nsenter', [`--net=${netnsPath(net.netns)}`, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
-  // the host routes the worker's (the meta node set it already, and restores it on down)
-  writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
   // the pods' traffic: their own addresses within the cluster's pod range, the worker's beyond it
   const mask = podMasquerade(net);
   run('nsenter', [`--net=${netnsPath(net.netns)}`, 'iptables', '-t', mask.table, '-A', mask.chain, ...mask.spec]);
@@ -279,10 +234,7 @@ function setupWorkerNetwork(name: string, net: WorkerNetwork, peers: { name: str
   run('ip', ['route', 'replace', net.podSubnet, 'via', net.workerIP, 'dev', net.hostVeth]);
   // first in its chain: kube-proxy's and the kubelet's jumps accept some traffic before the policy;
   // the peers' acceptance after (so before) the refusals
-  for (const rule of [...workerFirewall(name, net), ...peers.flatMap((peer) => peersFirewall({ name, net }, peer))]) {
-    if (!succeeds('iptables', ['-t', rule.table, '-C', rule.chain, ...rule.spec]))
-      run('iptables', ['-t', rule.table, '-I', rule.chain, '1', ...rule.spec]);
-  }
+  insertRules([...workerFirewall(name, net), ...peers.flatMap((peer) => peersFirewall({ name, net }, peer))]);
 }
 
 /** The other workers joined to the same business cluster: they and this one form one network. */
@@ -294,54 +246,9 @@ function peersOf(config: TestbedConfig, self: WorkerState): { name: string; net:
     .map((s) => ({ name: s.name, net: s.network }));
 }
 
-/** Mount points of cgroup hierarchies (one per controller on cgroup v1, one on v2). */
-function cgroupHierarchies(): string[] {
-  return readFileSync('/proc/self/mounts', 'utf8')
-    .split('\n')
-    .map((line) => line.split(' '))
-    .filter((f) => (f[2] === 'cgroup' || f[2] === 'cgroup2') && f[1]?.startsWith('/sys/fs/cgroup'))
-    .map((f) => f[1]!);
-}
-
-/** The kubelet refuses a cgroupRoot that does not exist in every hierarchy. */
-function createCgroups(name: string): void {
-  for (const hierarchy of cgroupHierarchies()) {
-    const dir = join(hierarchy, workerCgroup(name));
-    mkdirSync(dir, { recursive: true });
-    // a v1 cpuset starts empty, and no process may join an empty cpuset
-    for (const file of ['cpuset.cpus', 'cpuset.mems']) {
-      if (existsSync(join(dir, file)) && readFileSync(join(dir, file), 'utf8').trim() === '') {
-        writeFileSync(join(dir, file), readFileSync(join(hierarchy, file), 'utf8'));
-      }
-    }
-  }
-}
-
-/** The worker's cgroup folders, children before parents. */
-function cgroupDirs(name: string): string[] {
-  const dirs: string[] = [];
-  const walk = (dir: string) => {
-    for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) walk(join(dir, e.name));
-    dirs.push(dir);
-  };
-  for (const hierarchy of cgroupHierarchies()) {
-    const top = join(hierarchy, workerCgroup(name));
-    if (existsSync(top)) walk(top);
-  }
-  return dirs;
-}
-
 /** Every process of the worker: in its network namespace (kubelet, containerd, shims, host-network pods) or its cgroups (pods). */
 function workerPids(name: string, netns: string): number[] {
-  const pids = new Set<number>();
-  for (const dir of cgroupDirs(name)) {
-    try {
-      for (const pid of readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean))
-        pids.add(Number(pid));
-    } catch {
-      /* removed meanwhile */
-    }
-  }
+  const pids = new Set<number>(cgroupPids(workerCgroup(name)));
   let inode: number | undefined;
   try {
     inode = statSync(netnsPath(netns)).ino;
@@ -377,40 +284,6 @@ async function killWorkerProcesses(name: string, netns: string, log: Log): Promi
       }
     }
     await sleep(300);
-  }
-}
-
-/**
- * Deletes the host's rules tagged with the worker's name, its own and those joining it to its
- * peers (found by tag: no record needed).
- */
-function removeFirewall(name: string): void {
-  for (const table of ['nat', 'filter']) {
-    const rules = spawnSync('iptables', ['-t', table, '-S'], { encoding: 'utf8' }).stdout ?? '';
-    for (const rule of rules.split('\n').filter((r) => r.startsWith('-A '))) {
-      // iptables -S quotes arguments with spaces (the comment)
-      const args = [...rule.slice(3).matchAll(/"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2]!);
-      const comment = args[args.indexOf('--comment') + 1];
-      if (args.includes('--comment') && comment && ownsComment(comment, name))
-        spawnSync('iptables', ['-t', table, '-D', ...args], { stdio: 'ignore' });
-    }
-  }
-}
-
-async function removeCgroups(name: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  for (let dirs = cgroupDirs(name); dirs.length > 0; dirs = cgroupDirs(name)) {
-    for (const dir of dirs) {
-      try {
-        rmdirSync(dir);
-      } catch {
-        /* busy a little longer, or its children first */
-      }
-    }
-    if (cgroupDirs(name).length === 0) return;
-    if (Date.now() > deadline)
-      throw new WorkerSetupError(`cgroups of worker ${name} could not be removed: ${cgroupDirs(name).join(' ')}`);
-    await sleep(200);
   }
 }
 
@@ -453,7 +326,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerIn
   const log = options.log ?? (() => {});
   checkWorkerName(name);
   checkNodePrerequisites();
-  checkMetaNode(config);
+  checkMetaNode(config, (reason) => new WorkerSetupError(reason));
   const p = workerPaths(config.stateDir, config.runDir, name);
   const existing = readState(p);
   if (existing) {
@@ -491,7 +364,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerIn
   log(`setting up ${name}: namespace ${net.netns}, address ${net.workerIP}, pods ${net.podSubnet}`);
   writeWorkerFiles(name, p, net, data);
   setupWorkerNetwork(name, net, peersOf(config, state));
-  createCgroups(name);
+  createCgroups(workerCgroup(name));
   // inside the worker's network namespace, and only that one: `ip netns exec` would also remount
   // /sys, hiding the host's cgroup hierarchies from the kubelet
   const enter = [`--net=${netnsPath(net.netns)}`, '--'];
@@ -606,16 +479,13 @@ export async function stopWorker(options: StopWorkerOptions = {}): Promise<void>
       if (!succeeds('umount', [mount])) succeeds('umount', ['-l', mount]);
     }
   }
-  if (existsSync(netnsPath(netns))) {
-    log(`removing network namespace ${netns}`);
-    if (!succeeds('umount', [netnsPath(netns)])) succeeds('umount', ['-l', netnsPath(netns)]);
-    rmSync(netnsPath(netns), { force: true });
-  }
-  // the pair goes with the namespace; deleted here too in case that is still being torn down
-  if (state && succeeds('ip', ['link', 'show', state.network.hostVeth]))
-    succeeds('ip', ['link', 'delete', state.network.hostVeth]);
-  removeFirewall(name);
-  await removeCgroups(name);
+  if (existsSync(netnsPath(netns))) log(`removing network namespace ${netns}`);
+  removeLinkedNetns(netns, state?.network.hostVeth);
+  removeTaggedRules((comment) => ownsComment(comment, name));
+  await removeCgroups(
+    workerCgroup(name),
+    (left) => new WorkerSetupError(`cgroups of worker ${name} could not be removed: ${left.join(' ')}`),
+  );
   removeContainerLogLinks(p);
   rmSync(p.run, { recursive: true, force: true });
   rmSync(p.root, { recursive: true, force: true });

@@ -22,6 +22,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   - apiGroups: [kubeonkube.io]
     resources: [clusters/finalizers]
     verbs: [update]
+  # the Node-Operator: Machines (their finalizer is patched on the object), their status
+  - apiGroups: [kubeonkube.io]
+    resources: [machines]
+    verbs: [get, list, watch, patch]
+  - apiGroups: [kubeonkube.io]
+    resources: [machines/status]
+    verbs: [patch]
   - apiGroups: [""]
     resources: [secrets, services]
     verbs: [get, list, watch, create, patch, delete]

@@ -42,7 +42,8 @@ import { reconcileEtcdBackup, wantedEtcdBackup } from './units/etcd-backup.ts';
 import { reconcileEtcd, wantedEtcdObjects } from './units/etcd.ts';
 import { reconcileJoin, wantedJoinObjects } from './units/join.ts';
 import { reconcileTunnelReadiness } from './units/tunnel-readiness.ts';
-import { mountedCopyAnnotation, PkiError, reconcilePki, wantedPkiObjects } from './units/pki.ts';
+import { PkiError } from '../../pki/authority-secret.ts';
+import { mountedCopyAnnotation, reconcilePki, wantedPkiObjects } from './units/pki.ts';
 import { policyViolations } from './policy.ts';
 import { refusedChanges } from './refusals.ts';
 

@@ -3,7 +3,7 @@
 // the operator: not an arbitrary image running in the meta-cluster, not a host path as etcd's data
 // volume (hostPath is off unless the platform team allows it). A Cluster that asks for more gets
 // Ready=False with reason PolicyViolation, and nothing is built from it.
-import { parseCidr } from '../../api/validate.ts';
+import { parseCidr } from '../../api/formats.ts';
 import type { ControlPlaneSpec } from '../../model/control-plane.ts';
 
 export interface Policy {
@@ -31,6 +31,13 @@ export interface Policy {
    * and DNS (an OIDC issuer, a KMS; the nodes, for Clusters without the tunnel).
    */
   allowedEgressCIDRs: string[];
+  /**
+   * Address ranges a Machine's host may be in: the Node-Operator logs in over SSH from inside the
+   * meta-cluster, so a Machine's author must not be able to point it anywhere else (a Service of
+   * the meta-cluster, another tenant's Pod). None by default: Machines wait until the platform
+   * team names its data centres' ranges.
+   */
+  allowedMachineNetworks: string[];
 }
 
 export const defaultPolicy: Policy = {
@@ -40,6 +47,7 @@ export const defaultPolicy: Policy = {
   allowedServiceTypes: ['ClusterIP', 'NodePort', 'LoadBalancer'],
   allowedServiceAnnotations: [],
   allowedEgressCIDRs: [],
+  allowedMachineNetworks: [],
 };
 
 const isStringList = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
@@ -65,9 +73,9 @@ export function parsePolicy(text: string | undefined): Policy {
     if (kind === 'list' && !isStringList(policy[key]))
       throw new Error(`KUBEONKUBE_POLICY.${key} must be a list of strings`);
   }
-  for (const cidr of policy.allowedEgressCIDRs as string[]) {
-    if (!parseCidr(cidr)) throw new Error(`KUBEONKUBE_POLICY.allowedEgressCIDRs: ${cidr} is not a CIDR`);
-  }
+  for (const key of ['allowedEgressCIDRs', 'allowedMachineNetworks'] as const)
+    for (const cidr of policy[key] as string[])
+      if (!parseCidr(cidr)) throw new Error(`KUBEONKUBE_POLICY.${key}: ${cidr} is not a CIDR`);
   return policy as unknown as Policy;
 }
 

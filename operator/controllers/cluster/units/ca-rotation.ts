@@ -7,7 +7,7 @@ import type { V1Secret } from '@kubernetes/client-node';
 import { dropBlocker } from '../../../business/kubelet-certificates.ts';
 import { ownedBy } from '../../../kube/apply.ts';
 import { encode } from '../../../kube/secret-data.ts';
-import { durationMs } from '../../../api/validate.ts';
+import { durationMs } from '../../../api/formats.ts';
 import { clusterLabels, secrets } from '../../../names/cluster-names.ts';
 import {
   advance,

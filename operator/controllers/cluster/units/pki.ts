@@ -9,7 +9,7 @@ import { isOwnedBy, objectHash, ownedBy } from '../../../kube/apply.ts';
 import { decode, encode } from '../../../kube/secret-data.ts';
 import { kubeconfigClientKey, renderKubeconfig } from '../../../kube/kubeconfig.ts';
 import { etcdMembers, tunnelEnabled } from '../../../model/control-plane.ts';
-import { durationMs as parseDuration } from '../../../api/validate.ts';
+import { durationMs as parseDuration } from '../../../api/formats.ts';
 import { clusterLabel, clusterLabels, mountedSecrets, secrets } from '../../../names/cluster-names.ts';
 import {
   createCertificateAuthority,
@@ -38,6 +38,7 @@ import {
   type AuthorityState,
 } from '../../../pki/ca-rotation.ts';
 import { renewalVerdict } from '../../../pki/renewal.ts';
+import { PkiError, readAuthority } from '../../../pki/authority-secret.ts';
 import { notReady, ready, Reasons, type ConditionUpdate } from '../conditions.ts';
 import { cached, type ClusterSpec, type ObjectRef, type ReconcileContext } from '../context.ts';
 
@@ -47,8 +48,6 @@ export const serverAnnotation = 'kubeonkube.io/server';
  * every leaf certificate at once, e.g. after a key may have leaked. Any new value asks again.
  */
 export const renewCertificatesAnnotation = 'kubeonkube.io/renew-certificates';
-
-export class PkiError extends Error {}
 
 function secretObject(
   ctx: ReconcileContext,
@@ -68,46 +67,6 @@ function secretObject(
     },
     ctx.owner,
   );
-}
-
-async function readPair(
-  name: string,
-  certificate: string | undefined,
-  privateKey: string | undefined,
-  which: string,
-): Promise<CertificateAndKey> {
-  if (!certificate || !privateKey)
-    throw new PkiError(
-      `Secret ${name} exists but lacks ${which}.crt or ${which}.key; a CA is never regenerated: restore it`,
-    );
-  let matches: boolean;
-  try {
-    matches = await keyMatchesCertificate({ certificate, privateKey });
-  } catch {
-    throw new PkiError(`Secret ${name} holds an unreadable CA (${which}.crt); a CA is never regenerated: restore it`);
-  }
-  if (!matches)
-    throw new PkiError(`the key in Secret ${name} does not belong to its certificate (${which}.crt); restore it`);
-  return { certificate, privateKey };
-}
-
-/** A CA's Secret as an AuthorityState (see ca-rotation.ts for its keys). */
-export async function readAuthority(name: string, live: V1Secret): Promise<AuthorityState> {
-  const signer = await readPair(name, decode(live, 'tls.crt'), decode(live, 'tls.key'), 'tls');
-  const [nextCert, nextKey] = [decode(live, 'next.crt'), decode(live, 'next.key')];
-  const next =
-    nextCert !== undefined || nextKey !== undefined ? await readPair(name, nextCert, nextKey, 'next') : undefined;
-  const previous = decode(live, 'previous.crt');
-  const compat = decode(live, 'compat.crt');
-  const legacy = decode(live, 'legacy.crt');
-  return {
-    signer,
-    next,
-    previous,
-    compat,
-    legacy,
-    request: live.metadata?.annotations?.[caRotationRequestAnnotation] ?? '',
-  };
 }
 
 /**
