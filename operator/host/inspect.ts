@@ -1,6 +1,7 @@
 // Inspection: what the host says of the node software, read-only and without the host's lock (it
 // must answer while an install runs). The answer is the host's, so the tenant's: it is parsed as
 // data, bounded, and every field checked for its shape before anything is decided on it.
+import { plainText } from '../net/plain-text.ts';
 import { packageNames, paths, services, type PackageName } from './layout.ts';
 import { preamble, q, reportPrefix } from './shell.ts';
 
@@ -74,8 +75,7 @@ export function readReport(stdout: string): { result?: unknown; error?: string; 
     if (typeof value !== 'object' || value === null) continue;
     const v = value as Record<string, unknown>;
     if (typeof v.step === 'string') steps.push(v.step.slice(0, 64));
-    // eslint-disable-next-line no-control-regex
-    if (typeof v.error === 'string') error = v.error.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').slice(0, 512);
+    if (typeof v.error === 'string') error = plainText(v.error, 512);
     if ('result' in v) result = v.result;
   }
   return { result, error, steps };
@@ -114,7 +114,7 @@ export function parseInspection(result: unknown): Inspection | undefined {
   return {
     manager,
     packages: parsed,
-    changedFiles: changedFiles.map((f) => f.slice(0, 256)),
+    changedFiles: changedFiles.map((f) => plainText(f, 256)),
     services: { containerd, kubelet },
     kubeletHealthy,
     joined,

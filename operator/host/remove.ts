@@ -12,9 +12,9 @@ const mountRoots = [layout.kubeletRoot, layout.containerdState, layout.container
 
 export function removeScript(): string {
   const ctr = `${paths.current('containerd')}/bin/ctr`;
-  // mount points below `dir` (not `dir` itself: a disk of its own stays) in /proc/mounts, deepest
+  // mount points below $dir (not $dir itself: a disk of its own stays) in /proc/mounts, deepest
   // first (octal escapes such as \040 kept: umount reads them the same)
-  const mountsUnder = (dir: string) => `awk -v d=${q(dir)} 'index($2, d "/") == 1 { print $2 }' /proc/mounts | sort -r`;
+  const mountsUnder = `awk -v d="$dir" 'index($2, d "/") == 1 { print $2 }' /proc/mounts | sort -r`;
   return `${preamble(undefined)}
 report '{"step":"stop-kubelet"}'
 svc_remove ${services.kubelet}
@@ -34,10 +34,10 @@ for pid in $(ps -eo pid=,args= | awk -v s=${q(layout.containerdSocket)} '/contai
 done
 report '{"step":"unmount"}'
 for dir in ${mountRoots.map(q).join(' ')}; do
-  for m in $(${mountsUnder('$dir').replace(`'$dir'`, '"$dir"')}); do
+  for m in $(${mountsUnder}); do
     umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
   done
-  left=$(${mountsUnder('$dir').replace(`'$dir'`, '"$dir"')} | head -3 | tr '\\n' ' ')
+  left=$(${mountsUnder} | head -3 | tr '\\n' ' ')
   [ -z "$left" ] || fail "still mounted below $dir after unmounting: $left(nothing was deleted)"
 done
 report '{"step":"remove-files"}'

@@ -4,6 +4,7 @@
 // the connection is dropped) and in time (handshake and the whole run), and only ever read as
 // data. The private key lives in this process's memory for the connection only, and appears in
 // no message.
+import { plainText } from '../net/plain-text.ts';
 import { Client, type ClientChannel, type ConnectConfig, type ServerHostKeyAlgorithm } from 'ssh2';
 
 export interface SshTarget {
@@ -86,10 +87,7 @@ export function parseHostKey(line: string): { type: string; blob: Buffer } {
 const describeTarget = (t: SshTarget) => `${t.username}@${t.host}:${t.port}`;
 
 /** Text that came from the host (an SSH server's disconnect reason, say): plain, and 200 characters at most. */
-export function hostText(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').slice(0, 200);
-}
+export const hostText = (text: string): string => plainText(text, 200);
 
 /**
  * Runs `script` with `sh -s` on the host (the script on stdin: nothing of it lands on the host's

@@ -6,6 +6,7 @@ import { isIP } from 'node:net';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { cidrContainsCidr, parseCidr, type Cidr } from '../../api/formats.ts';
 import { readReport } from '../../host/inspect.ts';
+import { plainText } from '../../net/plain-text.ts';
 import { reportPrefix } from '../../host/shell.ts';
 import { runScript, SshError, type RunOptions, type SshTarget } from '../../ssh/client.ts';
 import type { Machine } from '../../api/machine.generated.ts';
@@ -57,8 +58,7 @@ export function lastLine(text: string): string | undefined {
     .map((l) => l.trim())
     .filter(Boolean)
     .at(-1);
-  // eslint-disable-next-line no-control-regex
-  return line?.replace(/[\u0000-\u001f\u007f]/g, '').slice(0, 300);
+  return line === undefined ? undefined : plainText(line, 300, '');
 }
 
 export class HostAccess {
