@@ -55,15 +55,48 @@ export async function eventually<T>(
   }
 }
 
-/** Waits for a pod to reach `phase`, and returns its logs. */
-export async function podFinished(namespace: string, pod: string, phase = 'Succeeded'): Promise<string> {
-  await eventually(`pod ${namespace}/${pod} to be ${phase}`, async () => {
-    const current = await kubectl(['-n', namespace, 'get', 'pod', pod, '-o', 'jsonpath={.status.phase}']);
-    if (current === 'Failed' && phase !== 'Failed')
-      throw new Error(`pod failed: ${await kubectl(['-n', namespace, 'logs', pod]).catch(() => '')}`);
-    return current === phase ? true : undefined;
-  });
+/**
+ * Waits for a pod to reach `phase`, and returns its logs. A pod that never gets there is described
+ * in the error: its phase, each container's state and the tail of its log.
+ */
+export async function podFinished(
+  namespace: string,
+  pod: string,
+  phase = 'Succeeded',
+  timeoutMs = 120_000,
+): Promise<string> {
+  let seen = '';
+  try {
+    await eventually(
+      `pod ${namespace}/${pod} to be ${phase}`,
+      async () => {
+        const current = await kubectl(['-n', namespace, 'get', 'pod', pod, '-o', 'json']);
+        const status = (JSON.parse(current) as { status?: PodStatus }).status ?? {};
+        seen = describePodStatus(status);
+        if (status.phase === 'Failed' && phase !== 'Failed')
+          throw new Error(`pod failed: ${await kubectl(['-n', namespace, 'logs', pod]).catch(() => '')}`);
+        return status.phase === phase ? true : undefined;
+      },
+      timeoutMs,
+    );
+  } catch (err) {
+    const logs = await kubectl(['-n', namespace, 'logs', pod, '--tail=20']).catch((e: Error) => e.message);
+    throw new Error(`${(err as Error).message}; last seen ${seen || 'nothing'}; log tail:\n${logs}`, { cause: err });
+  }
   return kubectl(['-n', namespace, 'logs', pod]);
+}
+
+interface PodStatus {
+  phase?: string;
+  containerStatuses?: { name: string; state?: Record<string, { reason?: string; message?: string }> }[];
+}
+
+function describePodStatus(status: PodStatus): string {
+  const containers = (status.containerStatuses ?? []).map((c) => {
+    const [state = 'unknown', detail = {}] = Object.entries(c.state ?? {})[0] ?? [];
+    return `${c.name} ${state}${detail.reason ? ` (${detail.reason}${detail.message ? `: ${detail.message}` : ''})` : ''}`;
+  });
+  return `phase ${status.phase ?? 'unknown'}${containers.length ? `, ${containers.join(', ')}` : ''}`;
 }
 
 /** A namespace name of its own for each run: the previous run's may still be terminating. */

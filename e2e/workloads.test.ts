@@ -5,10 +5,11 @@ import { projectImage } from './images.ts';
 import { apply, eventually, kubectl, namespaceObject, podFinished, uniqueNamespace } from './kubectl.ts';
 
 const ns = uniqueNamespace('e2e-workloads');
-/** A script that GETs `url` until it answers (30 tries, 1 s apart) and prints the body. */
+/** A script that GETs `url` until it answers (30 tries, 1 s apart) and prints the body; each failed try is logged. */
 function client(url: string): string {
   return `const get = (n) => require('node:http').get(${JSON.stringify(url)}, { timeout: 2000 }, (r) => { let b = ''; r.on('data', (c) => b += c); r.on('end', () => { console.log(b); process.exit(0); }); })
-    .on('error', (e) => { if (n <= 1) { console.error(e.message); process.exit(1); } setTimeout(() => get(n - 1), 1000); });
+    .on('timeout', function () { this.destroy(new Error('no answer within 2 s')); })
+    .on('error', (e) => { console.error(new Date().toISOString(), e.message); if (n <= 1) process.exit(1); setTimeout(() => get(n - 1), 1000); });
   get(30);`;
 }
 
