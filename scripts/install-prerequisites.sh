@@ -11,6 +11,8 @@ packages=(
   curl bind9-dnsutils netcat-openbsd
   # to build upstream busybox for the suite's busybox image (scripts/build-busybox.sh)
   gcc make libc6-dev bzip2
+  # the test bed's bare machines: sshd under runit (scripts/testbed/machine.ts)
+  openssh-server runit
 )
 
 missing=()

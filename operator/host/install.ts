@@ -239,19 +239,16 @@ function manifestStep(pins: PackagePin[], digest: string): string {
   const entries = pins.map((p) => `{"name":"${p.name}","version":"${p.version}","sha256":"${p.sha256}"}`).join(',');
   return `
 if step manifest; then
-  {
-    printf '{"packages":[%s],"config":"%s","files":{' ${q(entries)} ${q(digest)}
-    first=1
-    for f in ${q(paths.kubeletConfig)} ${q(paths.containerdConfig)} ${q(paths.cniTemplate)} \\
-      ${q(startScript('kubelet'))} ${q(startScript('containerd'))} \\
-      ${q(`${paths.current('kubelet')}/bin/kubelet`)} ${q(`${paths.current('containerd')}/bin/containerd`)} \\
-      ${q(`${paths.current('runc')}/bin/runc`)}; do
-      [ $first = 1 ] || printf ','
-      first=0
-      printf '"%s":"%s"' "$f" "$(sha256sum "$(readlink -f "$f")" | cut -d' ' -f1)"
-    done
-    printf '}}\\n'
-  } > ${q(`${paths.manifest}.kok-new`)}
+  files=''
+  for f in ${q(paths.kubeletConfig)} ${q(paths.containerdConfig)} ${q(paths.cniTemplate)} \\
+    ${q(startScript('kubelet'))} ${q(startScript('containerd'))} \\
+    ${q(`${paths.current('kubelet')}/bin/kubelet`)} ${q(`${paths.current('containerd')}/bin/containerd`)} \\
+    ${q(`${paths.current('runc')}/bin/runc`)}; do
+    # a file the install was to put there and did not is a failed install, not an empty checksum
+    sum=$(sha256sum "$(readlink -f "$f")") || fail "$f is missing after the install"
+    files="$files\${files:+,}\\"$f\\":\\"\${sum%% *}\\""
+  done
+  printf '{"packages":[%s],"config":"%s","files":{%s}}\\n' ${q(entries)} ${q(digest)} "$files" > ${q(`${paths.manifest}.kok-new`)}
   mv -f ${q(`${paths.manifest}.kok-new`)} ${q(paths.manifest)}
   done_step manifest
 fi

@@ -99,8 +99,8 @@ function sources(): PackageSource[] {
       files: canLowerOomScore()
         ? ['/usr/sbin/runc']
         : [
-            { file: runcWrapper, as: 'runc' },
-            { file: '/usr/sbin/runc', as: 'runc.real' },
+            { file: runcWrapper, as: 'bin/runc' },
+            { file: '/usr/sbin/runc', as: 'bin/runc.real' },
           ],
     },
     {

@@ -197,6 +197,22 @@ function boot(config: TestbedConfig, state: MachineState): ProcessRecord {
  * Makes a machine and boots it, then writes the Secret with the key that may log in. Idempotent:
  * a machine that exists is left as it is (and powered on if it was off).
  */
+/** A machine is the host's root with runit as PID 1 supervising Debian's sshd: both must be there. */
+function checkMachinePrerequisites(): void {
+  for (const [path, pkg] of [
+    ['/usr/bin/runsvdir', 'runit'],
+    ['/usr/bin/sv', 'runit'],
+    ['/usr/sbin/sshd', 'openssh-server'],
+    ['/etc/sv/ssh/run', 'openssh-server'],
+    ['/usr/bin/ssh-keygen', 'openssh-client'],
+  ] as const) {
+    if (!existsSync(path))
+      throw new MachineSetupError(
+        `${path} is missing: install the Debian package ${pkg} (scripts/install-prerequisites.sh does)`,
+      );
+  }
+}
+
 export async function addMachine(options: AddMachineOptions): Promise<MachineInfo> {
   const config = testbed(options.stateDir);
   const log = options.log ?? (() => {});
@@ -206,6 +222,7 @@ export async function addMachine(options: AddMachineOptions): Promise<MachineInf
   checkMachineName(name);
   checkIdc(idc);
   checkMetaNode(config, (reason) => new MachineSetupError(reason));
+  checkMachinePrerequisites();
   const p = machinePaths(config.stateDir, name);
   const existing = readState(p);
   if (existing) {

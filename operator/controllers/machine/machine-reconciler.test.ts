@@ -161,7 +161,7 @@ function reconciler(): MachineReconciler {
       if (last.startsWith('install') && world.host.failInstall)
         return Promise.resolve({ ok: false, step: 'unpack-runc-1.1.5', error: 'tar failed', result: undefined });
       if (last.startsWith('install')) {
-        const config = /"config":"%s","files":\{' '[^']*' '([0-9a-f]{64})'/.exec(script)?.[1] ?? '';
+        const config = /"config":"%s","files":\{%s\}\}\\n' '[^']*' '([0-9a-f]{64})'/.exec(script)?.[1] ?? '';
         Object.assign(world.host, { installed: true, joined: true, kubeletUp: true, changedFiles: [], config });
         world.node = { registered: true, ready: true, leaseAgeMs: 1000 };
       }
@@ -274,6 +274,24 @@ describe('the Machine reconciler', () => {
       'Normal Repairing: restarting kubelet: the kubelet service is down',
       'Normal Repaired: restart: the kubelet service is down',
     ]);
+  });
+
+  it('says the Node of a host that cannot be reached is not Ready, keeps it, and repairs nothing', async () => {
+    const r = reconciler();
+    await r.reconcile('ns/m0');
+    world.host.refuse = new SshError('Unreachable', 'no answer from 10.0.0.5:22 within 10 s');
+    world.node = { registered: true, ready: false, leaseAgeMs: 60_000 };
+    world.scripts = [];
+    await r.reconcile('ns/m0');
+    expect(world.scripts).toEqual([]);
+    expect(world.nodeOps).toEqual([]);
+    expect(condition('Reachable')).toBe('False/Unreachable');
+    expect(condition('NodeReady')).toBe('False/NodeNotReady');
+    world.host.refuse = undefined;
+    world.node = { registered: true, ready: true, leaseAgeMs: 1000 };
+    await r.reconcile('ns/m0');
+    expect(condition('Reachable')).toBe('True/Answered');
+    expect(condition('NodeReady')).toBe('True/Ready');
   });
 
   it('repairs nothing while the control plane is not Ready, and says why', async () => {

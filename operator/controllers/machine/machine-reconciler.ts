@@ -174,7 +174,10 @@ export class MachineReconciler {
     if (settled && (await this.#nodeHealthy(pass, target, view.ready, nodeName))) return;
 
     const inspection = await this.#inspect(pass);
-    if (!inspection) return;
+    if (!inspection) {
+      await this.#reportNode(pass, target, nodeName);
+      return;
+    }
     this.#inspected.set(pass.key, pass.now.getTime());
     let join: JoinSettings | undefined;
     try {
@@ -364,9 +367,11 @@ export class MachineReconciler {
     const node = this.#nodeSettings(pass, join, nodeName);
     const digest = planDigest(pins, node);
     // the same plan is the same operation: run again after being cut short, the host's journal
-    // skips what finished; a repair is an operation of its own each time
+    // skips what finished; a repair is an operation of its own each time (named by its window and
+    // its number in it: a window's count starts again, and the host keeps journals for a week)
+    const repairs = pass.status.repairs;
     const id = reinstall
-      ? `repair-${digest.slice(0, 16)}-${(pass.status.repairs?.inWindow ?? 0) + 1}`
+      ? `repair-${digest.slice(0, 16)}-${Math.floor(Date.parse(repairs?.windowStart ?? pass.now.toISOString()) / 1000)}-${repairs?.inWindow ?? 1}`
       : `install-${digest.slice(0, 16)}`;
     const resume = last?.id === id && last.state !== 'Succeeded';
     const plan = { operation: id, reinstall, packages: pins, node };
@@ -477,6 +482,29 @@ export class MachineReconciler {
     await this.#honourReset(pass, client, nodeName);
     this.#healthy(pass, clusterKey, controlPlaneReady, nodeName);
     return true;
+  }
+
+  /**
+   * The Node's readiness as its cluster reports it, for a provisioned host that could not be looked
+   * at (powered off, say): said, and nothing repaired.
+   */
+  async #reportNode(pass: Pass, target: JoinTarget, nodeName: string): Promise<void> {
+    if (!this.#conditionTrue(pass, 'Provisioned')) return;
+    const client = await target.client(pass.now);
+    const health = client
+      ? (await this.#deps.clusters.nodeHealth(target.key, client, pass.now.getTime()).catch(() => undefined))?.get(
+          nodeName,
+        )
+      : undefined;
+    if (!health) return;
+    const unhealthy = nodeUnhealthy(health);
+    this.#set(
+      pass,
+      'NodeReady',
+      unhealthy
+        ? no(health.registered ? Reasons.NodeNotReady : Reasons.NotRegistered, `Node ${nodeName}: ${unhealthy}`)
+        : yes(Reasons.Ready, `Node ${nodeName} is Ready`),
+    );
   }
 
   #healthy(pass: Pass, clusterKey: string, controlPlaneReady: boolean, nodeName: string): void {
