@@ -91,6 +91,12 @@ export class MachineReconciler {
   readonly #repairing = new Map<string, { name: string; until: number }>();
   /** When each Machine's host was last inspected: a healthy Node's host is logged in to every few minutes only. */
   readonly #inspected = new Map<string, number>();
+  /**
+   * The status this operator last wrote for each Machine (only it writes one), until the cache shows
+   * the version that write made: a pass right after an install would otherwise read the status of
+   * before it ("installing") and adopt the host it had just installed.
+   */
+  readonly #written = new Map<string, { uid: string; resourceVersion: string; status: MachineStatus }>();
 
   constructor(deps: MachineReconcilerDeps) {
     this.#deps = deps;
@@ -99,8 +105,16 @@ export class MachineReconciler {
   async reconcile(key: string): Promise<Result> {
     const [namespace = '', name = ''] = key.split('/');
     const cached = this.#deps.machines.get(name, namespace) as Machine | undefined;
-    if (!cached) return undefined;
+    if (!cached) {
+      this.#written.delete(key);
+      this.#inspected.delete(key);
+      return undefined;
+    }
     const machine = structuredClone(cached);
+    const written = this.#written.get(key);
+    if (written?.uid !== machine.metadata?.uid || written?.resourceVersion === machine.metadata?.resourceVersion)
+      this.#written.delete(key);
+    else if (written) machine.status = structuredClone(written.status);
     const pass: Pass = {
       machine,
       namespace,
@@ -834,10 +848,13 @@ export class MachineReconciler {
     if (objectHash(status) === objectHash(pass.machine.status ?? {})) return;
     const [group = '', version = ''] = machineResource.apiVersion.split('/');
     this.#deps.writer.count('patch-status', 'Machine');
-    await this.#deps.custom.patchNamespacedCustomObjectStatus(
+    const written = (await this.#deps.custom.patchNamespacedCustomObjectStatus(
       { group, version, plural: machineResource.plural, namespace: pass.namespace, name: pass.name, body: { status } },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-    );
+    )) as Machine | undefined;
     pass.machine.status = status;
+    const resourceVersion = written?.metadata?.resourceVersion;
+    if (resourceVersion && pass.machine.metadata?.uid)
+      this.#written.set(pass.key, { uid: pass.machine.metadata.uid, resourceVersion, status });
   }
 }
