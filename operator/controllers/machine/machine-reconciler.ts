@@ -33,6 +33,7 @@ import {
   nodeUnhealthy,
   repairAction,
   repairSuspension,
+  type NodeHealth,
   type RepairAction,
 } from './repair-policy.ts';
 
@@ -485,17 +486,27 @@ export class MachineReconciler {
 
   /** Whether the Node is Ready, with a fresh Lease; the status says so when it is. */
   async #nodeHealthy(pass: Pass, target: JoinTarget, controlPlaneReady: boolean, nodeName: string): Promise<boolean> {
-    const clusterKey = target.key;
-    const client = await target.client(pass.now);
-    if (!client) return false;
-    // a business cluster that does not answer: the full pass finds out why, and says so
-    const health = (
-      await this.#deps.clusters.nodeHealth(clusterKey, client, pass.now.getTime()).catch(() => undefined)
-    )?.get(nodeName);
-    if (!health || nodeUnhealthy(health)) return false;
-    await this.#honourReset(pass, client, nodeName);
-    this.#healthy(pass, clusterKey, controlPlaneReady, nodeName);
+    const read = await this.#readNode(pass, target, nodeName);
+    if (!read || nodeUnhealthy(read.health)) return false;
+    await this.#honourReset(pass, read.client, nodeName);
+    this.#healthy(pass, target.key, controlPlaneReady, nodeName);
     return true;
+  }
+
+  /**
+   * The Node's health as its cluster reports it; undefined when the business cluster cannot be
+   * reached or does not answer (the full pass finds out why, and says so) or has no such Node.
+   */
+  async #readNode(
+    pass: Pass,
+    target: JoinTarget,
+    nodeName: string,
+  ): Promise<{ client: BusinessClient; health: NodeHealth } | undefined> {
+    const client = await target.client(pass.now);
+    if (!client) return undefined;
+    const nodes = await this.#deps.clusters.nodeHealth(target.key, client, pass.now.getTime()).catch(() => undefined);
+    const health = nodes?.get(nodeName);
+    return health ? { client, health } : undefined;
   }
 
   /**
@@ -504,21 +515,8 @@ export class MachineReconciler {
    */
   async #reportNode(pass: Pass, target: JoinTarget, nodeName: string): Promise<void> {
     if (!this.#conditionTrue(pass, 'Provisioned')) return;
-    const client = await target.client(pass.now);
-    const health = client
-      ? (await this.#deps.clusters.nodeHealth(target.key, client, pass.now.getTime()).catch(() => undefined))?.get(
-          nodeName,
-        )
-      : undefined;
-    if (!health) return;
-    const unhealthy = nodeUnhealthy(health);
-    this.#set(
-      pass,
-      'NodeReady',
-      unhealthy
-        ? no(health.registered ? Reasons.NodeNotReady : Reasons.NotRegistered, `Node ${nodeName}: ${unhealthy}`)
-        : yes(Reasons.Ready, `Node ${nodeName} is Ready`),
-    );
+    const read = await this.#readNode(pass, target, nodeName);
+    if (read) this.#set(pass, 'NodeReady', nodeReadiness(nodeName, read.health));
   }
 
   #healthy(pass: Pass, clusterKey: string, controlPlaneReady: boolean, nodeName: string): void {
@@ -571,11 +569,7 @@ export class MachineReconciler {
       this.#healthy(pass, clusterKey, controlPlaneReady, nodeName);
       return;
     }
-    this.#set(
-      pass,
-      'NodeReady',
-      no(health.registered ? Reasons.NodeNotReady : Reasons.NotRegistered, `Node ${nodeName}: ${unhealthy}`),
-    );
+    this.#set(pass, 'NodeReady', nodeReadiness(nodeName, health));
     // a node that just joined registers within a minute or so
     const installedAt = pass.status.lastOperation?.finishedAt ? Date.parse(pass.status.lastOperation.finishedAt) : 0;
     if (!health.registered && pass.now.getTime() - installedAt < 120_000) return;
@@ -857,4 +851,12 @@ export class MachineReconciler {
     if (resourceVersion && pass.machine.metadata?.uid)
       this.#written.set(pass.key, { uid: pass.machine.metadata.uid, resourceVersion, status });
   }
+}
+
+/** NodeReady as `health` has it. */
+function nodeReadiness(nodeName: string, health: NodeHealth) {
+  const unhealthy = nodeUnhealthy(health);
+  return unhealthy
+    ? no(health.registered ? Reasons.NodeNotReady : Reasons.NotRegistered, `Node ${nodeName}: ${unhealthy}`)
+    : yes(Reasons.Ready, `Node ${nodeName} is Ready`);
 }
