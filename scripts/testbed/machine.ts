@@ -40,6 +40,7 @@ import {
 } from './machine-config.ts';
 import { checkMetaNode, metaKubectl } from './meta-access.ts';
 import { ensurePackageRepository, repositoryURL } from './package-repository.ts';
+import { missingTool } from './node.ts';
 import { isRunning, startProcess, type ProcessRecord } from './processes.ts';
 
 export { MachineSetupError };
@@ -193,26 +194,22 @@ function boot(config: TestbedConfig, state: MachineState): ProcessRecord {
   );
 }
 
-/**
- * Makes a machine and boots it, then writes the Secret with the key that may log in. Idempotent:
- * a machine that exists is left as it is (and powered on if it was off).
- */
 /** A machine is the host's root with runit as PID 1 supervising Debian's sshd: both must be there. */
 function checkMachinePrerequisites(): void {
-  for (const [path, pkg] of [
+  const missing = missingTool([
     ['/usr/bin/runsvdir', 'runit'],
     ['/usr/bin/sv', 'runit'],
     ['/usr/sbin/sshd', 'openssh-server'],
     ['/etc/sv/ssh/run', 'openssh-server'],
     ['/usr/bin/ssh-keygen', 'openssh-client'],
-  ] as const) {
-    if (!existsSync(path))
-      throw new MachineSetupError(
-        `${path} is missing: install the Debian package ${pkg} (scripts/install-prerequisites.sh does)`,
-      );
-  }
+  ]);
+  if (missing) throw new MachineSetupError(missing);
 }
 
+/**
+ * Makes a machine and boots it, then writes the Secret with the key that may log in. Idempotent:
+ * a machine that exists is left as it is (and powered on if it was off).
+ */
 export async function addMachine(options: AddMachineOptions): Promise<MachineInfo> {
   const config = testbed(options.stateDir);
   const log = options.log ?? (() => {});

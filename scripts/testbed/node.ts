@@ -38,6 +38,18 @@ function tryRun(command: string, args: string[]): void {
 }
 
 /** What the node needs from the machine; each miss is a one-line error naming the fix. */
+/** What the first of `tools` ([program, the Debian package that has it]) not there is missing, in a sentence. */
+export function missingTool(tools: readonly (readonly [path: string, pkg: string])[]): string | undefined {
+  for (const [path, pkg] of tools) {
+    try {
+      accessSync(path, constants.X_OK);
+    } catch {
+      return `${path} is missing: install the Debian package ${pkg} (scripts/install-prerequisites.sh does)`;
+    }
+  }
+  return undefined;
+}
+
 export function checkNodePrerequisites(): void {
   if (process.getuid?.() !== 0)
     throw new NodeSetupError('the node needs root (containerd, kubelet and network namespaces)');
@@ -50,15 +62,8 @@ export function checkNodePrerequisites(): void {
     ['/bin/busybox', 'busybox-static'],
     ['/usr/sbin/conntrack', 'conntrack'],
   ];
-  for (const [path, pkg] of tools) {
-    try {
-      accessSync(path, constants.X_OK);
-    } catch {
-      throw new NodeSetupError(
-        `${path} is missing: install the Debian package ${pkg} (scripts/install-prerequisites.sh does)`,
-      );
-    }
-  }
+  const missing = missingTool(tools);
+  if (missing) throw new NodeSetupError(missing);
   if (!existsSync('/sys/fs/cgroup/cpu') && !existsSync('/sys/fs/cgroup/cgroup.controllers')) {
     throw new NodeSetupError('no cgroup hierarchy is mounted at /sys/fs/cgroup');
   }
